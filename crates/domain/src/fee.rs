@@ -1,0 +1,217 @@
+//! Fee items and the rules for what a payer may pay now.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::error::DomainError;
+use crate::money::Fen;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeType {
+    Tuition,
+    Other,
+}
+
+impl FeeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeeType::Tuition => "tuition",
+            FeeType::Other => "other",
+        }
+    }
+    pub fn parse(s: &str) -> Option<FeeType> {
+        match s {
+            "tuition" => Some(FeeType::Tuition),
+            "other" => Some(FeeType::Other),
+            _ => None,
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            FeeType::Tuition => "学费",
+            FeeType::Other => "其他费用",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeItemStatus {
+    Collecting,
+    Stopped,
+}
+
+impl FeeItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeeItemStatus::Collecting => "collecting",
+            FeeItemStatus::Stopped => "stopped",
+        }
+    }
+    pub fn parse(s: &str) -> Option<FeeItemStatus> {
+        match s {
+            "collecting" => Some(FeeItemStatus::Collecting),
+            "stopped" => Some(FeeItemStatus::Stopped),
+            _ => None,
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            FeeItemStatus::Collecting => "收费",
+            FeeItemStatus::Stopped => "停止",
+        }
+    }
+}
+
+/// An academic year such as `2026-2027`: two consecutive years.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AcademicYear(String);
+
+impl AcademicYear {
+    pub fn parse(text: &str) -> Result<AcademicYear, DomainError> {
+        let t = text.trim();
+        let bad = || DomainError::BadAcademicYear(t.to_string());
+        let (a, b) = t.split_once('-').ok_or_else(bad)?;
+        if a.len() != 4 || b.len() != 4 {
+            return Err(bad());
+        }
+        let a: u32 = a.parse().map_err(|_| bad())?;
+        let b: u32 = b.parse().map_err(|_| bad())?;
+        if b != a + 1 {
+            return Err(bad());
+        }
+        Ok(AcademicYear(t.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a receivable cannot be paid now. Shown to the payer as is.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NotPayable {
+    #[error("该项目已停止收费")]
+    Stopped,
+    #[error("该项目尚未开始收费（收费起始 {0}）")]
+    NotStarted(String),
+    #[error("该项目已过收费期限（收费终止 {0}）")]
+    Ended(String),
+    #[error("该项目已缴清")]
+    Settled,
+}
+
+/// The rules of a fee item that decide whether and how much can be paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeeRules {
+    pub fee_type: FeeType,
+    pub status: FeeItemStatus,
+    /// UTC ms; `None` means no limit (tuition is usually unlimited, per the payer guide).
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    pub partial_allowed: bool,
+    pub min_partial: Fen,
+}
+
+impl FeeRules {
+    /// Whether a receivable of this fee item can be paid at `now_ms`, and why not.
+    pub fn check_open(&self, now_ms: i64) -> Result<(), NotPayable> {
+        if self.status == FeeItemStatus::Stopped {
+            return Err(NotPayable::Stopped);
+        }
+        if let Some(start) = self.window_start_ms {
+            if now_ms < start {
+                return Err(NotPayable::NotStarted(crate::time_fmt::date_cst(start)));
+            }
+        }
+        if let Some(end) = self.window_end_ms {
+            if now_ms >= end {
+                return Err(NotPayable::Ended(crate::time_fmt::date_cst(end - 1)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one line of an order: the item is open, the amount is positive, not above what is
+    /// owed, and — when it is a part payment — allowed and not below the minimum. Paying the whole
+    /// outstanding amount is always allowed even if it is below the minimum (the last instalment).
+    pub fn check_amount(&self, now_ms: i64, amount: Fen, outstanding: Fen) -> Result<(), DomainError> {
+        if outstanding.get() <= 0 {
+            return Err(NotPayable::Settled.into());
+        }
+        self.check_open(now_ms)?;
+        if amount.get() <= 0 {
+            return Err(DomainError::NonPositiveAmount);
+        }
+        if amount > outstanding {
+            return Err(DomainError::AboveOwed { amount: amount.to_string(), owed: outstanding.to_string() });
+        }
+        if amount < outstanding {
+            if !self.partial_allowed {
+                return Err(DomainError::PartialNotAllowed { owed: outstanding.to_string() });
+            }
+            if amount < self.min_partial {
+                return Err(DomainError::BelowMinimum {
+                    amount: amount.to_string(),
+                    minimum: self.min_partial.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Outstanding amount of a receivable: due − waived − paid, never below zero for display.
+pub fn outstanding(due: Fen, waived: Fen, paid: Fen) -> Fen {
+    Fen(due.get() - waived.get() - paid.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(partial: bool, min: i64) -> FeeRules {
+        FeeRules {
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Collecting,
+            window_start_ms: Some(1_000),
+            window_end_ms: Some(2_000),
+            partial_allowed: partial,
+            min_partial: Fen(min),
+        }
+    }
+
+    #[test]
+    fn window_and_status_decide_payability() {
+        let r = rules(false, 0);
+        assert!(matches!(r.check_open(999), Err(NotPayable::NotStarted(_))));
+        assert!(r.check_open(1_000).is_ok());
+        assert!(matches!(r.check_open(2_000), Err(NotPayable::Ended(_))));
+        let stopped = FeeRules { status: FeeItemStatus::Stopped, ..r };
+        assert_eq!(stopped.check_open(1_500), Err(NotPayable::Stopped));
+        let unlimited = FeeRules { window_start_ms: None, window_end_ms: None, ..rules(false, 0) };
+        assert!(unlimited.check_open(i64::MAX).is_ok());
+    }
+
+    #[test]
+    fn amount_rules() {
+        let whole_only = rules(false, 0);
+        assert!(whole_only.check_amount(1_500, Fen(500), Fen(500)).is_ok());
+        assert!(matches!(whole_only.check_amount(1_500, Fen(400), Fen(500)), Err(DomainError::PartialNotAllowed { .. })));
+        let split = rules(true, 100);
+        assert!(split.check_amount(1_500, Fen(100), Fen(500)).is_ok());
+        assert!(matches!(split.check_amount(1_500, Fen(99), Fen(500)), Err(DomainError::BelowMinimum { .. })));
+        assert!(split.check_amount(1_500, Fen(50), Fen(50)).is_ok(), "last instalment below minimum is fine");
+        assert!(matches!(split.check_amount(1_500, Fen(501), Fen(500)), Err(DomainError::AboveOwed { .. })));
+        assert!(matches!(split.check_amount(1_500, Fen(0), Fen(500)), Err(DomainError::NonPositiveAmount)));
+        assert!(matches!(split.check_amount(1_500, Fen(10), Fen(0)), Err(DomainError::NotPayable(NotPayable::Settled))));
+        assert!(matches!(split.check_amount(2_500, Fen(100), Fen(500)), Err(DomainError::NotPayable(NotPayable::Ended(_)))));
+    }
+
+    #[test]
+    fn academic_year_format() {
+        assert!(AcademicYear::parse("2026-2027").is_ok());
+        assert!(AcademicYear::parse("2026-2028").is_err());
+        assert!(AcademicYear::parse("26-27").is_err());
+    }
+}

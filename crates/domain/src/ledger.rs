@@ -1,0 +1,212 @@
+//! The double-entry ledger's rules (see shared LEDGER.md): accounts, journal entries, and the
+//! posting rule for each business event. Entries are built and validated here; the store writes
+//! them in the same transaction as the state change that caused them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::money::Fen;
+use crate::order::Allocation;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Receivable,
+    FeeIncome,
+    ChannelClearing,
+    Bank,
+    Cash,
+    PayerCredit,
+    CardWallet,
+    MerchantPayable,
+    ChannelFees,
+    RefundsInTransit,
+}
+
+impl AccountKind {
+    pub const ALL: [AccountKind; 10] = [
+        AccountKind::Receivable,
+        AccountKind::FeeIncome,
+        AccountKind::ChannelClearing,
+        AccountKind::Bank,
+        AccountKind::Cash,
+        AccountKind::PayerCredit,
+        AccountKind::CardWallet,
+        AccountKind::MerchantPayable,
+        AccountKind::ChannelFees,
+        AccountKind::RefundsInTransit,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Receivable => "receivable",
+            AccountKind::FeeIncome => "fee_income",
+            AccountKind::ChannelClearing => "channel_clearing",
+            AccountKind::Bank => "bank",
+            AccountKind::Cash => "cash",
+            AccountKind::PayerCredit => "payer_credit",
+            AccountKind::CardWallet => "card_wallet",
+            AccountKind::MerchantPayable => "merchant_payable",
+            AccountKind::ChannelFees => "channel_fees",
+            AccountKind::RefundsInTransit => "refunds_in_transit",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        AccountKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// Assets and expenses have debit (positive) balances; liabilities and income credit ones.
+    pub fn is_debit_normal(self) -> bool {
+        matches!(
+            self,
+            AccountKind::Receivable | AccountKind::ChannelClearing | AccountKind::Bank | AccountKind::Cash | AccountKind::ChannelFees
+        )
+    }
+    /// Accounts whose natural balance must never go below zero (LEDGER.md invariants 3 and 5).
+    pub fn must_not_go_negative(self) -> bool {
+        matches!(
+            self,
+            AccountKind::Receivable | AccountKind::PayerCredit | AccountKind::CardWallet | AccountKind::MerchantPayable
+        )
+    }
+}
+
+/// One account: a kind and the dimension it is kept by (a receivable id, a fee item id, a
+/// channel merchant account, a payer id…).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub kind: AccountKind,
+    pub dimension: String,
+}
+
+impl AccountRef {
+    pub fn new(kind: AccountKind, dimension: impl Into<String>) -> Self {
+        AccountRef { kind, dimension: dimension.into() }
+    }
+    pub fn receivable(receivable_id: &str) -> Self {
+        Self::new(AccountKind::Receivable, receivable_id)
+    }
+    pub fn fee_income(fee_item_id: &str) -> Self {
+        Self::new(AccountKind::FeeIncome, fee_item_id)
+    }
+    /// Channel clearing per merchant account, e.g. `wechatpay:1900000001`.
+    pub fn channel_clearing(channel: &str, merchant_id: &str) -> Self {
+        Self::new(AccountKind::ChannelClearing, format!("{channel}:{merchant_id}"))
+    }
+    pub fn payer_credit(payer_id: &str) -> Self {
+        Self::new(AccountKind::PayerCredit, payer_id)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    ReceivableRaised,
+    Waiver,
+    PaymentSucceeded,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::ReceivableRaised => "receivable_raised",
+            EntryKind::Waiver => "waiver",
+            EntryKind::PaymentSucceeded => "payment_succeeded",
+        }
+    }
+    pub fn parse(s: &str) -> Option<EntryKind> {
+        [EntryKind::ReceivableRaised, EntryKind::Waiver, EntryKind::PaymentSucceeded]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A journal entry: the postings of one business event. Debits positive, credits negative.
+/// `(kind, source_id)` is unique in the store, so the same event can never be posted twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub kind: EntryKind,
+    /// The record that caused it: a receivable id, a payment id…
+    pub source_id: String,
+    pub memo: String,
+    pub postings: Vec<(AccountRef, Fen)>,
+}
+
+impl JournalEntry {
+    /// Builds an entry and checks that it balances and has no empty posting.
+    pub fn balanced(
+        kind: EntryKind,
+        source_id: impl Into<String>,
+        memo: impl Into<String>,
+        postings: Vec<(AccountRef, Fen)>,
+    ) -> Result<JournalEntry, DomainError> {
+        if postings.is_empty() || postings.iter().any(|(_, f)| f.get() == 0) {
+            return Err(DomainError::EmptyPosting);
+        }
+        let sum = postings.iter().try_fold(0i64, |acc, (_, f)| acc.checked_add(f.get())).ok_or(DomainError::AmountOverflow)?;
+        if sum != 0 {
+            return Err(DomainError::Unbalanced(sum));
+        }
+        Ok(JournalEntry { kind, source_id: source_id.into(), memo: memo.into(), postings })
+    }
+}
+
+/// Receivable raised: Dr receivable / Cr fee income.
+pub fn receivable_raised(receivable_id: &str, fee_item_id: &str, due: Fen) -> Result<JournalEntry, DomainError> {
+    JournalEntry::balanced(
+        EntryKind::ReceivableRaised,
+        receivable_id,
+        "应收登记",
+        vec![(AccountRef::receivable(receivable_id), due), (AccountRef::fee_income(fee_item_id), Fen(-due.get()))],
+    )
+}
+
+/// Payment succeeded: Dr channel clearing / Cr receivable for each allocated line, and Cr payer
+/// credit for whatever could not be allocated.
+pub fn payment_succeeded(
+    payment_id: &str,
+    clearing: AccountRef,
+    payer_id: &str,
+    paid: Fen,
+    allocation: &Allocation,
+) -> Result<JournalEntry, DomainError> {
+    let mut postings = vec![(clearing, paid)];
+    for (rid, amount) in &allocation.to_receivables {
+        postings.push((AccountRef::receivable(rid), Fen(-amount.get())));
+    }
+    if allocation.to_payer_credit.get() > 0 {
+        postings.push((AccountRef::payer_credit(payer_id), Fen(-allocation.to_payer_credit.get())));
+    }
+    JournalEntry::balanced(EntryKind::PaymentSucceeded, payment_id, "支付成功入账", postings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::{allocate, LineToAllocate};
+
+    #[test]
+    fn unbalanced_and_empty_entries_are_refused() {
+        let r = AccountRef::receivable("r1");
+        assert_eq!(
+            JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![(r.clone(), Fen(5))]),
+            Err(DomainError::Unbalanced(5))
+        );
+        assert_eq!(
+            JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![(r.clone(), Fen(0)), (r, Fen(0))]),
+            Err(DomainError::EmptyPosting)
+        );
+        assert_eq!(JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![]), Err(DomainError::EmptyPosting));
+    }
+
+    #[test]
+    fn payment_entry_credits_receivables_then_payer_credit() {
+        let lines = [
+            LineToAllocate { receivable_id: "r1".into(), line_amount: Fen(100), outstanding: Fen(100) },
+            LineToAllocate { receivable_id: "r2".into(), line_amount: Fen(200), outstanding: Fen(20) },
+        ];
+        let al = allocate(Fen(300), &lines).unwrap();
+        let e = payment_succeeded("p1", AccountRef::channel_clearing("wechatpay", "m"), "payer", Fen(300), &al).unwrap();
+        assert_eq!(e.postings.iter().map(|(_, f)| f.get()).sum::<i64>(), 0);
+        assert_eq!(e.postings.len(), 4);
+        assert_eq!(e.postings[3], (AccountRef::payer_credit("payer"), Fen(-180)));
+    }
+}

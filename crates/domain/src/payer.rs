@@ -1,0 +1,137 @@
+//! Payers: who pays, how they are identified, and what of them may be shown.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayerKind {
+    EnrolledStudent,
+    NewStudent,
+    Staff,
+    Registrant,
+    External,
+}
+
+impl PayerKind {
+    pub const ALL: [PayerKind; 5] = [
+        PayerKind::EnrolledStudent,
+        PayerKind::NewStudent,
+        PayerKind::Staff,
+        PayerKind::Registrant,
+        PayerKind::External,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayerKind::EnrolledStudent => "enrolled_student",
+            PayerKind::NewStudent => "new_student",
+            PayerKind::Staff => "staff",
+            PayerKind::Registrant => "registrant",
+            PayerKind::External => "external",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PayerKind> {
+        PayerKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            PayerKind::EnrolledStudent => "在校生",
+            PayerKind::NewStudent => "新生",
+            PayerKind::Staff => "教工",
+            PayerKind::Registrant => "报名人员",
+            PayerKind::External => "校外人员",
+        }
+    }
+}
+
+/// Normalises an ID document number: trimmed, ASCII upper case (a trailing `x` becomes `X`).
+pub fn normalize_id_number(id_number: &str) -> String {
+    id_number.trim().to_ascii_uppercase()
+}
+
+/// The initial password the payer guide promises: the last six characters of the ID-card number,
+/// with a trailing X in upper case. `None` when the number is shorter than six characters.
+pub fn initial_password(id_number: &str) -> Option<String> {
+    let n = normalize_id_number(id_number);
+    let chars: Vec<char> = n.chars().collect();
+    if chars.len() < 6 {
+        return None;
+    }
+    Some(chars[chars.len() - 6..].iter().collect())
+}
+
+/// What may be shown of an ID number: first 3 and last 4 characters, the rest starred.
+/// `370302200001011234` → `370***********1234`.
+pub fn mask_id_number(id_number: &str) -> String {
+    let chars: Vec<char> = normalize_id_number(id_number).chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+}
+
+/// `13812345678` → `138****5678`.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.trim().chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+}
+
+/// Mainland resident ID numbers (GB 11643): 18 characters, ISO 7064 MOD 11-2 check character.
+pub fn is_valid_resident_id(id_number: &str) -> bool {
+    let n = normalize_id_number(id_number);
+    let b = n.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let sum: u32 = b[..17].iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    b[17] == CHECK[(sum % 11) as usize]
+}
+
+/// Completes a 17-digit prefix into a valid resident ID number (demo data, tests).
+pub fn complete_resident_id(prefix17: &str) -> Option<String> {
+    let b = prefix17.as_bytes();
+    if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let sum: u32 = b.iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    Some(format!("{prefix17}{}", CHECK[(sum % 11) as usize] as char))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_password_is_last_six_with_upper_x() {
+        assert_eq!(initial_password("37030219990101123x").as_deref(), Some("01123X"));
+        assert_eq!(initial_password(" 370302199901011234 ").as_deref(), Some("011234"));
+        assert_eq!(initial_password("12345"), None);
+    }
+
+    #[test]
+    fn masks_reveal_only_the_ends() {
+        assert_eq!(mask_id_number("370302199901011234"), "370***********1234");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_id_number("1234567"), "*******");
+    }
+
+    #[test]
+    fn resident_id_check_character() {
+        let id = complete_resident_id("11010519491231002").unwrap();
+        assert_eq!(id, "11010519491231002X");
+        assert!(is_valid_resident_id(&id));
+        assert!(is_valid_resident_id("11010519491231002x"));
+        assert!(!is_valid_resident_id("110105194912310021"));
+        assert!(!is_valid_resident_id("1101051949123100"));
+    }
+}

@@ -1,0 +1,62 @@
+//! Times are stored as UTC milliseconds and shown in China Standard Time (UTC+8).
+
+use time::{macros::format_description, OffsetDateTime, UtcOffset};
+
+pub const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
+    Ok(o) => o,
+    Err(_) => UtcOffset::UTC,
+};
+
+fn to_cst(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok().map(|t| t.to_offset(CST))
+}
+
+/// `2026-09-01 08:30:00` in Beijing time.
+pub fn datetime_cst(ms: i64) -> String {
+    let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+}
+
+/// `2026-09-01` in Beijing time.
+pub fn date_cst(ms: i64) -> String {
+    let fmt = format_description!("[year]-[month]-[day]");
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+}
+
+/// RFC 3339 with the +08:00 offset, as WeChat Pay writes `success_time` and `time_expire`.
+pub fn rfc3339_cst(ms: i64) -> String {
+    let fmt = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+}
+
+/// Parses RFC 3339 (any offset) to UTC milliseconds.
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Parses `YYYY-MM-DD` as the start of that day in Beijing time, in UTC milliseconds.
+pub fn parse_date_cst_ms(text: &str) -> Option<i64> {
+    let fmt = format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text.trim(), &fmt).ok()?;
+    let t = date.midnight().assume_offset(CST);
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_beijing_time() {
+        let ms = parse_date_cst_ms("2026-09-01").unwrap();
+        assert_eq!(datetime_cst(ms), "2026-09-01 00:00:00");
+        assert_eq!(date_cst(ms), "2026-09-01");
+        let r = rfc3339_cst(ms + 3_723_000);
+        assert_eq!(r, "2026-09-01T01:02:03+08:00");
+        assert_eq!(parse_rfc3339_ms(&r), Some(ms + 3_723_000));
+        assert_eq!(parse_rfc3339_ms("2026-08-31T17:02:03Z"), Some(ms + 3_723_000));
+    }
+}
