@@ -1,1 +1,18 @@
+//! Bursar's storage. One code path — sqlx's `Any` driver, one SQL text — for embedded SQLite
+//! (the default) and PostgreSQL. Writes run in [`Tx`] transactions (`BEGIN IMMEDIATE` on SQLite)
+//! and are retried on serialization failures; state changes are compare-and-set updates that
+//! fail with [`StoreError::Conflict`] when the row moved on.
 
+mod db;
+mod error;
+pub mod ledger;
+pub mod migrate;
+pub mod payers;
+pub mod payments;
+pub mod receivables;
+pub mod sessions;
+pub mod verify;
+
+pub use db::{Backend, Store, Tx};
+pub use error::{Retryable, StoreError};
+pub use sqlx::AnyConnection;

@@ -1,0 +1,565 @@
+//! The WeChat Pay API v3 server side, for offline use and tests. It verifies merchant request
+//! signatures exactly as WeChat Pay does (401 SIGN_ERROR otherwise), signs every response with
+//! the platform key (including 204s), keeps its own transactions, serves a payer-facing "phone"
+//! page to confirm or decline a QR payment, and delivers AES-256-GCM encrypted, signed
+//! notifications on WeChat Pay's retry schedule.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use bursar_domain::time_fmt::{parse_rfc3339_ms, rfc3339_cst};
+use bursar_domain::{Clock, Fen};
+use serde::Deserialize;
+
+use super::protocol::*;
+use super::sandbox::Sandbox;
+use crate::crypto::{aes256gcm_encrypt, random_alnum, RsaSigner, RsaVerifier};
+use crate::{html_escape, qr_svg, ChannelError};
+
+#[derive(Clone, Debug)]
+struct SimTxn {
+    appid: String,
+    mchid: String,
+    out_trade_no: String,
+    description: String,
+    amount_fen: i64,
+    notify_url: String,
+    attach: Option<String>,
+    expires_at_ms: Option<i64>,
+    trade_state: &'static str,
+    transaction_id: Option<String>,
+    success_time_ms: Option<i64>,
+    pr: String,
+    openid: String,
+}
+
+impl SimTxn {
+    fn to_wire(&self) -> Transaction {
+        let paid = self.transaction_id.is_some();
+        Transaction {
+            appid: self.appid.clone(),
+            mchid: self.mchid.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            transaction_id: self.transaction_id.clone(),
+            trade_type: Some("NATIVE".into()),
+            trade_state: self.trade_state.to_string(),
+            trade_state_desc: match self.trade_state {
+                "SUCCESS" => "支付成功",
+                "NOTPAY" => "未支付",
+                "CLOSED" => "已关闭",
+                "PAYERROR" => "支付失败",
+                _ => "",
+            }
+            .to_string(),
+            bank_type: paid.then(|| "OTHERS".to_string()),
+            attach: self.attach.clone(),
+            success_time: self.success_time_ms.map(rfc3339_cst),
+            payer: paid.then(|| Payer { openid: self.openid.clone() }),
+            amount: Some(TransactionAmount {
+                total: Some(self.amount_fen),
+                payer_total: paid.then_some(self.amount_fen),
+                currency: Some("CNY".into()),
+                payer_currency: Some("CNY".into()),
+            }),
+            promotion_detail: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Book {
+    txns: HashMap<(String, String), SimTxn>,
+    by_pr: HashMap<String, (String, String)>,
+    by_tid: HashMap<String, (String, String)>,
+    seq: u64,
+}
+
+struct Inner {
+    sandbox: Sandbox,
+    merchant_verifier: RsaVerifier,
+    platform_signer: RsaSigner,
+    book: Mutex<Book>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    /// Multiplies the notification retry delays (1.0 = WeChat Pay's real schedule).
+    retry_scale: f64,
+}
+
+/// The simulator; `router()` is served on its own listener so request paths are exactly `/v3/…`.
+#[derive(Clone)]
+pub struct WechatPaySimulator {
+    inner: Arc<Inner>,
+}
+
+type ApiResult = Result<Response, Response>;
+
+impl WechatPaySimulator {
+    pub fn new(sandbox: Sandbox, clock: Arc<dyn Clock>) -> Result<WechatPaySimulator, ChannelError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ChannelError::Config(e.to_string()))?;
+        Ok(WechatPaySimulator {
+            inner: Arc::new(Inner {
+                merchant_verifier: RsaVerifier::from_spki_pem(&sandbox.merchant_public_key_pem)?,
+                platform_signer: RsaSigner::from_pkcs8_pem(&sandbox.platform_private_key_pem)?,
+                sandbox,
+                book: Mutex::new(Book::default()),
+                http,
+                clock,
+                retry_scale: 1.0,
+            }),
+        })
+    }
+
+    /// Scales notification retry delays (tests use a small factor).
+    pub fn with_retry_scale(self, scale: f64) -> WechatPaySimulator {
+        let inner = Arc::try_unwrap(self.inner).map(|mut i| {
+            i.retry_scale = scale;
+            Arc::new(i)
+        });
+        match inner {
+            Ok(inner) => WechatPaySimulator { inner },
+            Err(inner) => WechatPaySimulator { inner },
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(|| async { Redirect::to("/phone") }))
+            .route("/v3/pay/transactions/native", post(native))
+            .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query_by_out_trade_no))
+            .route("/v3/pay/transactions/id/{transaction_id}", get(query_by_id))
+            .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
+            .route("/phone", get(phone_home))
+            .route("/phone/pay", get(phone_pay_page).post(phone_pay_action))
+            .with_state(self.clone())
+    }
+
+    /// The current WeChat-side state of a payment (`SUCCESS`, `NOTPAY`, …), for tests.
+    pub fn trade_state(&self, mchid: &str, out_trade_no: &str) -> Option<String> {
+        self.book().txns.get(&(mchid.to_string(), out_trade_no.to_string())).map(|t| t.trade_state.to_string())
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        match self.inner.book.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Signs a response the way WeChat Pay does: TIMESTAMP\nNONCE\nBODY\n with the platform key.
+    fn signed(&self, status: StatusCode, body: Vec<u8>) -> Response {
+        let ts = (self.now_ms() / 1000).to_string();
+        let nonce = random_alnum(32);
+        let signature = self.inner.platform_signer.sign_base64(&response_message(&ts, &nonce, &body)).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        };
+        put(HEADER_TIMESTAMP, &ts);
+        put(HEADER_NONCE, &nonce);
+        put(HEADER_SIGNATURE, &signature);
+        put(HEADER_SERIAL, &self.inner.sandbox.platform_public_key_id);
+        put(HEADER_SIGNATURE_TYPE, SIGNATURE_TYPE);
+        put(HEADER_REQUEST_ID, &uuid::Uuid::new_v4().simple().to_string());
+        if status != StatusCode::NO_CONTENT {
+            put("content-type", "application/json; charset=utf-8");
+        }
+        resp
+    }
+
+    fn error(&self, status: StatusCode, code: &str, message: &str) -> Response {
+        let body = serde_json::to_vec(&ErrorBody { code: code.into(), message: message.into() }).unwrap_or_default();
+        self.signed(status, body)
+    }
+
+    fn json<T: serde::Serialize>(&self, value: &T) -> Response {
+        match serde_json::to_vec(value) {
+            Ok(b) => self.signed(StatusCode::OK, b),
+            Err(_) => self.error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "系统错误"),
+        }
+    }
+
+    /// Verifies the merchant's request signature; returns the authenticated mchid.
+    fn authenticate(&self, method: &Method, uri: &OriginalUri, headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
+        let sign_error = |msg: &str| self.error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", msg);
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| sign_error("缺少 Authorization 头"))?;
+        let parts = parse_authorization(auth).map_err(|e| sign_error(&format!("Authorization 格式错误：{e}")))?;
+        let s = &self.inner.sandbox;
+        if parts.mchid != s.mchid {
+            return Err(sign_error("商户号不存在"));
+        }
+        if parts.serial_no != s.merchant_serial_no {
+            return Err(sign_error("商户证书序列号有误"));
+        }
+        let ts: i64 = parts.timestamp.parse().map_err(|_| sign_error("时间戳格式错误"))?;
+        if (self.now_ms() / 1000 - ts).abs() > MAX_CLOCK_SKEW_SECS {
+            return Err(sign_error("请求已过期"));
+        }
+        let path = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let message = request_message(method.as_str(), path, &parts.timestamp, &parts.nonce_str, body);
+        if !self.inner.merchant_verifier.verify_base64(&message, &parts.signature) {
+            return Err(sign_error("签名错误"));
+        }
+        Ok(parts.mchid)
+    }
+
+    fn confirm(&self, pr: &str) -> Result<SimTxn, String> {
+        let now = self.now_ms();
+        let mut book = self.book();
+        let key = book.by_pr.get(pr).cloned().ok_or("订单不存在")?;
+        book.seq += 1;
+        let seq = book.seq;
+        let txn = book.txns.get_mut(&key).ok_or("订单不存在")?;
+        match txn.trade_state {
+            "NOTPAY" => {}
+            "SUCCESS" => return Err("该订单已支付".into()),
+            _ => return Err("该订单已关闭".into()),
+        }
+        if txn.expires_at_ms.is_some_and(|e| now > e) {
+            return Err("订单已过期".into());
+        }
+        txn.trade_state = "SUCCESS";
+        txn.transaction_id = Some(format!("4200{}{:016}", bursar_domain::time_fmt::date_cst(now).replace('-', ""), seq));
+        txn.success_time_ms = Some(now);
+        let out = txn.clone();
+        if let Some(tid) = out.transaction_id.clone() {
+            book.by_tid.insert(tid, key);
+        }
+        Ok(out)
+    }
+
+    /// Builds the signed, encrypted TRANSACTION.SUCCESS notification body and headers.
+    pub fn notification_for(&self, txn_wire: &Transaction) -> Result<(Vec<u8>, HeaderMap), ChannelError> {
+        let plain = serde_json::to_vec(txn_wire).map_err(|e| ChannelError::Protocol(e.to_string()))?;
+        let nonce = random_alnum(12);
+        let aad = "transaction";
+        let ciphertext = aes256gcm_encrypt(self.inner.sandbox.apiv3_key.as_bytes(), nonce.as_bytes(), aad.as_bytes(), &plain)?;
+        let note = Notification {
+            id: uuid::Uuid::new_v4().to_string(),
+            create_time: rfc3339_cst(self.now_ms()),
+            event_type: "TRANSACTION.SUCCESS".into(),
+            resource_type: "encrypt-resource".into(),
+            summary: "支付成功".into(),
+            resource: EncryptedResource {
+                original_type: "transaction".into(),
+                algorithm: "AEAD_AES_256_GCM".into(),
+                ciphertext,
+                associated_data: Some(aad.into()),
+                nonce,
+            },
+        };
+        let body = serde_json::to_vec(&note).map_err(|e| ChannelError::Protocol(e.to_string()))?;
+        let resp = self.signed(StatusCode::OK, body.clone());
+        let mut headers = resp.headers().clone();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        Ok((body, headers))
+    }
+
+    /// Delivers a payment notification, retrying on WeChat Pay's schedule until the merchant
+    /// answers 2xx.
+    fn spawn_notify(&self, txn: SimTxn) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            let wire = txn.to_wire();
+            for (attempt, delay) in std::iter::once(0u64).chain(NOTIFY_RETRY_SECS).enumerate() {
+                if delay > 0 {
+                    let scaled = Duration::from_secs_f64(delay as f64 * sim.inner.retry_scale);
+                    tokio::time::sleep(scaled).await;
+                }
+                let Ok((body, headers)) = sim.notification_for(&wire) else { return };
+                let result = sim.inner.http.post(&txn.notify_url).headers(headers).body(body).send().await;
+                match result {
+                    Ok(r) if r.status().is_success() => {
+                        tracing::debug!(out_trade_no = %txn.out_trade_no, attempt, "wechatpay simulator: notification acknowledged");
+                        return;
+                    }
+                    Ok(r) => tracing::info!(out_trade_no = %txn.out_trade_no, attempt, status = %r.status(), "wechatpay simulator: notification refused, will retry"),
+                    Err(e) => tracing::info!(out_trade_no = %txn.out_trade_no, attempt, error = %e, "wechatpay simulator: notification failed, will retry"),
+                }
+            }
+        });
+    }
+}
+
+async fn native(State(sim): State<WechatPaySimulator>, method: Method, uri: OriginalUri, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, &body)?;
+    let req: NativeRequest = serde_json::from_slice(&body)
+        .map_err(|e| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", &format!("参数错误：{e}")))?;
+    let bad = |msg: &str| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", msg);
+    if req.mchid != mchid {
+        return Err(sim.error(StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "请求中的商户号与签名商户号不一致"));
+    }
+    if req.appid != sim.inner.sandbox.appid {
+        return Err(sim.error(StatusCode::BAD_REQUEST, "APPID_MCHID_NOT_MATCH", "AppID和mch_id不匹配"));
+    }
+    let otn_ok = (6..=32).contains(&req.out_trade_no.len())
+        && req.out_trade_no.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c));
+    if !otn_ok {
+        return Err(bad("out_trade_no 应为6-32位数字、字母、_-|*"));
+    }
+    if req.amount.total <= 0 {
+        return Err(bad("amount.total 必须大于0"));
+    }
+    if req.amount.currency.as_deref().is_some_and(|c| c != "CNY") {
+        return Err(bad("currency 仅支持 CNY"));
+    }
+    if req.description.is_empty() || req.description.chars().count() > 127 {
+        return Err(bad("description 长度应为1-127"));
+    }
+    if !(req.notify_url.starts_with("http://") || req.notify_url.starts_with("https://")) {
+        return Err(bad("notify_url 格式错误"));
+    }
+    let expires_at_ms = match &req.time_expire {
+        Some(t) => Some(parse_rfc3339_ms(t).ok_or_else(|| bad("time_expire 格式错误"))?),
+        None => None,
+    };
+    let key = (req.mchid.clone(), req.out_trade_no.clone());
+    let mut book = sim.book();
+    if let Some(existing) = book.txns.get(&key) {
+        return match existing.trade_state {
+            "SUCCESS" => Err(sim.error(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付")),
+            "CLOSED" => Err(sim.error(StatusCode::BAD_REQUEST, "ORDER_CLOSED", "订单已关闭")),
+            _ if existing.amount_fen != req.amount.total || existing.description != req.description => {
+                Err(sim.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "商户订单号重复，且参数与原订单不一致"))
+            }
+            _ => {
+                let code_url = format!("weixin://wxpay/bizpayurl?pr={}", existing.pr);
+                drop(book);
+                Ok(sim.json(&NativeResponse { code_url }))
+            }
+        };
+    }
+    let pr = random_alnum(7);
+    book.by_pr.insert(pr.clone(), key.clone());
+    book.txns.insert(
+        key,
+        SimTxn {
+            appid: req.appid,
+            mchid: req.mchid,
+            out_trade_no: req.out_trade_no,
+            description: req.description,
+            amount_fen: req.amount.total,
+            notify_url: req.notify_url,
+            attach: req.attach,
+            expires_at_ms,
+            trade_state: "NOTPAY",
+            transaction_id: None,
+            success_time_ms: None,
+            pr: pr.clone(),
+            openid: format!("oSim{}", random_alnum(24)),
+        },
+    );
+    drop(book);
+    Ok(sim.json(&NativeResponse { code_url: format!("weixin://wxpay/bizpayurl?pr={pr}") }))
+}
+
+#[derive(Deserialize)]
+struct MchidQuery {
+    mchid: Option<String>,
+}
+
+async fn query_by_out_trade_no(
+    State(sim): State<WechatPaySimulator>,
+    Path(out_trade_no): Path<String>,
+    Query(q): Query<MchidQuery>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, b"")?;
+    if q.mchid.as_deref() != Some(mchid.as_str()) {
+        return Err(sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "mchid 参数缺失或与签名商户号不一致"));
+    }
+    let found = sim.book().txns.get(&(mchid, out_trade_no)).map(SimTxn::to_wire);
+    match found {
+        Some(t) => Ok(sim.json(&t)),
+        None => Err(sim.error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在")),
+    }
+}
+
+async fn query_by_id(
+    State(sim): State<WechatPaySimulator>,
+    Path(transaction_id): Path<String>,
+    Query(q): Query<MchidQuery>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, b"")?;
+    if q.mchid.as_deref() != Some(mchid.as_str()) {
+        return Err(sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "mchid 参数缺失或与签名商户号不一致"));
+    }
+    let book = sim.book();
+    let found = book.by_tid.get(&transaction_id).and_then(|k| book.txns.get(k)).filter(|t| t.mchid == mchid).map(SimTxn::to_wire);
+    drop(book);
+    match found {
+        Some(t) => Ok(sim.json(&t)),
+        None => Err(sim.error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在")),
+    }
+}
+
+async fn close(
+    State(sim): State<WechatPaySimulator>,
+    Path(out_trade_no): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, &body)?;
+    let req: CloseRequest = serde_json::from_slice(&body)
+        .map_err(|e| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", &format!("参数错误：{e}")))?;
+    if req.mchid != mchid {
+        return Err(sim.error(StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "请求中的商户号与签名商户号不一致"));
+    }
+    let mut book = sim.book();
+    let Some(txn) = book.txns.get_mut(&(mchid, out_trade_no)) else {
+        drop(book);
+        return Err(sim.error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"));
+    };
+    if txn.trade_state == "SUCCESS" {
+        drop(book);
+        return Err(sim.error(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付"));
+    }
+    txn.trade_state = "CLOSED";
+    drop(book);
+    Ok(sim.signed(StatusCode::NO_CONTENT, Vec::new()))
+}
+
+// ---- the payer's phone ----
+
+const PHONE_STYLE: &str = "body{font-family:system-ui,'PingFang SC','Microsoft YaHei',sans-serif;margin:0;background:#ededed;color:#111}\
+main{max-width:420px;margin:0 auto;padding:16px}header{background:#07c160;color:#fff;padding:14px 16px;font-weight:600}\
+.card{background:#fff;border-radius:8px;padding:16px;margin:12px 0}.amount{font-size:2em;font-weight:600;text-align:center}\
+.muted{color:#666;font-size:.9em}button{font-size:1.05em;padding:12px;border-radius:6px;border:0;width:100%;margin-top:8px}\
+.ok{background:#07c160;color:#fff}.no{background:#e5e5e5;color:#111}textarea{width:100%;box-sizing:border-box;font-size:1em}\
+.qr{text-align:center}.qr svg{width:220px;height:220px}";
+
+fn phone_page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{t} · 微信支付（模拟器）</title><style>{PHONE_STYLE}</style></head><body><header>微信支付 · 模拟器</header><main>{body}</main></body></html>",
+        t = html_escape(title)
+    ))
+}
+
+fn pr_from(text: &str) -> Option<String> {
+    let t = text.trim();
+    let pr = t.rsplit_once("pr=").map(|(_, p)| p).unwrap_or(t);
+    let pr: String = pr.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    (!pr.is_empty()).then_some(pr)
+}
+
+async fn phone_home(State(sim): State<WechatPaySimulator>) -> Html<String> {
+    let book = sim.book();
+    let mut open: Vec<&SimTxn> = book.txns.values().filter(|t| t.trade_state == "NOTPAY").collect();
+    open.sort_by(|a, b| b.out_trade_no.cmp(&a.out_trade_no));
+    let items: String = open
+        .iter()
+        .take(20)
+        .map(|t| {
+            format!(
+                "<li><a href=\"/phone/pay?pr={pr}\">{d}</a> ¥{a}</li>",
+                pr = html_escape(&t.pr),
+                d = html_escape(&t.description),
+                a = Fen(t.amount_fen)
+            )
+        })
+        .collect();
+    drop(book);
+    phone_page(
+        "扫一扫",
+        &format!(
+            "<div class=\"card\"><form method=\"get\" action=\"/phone/pay\"><label for=\"code\">扫一扫：粘贴二维码内容（weixin://wxpay/bizpayurl?pr=…）</label>\
+             <textarea id=\"code\" name=\"code_url\" rows=\"3\"></textarea><button class=\"ok\" type=\"submit\">识别</button></form></div>\
+             <div class=\"card\"><div class=\"muted\">待支付订单</div><ul>{items}</ul></div>"
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct PayQuery {
+    pr: Option<String>,
+    code_url: Option<String>,
+}
+
+async fn phone_pay_page(State(sim): State<WechatPaySimulator>, Query(q): Query<PayQuery>) -> Response {
+    let Some(pr) = q.pr.as_deref().and_then(pr_from).or_else(|| q.code_url.as_deref().and_then(pr_from)) else {
+        return (StatusCode::BAD_REQUEST, phone_page("无效二维码", "<div class=\"card\">无法识别该二维码。</div>")).into_response();
+    };
+    let book = sim.book();
+    let Some(txn) = book.by_pr.get(&pr).and_then(|k| book.txns.get(k)).cloned() else {
+        drop(book);
+        return (StatusCode::NOT_FOUND, phone_page("订单不存在", "<div class=\"card\">订单不存在。</div>")).into_response();
+    };
+    drop(book);
+    let code_url = format!("weixin://wxpay/bizpayurl?pr={pr}");
+    let status = match txn.trade_state {
+        "NOTPAY" => format!(
+            "<form method=\"post\" action=\"/phone/pay\"><input type=\"hidden\" name=\"pr\" value=\"{p}\">\
+             <button class=\"ok\" name=\"action\" value=\"confirm\" type=\"submit\">确认支付</button>\
+             <button class=\"no\" name=\"action\" value=\"decline\" type=\"submit\">取消</button></form>",
+            p = html_escape(&pr)
+        ),
+        "SUCCESS" => "<p><strong>支付成功</strong></p>".to_string(),
+        _ => "<p>订单已关闭</p>".to_string(),
+    };
+    phone_page(
+        "付款",
+        &format!(
+            "<div class=\"card\"><div class=\"muted\">收款方</div><div>{m}</div><div class=\"muted\">{d}</div>\
+             <div class=\"amount\">¥{a}</div>{status}</div><div class=\"card qr\"><div class=\"muted\">二维码内容</div>{qr}<div class=\"muted\">{c}</div></div>",
+            m = html_escape(&sim.inner.sandbox.merchant_name),
+            d = html_escape(&txn.description),
+            a = Fen(txn.amount_fen),
+            qr = qr_svg(&code_url),
+            c = html_escape(&code_url)
+        ),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct PayAction {
+    pr: String,
+    action: String,
+}
+
+async fn phone_pay_action(State(sim): State<WechatPaySimulator>, Form(f): Form<PayAction>) -> Response {
+    match f.action.as_str() {
+        "confirm" => match sim.confirm(&f.pr) {
+            Ok(txn) => {
+                let amount = Fen(txn.amount_fen);
+                sim.spawn_notify(txn);
+                phone_page(
+                    "支付成功",
+                    &format!("<div class=\"card\"><div class=\"amount\">¥{amount}</div><p style=\"text-align:center\"><strong>支付成功</strong></p></div>"),
+                )
+                .into_response()
+            }
+            Err(msg) => (StatusCode::CONFLICT, phone_page("无法支付", &format!("<div class=\"card\">{}</div>", html_escape(&msg)))).into_response(),
+        },
+        // As on a real phone, declining leaves the order unpaid (NOTPAY) until it expires or is closed.
+        "decline" => phone_page("已取消", "<div class=\"card\">已取消支付。</div>").into_response(),
+        _ => (StatusCode::BAD_REQUEST, phone_page("无效操作", "<div class=\"card\">无效操作。</div>")).into_response(),
+    }
+}

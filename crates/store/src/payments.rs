@@ -1,0 +1,303 @@
+//! Orders, their lines, and payments.
+
+use bursar_domain::order::OrderState;
+use bursar_domain::payment::PaymentState;
+use bursar_domain::Fen;
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub payer_id: String,
+    pub state: String,
+    pub total_fen: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OrderLineView {
+    pub receivable_id: String,
+    pub amount_fen: i64,
+    pub item_name: String,
+    pub academic_year: String,
+    pub fee_type: String,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: String,
+    pub order_id: String,
+    pub payer_id: String,
+    pub method: String,
+    pub channel: String,
+    pub merchant_id: String,
+    pub merchant_order_no: String,
+    pub amount_fen: i64,
+    pub state: String,
+    pub channel_txn_id: Option<String>,
+    pub code_url: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub succeeded_at_ms: Option<i64>,
+    pub updated_at_ms: i64,
+    pub next_query_at_ms: Option<i64>,
+    pub query_count: i64,
+}
+
+impl PaymentRow {
+    pub fn state(&self) -> PaymentState {
+        // Rows are only ever written from PaymentState::as_str; an unknown code is a corrupt row,
+        // which verify reports; treat it as not paid.
+        PaymentState::parse(&self.state).unwrap_or(PaymentState::Failed)
+    }
+}
+
+const PAYMENT_COLS: &str = "id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, channel_txn_id, code_url, failure_reason, created_at_ms, expires_at_ms, succeeded_at_ms, updated_at_ms, next_query_at_ms, query_count";
+
+pub async fn insert_order(c: &mut AnyConnection, id: &str, payer_id: &str, total: Fen, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO orders (id, payer_id, state, total_fen, created_at_ms, updated_at_ms) VALUES ($1, $2, 'open', $3, $4, $4)")
+        .bind(id)
+        .bind(payer_id)
+        .bind(total.get())
+        .bind(now_ms)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_order_line(c: &mut AnyConnection, order_id: &str, receivable_id: &str, amount: Fen) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO order_lines (order_id, receivable_id, amount_fen) VALUES ($1, $2, $3)")
+        .bind(order_id)
+        .bind(receivable_id)
+        .bind(amount.get())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn order(c: &mut AnyConnection, id: &str) -> Result<OrderRow, StoreError> {
+    sqlx::query_as("SELECT id, payer_id, state, total_fen, created_at_ms, updated_at_ms FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("order {id}")))
+}
+
+pub async fn order_lines(c: &mut AnyConnection, order_id: &str) -> Result<Vec<OrderLineView>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT l.receivable_id, l.amount_fen, f.name AS item_name, r.academic_year, f.fee_type
+           FROM order_lines l JOIN receivables r ON r.id = l.receivable_id JOIN fee_items f ON f.id = r.fee_item_id
+          WHERE l.order_id = $1 ORDER BY f.fee_type DESC, f.code",
+    )
+    .bind(order_id)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Order state change as a compare-and-set.
+pub async fn transition_order(c: &mut AnyConnection, id: &str, from: OrderState, to: OrderState, now_ms: i64) -> Result<(), StoreError> {
+    if !from.can_become(to) {
+        return Err(bursar_domain::DomainError::IllegalTransition {
+            machine: "order",
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+        }
+        .into());
+    }
+    let r = sqlx::query("UPDATE orders SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
+        .bind(to.as_str())
+        .bind(now_ms)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(c)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("order {id} is no longer {}", from.as_str())));
+    }
+    Ok(())
+}
+
+pub struct NewPayment<'a> {
+    pub id: &'a str,
+    pub order_id: &'a str,
+    pub payer_id: &'a str,
+    pub method: &'a str,
+    pub channel: &'a str,
+    pub merchant_id: &'a str,
+    pub merchant_order_no: &'a str,
+    pub amount: Fen,
+    pub expires_at_ms: i64,
+}
+
+pub async fn insert_payment(c: &mut AnyConnection, p: &NewPayment<'_>, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO payments (id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, created_at_ms, expires_at_ms, updated_at_ms, query_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $9, 0)",
+    )
+    .bind(p.id)
+    .bind(p.order_id)
+    .bind(p.payer_id)
+    .bind(p.method)
+    .bind(p.channel)
+    .bind(p.merchant_id)
+    .bind(p.merchant_order_no)
+    .bind(p.amount.get())
+    .bind(now_ms)
+    .bind(p.expires_at_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn payment(c: &mut AnyConnection, id: &str) -> Result<PaymentRow, StoreError> {
+    sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("payment {id}")))
+}
+
+pub async fn payment_by_merchant_order_no(c: &mut AnyConnection, no: &str) -> Result<Option<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE merchant_order_no = $1"))
+        .bind(no)
+        .fetch_optional(c)
+        .await?)
+}
+
+pub async fn payments_of_order(c: &mut AnyConnection, order_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE order_id = $1 ORDER BY created_at_ms DESC, id DESC"))
+        .bind(order_id)
+        .fetch_all(c)
+        .await?)
+}
+
+pub async fn payments_of_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC"))
+        .bind(payer_id)
+        .fetch_all(c)
+        .await?)
+}
+
+/// The newest payments, optionally of one state, for the finance view.
+pub async fn recent_payments(c: &mut AnyConnection, state: Option<&str>, limit: i64) -> Result<Vec<PaymentRow>, StoreError> {
+    let q = match state {
+        Some(_) => format!("SELECT {PAYMENT_COLS} FROM payments WHERE state = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"),
+        None => format!("SELECT {PAYMENT_COLS} FROM payments WHERE $1 = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"),
+    };
+    Ok(sqlx::query_as(&q).bind(state.unwrap_or("")).bind(limit).fetch_all(c).await?)
+}
+
+/// Payments waiting on the channel whose next active query is due.
+pub async fn due_for_query(c: &mut AnyConnection, now_ms: i64, limit: i64) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLS} FROM payments WHERE state = 'paying' AND next_query_at_ms <= $1 ORDER BY next_query_at_ms LIMIT $2"
+    ))
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Payment state change as a compare-and-set: succeeds only if the row is still in `from`.
+pub async fn transition_payment(c: &mut AnyConnection, id: &str, from: PaymentState, to: PaymentState, now_ms: i64) -> Result<(), StoreError> {
+    from.check_transition(to)?;
+    let r = sqlx::query("UPDATE payments SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
+        .bind(to.as_str())
+        .bind(now_ms)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(c)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("payment {id} is no longer {}", from.as_str())));
+    }
+    Ok(())
+}
+
+/// Records what the channel said when it accepted the payment (QR code URL) and when to ask it.
+pub async fn set_channel_accepted(c: &mut AnyConnection, id: &str, code_url: &str, next_query_at_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET code_url = $1, next_query_at_ms = $2 WHERE id = $3")
+        .bind(code_url)
+        .bind(next_query_at_ms)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_succeeded_facts(c: &mut AnyConnection, id: &str, channel_txn_id: &str, succeeded_at_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET channel_txn_id = $1, succeeded_at_ms = $2, next_query_at_ms = NULL WHERE id = $3")
+        .bind(channel_txn_id)
+        .bind(succeeded_at_ms)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_failure(c: &mut AnyConnection, id: &str, reason: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET failure_reason = $1, next_query_at_ms = NULL WHERE id = $2")
+        .bind(reason)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// After an active query that found nothing new: count it and schedule the next one.
+pub async fn schedule_next_query(c: &mut AnyConnection, id: &str, next_query_at_ms: Option<i64>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET query_count = query_count + 1, next_query_at_ms = $1 WHERE id = $2")
+        .bind(next_query_at_ms)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn record_channel_event(
+    c: &mut AnyConnection,
+    id: &str,
+    channel: &str,
+    kind: &str,
+    merchant_order_no: Option<&str>,
+    outcome: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO channel_events (id, channel, kind, merchant_order_no, outcome, reason, received_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(channel)
+    .bind(kind)
+    .bind(merchant_order_no)
+    .bind(outcome)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ChannelEventRow {
+    pub channel: String,
+    pub kind: String,
+    pub merchant_order_no: Option<String>,
+    pub outcome: String,
+    pub reason: String,
+    pub received_at_ms: i64,
+}
+
+pub async fn channel_events(c: &mut AnyConnection, limit: i64) -> Result<Vec<ChannelEventRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT channel, kind, merchant_order_no, outcome, reason, received_at_ms FROM channel_events ORDER BY received_at_ms DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}

@@ -1,0 +1,216 @@
+//! Fee items and receivables.
+
+use bursar_domain::fee::{FeeItemStatus, FeeRules, FeeType};
+use bursar_domain::Fen;
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FeeItemRow {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub department_id: String,
+    pub fee_type: String,
+    pub status: String,
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    pub partial_allowed: i64,
+    pub min_partial_fen: i64,
+}
+
+impl FeeItemRow {
+    pub fn rules(&self) -> FeeRules {
+        FeeRules {
+            fee_type: FeeType::parse(&self.fee_type).unwrap_or(FeeType::Other),
+            status: FeeItemStatus::parse(&self.status).unwrap_or(FeeItemStatus::Stopped),
+            window_start_ms: self.window_start_ms,
+            window_end_ms: self.window_end_ms,
+            partial_allowed: self.partial_allowed != 0,
+            min_partial: Fen(self.min_partial_fen),
+        }
+    }
+}
+
+/// A receivable with its fee item's facts, as the portal and the engine need them.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReceivableView {
+    pub id: String,
+    pub payer_id: String,
+    pub fee_item_id: String,
+    pub academic_year: String,
+    pub due_fen: i64,
+    pub waived_fen: i64,
+    pub paid_fen: i64,
+    pub state: String,
+    pub item_code: String,
+    pub item_name: String,
+    pub department_id: String,
+    pub fee_type: String,
+    pub status: String,
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    pub partial_allowed: i64,
+    pub min_partial_fen: i64,
+}
+
+impl ReceivableView {
+    pub fn outstanding(&self) -> Fen {
+        bursar_domain::fee::outstanding(Fen(self.due_fen), Fen(self.waived_fen), Fen(self.paid_fen))
+    }
+    pub fn rules(&self) -> FeeRules {
+        FeeRules {
+            fee_type: FeeType::parse(&self.fee_type).unwrap_or(FeeType::Other),
+            status: FeeItemStatus::parse(&self.status).unwrap_or(FeeItemStatus::Stopped),
+            window_start_ms: self.window_start_ms,
+            window_end_ms: self.window_end_ms,
+            partial_allowed: self.partial_allowed != 0,
+            min_partial: Fen(self.min_partial_fen),
+        }
+    }
+}
+
+const VIEW_SELECT: &str = "SELECT r.id, r.payer_id, r.fee_item_id, r.academic_year, r.due_fen, r.waived_fen, r.paid_fen, r.state,
+        f.code AS item_code, f.name AS item_name, f.department_id, f.fee_type, f.status, f.window_start_ms, f.window_end_ms,
+        f.partial_allowed, f.min_partial_fen
+   FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id";
+
+#[derive(Clone, Debug)]
+pub struct NewFeeItem<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub department_id: &'a str,
+    pub fee_type: FeeType,
+    pub status: FeeItemStatus,
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    pub partial_allowed: bool,
+    pub min_partial: Fen,
+}
+
+pub async fn insert_fee_item(c: &mut AnyConnection, id: &str, f: &NewFeeItem<'_>, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(id)
+    .bind(f.code)
+    .bind(f.name)
+    .bind(f.department_id)
+    .bind(f.fee_type.as_str())
+    .bind(f.status.as_str())
+    .bind(f.window_start_ms)
+    .bind(f.window_end_ms)
+    .bind(i64::from(f.partial_allowed))
+    .bind(f.min_partial.get())
+    .bind(now_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn fee_items(c: &mut AnyConnection) -> Result<Vec<FeeItemRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen FROM fee_items ORDER BY fee_type DESC, code",
+    )
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn set_fee_item_status(c: &mut AnyConnection, id: &str, status: FeeItemStatus) -> Result<(), StoreError> {
+    sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(c).await?;
+    Ok(())
+}
+
+/// Inserts a receivable row (the caller posts the matching ledger entry in the same transaction).
+pub async fn insert_receivable(
+    c: &mut AnyConnection,
+    id: &str,
+    payer_id: &str,
+    fee_item_id: &str,
+    academic_year: &str,
+    due: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO receivables (id, payer_id, fee_item_id, academic_year, due_fen, waived_fen, paid_fen, state, created_at_ms, updated_at_ms)
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 'open', $6, $6)",
+    )
+    .bind(id)
+    .bind(payer_id)
+    .bind(fee_item_id)
+    .bind(academic_year)
+    .bind(due.get())
+    .bind(now_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn receivable(c: &mut AnyConnection, id: &str) -> Result<ReceivableView, StoreError> {
+    sqlx::query_as(&format!("{VIEW_SELECT} WHERE r.id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("receivable {id}")))
+}
+
+/// All of a payer's receivables, newest academic year first, tuition before other fees.
+pub async fn for_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<ReceivableView>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "{VIEW_SELECT} WHERE r.payer_id = $1 ORDER BY r.academic_year DESC, f.fee_type DESC, f.code"
+    ))
+    .bind(payer_id)
+    .fetch_all(c)
+    .await?)
+}
+
+/// Credits `amount` to a receivable as a compare-and-set on the paid amount the caller read.
+pub async fn add_paid(c: &mut AnyConnection, id: &str, expected_paid: Fen, amount: Fen, now_ms: i64) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "UPDATE receivables SET paid_fen = paid_fen + $1,
+                state = CASE WHEN due_fen - waived_fen - paid_fen - $1 = 0 THEN 'settled' ELSE 'open' END,
+                updated_at_ms = $2
+          WHERE id = $3 AND paid_fen = $4 AND due_fen - waived_fen - paid_fen >= $1",
+    )
+    .bind(amount.get())
+    .bind(now_ms)
+    .bind(id)
+    .bind(expected_paid.get())
+    .execute(c)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("receivable {id} changed while crediting")));
+    }
+    Ok(())
+}
+
+/// Per fee item: how much is due (net of waivers) and how much has been collected.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CollectionRow {
+    pub fee_item_id: String,
+    pub code: String,
+    pub name: String,
+    pub fee_type: String,
+    pub status: String,
+    pub receivables: i64,
+    pub settled: i64,
+    pub due_fen: i64,
+    pub paid_fen: i64,
+}
+
+pub async fn collection_by_item(c: &mut AnyConnection) -> Result<Vec<CollectionRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT f.id AS fee_item_id, f.code, f.name, f.fee_type, f.status,
+                COUNT(r.id) AS receivables,
+                CAST(COALESCE(SUM(CASE WHEN r.state = 'settled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled,
+                CAST(COALESCE(SUM(r.due_fen - r.waived_fen), 0) AS BIGINT) AS due_fen,
+                CAST(COALESCE(SUM(r.paid_fen), 0) AS BIGINT) AS paid_fen
+           FROM fee_items f LEFT JOIN receivables r ON r.fee_item_id = f.id
+          GROUP BY f.id, f.code, f.name, f.fee_type, f.status
+          ORDER BY f.fee_type DESC, f.code",
+    )
+    .fetch_all(c)
+    .await?)
+}

@@ -1,0 +1,157 @@
+//! The ledger's invariants (LEDGER.md), checked against the whole store by `bursar verify` and
+//! by tests after every money path.
+
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
+
+#[derive(Clone, Debug, Default)]
+pub struct Check {
+    pub name: &'static str,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    pub checks: Vec<Check>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.checks.iter().all(|c| c.problems.is_empty())
+    }
+    pub fn problems(&self) -> Vec<String> {
+        self.checks.iter().flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name))).collect()
+    }
+    /// A human report: one line per check, then each problem.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = if c.problems.is_empty() { "ok  " } else { "FAIL" };
+            out.push_str(&format!("{mark} {}\n", c.name));
+            for p in c.problems.iter().take(50) {
+                out.push_str(&format!("     - {p}\n"));
+            }
+            if c.problems.len() > 50 {
+                out.push_str(&format!("     … and {} more\n", c.problems.len() - 50));
+            }
+        }
+        out
+    }
+}
+
+async fn rows(c: &mut AnyConnection, sql: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar::<_, String>(sql).fetch_all(c).await?)
+}
+
+pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport::default();
+
+    report.checks.push(Check {
+        name: "every journal entry balances",
+        problems: rows(
+            &mut *c,
+            "SELECT 'entry ' || e.id || ' (' || e.kind || ' ' || e.source_id || ') sums to ' || CAST(COALESCE(SUM(p.amount_fen), 0) AS TEXT) || ' fen over ' || CAST(COUNT(p.id) AS TEXT) || ' postings'
+               FROM journal_entries e LEFT JOIN postings p ON p.entry_id = e.id
+              GROUP BY e.id, e.kind, e.source_id
+             HAVING COUNT(p.id) < 2 OR COALESCE(SUM(p.amount_fen), 0) <> 0",
+        )
+        .await?,
+    });
+
+    report.checks.push(Check {
+        name: "each receivable's ledger balance equals its outstanding amount",
+        problems: rows(
+            &mut *c,
+            "SELECT 'receivable ' || r.id || ': row says ' || CAST(r.due_fen - r.waived_fen - r.paid_fen AS TEXT) || ', ledger says ' || CAST(COALESCE(b.bal, 0) AS TEXT)
+               FROM receivables r
+               LEFT JOIN (SELECT a.dimension AS rid, SUM(p.amount_fen) AS bal FROM accounts a JOIN postings p ON p.account_id = a.id
+                           WHERE a.kind = 'receivable' GROUP BY a.dimension) b ON b.rid = r.id
+              WHERE COALESCE(b.bal, 0) <> r.due_fen - r.waived_fen - r.paid_fen",
+        )
+        .await?,
+    });
+
+    report.checks.push(Check {
+        name: "receivable amounts are consistent and never negative",
+        problems: rows(
+            &mut *c,
+            "SELECT 'receivable ' || id || ': due ' || CAST(due_fen AS TEXT) || ', waived ' || CAST(waived_fen AS TEXT) || ', paid ' || CAST(paid_fen AS TEXT) || ', state ' || state
+               FROM receivables
+              WHERE due_fen < 0 OR waived_fen < 0 OR paid_fen < 0 OR waived_fen + paid_fen > due_fen
+                 OR (state = 'settled') <> (due_fen - waived_fen - paid_fen = 0)",
+        )
+        .await?,
+    });
+
+    report.checks.push(Check {
+        name: "every receivable was raised in the ledger exactly once",
+        problems: rows(
+            &mut *c,
+            "SELECT 'receivable ' || r.id || ' has ' || CAST(COUNT(e.id) AS TEXT) || ' raising entries'
+               FROM receivables r LEFT JOIN journal_entries e ON e.kind = 'receivable_raised' AND e.source_id = r.id
+              GROUP BY r.id HAVING COUNT(e.id) <> 1",
+        )
+        .await?,
+    });
+
+    let mut payment_problems = rows(
+        &mut *c,
+        "SELECT 'payment entry ' || e.id || ' names ' || e.source_id || ', which is ' || COALESCE(pm.state, 'missing')
+           FROM journal_entries e LEFT JOIN payments pm ON pm.id = e.source_id
+          WHERE e.kind = 'payment_succeeded' AND (pm.id IS NULL OR pm.state <> 'succeeded')",
+    )
+    .await?;
+    payment_problems.extend(
+        rows(
+            &mut *c,
+            "SELECT 'succeeded payment ' || pm.id || ' (' || pm.merchant_order_no || ') has ' || CAST(COUNT(e.id) AS TEXT) || ' credit entries'
+               FROM payments pm LEFT JOIN journal_entries e ON e.kind = 'payment_succeeded' AND e.source_id = pm.id
+              WHERE pm.state = 'succeeded' GROUP BY pm.id, pm.merchant_order_no HAVING COUNT(e.id) <> 1",
+        )
+        .await?,
+    );
+    payment_problems.extend(
+        rows(
+            &mut *c,
+            "SELECT 'payment ' || pm.id || ' collected ' || CAST(pm.amount_fen AS TEXT) || ' but clearing was debited ' || CAST(COALESCE(SUM(p.amount_fen), 0) AS TEXT)
+               FROM payments pm JOIN journal_entries e ON e.kind = 'payment_succeeded' AND e.source_id = pm.id
+               JOIN postings p ON p.entry_id = e.id JOIN accounts a ON a.id = p.account_id AND a.kind = 'channel_clearing'
+              GROUP BY pm.id, pm.amount_fen HAVING COALESCE(SUM(p.amount_fen), 0) <> pm.amount_fen",
+        )
+        .await?,
+    );
+    payment_problems.extend(
+        rows(
+            &mut *c,
+            "SELECT 'succeeded payment ' || id || ' has no channel transaction id' FROM payments WHERE state = 'succeeded' AND channel_txn_id IS NULL",
+        )
+        .await?,
+    );
+    report.checks.push(Check { name: "every succeeded payment is credited exactly once, for its amount", problems: payment_problems });
+
+    report.checks.push(Check {
+        name: "liability balances (payer credit, card wallets, merchant payables) are not negative",
+        problems: rows(
+            &mut *c,
+            "SELECT a.kind || ' ' || a.dimension || ' is ' || CAST(-SUM(p.amount_fen) AS TEXT)
+               FROM accounts a JOIN postings p ON p.account_id = a.id
+              WHERE a.kind IN ('payer_credit', 'card_wallet', 'merchant_payable')
+              GROUP BY a.kind, a.dimension HAVING SUM(p.amount_fen) > 0",
+        )
+        .await?,
+    });
+
+    report.checks.push(Check {
+        name: "rows carry known states",
+        problems: rows(
+            &mut *c,
+            "SELECT 'payment ' || id || ' has state ' || state FROM payments WHERE state NOT IN ('created', 'paying', 'succeeded', 'failed', 'closed')
+             UNION ALL SELECT 'order ' || id || ' has state ' || state FROM orders WHERE state NOT IN ('open', 'paid', 'closed')
+             UNION ALL SELECT 'receivable ' || id || ' has state ' || state FROM receivables WHERE state NOT IN ('open', 'settled')",
+        )
+        .await?,
+    });
+
+    Ok(report)
+}
