@@ -1,1 +1,10 @@
+//! Bursar's payment engine. Every money path goes through here: creating orders (checked against
+//! the fee rules), starting payments at a channel, and applying what the channel says — from a
+//! notification or an active query — in one transaction that does the compare-and-set
+//! transition, the ledger posting and the receivable allocation together.
 
+mod error;
+mod payments;
+
+pub use error::EngineError;
+pub use payments::{ApplyResult, Engine, EngineConfig, OutcomeSource};
