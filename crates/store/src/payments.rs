@@ -191,6 +191,10 @@ pub async fn recent_payments(c: &mut AnyConnection, state: Option<&str>, limit: 
     Ok(sqlx::query_as(&q).bind(state.unwrap_or("")).bind(limit).fetch_all(c).await?)
 }
 
+pub async fn count_in_state(c: &mut AnyConnection, state: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE state = $1").bind(state).fetch_one(c).await?)
+}
+
 /// Payments waiting on the channel whose next active query is due.
 pub async fn due_for_query(c: &mut AnyConnection, now_ms: i64, limit: i64) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(sqlx::query_as(&format!(

@@ -1,1 +1,88 @@
+//! Bursar's web layer: the payer portal (`/portal`), the finance view (`/admin`) and the channel
+//! notification endpoints (`/notify/{channel}`). Errors map to HTTP in one place ([`WebError`]);
+//! every route that shows or changes data requires a session of the right kind, every form
+//! carries a CSRF token, and every response carries restrictive security headers.
 
+mod admin;
+pub mod auth;
+mod error;
+mod notify;
+mod portal;
+mod views;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bursar_channels::wechatpay::WechatPayAdapter;
+use bursar_engine::Engine;
+
+pub use error::WebError;
+
+/// What the web layer needs to know beyond the engine.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    pub school_name: String,
+    /// Set the `Secure` flag on cookies (true whenever Bursar is served over HTTPS).
+    pub secure_cookies: bool,
+    /// Keys the digest of ID numbers kept for look-up (never the number itself).
+    pub id_digest_key: Vec<u8>,
+    /// Where the WeChat Pay simulator's phone page is, when the simulator runs (demo).
+    pub wechat_sim_phone_url: Option<String>,
+    /// Failed logins before an account is locked, and for how long.
+    pub max_login_failures: i64,
+    pub lockout_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub config: Arc<WebConfig>,
+    pub wechatpay: Option<Arc<WechatPayAdapter>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portal") }))
+        .route("/healthz", get(healthz))
+        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/app.css")) }))
+        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }))
+        .merge(portal::routes())
+        .merge(admin::routes())
+        .route("/notify/wechatpay", post(notify::wechatpay))
+        .fallback(|| async { WebError::NotFound })
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    if s.engine.store().ping().await {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+    }
+}
+
+async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}

@@ -1,0 +1,509 @@
+//! The payer portal (zh-CN): login, current fees, choosing what to pay, paying by QR, the
+//! payment result, vouchers and transaction records.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use bursar_domain::fee::FeeType;
+use bursar_domain::payer::PayerKind;
+use bursar_domain::payment::{PayMethod, PaymentState};
+use bursar_domain::Fen;
+use bursar_store::payments as pay_store;
+use bursar_store::{payers, receivables};
+use serde::Deserialize;
+
+use crate::auth::{self, PayerSession};
+use crate::views::{date_or_unlimited, datetime, method_label, payment_state_label, yuan, Chrome};
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/portal", get(|_: PayerSession| async { Redirect::to("/portal/fees") }))
+        .route("/portal/login", get(login_page).post(login))
+        .route("/portal/logout", post(logout))
+        .route("/portal/fees", get(fees))
+        .route("/portal/pay", get(pay_page))
+        .route("/portal/orders", post(create_order))
+        .route("/portal/orders/{id}", get(order_page))
+        .route("/portal/orders/{id}/pay", post(pay_order))
+        .route("/portal/payments/{id}", get(payment_page))
+        .route("/portal/payments/{id}/status", get(payment_status))
+        .route("/portal/payments/{id}/close", post(close_payment))
+        .route("/portal/payments/{id}/voucher", get(voucher))
+        .route("/portal/records", get(records))
+}
+
+fn render<T: Template>(t: &T) -> Result<Response, WebError> {
+    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
+}
+
+async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> Result<Chrome, WebError> {
+    let mut c = s.engine.store().read().await?;
+    let payer = payers::payer(&mut c, &session.payer_id).await?;
+    Ok(Chrome {
+        school_name: s.config.school_name.clone(),
+        user_name: payer.name,
+        csrf: session.csrf.clone(),
+        section,
+        area: "portal",
+    })
+}
+
+// ---- login ----
+
+#[derive(Template)]
+#[template(path = "portal_login.html")]
+struct LoginPage {
+    school_name: String,
+    csrf: String,
+    error: String,
+    identifier: String,
+}
+
+async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let (csrf, fresh) = auth::login_csrf(&headers);
+    let mut resp = render(&LoginPage { school_name: s.config.school_name.clone(), csrf: csrf.clone(), error: String::new(), identifier: String::new() })?;
+    if fresh {
+        auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    identifier: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
+    let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
+    auth::check_csrf(&expected, Some(&f.csrf))?;
+    let identifier = f.identifier.trim().to_string();
+    let key = format!("payer:{}:{}", PayerKind::EnrolledStudent.as_str(), identifier);
+    let payer = {
+        let mut c = s.engine.store().read().await?;
+        payers::payer_by_login(&mut c, PayerKind::EnrolledStudent.as_str(), &identifier).await?
+    };
+    // Verify against a dummy hash when there is no such payer, so timing does not tell.
+    let hash = payer.as_ref().map(|p| p.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    let password = f.password.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?
+        && payer.is_some();
+    match auth::throttled_check(&s, &key, ok).await {
+        Ok(()) => {
+            let payer = payer.ok_or(WebError::Forbidden)?;
+            let mut resp = Redirect::to("/portal/fees").into_response();
+            auth::start_session(&s, &mut resp, "payer", &payer.id).await?;
+            Ok(resp)
+        }
+        Err(WebError::BadRequest(msg)) => {
+            let page = LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, identifier };
+            let mut resp = render(&page)?;
+            *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            Ok(resp)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(s): State<AppState>, session: PayerSession, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+    auth::check_csrf(&session.csrf, Some(&f.csrf))?;
+    let mut resp = Redirect::to("/portal/login").into_response();
+    auth::end_session(&s, &headers, &mut resp).await?;
+    Ok(resp)
+}
+
+// ---- current fees ----
+
+pub struct FeeRow {
+    pub id: String,
+    pub item: String,
+    pub year: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub status: &'static str,
+    pub fee_type: &'static str,
+    pub due: String,
+    pub paid: String,
+    pub outstanding: String,
+    pub outstanding_input: String,
+    pub partial_allowed: bool,
+    pub min_partial: String,
+    pub payable: bool,
+    pub reason: String,
+}
+
+fn fee_row(r: &receivables::ReceivableView, now: i64) -> FeeRow {
+    let rules = r.rules();
+    let outstanding = r.outstanding();
+    let (payable, reason) = if outstanding.get() <= 0 {
+        (false, "已缴清".to_string())
+    } else {
+        match rules.check_open(now) {
+            Ok(()) => (true, String::new()),
+            Err(e) => (false, e.to_string()),
+        }
+    };
+    FeeRow {
+        id: r.id.clone(),
+        item: r.item_name.clone(),
+        year: r.academic_year.clone(),
+        window_start: date_or_unlimited(r.window_start_ms, false),
+        window_end: date_or_unlimited(r.window_end_ms, true),
+        status: rules.status.label_zh(),
+        fee_type: rules.fee_type.label_zh(),
+        due: yuan(r.due_fen - r.waived_fen),
+        paid: yuan(r.paid_fen),
+        outstanding: yuan(outstanding.get()),
+        outstanding_input: outstanding.to_yuan_string(),
+        partial_allowed: rules.partial_allowed,
+        min_partial: yuan(rules.min_partial.get()),
+        payable,
+        reason,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal_fees.html")]
+struct FeesPage {
+    chrome: Chrome,
+    rows: Vec<FeeRow>,
+    total_outstanding: String,
+    id_masked: String,
+}
+
+async fn fees(State(s): State<AppState>, session: PayerSession) -> Result<Response, WebError> {
+    let chrome = chrome(&s, &session, "fees").await?;
+    let now = s.engine.store().now_ms();
+    let mut c = s.engine.store().read().await?;
+    let payer = payers::payer(&mut c, &session.payer_id).await?;
+    let all = receivables::for_payer(&mut c, &session.payer_id).await?;
+    let owing: Vec<_> = all.iter().filter(|r| r.outstanding().get() > 0).collect();
+    let total: i64 = owing.iter().map(|r| r.outstanding().get()).sum();
+    render(&FeesPage {
+        chrome,
+        rows: owing.iter().map(|r| fee_row(r, now)).collect(),
+        total_outstanding: yuan(total),
+        id_masked: payer.id_number_masked,
+    })
+}
+
+// ---- choose what to pay ----
+
+#[derive(Template)]
+#[template(path = "portal_pay.html")]
+struct PayPage {
+    chrome: Chrome,
+    years: Vec<String>,
+    year: String,
+    groups: Vec<FeeGroup>,
+    error: String,
+}
+
+pub struct FeeGroup {
+    pub title: &'static str,
+    pub rows: Vec<FeeRow>,
+}
+
+#[derive(Deserialize)]
+struct YearQuery {
+    year: Option<String>,
+}
+
+async fn pay_page_with(s: &AppState, session: &PayerSession, year: Option<String>, error: String) -> Result<Response, WebError> {
+    let chrome = chrome(s, session, "pay").await?;
+    let now = s.engine.store().now_ms();
+    let mut c = s.engine.store().read().await?;
+    let all = receivables::for_payer(&mut c, &session.payer_id).await?;
+    let mut years: Vec<String> = all.iter().filter(|r| r.outstanding().get() > 0).map(|r| r.academic_year.clone()).collect();
+    years.sort_by(|a, b| b.cmp(a));
+    years.dedup();
+    let year = year.filter(|y| years.contains(y)).or_else(|| years.first().cloned()).unwrap_or_default();
+    let rows: Vec<_> = all.iter().filter(|r| r.academic_year == year && r.outstanding().get() > 0).collect();
+    let groups = vec![
+        FeeGroup { title: "学费", rows: rows.iter().filter(|r| r.fee_type == FeeType::Tuition.as_str()).map(|r| fee_row(r, now)).collect() },
+        FeeGroup { title: "其他费用", rows: rows.iter().filter(|r| r.fee_type != FeeType::Tuition.as_str()).map(|r| fee_row(r, now)).collect() },
+    ];
+    let mut resp = render(&PayPage { chrome, years, year, groups, error: error.clone() })?;
+    if !error.is_empty() {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+async fn pay_page(State(s): State<AppState>, session: PayerSession, Query(q): Query<YearQuery>) -> Result<Response, WebError> {
+    pay_page_with(&s, &session, q.year, String::new()).await
+}
+
+/// The selection form: `sel=<receivable id>` for each chosen line, `amount_<id>=<yuan>`.
+async fn create_order(State(s): State<AppState>, session: PayerSession, Form(pairs): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    auth::check_csrf(&session.csrf, get("csrf"))?;
+    let year = get("year").map(str::to_string);
+    let mut lines = Vec::new();
+    for (k, rid) in &pairs {
+        if k != "sel" {
+            continue;
+        }
+        let amount_text = get(&format!("amount_{rid}")).unwrap_or("");
+        match Fen::parse_yuan(amount_text) {
+            Ok(a) => lines.push((rid.clone(), a)),
+            Err(e) => return pay_page_with(&s, &session, year, e.to_string()).await,
+        }
+    }
+    match s.engine.create_order(&session.payer_id, &lines).await {
+        Ok(order_id) => Ok(Redirect::to(&format!("/portal/orders/{order_id}")).into_response()),
+        Err(bursar_engine::EngineError::Rule(e)) => pay_page_with(&s, &session, year, e.to_string()).await,
+        Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---- confirm the order, choose a channel ----
+
+pub struct LineRow {
+    pub item: String,
+    pub year: String,
+    pub fee_type: &'static str,
+    pub amount: String,
+}
+
+pub struct PaymentRowView {
+    pub id: String,
+    pub merchant_order_no: String,
+    pub method: &'static str,
+    pub state: &'static str,
+    pub state_code: String,
+    pub amount: String,
+    pub created: String,
+    pub succeeded: String,
+}
+
+fn payment_view(p: &pay_store::PaymentRow) -> PaymentRowView {
+    PaymentRowView {
+        id: p.id.clone(),
+        merchant_order_no: p.merchant_order_no.clone(),
+        method: method_label(&p.method),
+        state: payment_state_label(&p.state),
+        state_code: p.state.clone(),
+        amount: yuan(p.amount_fen),
+        created: datetime(p.created_at_ms),
+        succeeded: p.succeeded_at_ms.map(datetime).unwrap_or_default(),
+    }
+}
+
+pub struct MethodOption {
+    pub code: &'static str,
+    pub label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "portal_order.html")]
+struct OrderPage {
+    chrome: Chrome,
+    order_id: String,
+    state: &'static str,
+    open: bool,
+    lines: Vec<LineRow>,
+    total: String,
+    methods: Vec<MethodOption>,
+    payments: Vec<PaymentRowView>,
+    error: String,
+}
+
+async fn load_order_lines(s: &AppState, order_id: &str) -> Result<Vec<LineRow>, WebError> {
+    let mut c = s.engine.store().read().await?;
+    Ok(pay_store::order_lines(&mut c, order_id)
+        .await?
+        .into_iter()
+        .map(|l| LineRow {
+            item: l.item_name,
+            year: l.academic_year,
+            fee_type: FeeType::parse(&l.fee_type).map(|t| t.label_zh()).unwrap_or(""),
+            amount: yuan(l.amount_fen),
+        })
+        .collect())
+}
+
+async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: String) -> Result<Response, WebError> {
+    let chrome = chrome(s, session, "pay").await?;
+    let mut c = s.engine.store().read().await?;
+    let order = pay_store::order(&mut c, id).await?;
+    if order.payer_id != session.payer_id {
+        return Err(WebError::NotFound);
+    }
+    let payments = pay_store::payments_of_order(&mut c, id).await?;
+    drop(c);
+    let state = bursar_domain::order::OrderState::parse(&order.state).unwrap_or(bursar_domain::order::OrderState::Closed);
+    render(&OrderPage {
+        chrome,
+        order_id: order.id.clone(),
+        state: state.label_zh(),
+        open: state == bursar_domain::order::OrderState::Open,
+        lines: load_order_lines(s, id).await?,
+        total: yuan(order.total_fen),
+        methods: s.engine.methods().into_iter().map(|m| MethodOption { code: m.as_str(), label: m.label_zh() }).collect(),
+        payments: payments.iter().map(payment_view).collect(),
+        error,
+    })
+}
+
+async fn order_page(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Response, WebError> {
+    order_page_with(&s, &session, &id, String::new()).await
+}
+
+#[derive(Deserialize)]
+struct PayForm {
+    csrf: String,
+    method: String,
+}
+
+async fn pay_order(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>, Form(f): Form<PayForm>) -> Result<Response, WebError> {
+    auth::check_csrf(&session.csrf, Some(&f.csrf))?;
+    let method = PayMethod::parse(&f.method).ok_or_else(|| WebError::BadRequest("请选择支付方式".into()))?;
+    match s.engine.start_payment(&id, &session.payer_id, method).await {
+        Ok(p) => Ok(Redirect::to(&format!("/portal/payments/{}", p.id)).into_response()),
+        Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
+        Err(e) => {
+            let msg = WebError::from(e).to_string();
+            let mut resp = order_page_with(&s, &session, &id, msg).await?;
+            *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+    }
+}
+
+// ---- the payment: QR code, waiting, result ----
+
+#[derive(Template)]
+#[template(path = "portal_payment.html")]
+struct PaymentPage {
+    chrome: Chrome,
+    p: PaymentRowView,
+    order_id: String,
+    waiting: bool,
+    succeeded: bool,
+    qr_svg: String,
+    expires: String,
+    phone_url: String,
+    lines: Vec<LineRow>,
+}
+
+async fn own_payment(s: &AppState, session: &PayerSession, id: &str) -> Result<pay_store::PaymentRow, WebError> {
+    let p = s.engine.refresh_payment(id).await.map_err(|e| match e {
+        bursar_engine::EngineError::Store(bursar_store::StoreError::NotFound(_)) => WebError::NotFound,
+        other => other.into(),
+    })?;
+    if p.payer_id != session.payer_id {
+        return Err(WebError::NotFound);
+    }
+    Ok(p)
+}
+
+async fn payment_page(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Response, WebError> {
+    let chrome = chrome(&s, &session, "pay").await?;
+    let p = own_payment(&s, &session, &id).await?;
+    let code_url = p.code_url.clone().unwrap_or_default();
+    let waiting = p.state() == PaymentState::Paying;
+    let phone_url = match (&s.config.wechat_sim_phone_url, waiting && !code_url.is_empty()) {
+        (Some(base), true) => format!("{base}?code_url={}", url_encode(&code_url)),
+        _ => String::new(),
+    };
+    render(&PaymentPage {
+        chrome,
+        order_id: p.order_id.clone(),
+        waiting,
+        succeeded: p.state() == PaymentState::Succeeded,
+        qr_svg: if waiting && !code_url.is_empty() { bursar_channels::qr_svg(&code_url) } else { String::new() },
+        expires: datetime(p.expires_at_ms),
+        phone_url,
+        lines: load_order_lines(&s, &p.order_id).await?,
+        p: payment_view(&p),
+    })
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(serde::Serialize)]
+struct StatusJson {
+    state: String,
+    label: &'static str,
+}
+
+async fn payment_status(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Json<StatusJson>, WebError> {
+    let p = own_payment(&s, &session, &id).await?;
+    Ok(Json(StatusJson { label: payment_state_label(&p.state), state: p.state }))
+}
+
+async fn close_payment(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+    auth::check_csrf(&session.csrf, Some(&f.csrf))?;
+    let p = own_payment(&s, &session, &id).await?;
+    s.engine.close_payment(&id, &session.payer_id).await?;
+    Ok(Redirect::to(&format!("/portal/orders/{}", p.order_id)).into_response())
+}
+
+// ---- voucher and records ----
+
+#[derive(Template)]
+#[template(path = "portal_voucher.html")]
+struct VoucherPage {
+    chrome: Chrome,
+    p: PaymentRowView,
+    payer_name: String,
+    payer_identifier: String,
+    payer_id_masked: String,
+    channel_txn_id: String,
+    lines: Vec<LineRow>,
+}
+
+async fn voucher(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Response, WebError> {
+    let chrome = chrome(&s, &session, "records").await?;
+    let p = own_payment(&s, &session, &id).await?;
+    if p.state() != PaymentState::Succeeded {
+        return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
+    }
+    let mut c = s.engine.store().read().await?;
+    let payer = payers::payer(&mut c, &session.payer_id).await?;
+    drop(c);
+    render(&VoucherPage {
+        chrome,
+        payer_name: payer.name,
+        payer_identifier: payer.identifier,
+        payer_id_masked: payer.id_number_masked,
+        channel_txn_id: p.channel_txn_id.clone().unwrap_or_default(),
+        lines: load_order_lines(&s, &p.order_id).await?,
+        p: payment_view(&p),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal_records.html")]
+struct RecordsPage {
+    chrome: Chrome,
+    payments: Vec<PaymentRowView>,
+}
+
+async fn records(State(s): State<AppState>, session: PayerSession) -> Result<Response, WebError> {
+    let chrome = chrome(&s, &session, "records").await?;
+    let mut c = s.engine.store().read().await?;
+    let payments = pay_store::payments_of_payer(&mut c, &session.payer_id).await?;
+    render(&RecordsPage { chrome, payments: payments.iter().map(payment_view).collect() })
+}
