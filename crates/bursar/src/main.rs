@@ -1,1 +1,194 @@
-fn main() {}
+#![deny(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bursar::app::{self, Injected};
+use bursar::config::Config;
+use bursar::demo;
+use bursar_domain::{SystemClock, UuidV7Ids};
+use clap::{Args, Parser, Subcommand};
+
+/// Bursar — the campus unified payment platform (校园统一支付平台).
+#[derive(Parser)]
+#[command(name = "bursar", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Data directory (SQLite database, sandbox credentials, secrets).
+    #[arg(long, env = "BURSAR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://… (default: an SQLite file in the data dir).
+    #[arg(long, env = "BURSAR_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Configuration file (default: <data-dir>/bursar.toml when present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct Serving {
+    /// Address the platform listens on.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address the channel simulators listen on.
+    #[arg(long)]
+    sim_listen: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform with a demo school and the channel simulators.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        serving: Serving,
+    },
+    /// Run the platform.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        serving: Serving,
+        /// Also run the channel simulators and collect into their sandbox merchants.
+        #[arg(long)]
+        with_simulators: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check the ledger's invariants; exits non-zero with a report when one fails.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn load(common: &Common, serving: Option<&Serving>) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(common.data_dir.as_deref(), common.config.as_deref())?;
+    if let Some(url) = &common.database_url {
+        cfg.database_url = Some(url.clone());
+    }
+    if let Some(s) = serving {
+        if let Some(l) = s.listen {
+            cfg.listen = l;
+        }
+        if let Some(l) = s.sim_listen {
+            cfg.sim_listen = l;
+        }
+    }
+    Ok(cfg)
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BURSAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo { common, serving } => {
+            let started = Instant::now();
+            let mut cfg = load(&common, Some(&serving))?;
+            cfg.simulators = true;
+            let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+            let key = app::read_id_digest_key(&cfg.data_dir)?;
+            let seeded = demo::seed_if_empty(&store, &key).await?;
+            let running = app::start_with_store(&cfg, Injected::default(), store).await?;
+            let (student, password) = demo::first_student_login();
+            println!();
+            println!("  Bursar demo is running ({} ms to start{}).", started.elapsed().as_millis(), match &seeded {
+                Some(s) => format!("; created {} payers and {} receivables", s.payers, s.receivables),
+                None => String::new(),
+            });
+            println!("  Store:                {}", running.store.backend().name());
+            println!("  Payer portal:         {}/portal   (student {student} / password {password})", running.base_url);
+            println!("  Finance view:         {}/admin    ({} / {})", running.base_url, demo::FINANCE_USER, demo::FINANCE_PASSWORD);
+            if let Some(sim) = &running.sim_base_url {
+                println!("  WeChat Pay simulator: {sim}   (payer's phone: {sim}/phone)");
+                println!("  Sandbox credentials:  {}", cfg.data_dir.join("sandbox").join("wechatpay").display());
+            }
+            println!("  Press Ctrl-C to stop.");
+            println!();
+            wait_for_signal().await;
+            running.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { common, serving, with_simulators } => {
+            let mut cfg = load(&common, Some(&serving))?;
+            cfg.simulators |= with_simulators;
+            let running = app::start(&cfg, Injected::default()).await?;
+            tracing::info!(base_url = %running.base_url, store = running.store.backend().name(), "Bursar is serving");
+            if let Some(sim) = &running.sim_base_url {
+                tracing::info!(%sim, "channel simulators are serving");
+            }
+            wait_for_signal().await;
+            running.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { common } => {
+            let cfg = load(&common, None)?;
+            let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+            println!("migrations applied; schema is current ({})", store.backend().name());
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { common } => {
+            let cfg = load(&common, None)?;
+            let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+            let mut c = store.read().await?;
+            let report = bursar_store::verify::run(&mut c).await?;
+            drop(c);
+            print!("{}", report.render());
+            store.close().await;
+            if report.is_clean() {
+                println!("ledger verified: all invariants hold");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("ledger verification FAILED: {} problem(s)", report.problems().len());
+                Ok(ExitCode::from(2))
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

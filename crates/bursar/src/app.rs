@@ -1,0 +1,200 @@
+//! Wiring: store, channels (and their simulators), engine, web, jobs — started on listeners.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bursar_channels::wechatpay::sandbox::Sandbox;
+use bursar_channels::wechatpay::{WechatPayAdapter, WechatPayConfig, WechatPaySimulator};
+use bursar_channels::QrChannel;
+use bursar_domain::payment::PayMethod;
+use bursar_domain::{Clock, IdGen, SystemClock, UuidV7Ids};
+use bursar_engine::{Engine, EngineConfig};
+use bursar_store::Store;
+use bursar_web::{AppState, WebConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// A running platform (and simulators, when enabled).
+pub struct Running {
+    pub base_url: String,
+    pub sim_base_url: Option<String>,
+    pub store: Store,
+    pub engine: Engine,
+    pub wechat_sim: Option<WechatPaySimulator>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops serving and waits for the servers and jobs to finish.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        self.store.close().await;
+    }
+
+    /// Resolves when the platform has been told to stop.
+    pub fn shutdown_sender(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Everything `start` needs that tests may want to replace.
+pub struct Injected {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    /// Multiplies the simulator's notification retry delays (tests shorten them).
+    pub sim_retry_scale: f64,
+    /// How often the payment sweeper runs.
+    pub sweep_every: Duration,
+}
+
+impl Default for Injected {
+    fn default() -> Self {
+        Injected { clock: Arc::new(SystemClock), ids: Arc::new(UuidV7Ids), sim_retry_scale: 1.0, sweep_every: Duration::from_secs(2) }
+    }
+}
+
+/// The key that makes ID-number digests: from `BURSAR_ID_DIGEST_KEY`, or generated once into
+/// `<data-dir>/secrets/id_digest.key`.
+fn id_digest_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(v) = std::env::var("BURSAR_ID_DIGEST_KEY") {
+        if v.len() >= 32 {
+            return Ok(v.into_bytes());
+        }
+        anyhow::bail!("BURSAR_ID_DIGEST_KEY must be at least 32 characters");
+    }
+    let dir = data_dir.join("secrets");
+    let path = dir.join("id_digest.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let key = bursar_web::auth::random_token();
+    std::fs::write(&path, &key).with_context(|| path.display().to_string())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key.into_bytes())
+}
+
+pub fn read_id_digest_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    id_digest_key(data_dir)
+}
+
+fn wechat_config_from_files(f: &crate::config::WechatPayFiles) -> anyhow::Result<WechatPayConfig> {
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    Ok(WechatPayConfig {
+        base_url: f.base_url.clone(),
+        mchid: f.mchid.clone(),
+        appid: f.appid.clone(),
+        merchant_serial_no: f.merchant_serial_no.clone(),
+        merchant_private_key_pem: read(&f.merchant_private_key_file)?,
+        platform_public_key_id: f.platform_public_key_id.clone(),
+        platform_public_key_pem: read(&f.platform_public_key_file)?,
+        apiv3_key: read(&f.apiv3_key_file)?.trim().to_string(),
+    })
+}
+
+/// Opens the store (applying migrations).
+pub async fn open_store(cfg: &Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let url = cfg.database_url();
+    Store::open(&url, clock, ids).await.with_context(|| format!("opening the store {}", bursar_store_redact(&url)))
+}
+
+fn bursar_store_redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Starts the platform (and the simulators when configured) and returns once it is serving.
+pub async fn start(cfg: &Config, inj: Injected) -> anyhow::Result<Running> {
+    let store = open_store(cfg, inj.clock.clone(), inj.ids.clone()).await?;
+    start_with_store(cfg, inj, store).await
+}
+
+pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyhow::Result<Running> {
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let local: SocketAddr = listener.local_addr()?;
+    let base_url = cfg.public_base_url.clone().unwrap_or_else(|| format!("http://{local}"));
+
+    // Channels: the simulator's sandbox merchant in demo mode, configured merchants otherwise.
+    let mut channels: HashMap<PayMethod, Arc<dyn QrChannel>> = HashMap::new();
+    let mut wechat_adapter = None;
+    let mut wechat_sim = None;
+    let mut sim_base_url = None;
+    if cfg.simulators {
+        let sim_listener = TcpListener::bind(cfg.sim_listen).await.with_context(|| format!("binding {}", cfg.sim_listen))?;
+        let sim_url = format!("http://{}", sim_listener.local_addr()?);
+        let sandbox = Sandbox::load_or_create(&cfg.data_dir, &sim_url, &cfg.school_name)?;
+        let sim = WechatPaySimulator::new(sandbox.clone(), inj.clock.clone())?.with_retry_scale(inj.sim_retry_scale);
+        tasks.push(serve(sim_listener, sim.router(), shutdown_rx.clone()));
+        let adapter = Arc::new(WechatPayAdapter::new(&sandbox.merchant_config(&sim_url), inj.clock.clone())?);
+        wechat_adapter = Some(adapter);
+        wechat_sim = Some(sim);
+        sim_base_url = Some(sim_url);
+    } else if let Some(files) = &cfg.wechatpay {
+        wechat_adapter = Some(Arc::new(WechatPayAdapter::new(&wechat_config_from_files(files)?, inj.clock.clone())?));
+    }
+    if let Some(a) = &wechat_adapter {
+        channels.insert(PayMethod::WechatNative, a.clone());
+    }
+
+    let engine = Engine::new(
+        store.clone(),
+        channels,
+        EngineConfig {
+            merchant_display_name: cfg.school_name.clone(),
+            public_base_url: base_url.clone(),
+            payment_ttl_ms: cfg.payment_ttl_secs * 1000,
+            ..EngineConfig::default()
+        },
+    );
+    let state = AppState {
+        engine: engine.clone(),
+        config: Arc::new(WebConfig {
+            school_name: cfg.school_name.clone(),
+            secure_cookies: cfg.secure_cookies,
+            id_digest_key: id_digest_key(&cfg.data_dir)?,
+            wechat_sim_phone_url: sim_base_url.as_ref().map(|u| format!("{u}/phone/pay")),
+            max_login_failures: 5,
+            lockout_ms: 15 * 60 * 1000,
+        }),
+        wechatpay: wechat_adapter,
+    };
+    tasks.push(serve(listener, bursar_web::router(state), shutdown_rx.clone()));
+    tasks.push(tokio::spawn(bursar_jobs::run_payment_sweeper(engine.clone(), inj.sweep_every, shutdown_rx)));
+
+    Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, shutdown, tasks })
+}
+
+fn serve(listener: TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    })
+}

@@ -1,0 +1,155 @@
+//! One typed configuration: defaults, then `<data-dir>/bursar.toml` (or `--config FILE`), then
+//! `BURSAR_*` environment variables, then command-line flags. Secrets are never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the platform listens.
+    pub listen: SocketAddr,
+    /// Where the built-in channel simulators listen (their own port, so paths are exactly the
+    /// channel's, e.g. `/v3/pay/transactions/native`).
+    pub sim_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (default: `<data-dir>/bursar.db`) or `postgres://…`.
+    pub database_url: Option<String>,
+    /// How payers and channels reach Bursar (notification URLs). Default: `http://<listen>`.
+    pub public_base_url: Option<String>,
+    pub school_name: String,
+    /// Mark cookies Secure; turn on whenever Bursar is served over HTTPS.
+    pub secure_cookies: bool,
+    /// Run the channel simulators and use their sandbox merchant (the demo does).
+    pub simulators: bool,
+    /// How long a QR payment stays payable, in seconds.
+    pub payment_ttl_secs: i64,
+    /// WeChat Pay merchant settings for real use (ignored when `simulators` is on).
+    pub wechatpay: Option<WechatPayFiles>,
+}
+
+/// A WeChat Pay merchant, with its secrets in files rather than in the configuration.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatPayFiles {
+    pub base_url: String,
+    pub mchid: String,
+    pub appid: String,
+    pub merchant_serial_no: String,
+    pub merchant_private_key_file: PathBuf,
+    pub platform_public_key_id: String,
+    pub platform_public_key_file: PathBuf,
+    pub apiv3_key_file: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sim_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            public_base_url: None,
+            school_name: "山东理工大学".into(),
+            secure_cookies: false,
+            simulators: false,
+            payment_ttl_secs: 15 * 60,
+            wechatpay: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("sim_listen", &self.sim_listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact))
+            .field("public_base_url", &self.public_base_url)
+            .field("simulators", &self.simulators)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}://{user}:***{}", &url[..s], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    /// Loads the file (when present) over the defaults, then the environment.
+    pub fn load(data_dir: Option<&Path>, file: Option<&Path>) -> anyhow::Result<Config> {
+        let dir = data_dir.map(Path::to_path_buf).or_else(|| std::env::var_os("BURSAR_DATA_DIR").map(PathBuf::from));
+        let default_file = dir.clone().unwrap_or_else(|| PathBuf::from("data")).join("bursar.toml");
+        let path = file.map(Path::to_path_buf).unwrap_or(default_file);
+        let mut cfg: Config = if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        } else if file.is_some() {
+            anyhow::bail!("configuration file {} not found", path.display());
+        } else {
+            Config::default()
+        };
+        if let Some(d) = dir {
+            cfg.data_dir = d;
+        }
+        cfg.apply_env()?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self) -> anyhow::Result<()> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("BURSAR_DATABASE_URL").or_else(|| var("DATABASE_URL")) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("BURSAR_LISTEN") {
+            self.listen = v.parse().map_err(|e| anyhow::anyhow!("BURSAR_LISTEN: {e}"))?;
+        }
+        if let Some(v) = var("BURSAR_SIM_LISTEN") {
+            self.sim_listen = v.parse().map_err(|e| anyhow::anyhow!("BURSAR_SIM_LISTEN: {e}"))?;
+        }
+        if let Some(v) = var("BURSAR_PUBLIC_BASE_URL") {
+            self.public_base_url = Some(v);
+        }
+        if let Some(v) = var("BURSAR_SCHOOL_NAME") {
+            self.school_name = v;
+        }
+        if let Some(v) = var("BURSAR_SECURE_COOKIES") {
+            self.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("bursar.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_secrets_are_redacted() {
+        let dir = std::env::temp_dir().join(format!("bursar-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bursar.toml"), "listen = \"127.0.0.1:9000\"\ndatabase_url = \"postgres://u:pw@h/db\"\n").unwrap();
+        let cfg = Config::load(Some(&dir), None).unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("pw@"), "{shown}");
+        std::fs::write(dir.join("bursar.toml"), "no_such_key = 1\n").unwrap();
+        assert!(Config::load(Some(&dir), None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

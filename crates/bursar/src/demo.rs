@@ -1,0 +1,270 @@
+//! The demo school: departments, fee items, 240 enrolled students with tuition and other fees
+//! across two academic years, and a finance operator. Deterministic, so the printed logins work.
+
+use anyhow::Context;
+use bursar_domain::fee::{FeeItemStatus, FeeType};
+use bursar_domain::payer::{complete_resident_id, initial_password, mask_id_number, PayerKind};
+use bursar_domain::Fen;
+use bursar_store::payers::{self, NewPayer};
+use bursar_store::receivables::{self, NewFeeItem};
+use bursar_store::{ledger, Store};
+
+pub const FINANCE_USER: &str = "finance";
+pub const FINANCE_PASSWORD: &str = "Finance@2026";
+pub const STUDENTS: usize = 240;
+
+#[derive(Clone, Debug)]
+pub struct DemoSummary {
+    pub payers: usize,
+    pub receivables: usize,
+    pub student_number: String,
+    pub student_name: String,
+    pub student_password: String,
+}
+
+const DAY_MS: i64 = 86_400_000;
+const SURNAMES: [&str; 20] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗"];
+const GIVEN: [&str; 24] = [
+    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英", "浩然", "子涵", "欣怡", "梓萱", "宇轩",
+];
+
+/// A tiny deterministic generator (demo data must be the same every time).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+struct Student {
+    number: String,
+    name: String,
+    id_number: String,
+    phone: String,
+    dept: usize,
+    class_name: String,
+    grade: u32,
+}
+
+fn students() -> Vec<Student> {
+    let mut rng = Lcg(20260901);
+    let majors = ["计算机科学与技术", "机械工程", "会计学", "英语", "化学工程"];
+    (0..STUDENTS)
+        .map(|i| {
+            let grade = 2023 + (i % 4) as u32;
+            let dept = i % majors.len();
+            let seq = i / 4 + 1;
+            let birth_year = grade - 18;
+            let month = 1 + rng.below(12);
+            let day = 1 + rng.below(28);
+            let prefix = format!("370303{birth_year}{month:02}{day:02}{:03}", 100 + rng.below(899));
+            let id_number = complete_resident_id(&prefix).unwrap_or_else(|| format!("{prefix}0"));
+            let name = format!(
+                "{}{}",
+                SURNAMES[rng.below(SURNAMES.len() as u64) as usize],
+                GIVEN[rng.below(GIVEN.len() as u64) as usize]
+            );
+            Student {
+                number: format!("{grade}{:02}{:04}", dept + 1, seq),
+                name,
+                id_number,
+                phone: format!("13{}{:08}", 5 + rng.below(5), rng.below(100_000_000)),
+                dept,
+                class_name: format!("{}{}级{}班", majors[dept], grade % 100, 1 + seq % 3),
+                grade,
+            }
+        })
+        .collect()
+}
+
+/// Seeds the demo school when the store has no payers yet. Returns what it created.
+pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Result<Option<DemoSummary>> {
+    {
+        let mut c = store.read().await?;
+        if payers::count_payers(&mut c).await? > 0 {
+            return Ok(None);
+        }
+    }
+    let students = students();
+    // argon2id hashing is deliberately slow: spread it over the cores before the transaction.
+    let passwords: Vec<String> = students.iter().map(|s| initial_password(&s.id_number).unwrap_or_default()).collect();
+    let hashes = hash_all(&passwords)?;
+    let finance_hash = bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let now = store.now_ms();
+    let mut tx = store.begin().await?;
+    let t = tx.now_ms;
+    let depts = [
+        ("CW", "财务处"),
+        ("JW", "教务处"),
+        ("XG", "学生工作处"),
+        ("HQ", "后勤管理处"),
+        ("JJ", "继续教育学院"),
+        ("WY", "外国语学院"),
+    ];
+    let mut dept_ids = Vec::new();
+    for (code, name) in depts {
+        let id = tx.new_id();
+        payers::insert_department(tx.c(), &id, code, name).await?;
+        dept_ids.push(id);
+    }
+    let fin_id = tx.new_id();
+    payers::insert_operator(tx.c(), &fin_id, FINANCE_USER, "财务处 张会计", "finance", Some(&dept_ids[0]), &finance_hash, t).await?;
+
+    struct Item {
+        code: &'static str,
+        name: &'static str,
+        dept: usize,
+        fee_type: FeeType,
+        status: FeeItemStatus,
+        window: Option<(i64, i64)>,
+        partial: Option<i64>,
+    }
+    let open = Some((now - 30 * DAY_MS, now + 60 * DAY_MS));
+    let items = [
+        Item { code: "XF", name: "学费", dept: 0, fee_type: FeeType::Tuition, status: FeeItemStatus::Collecting, window: None, partial: Some(100_000) },
+        Item { code: "ZSF", name: "住宿费", dept: 3, fee_type: FeeType::Tuition, status: FeeItemStatus::Collecting, window: None, partial: None },
+        Item { code: "JCF", name: "教材费", dept: 1, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: open, partial: None },
+        Item { code: "CET", name: "英语四六级考试报名费", dept: 5, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: open, partial: None },
+        Item { code: "PXF", name: "职业技能培训费", dept: 4, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: open, partial: Some(20_000) },
+        Item { code: "TJF", name: "新生体检费", dept: 2, fee_type: FeeType::Other, status: FeeItemStatus::Stopped, window: open, partial: None },
+        Item { code: "NCRE", name: "计算机等级考试报名费", dept: 1, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: Some((now - 60 * DAY_MS, now - DAY_MS)), partial: None },
+        Item { code: "BXF", name: "学生医疗保险费", dept: 2, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: Some((now + 10 * DAY_MS, now + 40 * DAY_MS)), partial: None },
+    ];
+    let mut item_ids = Vec::new();
+    for it in &items {
+        let id = tx.new_id();
+        receivables::insert_fee_item(
+            tx.c(),
+            &id,
+            &NewFeeItem {
+                code: it.code,
+                name: it.name,
+                department_id: &dept_ids[it.dept],
+                fee_type: it.fee_type,
+                status: it.status,
+                window_start_ms: it.window.map(|w| w.0),
+                window_end_ms: it.window.map(|w| w.1),
+                partial_allowed: it.partial.is_some(),
+                min_partial: Fen(it.partial.unwrap_or(0)),
+            },
+            t,
+        )
+        .await?;
+        item_ids.push(id);
+    }
+
+    let mut receivable_count = 0;
+    for (i, (s, hash)) in students.iter().zip(&hashes).enumerate() {
+        let payer_id = tx.new_id();
+        let digest = bursar_web::auth::id_number_digest(id_digest_key, &s.id_number);
+        payers::insert_payer(
+            tx.c(),
+            &payer_id,
+            &NewPayer {
+                kind: PayerKind::EnrolledStudent.as_str(),
+                identifier: &s.number,
+                name: &s.name,
+                id_number_masked: &mask_id_number(&s.id_number),
+                id_number_digest: &digest,
+                phone: &s.phone,
+                department_id: Some(&dept_ids[1 + s.dept % 5]),
+                class_name: &s.class_name,
+                password_hash: hash,
+            },
+            t,
+        )
+        .await?;
+        let tuition = [480_000i64, 520_000, 440_000, 400_000, 500_000][s.dept];
+        let raise = |item: usize, year: &str, due: i64| (item, year.to_string(), due);
+        let mut lines = vec![raise(0, "2026-2027", tuition), raise(1, "2026-2027", 120_000)];
+        if s.grade < 2026 && i % 5 == 0 {
+            lines.push(raise(0, "2025-2026", tuition / 2));
+        }
+        if i % 2 == 0 {
+            lines.push(raise(2, "2026-2027", 32_000 + (i as i64 % 4) * 2_500));
+        }
+        if i % 3 == 0 {
+            lines.push(raise(3, "2026-2027", 3_000));
+        }
+        if i % 4 == 0 {
+            lines.push(raise(4, "2026-2027", 180_000));
+        }
+        if s.grade == 2026 {
+            lines.push(raise(5, "2026-2027", 6_000));
+        }
+        if i % 6 == 0 {
+            lines.push(raise(6, "2026-2027", 8_000));
+        }
+        if i % 7 == 0 {
+            lines.push(raise(7, "2026-2027", 25_000));
+        }
+        for (item, year, due) in lines {
+            let rid = tx.new_id();
+            receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], &year, Fen(due), t).await?;
+            let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
+            ledger::post(&mut tx, &entry).await?;
+            receivable_count += 1;
+        }
+    }
+    tx.commit().await.context("committing demo data")?;
+    let first = &students[0];
+    Ok(Some(DemoSummary {
+        payers: students.len(),
+        receivables: receivable_count,
+        student_number: first.number.clone(),
+        student_name: first.name.clone(),
+        student_password: initial_password(&first.id_number).unwrap_or_default(),
+    }))
+}
+
+/// The first demo student's login, whether or not this run seeded.
+pub fn first_student_login() -> (String, String) {
+    let s = &students()[0];
+    (s.number.clone(), initial_password(&s.id_number).unwrap_or_default())
+}
+
+fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
+    let chunk = passwords.len().div_ceil(workers).max(1);
+    let results: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = passwords
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| bursar_web::auth::hash_password(p).map_err(|e| anyhow::anyhow!("{e}")))
+                        .collect::<anyhow::Result<Vec<String>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("hashing thread panicked")))).collect()
+    });
+    let mut out = Vec::with_capacity(passwords.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_students_are_deterministic_with_valid_ids() {
+        let a = students();
+        let b = students();
+        assert_eq!(a.len(), STUDENTS);
+        assert_eq!(a[7].id_number, b[7].id_number);
+        assert!(a.iter().all(|s| bursar_domain::payer::is_valid_resident_id(&s.id_number)));
+        let mut numbers: Vec<_> = a.iter().map(|s| s.number.clone()).collect();
+        numbers.sort();
+        numbers.dedup();
+        assert_eq!(numbers.len(), STUDENTS, "student numbers are unique");
+    }
+}
