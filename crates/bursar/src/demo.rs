@@ -23,16 +23,23 @@ pub struct DemoSummary {
 }
 
 const DAY_MS: i64 = 86_400_000;
-const SURNAMES: [&str; 20] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗"];
+const SURNAMES: [&str; 20] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "高", "罗",
+];
 const GIVEN: [&str; 24] = [
-    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英", "浩然", "子涵", "欣怡", "梓萱", "宇轩",
+    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "娟", "涛", "明", "超", "秀英",
+    "霞", "平", "刚", "桂英", "浩然", "子涵", "欣怡", "梓萱", "宇轩",
 ];
 
 /// A tiny deterministic generator (demo data must be the same every time).
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -61,7 +68,10 @@ fn students() -> Vec<Student> {
             let birth_year = grade - 18;
             let month = 1 + rng.below(12);
             let day = 1 + rng.below(28);
-            let prefix = format!("370303{birth_year}{month:02}{day:02}{:03}", 100 + rng.below(899));
+            let prefix = format!(
+                "370303{birth_year}{month:02}{day:02}{:03}",
+                100 + rng.below(899)
+            );
             let id_number = complete_resident_id(&prefix).unwrap_or_else(|| format!("{prefix}0"));
             let name = format!(
                 "{}{}",
@@ -82,7 +92,10 @@ fn students() -> Vec<Student> {
 }
 
 /// Seeds the demo school when the store has no payers yet. Returns what it created.
-pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Result<Option<DemoSummary>> {
+pub async fn seed_if_empty(
+    store: &Store,
+    id_digest_key: &[u8],
+) -> anyhow::Result<Option<DemoSummary>> {
     {
         let mut c = store.read().await?;
         if payers::count_payers(&mut c).await? > 0 {
@@ -91,9 +104,13 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
     }
     let students = students();
     // argon2id hashing is deliberately slow: spread it over the cores before the transaction.
-    let passwords: Vec<String> = students.iter().map(|s| initial_password(&s.id_number).unwrap_or_default()).collect();
+    let passwords: Vec<String> = students
+        .iter()
+        .map(|s| initial_password(&s.id_number).unwrap_or_default())
+        .collect();
     let hashes = hash_all(&passwords)?;
-    let finance_hash = bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let finance_hash =
+        bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let now = store.now_ms();
     let mut tx = store.begin().await?;
@@ -113,7 +130,17 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
         dept_ids.push(id);
     }
     let fin_id = tx.new_id();
-    payers::insert_operator(tx.c(), &fin_id, FINANCE_USER, "财务处 张会计", "finance", Some(&dept_ids[0]), &finance_hash, t).await?;
+    payers::insert_operator(
+        tx.c(),
+        &fin_id,
+        FINANCE_USER,
+        "财务处 张会计",
+        "finance",
+        Some(&dept_ids[0]),
+        &finance_hash,
+        t,
+    )
+    .await?;
 
     struct Item {
         code: &'static str,
@@ -126,14 +153,78 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
     }
     let open = Some((now - 30 * DAY_MS, now + 60 * DAY_MS));
     let items = [
-        Item { code: "XF", name: "学费", dept: 0, fee_type: FeeType::Tuition, status: FeeItemStatus::Collecting, window: None, partial: Some(100_000) },
-        Item { code: "ZSF", name: "住宿费", dept: 3, fee_type: FeeType::Tuition, status: FeeItemStatus::Collecting, window: None, partial: None },
-        Item { code: "JCF", name: "教材费", dept: 1, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: open, partial: None },
-        Item { code: "CET", name: "英语四六级考试报名费", dept: 5, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: open, partial: None },
-        Item { code: "PXF", name: "职业技能培训费", dept: 4, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: open, partial: Some(20_000) },
-        Item { code: "TJF", name: "新生体检费", dept: 2, fee_type: FeeType::Other, status: FeeItemStatus::Stopped, window: open, partial: None },
-        Item { code: "NCRE", name: "计算机等级考试报名费", dept: 1, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: Some((now - 60 * DAY_MS, now - DAY_MS)), partial: None },
-        Item { code: "BXF", name: "学生医疗保险费", dept: 2, fee_type: FeeType::Other, status: FeeItemStatus::Collecting, window: Some((now + 10 * DAY_MS, now + 40 * DAY_MS)), partial: None },
+        Item {
+            code: "XF",
+            name: "学费",
+            dept: 0,
+            fee_type: FeeType::Tuition,
+            status: FeeItemStatus::Collecting,
+            window: None,
+            partial: Some(100_000),
+        },
+        Item {
+            code: "ZSF",
+            name: "住宿费",
+            dept: 3,
+            fee_type: FeeType::Tuition,
+            status: FeeItemStatus::Collecting,
+            window: None,
+            partial: None,
+        },
+        Item {
+            code: "JCF",
+            name: "教材费",
+            dept: 1,
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Collecting,
+            window: open,
+            partial: None,
+        },
+        Item {
+            code: "CET",
+            name: "英语四六级考试报名费",
+            dept: 5,
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Collecting,
+            window: open,
+            partial: None,
+        },
+        Item {
+            code: "PXF",
+            name: "职业技能培训费",
+            dept: 4,
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Collecting,
+            window: open,
+            partial: Some(20_000),
+        },
+        Item {
+            code: "TJF",
+            name: "新生体检费",
+            dept: 2,
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Stopped,
+            window: open,
+            partial: None,
+        },
+        Item {
+            code: "NCRE",
+            name: "计算机等级考试报名费",
+            dept: 1,
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Collecting,
+            window: Some((now - 60 * DAY_MS, now - DAY_MS)),
+            partial: None,
+        },
+        Item {
+            code: "BXF",
+            name: "学生医疗保险费",
+            dept: 2,
+            fee_type: FeeType::Other,
+            status: FeeItemStatus::Collecting,
+            window: Some((now + 10 * DAY_MS, now + 40 * DAY_MS)),
+            partial: None,
+        },
     ];
     let mut item_ids = Vec::new();
     for it in &items {
@@ -181,7 +272,10 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
         .await?;
         let tuition = [480_000i64, 520_000, 440_000, 400_000, 500_000][s.dept];
         let raise = |item: usize, year: &str, due: i64| (item, year.to_string(), due);
-        let mut lines = vec![raise(0, "2026-2027", tuition), raise(1, "2026-2027", 120_000)];
+        let mut lines = vec![
+            raise(0, "2026-2027", tuition),
+            raise(1, "2026-2027", 120_000),
+        ];
         if s.grade < 2026 && i % 5 == 0 {
             lines.push(raise(0, "2025-2026", tuition / 2));
         }
@@ -205,7 +299,16 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
         }
         for (item, year, due) in lines {
             let rid = tx.new_id();
-            receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], &year, Fen(due), t).await?;
+            receivables::insert_receivable(
+                tx.c(),
+                &rid,
+                &payer_id,
+                &item_ids[item],
+                &year,
+                Fen(due),
+                t,
+            )
+            .await?;
             let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
             ledger::post(&mut tx, &entry).await?;
             receivable_count += 1;
@@ -225,11 +328,17 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
 /// The first demo student's login, whether or not this run seeded.
 pub fn first_student_login() -> (String, String) {
     let s = &students()[0];
-    (s.number.clone(), initial_password(&s.id_number).unwrap_or_default())
+    (
+        s.number.clone(),
+        initial_password(&s.id_number).unwrap_or_default(),
+    )
 }
 
 fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(1);
     let chunk = passwords.len().div_ceil(workers).max(1);
     let results: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = passwords
@@ -237,12 +346,20 @@ fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|p| bursar_web::auth::hash_password(p).map_err(|e| anyhow::anyhow!("{e}")))
+                        .map(|p| {
+                            bursar_web::auth::hash_password(p).map_err(|e| anyhow::anyhow!("{e}"))
+                        })
                         .collect::<anyhow::Result<Vec<String>>>()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("hashing thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("hashing thread panicked")))
+            })
+            .collect()
     });
     let mut out = Vec::with_capacity(passwords.len());
     for r in results {
@@ -261,7 +378,9 @@ mod tests {
         let b = students();
         assert_eq!(a.len(), STUDENTS);
         assert_eq!(a[7].id_number, b[7].id_number);
-        assert!(a.iter().all(|s| bursar_domain::payer::is_valid_resident_id(&s.id_number)));
+        assert!(a
+            .iter()
+            .all(|s| bursar_domain::payer::is_valid_resident_id(&s.id_number)));
         let mut numbers: Vec<_> = a.iter().map(|s| s.number.clone()).collect();
         numbers.sort();
         numbers.dedup();

@@ -65,7 +65,10 @@ pub struct SeqIds {
 
 impl SeqIds {
     pub fn new(seed: u64) -> Self {
-        SeqIds { seed, next: Arc::new(AtomicU64::new(1)) }
+        SeqIds {
+            seed,
+            next: Arc::new(AtomicU64::new(1)),
+        }
     }
 }
 

@@ -57,14 +57,21 @@ impl AccountKind {
     pub fn is_debit_normal(self) -> bool {
         matches!(
             self,
-            AccountKind::Receivable | AccountKind::ChannelClearing | AccountKind::Bank | AccountKind::Cash | AccountKind::ChannelFees
+            AccountKind::Receivable
+                | AccountKind::ChannelClearing
+                | AccountKind::Bank
+                | AccountKind::Cash
+                | AccountKind::ChannelFees
         )
     }
     /// Accounts whose natural balance must never go below zero (LEDGER.md invariants 3 and 5).
     pub fn must_not_go_negative(self) -> bool {
         matches!(
             self,
-            AccountKind::Receivable | AccountKind::PayerCredit | AccountKind::CardWallet | AccountKind::MerchantPayable
+            AccountKind::Receivable
+                | AccountKind::PayerCredit
+                | AccountKind::CardWallet
+                | AccountKind::MerchantPayable
         )
     }
 }
@@ -79,7 +86,10 @@ pub struct AccountRef {
 
 impl AccountRef {
     pub fn new(kind: AccountKind, dimension: impl Into<String>) -> Self {
-        AccountRef { kind, dimension: dimension.into() }
+        AccountRef {
+            kind,
+            dimension: dimension.into(),
+        }
     }
     pub fn receivable(receivable_id: &str) -> Self {
         Self::new(AccountKind::Receivable, receivable_id)
@@ -89,7 +99,10 @@ impl AccountRef {
     }
     /// Channel clearing per merchant account, e.g. `wechatpay:1900000001`.
     pub fn channel_clearing(channel: &str, merchant_id: &str) -> Self {
-        Self::new(AccountKind::ChannelClearing, format!("{channel}:{merchant_id}"))
+        Self::new(
+            AccountKind::ChannelClearing,
+            format!("{channel}:{merchant_id}"),
+        )
     }
     pub fn payer_credit(payer_id: &str) -> Self {
         Self::new(AccountKind::PayerCredit, payer_id)
@@ -113,9 +126,13 @@ impl EntryKind {
         }
     }
     pub fn parse(s: &str) -> Option<EntryKind> {
-        [EntryKind::ReceivableRaised, EntryKind::Waiver, EntryKind::PaymentSucceeded]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            EntryKind::ReceivableRaised,
+            EntryKind::Waiver,
+            EntryKind::PaymentSucceeded,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -141,21 +158,36 @@ impl JournalEntry {
         if postings.is_empty() || postings.iter().any(|(_, f)| f.get() == 0) {
             return Err(DomainError::EmptyPosting);
         }
-        let sum = postings.iter().try_fold(0i64, |acc, (_, f)| acc.checked_add(f.get())).ok_or(DomainError::AmountOverflow)?;
+        let sum = postings
+            .iter()
+            .try_fold(0i64, |acc, (_, f)| acc.checked_add(f.get()))
+            .ok_or(DomainError::AmountOverflow)?;
         if sum != 0 {
             return Err(DomainError::Unbalanced(sum));
         }
-        Ok(JournalEntry { kind, source_id: source_id.into(), memo: memo.into(), postings })
+        Ok(JournalEntry {
+            kind,
+            source_id: source_id.into(),
+            memo: memo.into(),
+            postings,
+        })
     }
 }
 
 /// Receivable raised: Dr receivable / Cr fee income.
-pub fn receivable_raised(receivable_id: &str, fee_item_id: &str, due: Fen) -> Result<JournalEntry, DomainError> {
+pub fn receivable_raised(
+    receivable_id: &str,
+    fee_item_id: &str,
+    due: Fen,
+) -> Result<JournalEntry, DomainError> {
     JournalEntry::balanced(
         EntryKind::ReceivableRaised,
         receivable_id,
         "应收登记",
-        vec![(AccountRef::receivable(receivable_id), due), (AccountRef::fee_income(fee_item_id), Fen(-due.get()))],
+        vec![
+            (AccountRef::receivable(receivable_id), due),
+            (AccountRef::fee_income(fee_item_id), Fen(-due.get())),
+        ],
     )
 }
 
@@ -173,9 +205,17 @@ pub fn payment_succeeded(
         postings.push((AccountRef::receivable(rid), Fen(-amount.get())));
     }
     if allocation.to_payer_credit.get() > 0 {
-        postings.push((AccountRef::payer_credit(payer_id), Fen(-allocation.to_payer_credit.get())));
+        postings.push((
+            AccountRef::payer_credit(payer_id),
+            Fen(-allocation.to_payer_credit.get()),
+        ));
     }
-    JournalEntry::balanced(EntryKind::PaymentSucceeded, payment_id, "支付成功入账", postings)
+    JournalEntry::balanced(
+        EntryKind::PaymentSucceeded,
+        payment_id,
+        "支付成功入账",
+        postings,
+    )
 }
 
 #[cfg(test)]
@@ -191,22 +231,48 @@ mod tests {
             Err(DomainError::Unbalanced(5))
         );
         assert_eq!(
-            JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![(r.clone(), Fen(0)), (r, Fen(0))]),
+            JournalEntry::balanced(
+                EntryKind::Waiver,
+                "x",
+                "",
+                vec![(r.clone(), Fen(0)), (r, Fen(0))]
+            ),
             Err(DomainError::EmptyPosting)
         );
-        assert_eq!(JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![]), Err(DomainError::EmptyPosting));
+        assert_eq!(
+            JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![]),
+            Err(DomainError::EmptyPosting)
+        );
     }
 
     #[test]
     fn payment_entry_credits_receivables_then_payer_credit() {
         let lines = [
-            LineToAllocate { receivable_id: "r1".into(), line_amount: Fen(100), outstanding: Fen(100) },
-            LineToAllocate { receivable_id: "r2".into(), line_amount: Fen(200), outstanding: Fen(20) },
+            LineToAllocate {
+                receivable_id: "r1".into(),
+                line_amount: Fen(100),
+                outstanding: Fen(100),
+            },
+            LineToAllocate {
+                receivable_id: "r2".into(),
+                line_amount: Fen(200),
+                outstanding: Fen(20),
+            },
         ];
         let al = allocate(Fen(300), &lines).unwrap();
-        let e = payment_succeeded("p1", AccountRef::channel_clearing("wechatpay", "m"), "payer", Fen(300), &al).unwrap();
+        let e = payment_succeeded(
+            "p1",
+            AccountRef::channel_clearing("wechatpay", "m"),
+            "payer",
+            Fen(300),
+            &al,
+        )
+        .unwrap();
         assert_eq!(e.postings.iter().map(|(_, f)| f.get()).sum::<i64>(), 0);
         assert_eq!(e.postings.len(), 4);
-        assert_eq!(e.postings[3], (AccountRef::payer_credit("payer"), Fen(-180)));
+        assert_eq!(
+            e.postings[3],
+            (AccountRef::payer_credit("payer"), Fen(-180))
+        );
     }
 }

@@ -91,7 +91,11 @@ pub fn is_valid_resident_id(id_number: &str) -> bool {
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
-    let sum: u32 = b[..17].iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     b[17] == CHECK[(sum % 11) as usize]
 }
 
@@ -113,8 +117,14 @@ mod tests {
 
     #[test]
     fn initial_password_is_last_six_with_upper_x() {
-        assert_eq!(initial_password("37030219990101123x").as_deref(), Some("01123X"));
-        assert_eq!(initial_password(" 370302199901011234 ").as_deref(), Some("011234"));
+        assert_eq!(
+            initial_password("37030219990101123x").as_deref(),
+            Some("01123X")
+        );
+        assert_eq!(
+            initial_password(" 370302199901011234 ").as_deref(),
+            Some("011234")
+        );
         assert_eq!(initial_password("12345"), None);
     }
 

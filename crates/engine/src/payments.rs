@@ -56,7 +56,10 @@ impl OutcomeSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApplyResult {
     /// The payment was credited now; `to_payer_credit` is what nothing was owed for any more.
-    Credited { payment_id: String, to_payer_credit: Fen },
+    Credited {
+        payment_id: String,
+        to_payer_credit: Fen,
+    },
     /// Already credited with this very channel transaction: acknowledged, nothing changed.
     Duplicate,
     /// The payment moved to another state (closed, failed).
@@ -73,8 +76,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Store, channels: HashMap<PayMethod, Arc<dyn QrChannel>>, config: EngineConfig) -> Engine {
-        Engine { store, channels: Arc::new(channels), config: Arc::new(config) }
+    pub fn new(
+        store: Store,
+        channels: HashMap<PayMethod, Arc<dyn QrChannel>>,
+        config: EngineConfig,
+    ) -> Engine {
+        Engine {
+            store,
+            channels: Arc::new(channels),
+            config: Arc::new(config),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -85,20 +96,30 @@ impl Engine {
     }
     /// The payment methods offered, in display order.
     pub fn methods(&self) -> Vec<PayMethod> {
-        PayMethod::ALL.into_iter().filter(|m| self.channels.contains_key(m)).collect()
+        PayMethod::ALL
+            .into_iter()
+            .filter(|m| self.channels.contains_key(m))
+            .collect()
     }
     fn channel(&self, method: PayMethod) -> Result<&Arc<dyn QrChannel>, EngineError> {
-        self.channels.get(&method).ok_or_else(|| EngineError::MethodUnavailable(method.as_str().into()))
+        self.channels
+            .get(&method)
+            .ok_or_else(|| EngineError::MethodUnavailable(method.as_str().into()))
     }
     fn channel_of(&self, p: &PaymentRow) -> Result<&Arc<dyn QrChannel>, EngineError> {
-        let method = PayMethod::parse(&p.method).ok_or_else(|| EngineError::MethodUnavailable(p.method.clone()))?;
+        let method = PayMethod::parse(&p.method)
+            .ok_or_else(|| EngineError::MethodUnavailable(p.method.clone()))?;
         self.channel(method)
     }
 
     /// Creates an order for a payer's chosen receivable lines after checking every rule: the
     /// receivable is the payer's, its item is open, the amount is within what is owed and, for
     /// a part payment, allowed and at least the minimum.
-    pub async fn create_order(&self, payer_id: &str, lines: &[(String, Fen)]) -> Result<String, EngineError> {
+    pub async fn create_order(
+        &self,
+        payer_id: &str,
+        lines: &[(String, Fen)],
+    ) -> Result<String, EngineError> {
         order::check_lines(lines)?;
         let payer_id = payer_id.to_string();
         let lines = lines.to_vec();
@@ -112,15 +133,22 @@ impl Engine {
                     for (rid, amount) in &lines {
                         let r = match receivables::receivable(tx.c(), rid).await {
                             Ok(r) if r.payer_id == payer_id => r,
-                            Ok(_) | Err(StoreError::NotFound(_)) => return Err(EngineError::NotFound(format!("应收 {rid}"))),
+                            Ok(_) | Err(StoreError::NotFound(_)) => {
+                                return Err(EngineError::NotFound(format!("应收 {rid}")))
+                            }
                             Err(e) => return Err(e.into()),
                         };
-                        r.rules().check_amount(now, *amount, r.outstanding()).map_err(|e| match e {
-                            bursar_domain::DomainError::NotPayable(n) => {
-                                bursar_domain::DomainError::BadAmount(format!("{}（{}）", n, r.item_name))
-                            }
-                            other => other,
-                        })?;
+                        r.rules()
+                            .check_amount(now, *amount, r.outstanding())
+                            .map_err(|e| match e {
+                                bursar_domain::DomainError::NotPayable(n) => {
+                                    bursar_domain::DomainError::BadAmount(format!(
+                                        "{}（{}）",
+                                        n, r.item_name
+                                    ))
+                                }
+                                other => other,
+                            })?;
                         total = total.checked_add(*amount)?;
                     }
                     let order_id = tx.new_id();
@@ -137,25 +165,42 @@ impl Engine {
     /// Starts (or resumes) paying an order through a QR channel. An unexpired payment of the same
     /// method still waiting for the payer is reused, so reloading the page never creates a
     /// second payment.
-    pub async fn start_payment(&self, order_id: &str, payer_id: &str, method: PayMethod) -> Result<PaymentRow, EngineError> {
+    pub async fn start_payment(
+        &self,
+        order_id: &str,
+        payer_id: &str,
+        method: PayMethod,
+    ) -> Result<PaymentRow, EngineError> {
         let channel = self.channel(method)?.clone();
         let now = self.store.now_ms();
         let mut c = self.store.read().await?;
-        let order = pay_store::order(&mut c, order_id).await.map_err(|_| EngineError::NotFound(format!("订单 {order_id}")))?;
+        let order = pay_store::order(&mut c, order_id)
+            .await
+            .map_err(|_| EngineError::NotFound(format!("订单 {order_id}")))?;
         if order.payer_id != payer_id {
             return Err(EngineError::NotFound(format!("订单 {order_id}")));
         }
         if order.state != OrderState::Open.as_str() {
-            return Err(EngineError::OrderNotOpen(OrderState::parse(&order.state).map(|s| s.label_zh()).unwrap_or("").into()));
+            return Err(EngineError::OrderNotOpen(
+                OrderState::parse(&order.state)
+                    .map(|s| s.label_zh())
+                    .unwrap_or("")
+                    .into(),
+            ));
         }
         let existing = pay_store::payments_of_order(&mut c, order_id).await?;
-        if existing.iter().any(|p| p.state() == PaymentState::Succeeded) {
+        if existing
+            .iter()
+            .any(|p| p.state() == PaymentState::Succeeded)
+        {
             return Err(EngineError::OrderNotOpen("已支付".into()));
         }
-        if let Some(p) = existing
-            .iter()
-            .find(|p| p.method == method.as_str() && p.state() == PaymentState::Paying && p.code_url.is_some() && p.expires_at_ms > now + 60_000)
-        {
+        if let Some(p) = existing.iter().find(|p| {
+            p.method == method.as_str()
+                && p.state() == PaymentState::Paying
+                && p.code_url.is_some()
+                && p.expires_at_ms > now + 60_000
+        }) {
             return Ok(p.clone());
         }
         let lines = pay_store::order_lines(&mut c, order_id).await?;
@@ -185,11 +230,22 @@ impl Engine {
 
         // 2. Ask the channel.
         let description = match lines.first() {
-            Some(l) if lines.len() == 1 => format!("{}-{}", self.config.merchant_display_name, l.item_name),
-            Some(l) => format!("{}-{}等{}项", self.config.merchant_display_name, l.item_name, lines.len()),
+            Some(l) if lines.len() == 1 => {
+                format!("{}-{}", self.config.merchant_display_name, l.item_name)
+            }
+            Some(l) => format!(
+                "{}-{}等{}项",
+                self.config.merchant_display_name,
+                l.item_name,
+                lines.len()
+            ),
             None => self.config.merchant_display_name.clone(),
         };
-        let notify_url = format!("{}/notify/{}", self.config.public_base_url.trim_end_matches('/'), channel.channel());
+        let notify_url = format!(
+            "{}/notify/{}",
+            self.config.public_base_url.trim_end_matches('/'),
+            channel.channel()
+        );
         let req = QrRequest {
             merchant_order_no: &merchant_order_no,
             description: &description,
@@ -200,23 +256,54 @@ impl Engine {
         let created = channel.create_qr(&req).await;
 
         // 3. Record what it said.
-        let first_query = now + self.config.query_delays_ms.first().copied().unwrap_or(5_000);
+        let first_query = now
+            + self
+                .config
+                .query_delays_ms
+                .first()
+                .copied()
+                .unwrap_or(5_000);
         let mut tx = self.store.begin().await?;
         let tx_now = tx.now_ms;
         let result = match created {
             Ok(code_url) => {
-                pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Paying, tx_now).await?;
-                pay_store::set_channel_accepted(tx.c(), &payment_id, &code_url, first_query).await?;
+                pay_store::transition_payment(
+                    tx.c(),
+                    &payment_id,
+                    PaymentState::Created,
+                    PaymentState::Paying,
+                    tx_now,
+                )
+                .await?;
+                pay_store::set_channel_accepted(tx.c(), &payment_id, &code_url, first_query)
+                    .await?;
                 Ok(())
             }
             Err(ChannelError::Refused { code, message }) => {
-                pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Failed, tx_now).await?;
+                pay_store::transition_payment(
+                    tx.c(),
+                    &payment_id,
+                    PaymentState::Created,
+                    PaymentState::Failed,
+                    tx_now,
+                )
+                .await?;
                 pay_store::set_failure(tx.c(), &payment_id, &format!("{code}: {message}")).await?;
-                Err(EngineError::Channel(ChannelError::Refused { code, message }))
+                Err(EngineError::Channel(ChannelError::Refused {
+                    code,
+                    message,
+                }))
             }
             Err(e) => {
                 // Unknown outcome: the channel may have created it. Keep asking until it says.
-                pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Paying, tx_now).await?;
+                pay_store::transition_payment(
+                    tx.c(),
+                    &payment_id,
+                    PaymentState::Created,
+                    PaymentState::Paying,
+                    tx_now,
+                )
+                .await?;
                 pay_store::schedule_next_query(tx.c(), &payment_id, Some(first_query)).await?;
                 Err(EngineError::Channel(e))
             }
@@ -229,7 +316,11 @@ impl Engine {
 
     /// Applies what a channel says about a payment, in one transaction. Idempotent: the same
     /// outcome applied twice changes nothing the second time.
-    pub async fn apply_outcome(&self, merchant_order_no: &str, outcome: &ChannelOutcome) -> Result<ApplyResult, EngineError> {
+    pub async fn apply_outcome(
+        &self,
+        merchant_order_no: &str,
+        outcome: &ChannelOutcome,
+    ) -> Result<ApplyResult, EngineError> {
         let no = merchant_order_no.to_string();
         let outcome = outcome.clone();
         self.store
@@ -242,12 +333,29 @@ impl Engine {
     }
 
     /// Records an inbound channel message and what was done with it (refusals included).
-    pub async fn record_event(&self, channel: &str, kind: &str, merchant_order_no: Option<&str>, outcome: &str, reason: &str) {
+    pub async fn record_event(
+        &self,
+        channel: &str,
+        kind: &str,
+        merchant_order_no: Option<&str>,
+        outcome: &str,
+        reason: &str,
+    ) {
         let id = self.store.new_id();
         let now = self.store.now_ms();
         let result = async {
             let mut c = self.store.read().await?;
-            pay_store::record_channel_event(&mut c, &id, channel, kind, merchant_order_no, outcome, reason, now).await
+            pay_store::record_channel_event(
+                &mut c,
+                &id,
+                channel,
+                kind,
+                merchant_order_no,
+                outcome,
+                reason,
+                now,
+            )
+            .await
         }
         .await;
         if let Err(e) = result {
@@ -278,7 +386,10 @@ impl Engine {
                 // Expired and still unpaid: close it at the channel; if the channel says it was
                 // paid after all, the next query credits it.
                 match channel.close(&p.merchant_order_no).await {
-                    Ok(()) => self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed).await?,
+                    Ok(()) => {
+                        self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed)
+                            .await?
+                    }
                     Err(e) => {
                         tracing::warn!(payment = %p.id, error = %e, "closing an expired payment failed; will ask again");
                         ApplyResult::Unchanged
@@ -289,7 +400,14 @@ impl Engine {
             other => self.apply_outcome(&p.merchant_order_no, other).await?,
         };
         if let ApplyResult::Credited { .. } = result {
-            self.record_event(channel.channel(), "payment", Some(&p.merchant_order_no), "credited", "recovered by active query").await;
+            self.record_event(
+                channel.channel(),
+                "payment",
+                Some(&p.merchant_order_no),
+                "credited",
+                "recovered by active query",
+            )
+            .await;
         }
         if result == ApplyResult::Unchanged {
             self.reschedule(&p, now).await?;
@@ -299,7 +417,9 @@ impl Engine {
 
     async fn reschedule(&self, p: &PaymentRow, now: i64) -> Result<(), EngineError> {
         let delays = &self.config.query_delays_ms;
-        let idx = usize::try_from(p.query_count).unwrap_or(usize::MAX).saturating_add(1);
+        let idx = usize::try_from(p.query_count)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         let delay = delays.get(idx).or(delays.last()).copied().unwrap_or(30_000);
         let mut c = self.store.read().await?;
         pay_store::schedule_next_query(&mut c, &p.id, Some(now + delay)).await?;
@@ -308,7 +428,11 @@ impl Engine {
 
     /// Closes a payment the payer abandoned (e.g. to pay another way). If the channel says it was
     /// paid meanwhile, it is credited instead.
-    pub async fn close_payment(&self, payment_id: &str, payer_id: &str) -> Result<ApplyResult, EngineError> {
+    pub async fn close_payment(
+        &self,
+        payment_id: &str,
+        payer_id: &str,
+    ) -> Result<ApplyResult, EngineError> {
         let mut c = self.store.read().await?;
         let p = pay_store::payment(&mut c, payment_id).await?;
         drop(c);
@@ -320,7 +444,10 @@ impl Engine {
         }
         let channel = self.channel_of(&p)?.clone();
         match channel.close(&p.merchant_order_no).await {
-            Ok(()) => self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed).await,
+            Ok(()) => {
+                self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed)
+                    .await
+            }
             Err(ChannelError::Refused { code, .. }) if code == "ORDERPAID" => {
                 let outcome = channel.query(&p.merchant_order_no).await?;
                 self.apply_outcome(&p.merchant_order_no, &outcome).await
@@ -349,14 +476,22 @@ impl Engine {
 
 /// The single money transaction: compare-and-set the payment, post the ledger entry, allocate
 /// to the receivables, settle the order.
-async fn apply_in_tx(tx: &mut Tx, merchant_order_no: &str, outcome: &ChannelOutcome) -> Result<ApplyResult, EngineError> {
+async fn apply_in_tx(
+    tx: &mut Tx,
+    merchant_order_no: &str,
+    outcome: &ChannelOutcome,
+) -> Result<ApplyResult, EngineError> {
     let p = pay_store::payment_by_merchant_order_no(tx.c(), merchant_order_no)
         .await?
         .ok_or_else(|| EngineError::UnknownPayment(merchant_order_no.to_string()))?;
     let state = p.state();
     let now = tx.now_ms;
     match outcome {
-        ChannelOutcome::Paid { channel_txn_id, amount_fen, paid_at_ms } => {
+        ChannelOutcome::Paid {
+            channel_txn_id,
+            amount_fen,
+            paid_at_ms,
+        } => {
             if *amount_fen != p.amount_fen {
                 return Err(EngineError::AmountMismatch {
                     merchant_order_no: merchant_order_no.to_string(),
@@ -374,7 +509,8 @@ async fn apply_in_tx(tx: &mut Tx, merchant_order_no: &str, outcome: &ChannelOutc
                     }),
                 };
             }
-            pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Succeeded, now).await?;
+            pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Succeeded, now)
+                .await?;
             pay_store::set_succeeded_facts(tx.c(), &p.id, channel_txn_id, *paid_at_ms).await?;
 
             let lines = pay_store::order_lines(tx.c(), &p.order_id).await?;
@@ -383,11 +519,21 @@ async fn apply_in_tx(tx: &mut Tx, merchant_order_no: &str, outcome: &ChannelOutc
             for l in &lines {
                 let r = receivables::receivable(tx.c(), &l.receivable_id).await?;
                 paid_before.insert(r.id.clone(), Fen(r.paid_fen));
-                to_allocate.push(LineToAllocate { receivable_id: r.id.clone(), line_amount: Fen(l.amount_fen), outstanding: r.outstanding() });
+                to_allocate.push(LineToAllocate {
+                    receivable_id: r.id.clone(),
+                    line_amount: Fen(l.amount_fen),
+                    outstanding: r.outstanding(),
+                });
             }
             let allocation = order::allocate(Fen(p.amount_fen), &to_allocate)?;
             let clearing = AccountRef::channel_clearing(&p.channel, &p.merchant_id);
-            let entry = ledger::payment_succeeded(&p.id, clearing, &p.payer_id, Fen(p.amount_fen), &allocation)?;
+            let entry = ledger::payment_succeeded(
+                &p.id,
+                clearing,
+                &p.payer_id,
+                Fen(p.amount_fen),
+                &allocation,
+            )?;
             bursar_store::ledger::post(tx, &entry).await?;
             for (rid, amount) in &allocation.to_receivables {
                 let before = paid_before.get(rid).copied().unwrap_or_default();
@@ -396,15 +542,20 @@ async fn apply_in_tx(tx: &mut Tx, merchant_order_no: &str, outcome: &ChannelOutc
             let order = pay_store::order(tx.c(), &p.order_id).await?;
             if let Some(os) = OrderState::parse(&order.state) {
                 if os.can_become(OrderState::Paid) {
-                    pay_store::transition_order(tx.c(), &p.order_id, os, OrderState::Paid, now).await?;
+                    pay_store::transition_order(tx.c(), &p.order_id, os, OrderState::Paid, now)
+                        .await?;
                 }
             }
-            Ok(ApplyResult::Credited { payment_id: p.id, to_payer_credit: allocation.to_payer_credit })
+            Ok(ApplyResult::Credited {
+                payment_id: p.id,
+                to_payer_credit: allocation.to_payer_credit,
+            })
         }
         ChannelOutcome::Pending => Ok(ApplyResult::Unchanged),
         ChannelOutcome::Closed => {
             if matches!(state, PaymentState::Created | PaymentState::Paying) {
-                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Closed, now).await?;
+                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Closed, now)
+                    .await?;
                 pay_store::set_failure(tx.c(), &p.id, "已关闭").await?;
                 Ok(ApplyResult::Moved(PaymentState::Closed))
             } else {
@@ -413,7 +564,8 @@ async fn apply_in_tx(tx: &mut Tx, merchant_order_no: &str, outcome: &ChannelOutc
         }
         ChannelOutcome::Failed { reason } => {
             if matches!(state, PaymentState::Created | PaymentState::Paying) {
-                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Failed, now).await?;
+                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Failed, now)
+                    .await?;
                 pay_store::set_failure(tx.c(), &p.id, reason).await?;
                 Ok(ApplyResult::Moved(PaymentState::Failed))
             } else {
@@ -422,7 +574,8 @@ async fn apply_in_tx(tx: &mut Tx, merchant_order_no: &str, outcome: &ChannelOutc
         }
         ChannelOutcome::NotFound => {
             if matches!(state, PaymentState::Created | PaymentState::Paying) {
-                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Failed, now).await?;
+                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Failed, now)
+                    .await?;
                 pay_store::set_failure(tx.c(), &p.id, "渠道无此订单").await?;
                 Ok(ApplyResult::Moved(PaymentState::Failed))
             } else {

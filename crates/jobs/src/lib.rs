@@ -32,14 +32,20 @@ pub async fn sweep_payments(engine: &Engine, limit: i64) -> usize {
                 tracing::info!(payment = %p.id, merchant_order_no = %p.merchant_order_no, "recovered a payment by active query");
             }
             Ok(_) => {}
-            Err(e) => tracing::info!(payment = %p.id, error = %e, "active query failed; rescheduled"),
+            Err(e) => {
+                tracing::info!(payment = %p.id, error = %e, "active query failed; rescheduled")
+            }
         }
     }
     credited
 }
 
 /// Runs sweeps every `every` until `shutdown` turns true.
-pub async fn run_payment_sweeper(engine: Engine, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_payment_sweeper(
+    engine: Engine,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         sweep_payments(&engine, 200).await;
         tokio::select! {

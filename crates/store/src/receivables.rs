@@ -89,7 +89,12 @@ pub struct NewFeeItem<'a> {
     pub min_partial: Fen,
 }
 
-pub async fn insert_fee_item(c: &mut AnyConnection, id: &str, f: &NewFeeItem<'_>, now_ms: i64) -> Result<(), StoreError> {
+pub async fn insert_fee_item(
+    c: &mut AnyConnection,
+    id: &str,
+    f: &NewFeeItem<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -118,8 +123,16 @@ pub async fn fee_items(c: &mut AnyConnection) -> Result<Vec<FeeItemRow>, StoreEr
     .await?)
 }
 
-pub async fn set_fee_item_status(c: &mut AnyConnection, id: &str, status: FeeItemStatus) -> Result<(), StoreError> {
-    sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(c).await?;
+pub async fn set_fee_item_status(
+    c: &mut AnyConnection,
+    id: &str,
+    status: FeeItemStatus,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -157,7 +170,10 @@ pub async fn receivable(c: &mut AnyConnection, id: &str) -> Result<ReceivableVie
 }
 
 /// All of a payer's receivables, newest academic year first, tuition before other fees.
-pub async fn for_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<ReceivableView>, StoreError> {
+pub async fn for_payer(
+    c: &mut AnyConnection,
+    payer_id: &str,
+) -> Result<Vec<ReceivableView>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "{VIEW_SELECT} WHERE r.payer_id = $1 ORDER BY r.academic_year DESC, f.fee_type DESC, f.code"
     ))
@@ -167,7 +183,13 @@ pub async fn for_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<Rece
 }
 
 /// Credits `amount` to a receivable as a compare-and-set on the paid amount the caller read.
-pub async fn add_paid(c: &mut AnyConnection, id: &str, expected_paid: Fen, amount: Fen, now_ms: i64) -> Result<(), StoreError> {
+pub async fn add_paid(
+    c: &mut AnyConnection,
+    id: &str,
+    expected_paid: Fen,
+    amount: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let r = sqlx::query(
         "UPDATE receivables SET paid_fen = paid_fen + $1,
                 state = CASE WHEN due_fen - waived_fen - paid_fen - $1 = 0 THEN 'settled' ELSE 'open' END,
@@ -181,7 +203,9 @@ pub async fn add_paid(c: &mut AnyConnection, id: &str, expected_paid: Fen, amoun
     .execute(c)
     .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("receivable {id} changed while crediting")));
+        return Err(StoreError::Conflict(format!(
+            "receivable {id} changed while crediting"
+        )));
     }
     Ok(())
 }

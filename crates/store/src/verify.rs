@@ -21,13 +21,20 @@ impl VerifyReport {
         self.checks.iter().all(|c| c.problems.is_empty())
     }
     pub fn problems(&self) -> Vec<String> {
-        self.checks.iter().flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name))).collect()
+        self.checks
+            .iter()
+            .flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name)))
+            .collect()
     }
     /// A human report: one line per check, then each problem.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
-            let mark = if c.problems.is_empty() { "ok  " } else { "FAIL" };
+            let mark = if c.problems.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            };
             out.push_str(&format!("{mark} {}\n", c.name));
             for p in c.problems.iter().take(50) {
                 out.push_str(&format!("     - {p}\n"));
@@ -128,7 +135,10 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
         )
         .await?,
     );
-    report.checks.push(Check { name: "every succeeded payment is credited exactly once, for its amount", problems: payment_problems });
+    report.checks.push(Check {
+        name: "every succeeded payment is credited exactly once, for its amount",
+        problems: payment_problems,
+    });
 
     report.checks.push(Check {
         name: "liability balances (payer credit, card wallets, merchant payables) are not negative",

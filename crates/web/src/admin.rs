@@ -24,11 +24,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
+    t.render()
+        .map(|h| Html(h).into_response())
+        .map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {
-    Chrome { school_name: s.config.school_name.clone(), user_name: session.name.clone(), csrf: session.csrf.clone(), section, area: "admin" }
+    Chrome {
+        school_name: s.config.school_name.clone(),
+        user_name: session.name.clone(),
+        csrf: session.csrf.clone(),
+        section,
+        area: "admin",
+    }
 }
 
 #[derive(Template)]
@@ -42,9 +50,20 @@ struct LoginPage {
 
 async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
-    let mut resp = render(&LoginPage { school_name: s.config.school_name.clone(), csrf: csrf.clone(), error: String::new(), username: String::new() })?;
+    let mut resp = render(&LoginPage {
+        school_name: s.config.school_name.clone(),
+        csrf: csrf.clone(),
+        error: String::new(),
+        username: String::new(),
+    })?;
     if fresh {
-        auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
+        auth::set_cookie(
+            &mut resp,
+            auth::LOGIN_CSRF_COOKIE,
+            &csrf,
+            3600,
+            s.config.secure_cookies,
+        );
     }
     Ok(resp)
 }
@@ -56,7 +75,11 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
+async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, WebError> {
     let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
     auth::check_csrf(&expected, Some(&f.csrf))?;
     let username = f.username.trim().to_string();
@@ -64,9 +87,14 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
         let mut c = s.engine.store().read().await?;
         payers::operator_by_username(&mut c, &username).await?
     };
-    let hash = op.as_ref().map(|o| o.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    let hash = op
+        .as_ref()
+        .map(|o| o.password_hash.clone())
+        .unwrap_or_else(|| auth::dummy_hash().to_string());
     let password = f.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.map_err(|e| WebError::Internal(e.to_string()))?
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?
         && op.is_some();
     match auth::throttled_check(&s, &format!("operator:{username}"), ok).await {
         Ok(()) => {
@@ -76,7 +104,12 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
             Ok(resp)
         }
         Err(WebError::BadRequest(msg)) => {
-            let mut resp = render(&LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, username })?;
+            let mut resp = render(&LoginPage {
+                school_name: s.config.school_name.clone(),
+                csrf: expected,
+                error: msg,
+                username,
+            })?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
         }
@@ -89,7 +122,12 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(s): State<AppState>, session: FinanceSession, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+async fn logout(
+    State(s): State<AppState>,
+    session: FinanceSession,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
     let mut resp = Redirect::to("/admin/login").into_response();
     auth::end_session(&s, &headers, &mut resp).await?;
@@ -139,7 +177,10 @@ fn percent(part: i64, whole: i64) -> i64 {
     }
 }
 
-async fn dashboard(State(s): State<AppState>, session: FinanceSession) -> Result<Response, WebError> {
+async fn dashboard(
+    State(s): State<AppState>,
+    session: FinanceSession,
+) -> Result<Response, WebError> {
     let mut c = s.engine.store().read().await?;
     let rows = receivables::collection_by_item(&mut c).await?;
     let succeeded = pay_store::count_in_state(&mut c, "succeeded").await?;
@@ -154,8 +195,12 @@ async fn dashboard(State(s): State<AppState>, session: FinanceSession) -> Result
             .map(|r| CollectionView {
                 code: r.code.clone(),
                 name: r.name.clone(),
-                fee_type: FeeType::parse(&r.fee_type).map(|t| t.label_zh()).unwrap_or(""),
-                status: FeeItemStatus::parse(&r.status).map(|t| t.label_zh()).unwrap_or(""),
+                fee_type: FeeType::parse(&r.fee_type)
+                    .map(|t| t.label_zh())
+                    .unwrap_or(""),
+                status: FeeItemStatus::parse(&r.status)
+                    .map(|t| t.label_zh())
+                    .unwrap_or(""),
                 receivables: r.receivables,
                 settled: r.settled,
                 due: yuan(r.due_fen),
@@ -207,8 +252,14 @@ struct StateQuery {
     state: Option<String>,
 }
 
-async fn payments(State(s): State<AppState>, session: FinanceSession, Query(q): Query<StateQuery>) -> Result<Response, WebError> {
-    let state = q.state.filter(|st| bursar_domain::payment::PaymentState::parse(st).is_some());
+async fn payments(
+    State(s): State<AppState>,
+    session: FinanceSession,
+    Query(q): Query<StateQuery>,
+) -> Result<Response, WebError> {
+    let state = q
+        .state
+        .filter(|st| bursar_domain::payment::PaymentState::parse(st).is_some());
     let mut c = s.engine.store().read().await?;
     let rows = pay_store::recent_payments(&mut c, state.as_deref(), 500).await?;
     let mut views = Vec::with_capacity(rows.len());
@@ -226,5 +277,9 @@ async fn payments(State(s): State<AppState>, session: FinanceSession, Query(q): 
             channel_txn_id: p.channel_txn_id.unwrap_or_default(),
         });
     }
-    render(&PaymentsPage { chrome: chrome(&s, &session, "payments"), payments: views, state: state.unwrap_or_default() })
+    render(&PaymentsPage {
+        chrome: chrome(&s, &session, "payments"),
+        payments: views,
+        state: state.unwrap_or_default(),
+    })
 }

@@ -21,7 +21,10 @@ use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/portal", get(|_: PayerSession| async { Redirect::to("/portal/fees") }))
+        .route(
+            "/portal",
+            get(|_: PayerSession| async { Redirect::to("/portal/fees") }),
+        )
         .route("/portal/login", get(login_page).post(login))
         .route("/portal/logout", post(logout))
         .route("/portal/fees", get(fees))
@@ -37,10 +40,16 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
+    t.render()
+        .map(|h| Html(h).into_response())
+        .map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
-async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> Result<Chrome, WebError> {
+async fn chrome(
+    s: &AppState,
+    session: &PayerSession,
+    section: &'static str,
+) -> Result<Chrome, WebError> {
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer(&mut c, &session.payer_id).await?;
     Ok(Chrome {
@@ -65,9 +74,20 @@ struct LoginPage {
 
 async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
-    let mut resp = render(&LoginPage { school_name: s.config.school_name.clone(), csrf: csrf.clone(), error: String::new(), identifier: String::new() })?;
+    let mut resp = render(&LoginPage {
+        school_name: s.config.school_name.clone(),
+        csrf: csrf.clone(),
+        error: String::new(),
+        identifier: String::new(),
+    })?;
     if fresh {
-        auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
+        auth::set_cookie(
+            &mut resp,
+            auth::LOGIN_CSRF_COOKIE,
+            &csrf,
+            3600,
+            s.config.secure_cookies,
+        );
     }
     Ok(resp)
 }
@@ -79,17 +99,28 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
+async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, WebError> {
     let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
     auth::check_csrf(&expected, Some(&f.csrf))?;
     let identifier = f.identifier.trim().to_string();
-    let key = format!("payer:{}:{}", PayerKind::EnrolledStudent.as_str(), identifier);
+    let key = format!(
+        "payer:{}:{}",
+        PayerKind::EnrolledStudent.as_str(),
+        identifier
+    );
     let payer = {
         let mut c = s.engine.store().read().await?;
         payers::payer_by_login(&mut c, PayerKind::EnrolledStudent.as_str(), &identifier).await?
     };
     // Verify against a dummy hash when there is no such payer, so timing does not tell.
-    let hash = payer.as_ref().map(|p| p.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    let hash = payer
+        .as_ref()
+        .map(|p| p.password_hash.clone())
+        .unwrap_or_else(|| auth::dummy_hash().to_string());
     let password = f.password.clone();
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
@@ -103,7 +134,12 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
             Ok(resp)
         }
         Err(WebError::BadRequest(msg)) => {
-            let page = LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, identifier };
+            let page = LoginPage {
+                school_name: s.config.school_name.clone(),
+                csrf: expected,
+                error: msg,
+                identifier,
+            };
             let mut resp = render(&page)?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
@@ -117,7 +153,12 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(s): State<AppState>, session: PayerSession, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+async fn logout(
+    State(s): State<AppState>,
+    session: PayerSession,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
     let mut resp = Redirect::to("/portal/login").into_response();
     auth::end_session(&s, &headers, &mut resp).await?;
@@ -221,34 +262,82 @@ struct YearQuery {
     year: Option<String>,
 }
 
-async fn pay_page_with(s: &AppState, session: &PayerSession, year: Option<String>, error: String) -> Result<Response, WebError> {
+async fn pay_page_with(
+    s: &AppState,
+    session: &PayerSession,
+    year: Option<String>,
+    error: String,
+) -> Result<Response, WebError> {
     let chrome = chrome(s, session, "pay").await?;
     let now = s.engine.store().now_ms();
     let mut c = s.engine.store().read().await?;
     let all = receivables::for_payer(&mut c, &session.payer_id).await?;
-    let mut years: Vec<String> = all.iter().filter(|r| r.outstanding().get() > 0).map(|r| r.academic_year.clone()).collect();
+    let mut years: Vec<String> = all
+        .iter()
+        .filter(|r| r.outstanding().get() > 0)
+        .map(|r| r.academic_year.clone())
+        .collect();
     years.sort_by(|a, b| b.cmp(a));
     years.dedup();
-    let year = year.filter(|y| years.contains(y)).or_else(|| years.first().cloned()).unwrap_or_default();
-    let rows: Vec<_> = all.iter().filter(|r| r.academic_year == year && r.outstanding().get() > 0).collect();
+    let year = year
+        .filter(|y| years.contains(y))
+        .or_else(|| years.first().cloned())
+        .unwrap_or_default();
+    let rows: Vec<_> = all
+        .iter()
+        .filter(|r| r.academic_year == year && r.outstanding().get() > 0)
+        .collect();
     let groups = vec![
-        FeeGroup { title: "学费", rows: rows.iter().filter(|r| r.fee_type == FeeType::Tuition.as_str()).map(|r| fee_row(r, now)).collect() },
-        FeeGroup { title: "其他费用", rows: rows.iter().filter(|r| r.fee_type != FeeType::Tuition.as_str()).map(|r| fee_row(r, now)).collect() },
+        FeeGroup {
+            title: "学费",
+            rows: rows
+                .iter()
+                .filter(|r| r.fee_type == FeeType::Tuition.as_str())
+                .map(|r| fee_row(r, now))
+                .collect(),
+        },
+        FeeGroup {
+            title: "其他费用",
+            rows: rows
+                .iter()
+                .filter(|r| r.fee_type != FeeType::Tuition.as_str())
+                .map(|r| fee_row(r, now))
+                .collect(),
+        },
     ];
-    let mut resp = render(&PayPage { chrome, years, year, groups, error: error.clone() })?;
+    let mut resp = render(&PayPage {
+        chrome,
+        years,
+        year,
+        groups,
+        error: error.clone(),
+    })?;
     if !error.is_empty() {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(resp)
 }
 
-async fn pay_page(State(s): State<AppState>, session: PayerSession, Query(q): Query<YearQuery>) -> Result<Response, WebError> {
+async fn pay_page(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, WebError> {
     pay_page_with(&s, &session, q.year, String::new()).await
 }
 
 /// The selection form: `sel=<receivable id>` for each chosen line, `amount_<id>=<yuan>`.
-async fn create_order(State(s): State<AppState>, session: PayerSession, Form(pairs): Form<Vec<(String, String)>>) -> Result<Response, WebError> {
-    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+async fn create_order(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     auth::check_csrf(&session.csrf, get("csrf"))?;
     let year = get("year").map(str::to_string);
     let mut lines = Vec::new();
@@ -264,7 +353,9 @@ async fn create_order(State(s): State<AppState>, session: PayerSession, Form(pai
     }
     match s.engine.create_order(&session.payer_id, &lines).await {
         Ok(order_id) => Ok(Redirect::to(&format!("/portal/orders/{order_id}")).into_response()),
-        Err(bursar_engine::EngineError::Rule(e)) => pay_page_with(&s, &session, year, e.to_string()).await,
+        Err(bursar_engine::EngineError::Rule(e)) => {
+            pay_page_with(&s, &session, year, e.to_string()).await
+        }
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
         Err(e) => Err(e.into()),
     }
@@ -330,13 +421,20 @@ async fn load_order_lines(s: &AppState, order_id: &str) -> Result<Vec<LineRow>, 
         .map(|l| LineRow {
             item: l.item_name,
             year: l.academic_year,
-            fee_type: FeeType::parse(&l.fee_type).map(|t| t.label_zh()).unwrap_or(""),
+            fee_type: FeeType::parse(&l.fee_type)
+                .map(|t| t.label_zh())
+                .unwrap_or(""),
             amount: yuan(l.amount_fen),
         })
         .collect())
 }
 
-async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: String) -> Result<Response, WebError> {
+async fn order_page_with(
+    s: &AppState,
+    session: &PayerSession,
+    id: &str,
+    error: String,
+) -> Result<Response, WebError> {
     let chrome = chrome(s, session, "pay").await?;
     let mut c = s.engine.store().read().await?;
     let order = pay_store::order(&mut c, id).await?;
@@ -345,7 +443,8 @@ async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: 
     }
     let payments = pay_store::payments_of_order(&mut c, id).await?;
     drop(c);
-    let state = bursar_domain::order::OrderState::parse(&order.state).unwrap_or(bursar_domain::order::OrderState::Closed);
+    let state = bursar_domain::order::OrderState::parse(&order.state)
+        .unwrap_or(bursar_domain::order::OrderState::Closed);
     render(&OrderPage {
         chrome,
         order_id: order.id.clone(),
@@ -353,13 +452,25 @@ async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: 
         open: state == bursar_domain::order::OrderState::Open,
         lines: load_order_lines(s, id).await?,
         total: yuan(order.total_fen),
-        methods: s.engine.methods().into_iter().map(|m| MethodOption { code: m.as_str(), label: m.label_zh() }).collect(),
+        methods: s
+            .engine
+            .methods()
+            .into_iter()
+            .map(|m| MethodOption {
+                code: m.as_str(),
+                label: m.label_zh(),
+            })
+            .collect(),
         payments: payments.iter().map(payment_view).collect(),
         error,
     })
 }
 
-async fn order_page(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Response, WebError> {
+async fn order_page(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     order_page_with(&s, &session, &id, String::new()).await
 }
 
@@ -369,9 +480,15 @@ struct PayForm {
     method: String,
 }
 
-async fn pay_order(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>, Form(f): Form<PayForm>) -> Result<Response, WebError> {
+async fn pay_order(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Path(id): Path<String>,
+    Form(f): Form<PayForm>,
+) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
-    let method = PayMethod::parse(&f.method).ok_or_else(|| WebError::BadRequest("请选择支付方式".into()))?;
+    let method =
+        PayMethod::parse(&f.method).ok_or_else(|| WebError::BadRequest("请选择支付方式".into()))?;
     match s.engine.start_payment(&id, &session.payer_id, method).await {
         Ok(p) => Ok(Redirect::to(&format!("/portal/payments/{}", p.id)).into_response()),
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
@@ -400,9 +517,15 @@ struct PaymentPage {
     lines: Vec<LineRow>,
 }
 
-async fn own_payment(s: &AppState, session: &PayerSession, id: &str) -> Result<pay_store::PaymentRow, WebError> {
+async fn own_payment(
+    s: &AppState,
+    session: &PayerSession,
+    id: &str,
+) -> Result<pay_store::PaymentRow, WebError> {
     let p = s.engine.refresh_payment(id).await.map_err(|e| match e {
-        bursar_engine::EngineError::Store(bursar_store::StoreError::NotFound(_)) => WebError::NotFound,
+        bursar_engine::EngineError::Store(bursar_store::StoreError::NotFound(_)) => {
+            WebError::NotFound
+        }
         other => other.into(),
     })?;
     if p.payer_id != session.payer_id {
@@ -411,12 +534,19 @@ async fn own_payment(s: &AppState, session: &PayerSession, id: &str) -> Result<p
     Ok(p)
 }
 
-async fn payment_page(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Response, WebError> {
+async fn payment_page(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     let chrome = chrome(&s, &session, "pay").await?;
     let p = own_payment(&s, &session, &id).await?;
     let code_url = p.code_url.clone().unwrap_or_default();
     let waiting = p.state() == PaymentState::Paying;
-    let phone_url = match (&s.config.wechat_sim_phone_url, waiting && !code_url.is_empty()) {
+    let phone_url = match (
+        &s.config.wechat_sim_phone_url,
+        waiting && !code_url.is_empty(),
+    ) {
         (Some(base), true) => format!("{base}?code_url={}", url_encode(&code_url)),
         _ => String::new(),
     };
@@ -425,7 +555,11 @@ async fn payment_page(State(s): State<AppState>, session: PayerSession, Path(id)
         order_id: p.order_id.clone(),
         waiting,
         succeeded: p.state() == PaymentState::Succeeded,
-        qr_svg: if waiting && !code_url.is_empty() { bursar_channels::qr_svg(&code_url) } else { String::new() },
+        qr_svg: if waiting && !code_url.is_empty() {
+            bursar_channels::qr_svg(&code_url)
+        } else {
+            String::new()
+        },
         expires: datetime(p.expires_at_ms),
         phone_url,
         lines: load_order_lines(&s, &p.order_id).await?,
@@ -436,7 +570,9 @@ async fn payment_page(State(s): State<AppState>, session: PayerSession, Path(id)
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -448,12 +584,24 @@ struct StatusJson {
     label: &'static str,
 }
 
-async fn payment_status(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Json<StatusJson>, WebError> {
+async fn payment_status(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Path(id): Path<String>,
+) -> Result<Json<StatusJson>, WebError> {
     let p = own_payment(&s, &session, &id).await?;
-    Ok(Json(StatusJson { label: payment_state_label(&p.state), state: p.state }))
+    Ok(Json(StatusJson {
+        label: payment_state_label(&p.state),
+        state: p.state,
+    }))
 }
 
-async fn close_payment(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+async fn close_payment(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
     let p = own_payment(&s, &session, &id).await?;
     s.engine.close_payment(&id, &session.payer_id).await?;
@@ -474,11 +622,17 @@ struct VoucherPage {
     lines: Vec<LineRow>,
 }
 
-async fn voucher(State(s): State<AppState>, session: PayerSession, Path(id): Path<String>) -> Result<Response, WebError> {
+async fn voucher(
+    State(s): State<AppState>,
+    session: PayerSession,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     let chrome = chrome(&s, &session, "records").await?;
     let p = own_payment(&s, &session, &id).await?;
     if p.state() != PaymentState::Succeeded {
-        return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
+        return Err(WebError::BadRequest(
+            "该笔支付尚未成功，暂无缴费凭证".into(),
+        ));
     }
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer(&mut c, &session.payer_id).await?;
@@ -505,5 +659,8 @@ async fn records(State(s): State<AppState>, session: PayerSession) -> Result<Res
     let chrome = chrome(&s, &session, "records").await?;
     let mut c = s.engine.store().read().await?;
     let payments = pay_store::payments_of_payer(&mut c, &session.payer_id).await?;
-    render(&RecordsPage { chrome, payments: payments.iter().map(payment_view).collect() })
+    render(&RecordsPage {
+        chrome,
+        payments: payments.iter().map(payment_view).collect(),
+    })
 }

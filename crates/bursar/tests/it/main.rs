@@ -1,1 +1,12 @@
+//! Bursar's integration tests, in one binary. Every test that touches storage runs twice: on
+//! SQLite and on PostgreSQL (see `support`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod channel_wechatpay;
+mod login;
+mod notifications;
+mod portal_flow;
+mod store;

@@ -1,0 +1,145 @@
+//! WeChat Pay adapter ↔ simulator: the adapter's signatures are accepted, forged ones refused with
+//! WeChat's own error; the simulator's signatures verify, and an adapter holding the wrong platform
+//! key or a stale clock refuses them. Query and close behave as WeChat Pay documents.
+
+use std::sync::Arc;
+
+use bursar_channels::wechatpay::sandbox::Sandbox;
+use bursar_channels::wechatpay::{WechatPayAdapter, WechatPaySimulator};
+use bursar_channels::{ChannelError, QrChannel, QrRequest};
+use bursar_domain::payment::ChannelOutcome;
+use bursar_domain::{Clock, ManualClock, SystemClock};
+
+struct Sim {
+    url: String,
+    sandbox: Sandbox,
+    sim: WechatPaySimulator,
+}
+
+async fn start_sim() -> Sim {
+    let sandbox = Sandbox::generate("测试大学").unwrap();
+    let sim = WechatPaySimulator::new(sandbox.clone(), Arc::new(SystemClock)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = sim.router();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    Sim { url, sandbox, sim }
+}
+
+fn req(no: &str) -> QrRequest<'_> {
+    QrRequest {
+        merchant_order_no: no,
+        description: "测试大学-学费",
+        amount_fen: 12_345,
+        expires_at_ms: SystemClock.now_ms() + 600_000,
+        notify_url: "http://127.0.0.1:9/notify/wechatpay",
+    }
+}
+
+#[tokio::test]
+async fn native_query_close_against_the_simulator() {
+    let s = start_sim().await;
+    let adapter =
+        WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(SystemClock)).unwrap();
+    let no = "B0000000000000000000000000000001";
+    let code_url = adapter.create_qr(&req(no)).await.unwrap();
+    assert!(code_url.starts_with("weixin://wxpay/bizpayurl?pr="));
+    // Same request again: the same code URL (idempotent at the channel).
+    assert_eq!(adapter.create_qr(&req(no)).await.unwrap(), code_url);
+    assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Pending);
+    assert_eq!(
+        adapter
+            .query("B0000000000000000000000000000404")
+            .await
+            .unwrap(),
+        ChannelOutcome::NotFound
+    );
+    // Close answers a signed 204, which the adapter verifies.
+    adapter.close(no).await.unwrap();
+    assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Closed);
+
+    // A paid payment cannot be closed, and the query reports the payment.
+    let no2 = "B0000000000000000000000000000002";
+    let code2 = adapter.create_qr(&req(no2)).await.unwrap();
+    s.sim.confirm_payment(&code2, false).unwrap();
+    match adapter.close(no2).await {
+        Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "ORDERPAID"),
+        other => panic!("expected ORDERPAID, got {other:?}"),
+    }
+    match adapter.query(no2).await.unwrap() {
+        ChannelOutcome::Paid {
+            amount_fen,
+            channel_txn_id,
+            ..
+        } => {
+            assert_eq!(amount_fen, 12_345);
+            assert!(channel_txn_id.starts_with("4200"));
+        }
+        other => panic!("expected paid, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn forged_requests_and_responses_are_refused() {
+    let s = start_sim().await;
+    // A client with another merchant key: the simulator answers 401 SIGN_ERROR.
+    let other = Sandbox::generate("x").unwrap();
+    let mut forged = s.sandbox.merchant_config(&s.url);
+    forged.merchant_private_key_pem = other.merchant_private_key_pem.clone();
+    let adapter = WechatPayAdapter::new(&forged, Arc::new(SystemClock)).unwrap();
+    match adapter
+        .create_qr(&req("B0000000000000000000000000000003"))
+        .await
+    {
+        Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
+        other => panic!("expected SIGN_ERROR, got {other:?}"),
+    }
+
+    // An adapter expecting another platform key refuses the simulator's (genuine) responses.
+    let mut wrong_platform = s.sandbox.merchant_config(&s.url);
+    wrong_platform.platform_public_key_pem = other.platform_public_key_pem.clone();
+    let adapter = WechatPayAdapter::new(&wrong_platform, Arc::new(SystemClock)).unwrap();
+    assert!(matches!(
+        adapter
+            .create_qr(&req("B0000000000000000000000000000004"))
+            .await,
+        Err(ChannelError::Verification(_))
+    ));
+
+    // A client whose clock is 10 minutes off: the simulator refuses its request as expired…
+    let skewed = ManualClock::new(SystemClock.now_ms() - 600_000);
+    let adapter =
+        WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(skewed)).unwrap();
+    match adapter.query("B0000000000000000000000000000005").await {
+        Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
+        other => panic!("expected a refused stale request, got {other:?}"),
+    }
+    // …and a notification older than 5 minutes is refused by the adapter.
+    let adapter = WechatPayAdapter::new(
+        &s.sandbox.merchant_config(&s.url),
+        Arc::new(ManualClock::new(SystemClock.now_ms() + 600_000)),
+    )
+    .unwrap();
+    let txn = bursar_channels::wechatpay::protocol::Transaction {
+        appid: s.sandbox.appid.clone(),
+        mchid: s.sandbox.mchid.clone(),
+        out_trade_no: "B1".into(),
+        transaction_id: Some("4200".into()),
+        trade_type: None,
+        trade_state: "SUCCESS".into(),
+        trade_state_desc: String::new(),
+        bank_type: None,
+        attach: None,
+        success_time: None,
+        payer: None,
+        amount: None,
+        promotion_detail: vec![],
+    };
+    let (body, headers) = s.sim.notification_for(&txn).unwrap();
+    match adapter.verify_notification(&headers, &body) {
+        Err(ChannelError::Verification(m)) => assert!(m.contains("timestamp"), "{m}"),
+        other => panic!("expected a stale notification to be refused, got {other:?}"),
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every Bursar test: unit tests, and the integration suite on SQLite and on PostgreSQL.
+# PostgreSQL: uses $BURSAR_TEST_POSTGRES_URL if set; otherwise starts the local cluster if it is
+# down and creates a fresh database for this run (dropped afterwards).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+created_db=""
+cleanup() {
+  if [ -n "$created_db" ]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $created_db" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+if [ -z "${BURSAR_TEST_POSTGRES_URL:-}" ]; then
+  if command -v pg_isready >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; then
+    if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+      version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+      if [ -n "$version" ]; then
+        echo "starting PostgreSQL $version"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || pg_ctlcluster "$version" main start || true
+      fi
+      for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+    fi
+    if pg_isready -h 127.0.0.1 -p 5432 -q; then
+      created_db="bursar_test_$(date +%s)_$$"
+      psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $created_db" >/dev/null
+      export BURSAR_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/$created_db"
+      echo "PostgreSQL tests use the fresh database $created_db"
+    fi
+  fi
+fi
+if [ -z "${BURSAR_TEST_POSTGRES_URL:-}" ]; then
+  echo "warning: no PostgreSQL reachable; the PostgreSQL variants of the tests will be skipped" >&2
+fi
+
+cargo test --workspace --locked "$@"
