@@ -35,4 +35,12 @@ if [ -z "${BURSAR_TEST_POSTGRES_URL:-}" ]; then
   echo "warning: no PostgreSQL reachable; the PostgreSQL variants of the tests will be skipped" >&2
 fi
 
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+set +e
+cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit "$status"

@@ -289,3 +289,47 @@ both_stores!(
         app.stop().await;
     }
 );
+
+both_stores!(
+    racing_notifications_and_queries_credit_exactly_once,
+    |env: TestEnv| async move {
+        let app = env.start_demo().await;
+        let p = start_paying(&app).await;
+        let outcome = bursar_domain::payment::ChannelOutcome::Paid {
+            channel_txn_id: "4200000000202611220000000042".into(),
+            amount_fen: p.payment.amount_fen,
+            paid_at_ms: app.store.now_ms(),
+        };
+        // Sixteen deliveries of the same result at once (notification retries racing active queries).
+        let mut handles = Vec::new();
+        for _ in 0..16 {
+            let engine = app.engine.clone();
+            let no = p.payment.merchant_order_no.clone();
+            let outcome = outcome.clone();
+            handles.push(tokio::spawn(async move {
+                engine.apply_outcome(&no, &outcome).await
+            }));
+        }
+        let mut credited = 0;
+        let mut duplicates = 0;
+        for h in handles {
+            match h.await.unwrap().unwrap() {
+                bursar_engine::ApplyResult::Credited { .. } => credited += 1,
+                bursar_engine::ApplyResult::Duplicate => duplicates += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((credited, duplicates), (1, 15));
+        let mut c = app.store.read().await.unwrap();
+        assert_eq!(
+            receivables::receivable(&mut c, &p.receivable_id)
+                .await
+                .unwrap()
+                .paid_fen,
+            p.payment.amount_fen
+        );
+        drop(c);
+        assert_verified(&app.store).await;
+        app.stop().await;
+    }
+);
