@@ -39,8 +39,25 @@ log=$(mktemp)
 set +e
 cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+
+# The portal in a real headless Chromium (Debian's chromium + playwright-core), against the
+# `bursar demo` binary the cargo run just built.
+chromium_bin=${CHROMIUM_PATH:-/usr/bin/chromium}
+if [ -x "$chromium_bin" ] && command -v node >/dev/null 2>&1 && [ "$status" -eq 0 ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --silent && node --test --test-reporter=tap) 2>&1 | tee -a "$log"
+  browser_status=${PIPESTATUS[0]}
+  [ "$browser_status" -eq 0 ] || status=$browser_status
+elif [ "${BURSAR_REQUIRE_BROWSER:-0}" = "1" ]; then
+  echo "error: browser tests required but chromium or node is missing" >&2
+  status=1
+else
+  echo "warning: chromium or node missing; browser tests skipped" >&2
+fi
 set -e
-# One closing line for the whole run (cargo prints one per test binary).
-awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+
+# One closing line for the whole run (cargo prints one per test binary; node one for the suite).
+awk '/^test result:/ { p += $4; f += $6; s += $8 }
+     /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { s += $3 }
+     END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit "$status"

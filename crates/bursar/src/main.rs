@@ -76,7 +76,7 @@ enum Command {
 
 fn load(common: &Common, serving: Option<&Serving>) -> anyhow::Result<Config> {
     let mut cfg = Config::load(common.data_dir.as_deref(), common.config.as_deref())?;
-    if let Some(url) = &common.database_url {
+    if let Some(url) = common.database_url.as_ref().filter(|u| !u.is_empty()) {
         cfg.database_url = Some(url.clone());
     }
     if let Some(s) = serving {
