@@ -146,6 +146,8 @@ pub struct CollectionView {
     pub outstanding: String,
     /// Collected share, 0–100, for the bar.
     pub percent: i64,
+    /// The same with one decimal, for people.
+    pub percent_text: String,
 }
 
 #[derive(Template)]
@@ -155,7 +157,7 @@ struct DashboardPage {
     items: Vec<CollectionView>,
     total_due: String,
     total_paid: String,
-    total_percent: i64,
+    total_percent: String,
     succeeded_count: i64,
     events: Vec<EventView>,
 }
@@ -166,6 +168,7 @@ pub struct EventView {
     pub kind: String,
     pub merchant_order_no: String,
     pub outcome: String,
+    pub outcome_label: &'static str,
     pub reason: String,
 }
 
@@ -174,6 +177,34 @@ fn percent(part: i64, whole: i64) -> i64 {
         0
     } else {
         (part.saturating_mul(100) / whole).clamp(0, 100)
+    }
+}
+
+/// `12.3%` style, truncated (never shows 100% before everything is collected).
+fn percent_text(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "—".into();
+    }
+    let per_mille = (part.saturating_mul(1000) / whole).clamp(0, 1000);
+    format!("{}.{}%", per_mille / 10, per_mille % 10)
+}
+
+fn outcome_label(code: &str) -> &'static str {
+    match code {
+        "credited" => "已入账",
+        "duplicate" => "重复通知（已忽略）",
+        "refused" => "已拒绝",
+        "applied" => "已处理",
+        "unchanged" => "无变化",
+        "error" => "处理出错（渠道将重试）",
+        _ => "其他",
+    }
+}
+
+fn channel_label(code: &str) -> &'static str {
+    match code {
+        "wechatpay" => "微信支付",
+        _ => "其他渠道",
     }
 }
 
@@ -207,19 +238,25 @@ async fn dashboard(
                 paid: yuan(r.paid_fen),
                 outstanding: yuan(r.due_fen - r.paid_fen),
                 percent: percent(r.paid_fen, r.due_fen),
+                percent_text: percent_text(r.paid_fen, r.due_fen),
             })
             .collect(),
         total_due: yuan(total_due),
         total_paid: yuan(total_paid),
-        total_percent: percent(total_paid, total_due),
+        total_percent: percent_text(total_paid, total_due),
         succeeded_count: succeeded,
         events: events
             .into_iter()
             .map(|e| EventView {
                 time: datetime(e.received_at_ms),
-                channel: e.channel,
-                kind: e.kind,
+                channel: channel_label(&e.channel).to_string(),
+                kind: if e.kind == "payment_notification" {
+                    "支付通知".to_string()
+                } else {
+                    e.kind
+                },
                 merchant_order_no: e.merchant_order_no.unwrap_or_default(),
+                outcome_label: outcome_label(&e.outcome),
                 outcome: e.outcome,
                 reason: e.reason,
             })
