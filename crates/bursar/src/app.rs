@@ -53,7 +53,7 @@ pub struct Injected {
     pub ids: Arc<dyn IdGen>,
     /// Multiplies the simulator's notification retry delays (tests shorten them).
     pub sim_retry_scale: f64,
-    /// How often the payment sweeper runs.
+    /// How often the job worker looks for due jobs.
     pub sweep_every: Duration,
     /// Overrides the engine's active-query delays (tests shorten them).
     pub query_delays_ms: Option<Vec<i64>>,
@@ -101,8 +101,7 @@ pub fn read_id_digest_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn wechat_config_from_files(f: &crate::config::WechatPayFiles) -> anyhow::Result<WechatPayConfig> {
-    let read =
-        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     Ok(WechatPayConfig {
         base_url: f.base_url.clone(),
         mchid: f.mchid.clone(),
@@ -116,17 +115,10 @@ fn wechat_config_from_files(f: &crate::config::WechatPayFiles) -> anyhow::Result
 }
 
 /// Opens the store (applying migrations).
-pub async fn open_store(
-    cfg: &Config,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGen>,
-) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+pub async fn open_store(cfg: &Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let url = cfg.database_url();
-    Store::open(&url, clock, ids)
-        .await
-        .with_context(|| format!("opening the store {}", bursar_store_redact(&url)))
+    Store::open(&url, clock, ids).await.with_context(|| format!("opening the store {}", bursar_store_redact(&url)))
 }
 
 fn bursar_store_redact(url: &str) -> String {
@@ -142,22 +134,13 @@ pub async fn start(cfg: &Config, inj: Injected) -> anyhow::Result<Running> {
     start_with_store(cfg, inj, store).await
 }
 
-pub async fn start_with_store(
-    cfg: &Config,
-    inj: Injected,
-    store: Store,
-) -> anyhow::Result<Running> {
+pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyhow::Result<Running> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let local: SocketAddr = listener.local_addr()?;
-    let base_url = cfg
-        .public_base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
+    let base_url = cfg.public_base_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
     // Channels: the simulator's sandbox merchant in demo mode, configured merchants otherwise.
     let mut channels: HashMap<PayMethod, Arc<dyn QrChannel>> = HashMap::new();
@@ -165,26 +148,18 @@ pub async fn start_with_store(
     let mut wechat_sim = None;
     let mut sim_base_url = None;
     if cfg.simulators {
-        let sim_listener = TcpListener::bind(cfg.sim_listen)
-            .await
-            .with_context(|| format!("binding {}", cfg.sim_listen))?;
+        let sim_listener =
+            TcpListener::bind(cfg.sim_listen).await.with_context(|| format!("binding {}", cfg.sim_listen))?;
         let sim_url = format!("http://{}", sim_listener.local_addr()?);
         let sandbox = Sandbox::load_or_create(&cfg.data_dir, &sim_url, &cfg.school_name)?;
-        let sim = WechatPaySimulator::new(sandbox.clone(), inj.clock.clone())?
-            .with_retry_scale(inj.sim_retry_scale);
+        let sim = WechatPaySimulator::new(sandbox.clone(), inj.clock.clone())?.with_retry_scale(inj.sim_retry_scale);
         tasks.push(serve(sim_listener, sim.router(), shutdown_rx.clone()));
-        let adapter = Arc::new(WechatPayAdapter::new(
-            &sandbox.merchant_config(&sim_url),
-            inj.clock.clone(),
-        )?);
+        let adapter = Arc::new(WechatPayAdapter::new(&sandbox.merchant_config(&sim_url), inj.clock.clone())?);
         wechat_adapter = Some(adapter);
         wechat_sim = Some(sim);
         sim_base_url = Some(sim_url);
     } else if let Some(files) = &cfg.wechatpay {
-        wechat_adapter = Some(Arc::new(WechatPayAdapter::new(
-            &wechat_config_from_files(files)?,
-            inj.clock.clone(),
-        )?));
+        wechat_adapter = Some(Arc::new(WechatPayAdapter::new(&wechat_config_from_files(files)?, inj.clock.clone())?));
     }
     if let Some(a) = &wechat_adapter {
         channels.insert(PayMethod::WechatNative, a.clone());
@@ -212,26 +187,14 @@ pub async fn start_with_store(
         }),
         wechatpay: wechat_adapter,
     };
-    tasks.push(serve(
-        listener,
-        bursar_web::router(state),
-        shutdown_rx.clone(),
-    ));
-    tasks.push(tokio::spawn(bursar_jobs::run_payment_sweeper(
-        engine.clone(),
+    tasks.push(serve(listener, bursar_web::router(state), shutdown_rx.clone()));
+    tasks.push(tokio::spawn(bursar_jobs::run_worker(
+        bursar_jobs::Worker::new(engine.clone()),
         inj.sweep_every,
         shutdown_rx,
     )));
 
-    Ok(Running {
-        base_url,
-        sim_base_url,
-        store,
-        engine,
-        wechat_sim,
-        shutdown,
-        tasks,
-    })
+    Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, shutdown, tasks })
 }
 
 fn serve(
@@ -247,10 +210,7 @@ fn serve(
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, "server stopped");
         }
     })

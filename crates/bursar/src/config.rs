@@ -87,17 +87,11 @@ fn redact(url: &str) -> String {
 impl Config {
     /// Loads the file (when present) over the defaults, then the environment.
     pub fn load(data_dir: Option<&Path>, file: Option<&Path>) -> anyhow::Result<Config> {
-        let dir = data_dir
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("BURSAR_DATA_DIR").map(PathBuf::from));
-        let default_file = dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("data"))
-            .join("bursar.toml");
+        let dir = data_dir.map(Path::to_path_buf).or_else(|| std::env::var_os("BURSAR_DATA_DIR").map(PathBuf::from));
+        let default_file = dir.clone().unwrap_or_else(|| PathBuf::from("data")).join("bursar.toml");
         let path = file.map(Path::to_path_buf).unwrap_or(default_file);
         let mut cfg: Config = if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         } else if file.is_some() {
             anyhow::bail!("configuration file {} not found", path.display());
@@ -117,14 +111,10 @@ impl Config {
             self.database_url = Some(v);
         }
         if let Some(v) = var("BURSAR_LISTEN") {
-            self.listen = v
-                .parse()
-                .map_err(|e| anyhow::anyhow!("BURSAR_LISTEN: {e}"))?;
+            self.listen = v.parse().map_err(|e| anyhow::anyhow!("BURSAR_LISTEN: {e}"))?;
         }
         if let Some(v) = var("BURSAR_SIM_LISTEN") {
-            self.sim_listen = v
-                .parse()
-                .map_err(|e| anyhow::anyhow!("BURSAR_SIM_LISTEN: {e}"))?;
+            self.sim_listen = v.parse().map_err(|e| anyhow::anyhow!("BURSAR_SIM_LISTEN: {e}"))?;
         }
         if let Some(v) = var("BURSAR_PUBLIC_BASE_URL") {
             self.public_base_url = Some(v);
@@ -139,12 +129,9 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("bursar.db").display()
-            )
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("bursar.db").display()))
     }
 }
 

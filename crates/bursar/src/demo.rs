@@ -24,22 +24,19 @@ pub struct DemoSummary {
 
 const DAY_MS: i64 = 86_400_000;
 const SURNAMES: [&str; 20] = [
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "林", "高", "罗",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高",
+    "罗",
 ];
 const GIVEN: [&str; 24] = [
-    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "娟", "涛", "明", "超", "秀英",
-    "霞", "平", "刚", "桂英", "浩然", "子涵", "欣怡", "梓萱", "宇轩",
+    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚",
+    "桂英", "浩然", "子涵", "欣怡", "梓萱", "宇轩",
 ];
 
 /// A tiny deterministic generator (demo data must be the same every time).
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -68,10 +65,7 @@ fn students() -> Vec<Student> {
             let birth_year = grade - 18;
             let month = 1 + rng.below(12);
             let day = 1 + rng.below(28);
-            let prefix = format!(
-                "370303{birth_year}{month:02}{day:02}{:03}",
-                100 + rng.below(899)
-            );
+            let prefix = format!("370303{birth_year}{month:02}{day:02}{:03}", 100 + rng.below(899));
             let id_number = complete_resident_id(&prefix).unwrap_or_else(|| format!("{prefix}0"));
             let name = format!(
                 "{}{}",
@@ -92,10 +86,7 @@ fn students() -> Vec<Student> {
 }
 
 /// Seeds the demo school when the store has no payers yet. Returns what it created.
-pub async fn seed_if_empty(
-    store: &Store,
-    id_digest_key: &[u8],
-) -> anyhow::Result<Option<DemoSummary>> {
+pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Result<Option<DemoSummary>> {
     {
         let mut c = store.read().await?;
         if payers::count_payers(&mut c).await? > 0 {
@@ -104,13 +95,9 @@ pub async fn seed_if_empty(
     }
     let students = students();
     // argon2id hashing is deliberately slow: spread it over the cores before the transaction.
-    let passwords: Vec<String> = students
-        .iter()
-        .map(|s| initial_password(&s.id_number).unwrap_or_default())
-        .collect();
-    let hashes = hash_all(&passwords)?;
-    let finance_hash =
-        bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let passwords: Vec<String> = students.iter().map(|s| initial_password(&s.id_number).unwrap_or_default()).collect();
+    let hashes = demo_hashes(&passwords)?;
+    let finance_hash = bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let now = store.now_ms();
     let mut tx = store.begin().await?;
@@ -272,10 +259,7 @@ pub async fn seed_if_empty(
         .await?;
         let tuition = [480_000i64, 520_000, 440_000, 400_000, 500_000][s.dept];
         let raise = |item: usize, year: &str, due: i64| (item, year.to_string(), due);
-        let mut lines = vec![
-            raise(0, "2026-2027", tuition),
-            raise(1, "2026-2027", 120_000),
-        ];
+        let mut lines = vec![raise(0, "2026-2027", tuition), raise(1, "2026-2027", 120_000)];
         if s.grade < 2026 && i % 5 == 0 {
             lines.push(raise(0, "2025-2026", tuition / 2));
         }
@@ -299,16 +283,7 @@ pub async fn seed_if_empty(
         }
         for (item, year, due) in lines {
             let rid = tx.new_id();
-            receivables::insert_receivable(
-                tx.c(),
-                &rid,
-                &payer_id,
-                &item_ids[item],
-                &year,
-                Fen(due),
-                t,
-            )
-            .await?;
+            receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], &year, Fen(due), t).await?;
             let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
             ledger::post(&mut tx, &entry).await?;
             receivable_count += 1;
@@ -328,17 +303,23 @@ pub async fn seed_if_empty(
 /// The first demo student's login, whether or not this run seeded.
 pub fn first_student_login() -> (String, String) {
     let s = &students()[0];
-    (
-        s.number.clone(),
-        initial_password(&s.id_number).unwrap_or_default(),
-    )
+    (s.number.clone(), initial_password(&s.id_number).unwrap_or_default())
+}
+
+/// The demo students' password hashes, computed once per process (tests seed many databases).
+fn demo_hashes(passwords: &[String]) -> anyhow::Result<Vec<String>> {
+    static CACHE: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = cache.as_ref().filter(|h| h.len() == passwords.len()) {
+        return Ok(h.clone());
+    }
+    let hashes = hash_all(passwords)?;
+    *cache = Some(hashes.clone());
+    Ok(hashes)
 }
 
 fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(1);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
     let chunk = passwords.len().div_ceil(workers).max(1);
     let results: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = passwords
@@ -346,19 +327,14 @@ fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|p| {
-                            bursar_web::auth::hash_password(p).map_err(|e| anyhow::anyhow!("{e}"))
-                        })
+                        .map(|p| bursar_web::auth::hash_password(p).map_err(|e| anyhow::anyhow!("{e}")))
                         .collect::<anyhow::Result<Vec<String>>>()
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("hashing thread panicked")))
-            })
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("hashing thread panicked"))))
             .collect()
     });
     let mut out = Vec::with_capacity(passwords.len());
@@ -378,9 +354,7 @@ mod tests {
         let b = students();
         assert_eq!(a.len(), STUDENTS);
         assert_eq!(a[7].id_number, b[7].id_number);
-        assert!(a
-            .iter()
-            .all(|s| bursar_domain::payer::is_valid_resident_id(&s.id_number)));
+        assert!(a.iter().all(|s| bursar_domain::payer::is_valid_resident_id(&s.id_number)));
         let mut numbers: Vec<_> = a.iter().map(|s| s.number.clone()).collect();
         numbers.sort();
         numbers.dedup();

@@ -93,15 +93,9 @@ fn load(common: &Common, serving: Option<&Serving>) -> anyhow::Result<Config> {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BURSAR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -133,18 +127,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "  Bursar demo is running ({} ms to start{}).",
                 started.elapsed().as_millis(),
                 match &seeded {
-                    Some(s) => format!(
-                        "; created {} payers and {} receivables",
-                        s.payers, s.receivables
-                    ),
+                    Some(s) => format!("; created {} payers and {} receivables", s.payers, s.receivables),
                     None => String::new(),
                 }
             );
             println!("  Store:                {}", running.store.backend().name());
-            println!(
-                "  Payer portal:         {}/portal   (student {student} / password {password})",
-                running.base_url
-            );
+            println!("  Payer portal:         {}/portal   (student {student} / password {password})", running.base_url);
             println!(
                 "  Finance view:         {}/admin    ({} / {})",
                 running.base_url,
@@ -153,10 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             if let Some(sim) = &running.sim_base_url {
                 println!("  WeChat Pay simulator: {sim}   (payer's phone: {sim}/phone)");
-                println!(
-                    "  Sandbox credentials:  {}",
-                    cfg.data_dir.join("sandbox").join("wechatpay").display()
-                );
+                println!("  Sandbox credentials:  {}", cfg.data_dir.join("sandbox").join("wechatpay").display());
             }
             println!("  Press Ctrl-C to stop.");
             println!();
@@ -164,11 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve {
-            common,
-            serving,
-            with_simulators,
-        } => {
+        Command::Serve { common, serving, with_simulators } => {
             let mut cfg = load(&common, Some(&serving))?;
             cfg.simulators |= with_simulators;
             let running = app::start(&cfg, Injected::default()).await?;
@@ -183,10 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { common } => {
             let cfg = load(&common, None)?;
             let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
-            println!(
-                "migrations applied; schema is current ({})",
-                store.backend().name()
-            );
+            println!("migrations applied; schema is current ({})", store.backend().name());
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -202,10 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("ledger verified: all invariants hold");
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!(
-                    "ledger verification FAILED: {} problem(s)",
-                    report.problems().len()
-                );
+                println!("ledger verification FAILED: {} problem(s)", report.problems().len());
                 Ok(ExitCode::from(2))
             }
         }

@@ -26,12 +26,9 @@ impl RsaSigner {
     /// From a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     pub fn from_pkcs8_pem(pem: &str) -> Result<RsaSigner, ChannelError> {
         let der = pem_to_der(pem, "PRIVATE KEY")?;
-        let key = RsaKeyPair::from_pkcs8(&der)
-            .map_err(|e| ChannelError::Config(format!("bad RSA private key: {e}")))?;
-        Ok(RsaSigner {
-            key,
-            rng: SystemRandom::new(),
-        })
+        let key =
+            RsaKeyPair::from_pkcs8(&der).map_err(|e| ChannelError::Config(format!("bad RSA private key: {e}")))?;
+        Ok(RsaSigner { key, rng: SystemRandom::new() })
     }
 
     /// SHA256withRSA over `message`, Base64.
@@ -61,12 +58,8 @@ impl RsaVerifier {
     pub fn from_spki_pem(pem: &str) -> Result<RsaVerifier, ChannelError> {
         let key = rsa::RsaPublicKey::from_public_key_pem(pem.trim())
             .map_err(|e| ChannelError::Config(format!("bad RSA public key: {e}")))?;
-        let der = key
-            .to_pkcs1_der()
-            .map_err(|e| ChannelError::Config(format!("bad RSA public key: {e}")))?;
-        Ok(RsaVerifier {
-            pkcs1_der: der.as_bytes().to_vec(),
-        })
+        let der = key.to_pkcs1_der().map_err(|e| ChannelError::Config(format!("bad RSA public key: {e}")))?;
+        Ok(RsaVerifier { pkcs1_der: der.as_bytes().to_vec() })
     }
 
     /// Verifies a Base64 SHA256withRSA signature over `message`.
@@ -74,24 +67,17 @@ impl RsaVerifier {
         let Ok(sig) = B64.decode(signature_b64.trim()) else {
             return false;
         };
-        UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.pkcs1_der)
-            .verify(message, &sig)
-            .is_ok()
+        UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.pkcs1_der).verify(message, &sig).is_ok()
     }
 }
 
 /// A freshly generated RSA-2048 key pair as PEM: (PKCS#8 private, SPKI public).
 pub fn generate_rsa_pem() -> Result<(String, String), ChannelError> {
     let mut rng = rand::thread_rng();
-    let key = rsa::RsaPrivateKey::new(&mut rng, 2048)
-        .map_err(|e| ChannelError::Config(format!("RSA keygen: {e}")))?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| ChannelError::Config(format!("PEM: {e}")))?;
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| ChannelError::Config(format!("PEM: {e}")))?;
+    let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| ChannelError::Config(format!("RSA keygen: {e}")))?;
+    let private = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| ChannelError::Config(format!("PEM: {e}")))?;
+    let public =
+        key.to_public_key().to_public_key_pem(LineEnding::LF).map_err(|e| ChannelError::Config(format!("PEM: {e}")))?;
     Ok((private.to_string(), public))
 }
 
@@ -99,61 +85,37 @@ pub fn generate_rsa_pem() -> Result<(String, String), ChannelError> {
 pub fn pem_to_der(pem: &str, label: &str) -> Result<Vec<u8>, ChannelError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let start = pem
-        .find(&begin)
-        .ok_or_else(|| ChannelError::Config(format!("no {label} PEM block")))?
-        + begin.len();
-    let stop = pem[start..]
-        .find(&end)
-        .ok_or_else(|| ChannelError::Config(format!("unterminated {label} PEM block")))?
-        + start;
-    let body: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    B64.decode(body)
-        .map_err(|e| ChannelError::Config(format!("bad PEM base64: {e}")))
+    let start = pem.find(&begin).ok_or_else(|| ChannelError::Config(format!("no {label} PEM block")))? + begin.len();
+    let stop =
+        pem[start..].find(&end).ok_or_else(|| ChannelError::Config(format!("unterminated {label} PEM block")))? + start;
+    let body: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    B64.decode(body).map_err(|e| ChannelError::Config(format!("bad PEM base64: {e}")))
 }
 
 /// AES-256-GCM decryption: ciphertext is Base64 with the 16-byte tag appended.
-pub fn aes256gcm_decrypt(
-    key: &[u8],
-    nonce: &[u8],
-    aad: &[u8],
-    ciphertext_b64: &str,
-) -> Result<Vec<u8>, ChannelError> {
+pub fn aes256gcm_decrypt(key: &[u8], nonce: &[u8], aad: &[u8], ciphertext_b64: &str) -> Result<Vec<u8>, ChannelError> {
     use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-    let unbound = UnboundKey::new(&AES_256_GCM, key)
-        .map_err(|_| ChannelError::Config("AES key must be 32 bytes".into()))?;
+    let unbound =
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| ChannelError::Config("AES key must be 32 bytes".into()))?;
     let key = LessSafeKey::new(unbound);
     let nonce = Nonce::try_assume_unique_for_key(nonce)
         .map_err(|_| ChannelError::Verification("nonce must be 12 bytes".into()))?;
-    let mut data = B64
-        .decode(ciphertext_b64)
-        .map_err(|_| ChannelError::Verification("ciphertext is not Base64".into()))?;
+    let mut data =
+        B64.decode(ciphertext_b64).map_err(|_| ChannelError::Verification("ciphertext is not Base64".into()))?;
     let plain = key
         .open_in_place(nonce, Aad::from(aad), &mut data)
-        .map_err(|_| {
-            ChannelError::Verification(
-                "decryption failed (wrong key or tampered ciphertext)".into(),
-            )
-        })?;
+        .map_err(|_| ChannelError::Verification("decryption failed (wrong key or tampered ciphertext)".into()))?;
     Ok(plain.to_vec())
 }
 
 /// AES-256-GCM encryption, returning Base64 of ciphertext with the tag appended.
-pub fn aes256gcm_encrypt(
-    key: &[u8],
-    nonce: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<String, ChannelError> {
+pub fn aes256gcm_encrypt(key: &[u8], nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<String, ChannelError> {
     use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-    let unbound = UnboundKey::new(&AES_256_GCM, key)
-        .map_err(|_| ChannelError::Config("AES key must be 32 bytes".into()))?;
+    let unbound =
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| ChannelError::Config("AES key must be 32 bytes".into()))?;
     let key = LessSafeKey::new(unbound);
-    let nonce = Nonce::try_assume_unique_for_key(nonce)
-        .map_err(|_| ChannelError::Protocol("nonce must be 12 bytes".into()))?;
+    let nonce =
+        Nonce::try_assume_unique_for_key(nonce).map_err(|_| ChannelError::Protocol("nonce must be 12 bytes".into()))?;
     let mut data = plaintext.to_vec();
     key.seal_in_place_append_tag(nonce, Aad::from(aad), &mut data)
         .map_err(|_| ChannelError::Protocol("encryption failed".into()))?;
@@ -165,9 +127,7 @@ pub fn random_alnum(len: usize) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
+    (0..len).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
 }
 
 /// Constant-time equality for secrets.
@@ -194,17 +154,8 @@ mod tests {
     fn aes_gcm_round_trip_and_tamper() {
         let key = b"0123456789abcdef0123456789abcdef";
         let ct = aes256gcm_encrypt(key, b"nonce1234567", b"transaction", b"{\"a\":1}").unwrap();
-        assert_eq!(
-            aes256gcm_decrypt(key, b"nonce1234567", b"transaction", &ct).unwrap(),
-            b"{\"a\":1}"
-        );
+        assert_eq!(aes256gcm_decrypt(key, b"nonce1234567", b"transaction", &ct).unwrap(), b"{\"a\":1}");
         assert!(aes256gcm_decrypt(key, b"nonce1234567", b"other", &ct).is_err());
-        assert!(aes256gcm_decrypt(
-            b"0123456789abcdef0123456789abcdeX",
-            b"nonce1234567",
-            b"transaction",
-            &ct
-        )
-        .is_err());
+        assert!(aes256gcm_decrypt(b"0123456789abcdef0123456789abcdeX", b"nonce1234567", b"transaction", &ct).is_err());
     }
 }

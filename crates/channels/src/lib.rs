@@ -75,11 +75,7 @@ pub fn html_escape(text: &str) -> String {
 /// An SVG QR code of `text`, sized for a phone screen.
 pub fn qr_svg(text: &str) -> String {
     match qrcode::QrCode::new(text.as_bytes()) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(220, 220)
-            .quiet_zone(true)
-            .build(),
+        Ok(code) => code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build(),
         Err(_) => String::new(),
     }
 }

@@ -18,9 +18,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
     }
 }
@@ -65,10 +63,7 @@ pub struct SeqIds {
 
 impl SeqIds {
     pub fn new(seed: u64) -> Self {
-        SeqIds {
-            seed,
-            next: Arc::new(AtomicU64::new(1)),
-        }
+        SeqIds { seed, next: Arc::new(AtomicU64::new(1)) }
     }
 }
 

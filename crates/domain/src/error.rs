@@ -24,11 +24,7 @@ pub enum DomainError {
     #[error("同一项目不能重复选择")]
     DuplicateLine,
     #[error("illegal {machine} transition {from} -> {to}")]
-    IllegalTransition {
-        machine: &'static str,
-        from: String,
-        to: String,
-    },
+    IllegalTransition { machine: &'static str, from: String, to: String },
     #[error("unbalanced journal entry: postings sum to {0} fen")]
     Unbalanced(i64),
     #[error("journal entry has a zero or empty posting")]

@@ -135,12 +135,7 @@ impl FeeRules {
     /// Checks one line of an order: the item is open, the amount is positive, not above what is
     /// owed, and — when it is a part payment — allowed and not below the minimum. Paying the whole
     /// outstanding amount is always allowed even if it is below the minimum (the last instalment).
-    pub fn check_amount(
-        &self,
-        now_ms: i64,
-        amount: Fen,
-        outstanding: Fen,
-    ) -> Result<(), DomainError> {
+    pub fn check_amount(&self, now_ms: i64, amount: Fen, outstanding: Fen) -> Result<(), DomainError> {
         if outstanding.get() <= 0 {
             return Err(NotPayable::Settled.into());
         }
@@ -149,16 +144,11 @@ impl FeeRules {
             return Err(DomainError::NonPositiveAmount);
         }
         if amount > outstanding {
-            return Err(DomainError::AboveOwed {
-                amount: amount.to_string(),
-                owed: outstanding.to_string(),
-            });
+            return Err(DomainError::AboveOwed { amount: amount.to_string(), owed: outstanding.to_string() });
         }
         if amount < outstanding {
             if !self.partial_allowed {
-                return Err(DomainError::PartialNotAllowed {
-                    owed: outstanding.to_string(),
-                });
+                return Err(DomainError::PartialNotAllowed { owed: outstanding.to_string() });
             }
             if amount < self.min_partial {
                 return Err(DomainError::BelowMinimum {
@@ -197,16 +187,9 @@ mod tests {
         assert!(matches!(r.check_open(999), Err(NotPayable::NotStarted(_))));
         assert!(r.check_open(1_000).is_ok());
         assert!(matches!(r.check_open(2_000), Err(NotPayable::Ended(_))));
-        let stopped = FeeRules {
-            status: FeeItemStatus::Stopped,
-            ..r
-        };
+        let stopped = FeeRules { status: FeeItemStatus::Stopped, ..r };
         assert_eq!(stopped.check_open(1_500), Err(NotPayable::Stopped));
-        let unlimited = FeeRules {
-            window_start_ms: None,
-            window_end_ms: None,
-            ..rules(false, 0)
-        };
+        let unlimited = FeeRules { window_start_ms: None, window_end_ms: None, ..rules(false, 0) };
         assert!(unlimited.check_open(i64::MAX).is_ok());
     }
 
@@ -220,22 +203,10 @@ mod tests {
         ));
         let split = rules(true, 100);
         assert!(split.check_amount(1_500, Fen(100), Fen(500)).is_ok());
-        assert!(matches!(
-            split.check_amount(1_500, Fen(99), Fen(500)),
-            Err(DomainError::BelowMinimum { .. })
-        ));
-        assert!(
-            split.check_amount(1_500, Fen(50), Fen(50)).is_ok(),
-            "last instalment below minimum is fine"
-        );
-        assert!(matches!(
-            split.check_amount(1_500, Fen(501), Fen(500)),
-            Err(DomainError::AboveOwed { .. })
-        ));
-        assert!(matches!(
-            split.check_amount(1_500, Fen(0), Fen(500)),
-            Err(DomainError::NonPositiveAmount)
-        ));
+        assert!(matches!(split.check_amount(1_500, Fen(99), Fen(500)), Err(DomainError::BelowMinimum { .. })));
+        assert!(split.check_amount(1_500, Fen(50), Fen(50)).is_ok(), "last instalment below minimum is fine");
+        assert!(matches!(split.check_amount(1_500, Fen(501), Fen(500)), Err(DomainError::AboveOwed { .. })));
+        assert!(matches!(split.check_amount(1_500, Fen(0), Fen(500)), Err(DomainError::NonPositiveAmount)));
         assert!(matches!(
             split.check_amount(1_500, Fen(10), Fen(0)),
             Err(DomainError::NotPayable(NotPayable::Settled))

@@ -68,10 +68,7 @@ impl AccountKind {
     pub fn must_not_go_negative(self) -> bool {
         matches!(
             self,
-            AccountKind::Receivable
-                | AccountKind::PayerCredit
-                | AccountKind::CardWallet
-                | AccountKind::MerchantPayable
+            AccountKind::Receivable | AccountKind::PayerCredit | AccountKind::CardWallet | AccountKind::MerchantPayable
         )
     }
 }
@@ -86,10 +83,7 @@ pub struct AccountRef {
 
 impl AccountRef {
     pub fn new(kind: AccountKind, dimension: impl Into<String>) -> Self {
-        AccountRef {
-            kind,
-            dimension: dimension.into(),
-        }
+        AccountRef { kind, dimension: dimension.into() }
     }
     pub fn receivable(receivable_id: &str) -> Self {
         Self::new(AccountKind::Receivable, receivable_id)
@@ -99,10 +93,7 @@ impl AccountRef {
     }
     /// Channel clearing per merchant account, e.g. `wechatpay:1900000001`.
     pub fn channel_clearing(channel: &str, merchant_id: &str) -> Self {
-        Self::new(
-            AccountKind::ChannelClearing,
-            format!("{channel}:{merchant_id}"),
-        )
+        Self::new(AccountKind::ChannelClearing, format!("{channel}:{merchant_id}"))
     }
     pub fn payer_credit(payer_id: &str) -> Self {
         Self::new(AccountKind::PayerCredit, payer_id)
@@ -126,13 +117,9 @@ impl EntryKind {
         }
     }
     pub fn parse(s: &str) -> Option<EntryKind> {
-        [
-            EntryKind::ReceivableRaised,
-            EntryKind::Waiver,
-            EntryKind::PaymentSucceeded,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [EntryKind::ReceivableRaised, EntryKind::Waiver, EntryKind::PaymentSucceeded]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -165,29 +152,17 @@ impl JournalEntry {
         if sum != 0 {
             return Err(DomainError::Unbalanced(sum));
         }
-        Ok(JournalEntry {
-            kind,
-            source_id: source_id.into(),
-            memo: memo.into(),
-            postings,
-        })
+        Ok(JournalEntry { kind, source_id: source_id.into(), memo: memo.into(), postings })
     }
 }
 
 /// Receivable raised: Dr receivable / Cr fee income.
-pub fn receivable_raised(
-    receivable_id: &str,
-    fee_item_id: &str,
-    due: Fen,
-) -> Result<JournalEntry, DomainError> {
+pub fn receivable_raised(receivable_id: &str, fee_item_id: &str, due: Fen) -> Result<JournalEntry, DomainError> {
     JournalEntry::balanced(
         EntryKind::ReceivableRaised,
         receivable_id,
         "应收登记",
-        vec![
-            (AccountRef::receivable(receivable_id), due),
-            (AccountRef::fee_income(fee_item_id), Fen(-due.get())),
-        ],
+        vec![(AccountRef::receivable(receivable_id), due), (AccountRef::fee_income(fee_item_id), Fen(-due.get()))],
     )
 }
 
@@ -205,17 +180,9 @@ pub fn payment_succeeded(
         postings.push((AccountRef::receivable(rid), Fen(-amount.get())));
     }
     if allocation.to_payer_credit.get() > 0 {
-        postings.push((
-            AccountRef::payer_credit(payer_id),
-            Fen(-allocation.to_payer_credit.get()),
-        ));
+        postings.push((AccountRef::payer_credit(payer_id), Fen(-allocation.to_payer_credit.get())));
     }
-    JournalEntry::balanced(
-        EntryKind::PaymentSucceeded,
-        payment_id,
-        "支付成功入账",
-        postings,
-    )
+    JournalEntry::balanced(EntryKind::PaymentSucceeded, payment_id, "支付成功入账", postings)
 }
 
 #[cfg(test)]
@@ -231,48 +198,23 @@ mod tests {
             Err(DomainError::Unbalanced(5))
         );
         assert_eq!(
-            JournalEntry::balanced(
-                EntryKind::Waiver,
-                "x",
-                "",
-                vec![(r.clone(), Fen(0)), (r, Fen(0))]
-            ),
+            JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![(r.clone(), Fen(0)), (r, Fen(0))]),
             Err(DomainError::EmptyPosting)
         );
-        assert_eq!(
-            JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![]),
-            Err(DomainError::EmptyPosting)
-        );
+        assert_eq!(JournalEntry::balanced(EntryKind::Waiver, "x", "", vec![]), Err(DomainError::EmptyPosting));
     }
 
     #[test]
     fn payment_entry_credits_receivables_then_payer_credit() {
         let lines = [
-            LineToAllocate {
-                receivable_id: "r1".into(),
-                line_amount: Fen(100),
-                outstanding: Fen(100),
-            },
-            LineToAllocate {
-                receivable_id: "r2".into(),
-                line_amount: Fen(200),
-                outstanding: Fen(20),
-            },
+            LineToAllocate { receivable_id: "r1".into(), line_amount: Fen(100), outstanding: Fen(100) },
+            LineToAllocate { receivable_id: "r2".into(), line_amount: Fen(200), outstanding: Fen(20) },
         ];
         let al = allocate(Fen(300), &lines).unwrap();
-        let e = payment_succeeded(
-            "p1",
-            AccountRef::channel_clearing("wechatpay", "m"),
-            "payer",
-            Fen(300),
-            &al,
-        )
-        .unwrap();
+        let e =
+            payment_succeeded("p1", AccountRef::channel_clearing("wechatpay", "m"), "payer", Fen(300), &al).unwrap();
         assert_eq!(e.postings.iter().map(|(_, f)| f.get()).sum::<i64>(), 0);
         assert_eq!(e.postings.len(), 4);
-        assert_eq!(
-            e.postings[3],
-            (AccountRef::payer_credit("payer"), Fen(-180))
-        );
+        assert_eq!(e.postings[3], (AccountRef::payer_credit("payer"), Fen(-180)));
     }
 }

@@ -6,9 +6,7 @@ use std::fmt;
 use crate::error::DomainError;
 
 /// An amount of money in fen (分). Never a float.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Fen(pub i64);
 
@@ -25,16 +23,10 @@ impl Fen {
         self.0 > 0
     }
     pub fn checked_add(self, other: Fen) -> Result<Fen, DomainError> {
-        self.0
-            .checked_add(other.0)
-            .map(Fen)
-            .ok_or(DomainError::AmountOverflow)
+        self.0.checked_add(other.0).map(Fen).ok_or(DomainError::AmountOverflow)
     }
     pub fn checked_sub(self, other: Fen) -> Result<Fen, DomainError> {
-        self.0
-            .checked_sub(other.0)
-            .map(Fen)
-            .ok_or(DomainError::AmountOverflow)
+        self.0.checked_sub(other.0).map(Fen).ok_or(DomainError::AmountOverflow)
     }
     pub fn min(self, other: Fen) -> Fen {
         Fen(self.0.min(other.0))
@@ -43,11 +35,7 @@ impl Fen {
     /// Parses a yuan amount as a person types it: `12`, `12.3`, `12.30`, `1,234.56`.
     /// More than two decimals, signs, exponents and empty input are refused.
     pub fn parse_yuan(text: &str) -> Result<Fen, DomainError> {
-        let cleaned: String = text
-            .trim()
-            .chars()
-            .filter(|c| *c != ',' && *c != '，')
-            .collect();
+        let cleaned: String = text.trim().chars().filter(|c| *c != ',' && *c != '，').collect();
         let bad = || DomainError::BadAmount(text.trim().to_string());
         if cleaned.is_empty() {
             return Err(bad());
@@ -66,23 +54,12 @@ impl Fen {
         {
             return Err(bad());
         }
-        let yuan: i64 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| bad())?
-        };
-        let mut frac: i64 = if frac_part.is_empty() {
-            0
-        } else {
-            frac_part.parse().map_err(|_| bad())?
-        };
+        let yuan: i64 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| bad())? };
+        let mut frac: i64 = if frac_part.is_empty() { 0 } else { frac_part.parse().map_err(|_| bad())? };
         if frac_part.len() == 1 {
             frac *= 10;
         }
-        yuan.checked_mul(100)
-            .and_then(|f| f.checked_add(frac))
-            .map(Fen)
-            .ok_or(DomainError::AmountOverflow)
+        yuan.checked_mul(100).and_then(|f| f.checked_add(frac)).map(Fen).ok_or(DomainError::AmountOverflow)
     }
 
     /// `1234.50` style, no grouping: what channels and forms expect.
@@ -127,17 +104,7 @@ mod tests {
         assert_eq!(Fen::parse_yuan(" 1,234.56 ").unwrap(), Fen(123456));
         assert_eq!(Fen::parse_yuan(".5").unwrap(), Fen(50));
         assert_eq!(Fen::parse_yuan("0.01").unwrap(), Fen(1));
-        for bad in [
-            "",
-            ".",
-            "-1",
-            "1.234",
-            "1e3",
-            "abc",
-            "1.2.3",
-            "+5",
-            "99999999999999",
-        ] {
+        for bad in ["", ".", "-1", "1.234", "1e3", "abc", "1.2.3", "+5", "99999999999999"] {
             assert!(Fen::parse_yuan(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -44,8 +44,7 @@ impl OrderState {
         // A closed order whose late payment the channel confirms becomes paid: money wins.
         matches!(
             (self, next),
-            (OrderState::Open, OrderState::Paid | OrderState::Closed)
-                | (OrderState::Closed, OrderState::Paid)
+            (OrderState::Open, OrderState::Paid | OrderState::Closed) | (OrderState::Closed, OrderState::Paid)
         )
     }
 }
@@ -79,10 +78,7 @@ pub fn allocate(paid: Fen, lines: &[LineToAllocate]) -> Result<Allocation, Domai
     let mut left = paid;
     let mut to_receivables = Vec::new();
     for line in lines {
-        let room = line
-            .line_amount
-            .min(Fen(line.outstanding.get().max(0)))
-            .min(left);
+        let room = line.line_amount.min(Fen(line.outstanding.get().max(0))).min(left);
         if room.get() > 0 {
             to_receivables.push((line.receivable_id.clone(), room));
             left = left.checked_sub(room)?;
@@ -90,10 +86,7 @@ pub fn allocate(paid: Fen, lines: &[LineToAllocate]) -> Result<Allocation, Domai
     }
     let allocated: Fen = to_receivables.iter().map(|(_, a)| *a).sum();
     debug_assert_eq!(allocated.get() + left.get(), paid.get());
-    Ok(Allocation {
-        to_receivables,
-        to_payer_credit: left,
-    })
+    Ok(Allocation { to_receivables, to_payer_credit: left })
 }
 
 /// Validates the shape of a new order: at least one line, no receivable twice, positive total.
@@ -120,20 +113,13 @@ mod tests {
     use super::*;
 
     fn line(id: &str, amount: i64, outstanding: i64) -> LineToAllocate {
-        LineToAllocate {
-            receivable_id: id.into(),
-            line_amount: Fen(amount),
-            outstanding: Fen(outstanding),
-        }
+        LineToAllocate { receivable_id: id.into(), line_amount: Fen(amount), outstanding: Fen(outstanding) }
     }
 
     #[test]
     fn allocates_fully_when_still_owed() {
         let a = allocate(Fen(300), &[line("a", 100, 100), line("b", 200, 500)]).unwrap();
-        assert_eq!(
-            a.to_receivables,
-            vec![("a".into(), Fen(100)), ("b".into(), Fen(200))]
-        );
+        assert_eq!(a.to_receivables, vec![("a".into(), Fen(100)), ("b".into(), Fen(200))]);
         assert_eq!(a.to_payer_credit, Fen(0));
     }
 
@@ -151,19 +137,13 @@ mod tests {
             for a_amt in 1..=4 {
                 for a_out in -1..=4 {
                     for b_out in 0..=4 {
-                        let al =
-                            allocate(Fen(paid), &[line("a", a_amt, a_out), line("b", 4, b_out)])
-                                .unwrap();
-                        let sum: i64 = al.to_receivables.iter().map(|(_, f)| f.get()).sum::<i64>()
-                            + al.to_payer_credit.get();
+                        let al = allocate(Fen(paid), &[line("a", a_amt, a_out), line("b", 4, b_out)]).unwrap();
+                        let sum: i64 =
+                            al.to_receivables.iter().map(|(_, f)| f.get()).sum::<i64>() + al.to_payer_credit.get();
                         assert_eq!(sum, paid);
                         assert!(al.to_payer_credit.get() >= 0);
                         for (id, f) in &al.to_receivables {
-                            let l = if id == "a" {
-                                (a_amt, a_out)
-                            } else {
-                                (4, b_out)
-                            };
+                            let l = if id == "a" { (a_amt, a_out) } else { (4, b_out) };
                             assert!(f.get() <= l.0 && f.get() <= l.1);
                         }
                     }
@@ -175,17 +155,8 @@ mod tests {
     #[test]
     fn order_shape() {
         assert_eq!(check_lines(&[]), Err(DomainError::EmptyOrder));
-        assert_eq!(
-            check_lines(&[("a".into(), Fen(1)), ("a".into(), Fen(2))]),
-            Err(DomainError::DuplicateLine)
-        );
-        assert_eq!(
-            check_lines(&[("a".into(), Fen(0))]),
-            Err(DomainError::NonPositiveAmount)
-        );
-        assert_eq!(
-            check_lines(&[("a".into(), Fen(1)), ("b".into(), Fen(2))]),
-            Ok(Fen(3))
-        );
+        assert_eq!(check_lines(&[("a".into(), Fen(1)), ("a".into(), Fen(2))]), Err(DomainError::DuplicateLine));
+        assert_eq!(check_lines(&[("a".into(), Fen(0))]), Err(DomainError::NonPositiveAmount));
+        assert_eq!(check_lines(&[("a".into(), Fen(1)), ("b".into(), Fen(2))]), Ok(Fen(3)));
     }
 }

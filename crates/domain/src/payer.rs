@@ -82,6 +82,27 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
+/// What a public page may show of a name: the first character, the rest starred (`罗洋` → `罗*`).
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.trim().chars();
+    match chars.next() {
+        Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
+        None => String::new(),
+    }
+}
+
+/// What a public page may show of a student or staff number: the first four and last two
+/// characters (`2023010001` → `2023****01`).
+pub fn mask_identifier(identifier: &str) -> String {
+    let chars: Vec<char> = identifier.trim().chars().collect();
+    if chars.len() <= 6 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
+}
+
 /// Mainland resident ID numbers (GB 11643): 18 characters, ISO 7064 MOD 11-2 check character.
 pub fn is_valid_resident_id(id_number: &str) -> bool {
     let n = normalize_id_number(id_number);
@@ -91,11 +112,7 @@ pub fn is_valid_resident_id(id_number: &str) -> bool {
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(W)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = b[..17].iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum();
     b[17] == CHECK[(sum % 11) as usize]
 }
 
@@ -117,14 +134,8 @@ mod tests {
 
     #[test]
     fn initial_password_is_last_six_with_upper_x() {
-        assert_eq!(
-            initial_password("37030219990101123x").as_deref(),
-            Some("01123X")
-        );
-        assert_eq!(
-            initial_password(" 370302199901011234 ").as_deref(),
-            Some("011234")
-        );
+        assert_eq!(initial_password("37030219990101123x").as_deref(), Some("01123X"));
+        assert_eq!(initial_password(" 370302199901011234 ").as_deref(), Some("011234"));
         assert_eq!(initial_password("12345"), None);
     }
 
@@ -133,6 +144,10 @@ mod tests {
         assert_eq!(mask_id_number("370302199901011234"), "370***********1234");
         assert_eq!(mask_phone("13812345678"), "138****5678");
         assert_eq!(mask_id_number("1234567"), "*******");
+        assert_eq!(mask_name("罗洋"), "罗*");
+        assert_eq!(mask_name("欧阳子涵"), "欧***");
+        assert_eq!(mask_identifier("2023010001"), "2023****01");
+        assert_eq!(mask_identifier("12345"), "*****");
     }
 
     #[test]

@@ -87,9 +87,7 @@ impl PaymentState {
         use PaymentState::*;
         matches!(
             (self, next),
-            (Created, Paying | Failed | Closed)
-                | (Paying, Succeeded | Failed | Closed)
-                | (Failed | Closed, Succeeded)
+            (Created, Paying | Failed | Closed) | (Paying, Succeeded | Failed | Closed) | (Failed | Closed, Succeeded)
         )
     }
 
@@ -114,11 +112,7 @@ impl PaymentState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChannelOutcome {
     /// Paid: the channel's transaction id, the amount it collected, and when.
-    Paid {
-        channel_txn_id: String,
-        amount_fen: i64,
-        paid_at_ms: i64,
-    },
+    Paid { channel_txn_id: String, amount_fen: i64, paid_at_ms: i64 },
     /// Still waiting for the payer.
     Pending,
     /// Closed or revoked at the channel without payment.
@@ -148,11 +142,7 @@ mod tests {
         ];
         for from in PaymentState::ALL {
             for to in PaymentState::ALL {
-                assert_eq!(
-                    from.can_become(to),
-                    legal.contains(&(from, to)),
-                    "{from:?} -> {to:?}"
-                );
+                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from:?} -> {to:?}");
             }
         }
         assert!(Succeeded.check_transition(Closed).is_err());

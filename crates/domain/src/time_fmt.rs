@@ -8,25 +8,19 @@ pub const CST: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
 };
 
 fn to_cst(ms: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .map(|t| t.to_offset(CST))
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok().map(|t| t.to_offset(CST))
 }
 
 /// `2026-09-01 08:30:00` in Beijing time.
 pub fn datetime_cst(ms: i64) -> String {
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    to_cst(ms)
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_default()
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
 }
 
 /// `2026-09-01` in Beijing time.
 pub fn date_cst(ms: i64) -> String {
     let fmt = format_description!("[year]-[month]-[day]");
-    to_cst(ms)
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_default()
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
 }
 
 /// RFC 3339 with the +08:00 offset, as WeChat Pay writes `success_time` and `time_expire`.
@@ -34,9 +28,7 @@ pub fn rfc3339_cst(ms: i64) -> String {
     let fmt = format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
     );
-    to_cst(ms)
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_default()
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
 }
 
 /// Parses RFC 3339 (any offset) to UTC milliseconds.
@@ -65,9 +57,6 @@ mod tests {
         let r = rfc3339_cst(ms + 3_723_000);
         assert_eq!(r, "2026-09-01T01:02:03+08:00");
         assert_eq!(parse_rfc3339_ms(&r), Some(ms + 3_723_000));
-        assert_eq!(
-            parse_rfc3339_ms("2026-08-31T17:02:03Z"),
-            Some(ms + 3_723_000)
-        );
+        assert_eq!(parse_rfc3339_ms("2026-08-31T17:02:03Z"), Some(ms + 3_723_000));
     }
 }

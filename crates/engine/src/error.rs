@@ -23,18 +23,10 @@ pub enum EngineError {
     UnknownPayment(String),
     /// The channel reports a different amount than the payment: refused, nothing credited.
     #[error("amount mismatch for {merchant_order_no}: channel says {channel_fen} fen, payment is {payment_fen} fen")]
-    AmountMismatch {
-        merchant_order_no: String,
-        channel_fen: i64,
-        payment_fen: i64,
-    },
+    AmountMismatch { merchant_order_no: String, channel_fen: i64, payment_fen: i64 },
     /// The channel reports a second, different transaction for a payment already credited.
     #[error("payment {merchant_order_no} already credited with channel transaction {credited}, channel now reports {reported}")]
-    TransactionMismatch {
-        merchant_order_no: String,
-        credited: String,
-        reported: String,
-    },
+    TransactionMismatch { merchant_order_no: String, credited: String, reported: String },
 }
 
 impl Retryable for EngineError {

@@ -6,5 +6,6 @@
 mod error;
 mod payments;
 
+pub use bursar_store::oplog::Actor;
 pub use error::EngineError;
-pub use payments::{ApplyResult, Engine, EngineConfig, OutcomeSource};
+pub use payments::{ApplyResult, Engine, EngineConfig, OutcomeSource, QUERY_JOB};

@@ -6,10 +6,15 @@ use bursar_domain::ledger::{self, AccountRef};
 use bursar_domain::order::{self, LineToAllocate, OrderState};
 use bursar_domain::payment::{ChannelOutcome, PayMethod, PaymentState};
 use bursar_domain::Fen;
+use bursar_store::jobs::{self as job_store, NewJob};
+use bursar_store::oplog::{self, Actor, Change};
 use bursar_store::payments::{self as pay_store, NewPayment, PaymentRow};
-use bursar_store::{receivables, Store, StoreError, Tx};
+use bursar_store::{receipts, receivables, Store, StoreError, Tx};
 
 use crate::error::EngineError;
+
+/// The job that actively queries a payment until it is final.
+pub const QUERY_JOB: &str = "payment.query";
 
 /// How long a payment may wait for the payer, and how the engine asks the channel about it.
 #[derive(Clone, Debug)]
@@ -56,10 +61,7 @@ impl OutcomeSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApplyResult {
     /// The payment was credited now; `to_payer_credit` is what nothing was owed for any more.
-    Credited {
-        payment_id: String,
-        to_payer_credit: Fen,
-    },
+    Credited { payment_id: String, to_payer_credit: Fen },
     /// Already credited with this very channel transaction: acknowledged, nothing changed.
     Duplicate,
     /// The payment moved to another state (closed, failed).
@@ -76,16 +78,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
-        store: Store,
-        channels: HashMap<PayMethod, Arc<dyn QrChannel>>,
-        config: EngineConfig,
-    ) -> Engine {
-        Engine {
-            store,
-            channels: Arc::new(channels),
-            config: Arc::new(config),
-        }
+    pub fn new(store: Store, channels: HashMap<PayMethod, Arc<dyn QrChannel>>, config: EngineConfig) -> Engine {
+        Engine { store, channels: Arc::new(channels), config: Arc::new(config) }
     }
 
     pub fn store(&self) -> &Store {
@@ -96,30 +90,20 @@ impl Engine {
     }
     /// The payment methods offered, in display order.
     pub fn methods(&self) -> Vec<PayMethod> {
-        PayMethod::ALL
-            .into_iter()
-            .filter(|m| self.channels.contains_key(m))
-            .collect()
+        PayMethod::ALL.into_iter().filter(|m| self.channels.contains_key(m)).collect()
     }
     fn channel(&self, method: PayMethod) -> Result<&Arc<dyn QrChannel>, EngineError> {
-        self.channels
-            .get(&method)
-            .ok_or_else(|| EngineError::MethodUnavailable(method.as_str().into()))
+        self.channels.get(&method).ok_or_else(|| EngineError::MethodUnavailable(method.as_str().into()))
     }
     fn channel_of(&self, p: &PaymentRow) -> Result<&Arc<dyn QrChannel>, EngineError> {
-        let method = PayMethod::parse(&p.method)
-            .ok_or_else(|| EngineError::MethodUnavailable(p.method.clone()))?;
+        let method = PayMethod::parse(&p.method).ok_or_else(|| EngineError::MethodUnavailable(p.method.clone()))?;
         self.channel(method)
     }
 
     /// Creates an order for a payer's chosen receivable lines after checking every rule: the
     /// receivable is the payer's, its item is open, the amount is within what is owed and, for
     /// a part payment, allowed and at least the minimum.
-    pub async fn create_order(
-        &self,
-        payer_id: &str,
-        lines: &[(String, Fen)],
-    ) -> Result<String, EngineError> {
+    pub async fn create_order(&self, payer_id: &str, lines: &[(String, Fen)]) -> Result<String, EngineError> {
         order::check_lines(lines)?;
         let payer_id = payer_id.to_string();
         let lines = lines.to_vec();
@@ -138,17 +122,12 @@ impl Engine {
                             }
                             Err(e) => return Err(e.into()),
                         };
-                        r.rules()
-                            .check_amount(now, *amount, r.outstanding())
-                            .map_err(|e| match e {
-                                bursar_domain::DomainError::NotPayable(n) => {
-                                    bursar_domain::DomainError::BadAmount(format!(
-                                        "{}（{}）",
-                                        n, r.item_name
-                                    ))
-                                }
-                                other => other,
-                            })?;
+                        r.rules().check_amount(now, *amount, r.outstanding()).map_err(|e| match e {
+                            bursar_domain::DomainError::NotPayable(n) => {
+                                bursar_domain::DomainError::BadAmount(format!("{}（{}）", n, r.item_name))
+                            }
+                            other => other,
+                        })?;
                         total = total.checked_add(*amount)?;
                     }
                     let order_id = tx.new_id();
@@ -156,6 +135,16 @@ impl Engine {
                     for (rid, amount) in &lines {
                         pay_store::insert_order_line(tx.c(), &order_id, rid, *amount).await?;
                     }
+                    let detail = format!("total_fen={} lines={}", total.get(), lines.len());
+                    let change = Change {
+                        action: "order.create",
+                        entity: "order",
+                        entity_id: &order_id,
+                        before: "",
+                        after: "open",
+                        detail: &detail,
+                    };
+                    oplog::append(tx.c(), now, &Actor::payer(&payer_id), &change).await?;
                     Ok(order_id)
                 })
             })
@@ -174,25 +163,17 @@ impl Engine {
         let channel = self.channel(method)?.clone();
         let now = self.store.now_ms();
         let mut c = self.store.read().await?;
-        let order = pay_store::order(&mut c, order_id)
-            .await
-            .map_err(|_| EngineError::NotFound(format!("订单 {order_id}")))?;
+        let order =
+            pay_store::order(&mut c, order_id).await.map_err(|_| EngineError::NotFound(format!("订单 {order_id}")))?;
         if order.payer_id != payer_id {
             return Err(EngineError::NotFound(format!("订单 {order_id}")));
         }
         if order.state != OrderState::Open.as_str() {
-            return Err(EngineError::OrderNotOpen(
-                OrderState::parse(&order.state)
-                    .map(|s| s.label_zh())
-                    .unwrap_or("")
-                    .into(),
-            ));
+            let label = OrderState::parse(&order.state).map(|s| s.label_zh()).unwrap_or("");
+            return Err(EngineError::OrderNotOpen(label.into()));
         }
         let existing = pay_store::payments_of_order(&mut c, order_id).await?;
-        if existing
-            .iter()
-            .any(|p| p.state() == PaymentState::Succeeded)
-        {
+        if existing.iter().any(|p| p.state() == PaymentState::Succeeded) {
             return Err(EngineError::OrderNotOpen("已支付".into()));
         }
         if let Some(p) = existing.iter().find(|p| {
@@ -225,27 +206,30 @@ impl Engine {
             let mut tx = self.store.begin().await?;
             let tx_now = tx.now_ms;
             pay_store::insert_payment(tx.c(), &p, tx_now).await?;
+            let detail = format!(
+                "method={} amount_fen={} merchant_order_no={merchant_order_no}",
+                method.as_str(),
+                order.total_fen
+            );
+            let change = Change {
+                action: "payment.create",
+                entity: "payment",
+                entity_id: &payment_id,
+                before: "",
+                after: "created",
+                detail: &detail,
+            };
+            oplog::append(tx.c(), tx_now, &Actor::payer(payer_id), &change).await?;
             tx.commit().await?;
         }
 
         // 2. Ask the channel.
         let description = match lines.first() {
-            Some(l) if lines.len() == 1 => {
-                format!("{}-{}", self.config.merchant_display_name, l.item_name)
-            }
-            Some(l) => format!(
-                "{}-{}等{}项",
-                self.config.merchant_display_name,
-                l.item_name,
-                lines.len()
-            ),
+            Some(l) if lines.len() == 1 => format!("{}-{}", self.config.merchant_display_name, l.item_name),
+            Some(l) => format!("{}-{}等{}项", self.config.merchant_display_name, l.item_name, lines.len()),
             None => self.config.merchant_display_name.clone(),
         };
-        let notify_url = format!(
-            "{}/notify/{}",
-            self.config.public_base_url.trim_end_matches('/'),
-            channel.channel()
-        );
+        let notify_url = format!("{}/notify/{}", self.config.public_base_url.trim_end_matches('/'), channel.channel());
         let req = QrRequest {
             merchant_order_no: &merchant_order_no,
             description: &description,
@@ -255,59 +239,55 @@ impl Engine {
         };
         let created = channel.create_qr(&req).await;
 
-        // 3. Record what it said.
-        let first_query = now
-            + self
-                .config
-                .query_delays_ms
-                .first()
-                .copied()
-                .unwrap_or(5_000);
+        // 3. Record what it said, and (unless it refused) start asking it until the payment is final.
+        let first_query = now + self.config.query_delays_ms.first().copied().unwrap_or(5_000);
         let mut tx = self.store.begin().await?;
         let tx_now = tx.now_ms;
-        let result = match created {
+        let system = Actor::system("engine");
+        let (result, after, detail) = match created {
             Ok(code_url) => {
-                pay_store::transition_payment(
-                    tx.c(),
-                    &payment_id,
-                    PaymentState::Created,
-                    PaymentState::Paying,
-                    tx_now,
-                )
-                .await?;
-                pay_store::set_channel_accepted(tx.c(), &payment_id, &code_url, first_query)
+                pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Paying, tx_now)
                     .await?;
-                Ok(())
+                pay_store::set_channel_accepted(tx.c(), &payment_id, &code_url, first_query).await?;
+                (Ok(()), PaymentState::Paying, String::new())
             }
             Err(ChannelError::Refused { code, message }) => {
-                pay_store::transition_payment(
-                    tx.c(),
-                    &payment_id,
-                    PaymentState::Created,
-                    PaymentState::Failed,
-                    tx_now,
-                )
-                .await?;
-                pay_store::set_failure(tx.c(), &payment_id, &format!("{code}: {message}")).await?;
-                Err(EngineError::Channel(ChannelError::Refused {
-                    code,
-                    message,
-                }))
+                let reason = format!("{code}: {message}");
+                pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Failed, tx_now)
+                    .await?;
+                pay_store::set_failure(tx.c(), &payment_id, &reason).await?;
+                (Err(EngineError::Channel(ChannelError::Refused { code, message })), PaymentState::Failed, reason)
             }
             Err(e) => {
                 // Unknown outcome: the channel may have created it. Keep asking until it says.
-                pay_store::transition_payment(
-                    tx.c(),
-                    &payment_id,
-                    PaymentState::Created,
-                    PaymentState::Paying,
-                    tx_now,
-                )
-                .await?;
+                pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Paying, tx_now)
+                    .await?;
                 pay_store::schedule_next_query(tx.c(), &payment_id, Some(first_query)).await?;
-                Err(EngineError::Channel(e))
+                let detail = format!("the channel did not answer: {e}");
+                (Err(EngineError::Channel(e)), PaymentState::Paying, detail)
             }
         };
+        let action = format!("payment.{}", after.as_str());
+        let change = Change {
+            action: &action,
+            entity: "payment",
+            entity_id: &payment_id,
+            before: "created",
+            after: after.as_str(),
+            detail: &detail,
+        };
+        oplog::append(tx.c(), tx_now, &system, &change).await?;
+        if after == PaymentState::Paying {
+            let job_id = tx.new_id();
+            let job = NewJob {
+                kind: QUERY_JOB,
+                dedupe_key: &payment_id,
+                payload: &payment_id,
+                run_at_ms: first_query,
+                max_attempts: 50,
+            };
+            job_store::enqueue(tx.c(), &job_id, &job, tx_now).await?;
+        }
         tx.commit().await?;
         result?;
         let mut c = self.store.read().await?;
@@ -320,14 +300,17 @@ impl Engine {
         &self,
         merchant_order_no: &str,
         outcome: &ChannelOutcome,
+        actor: &Actor,
     ) -> Result<ApplyResult, EngineError> {
         let no = merchant_order_no.to_string();
         let outcome = outcome.clone();
+        let actor = actor.clone();
         self.store
             .write(|tx: &mut Tx| {
                 let no = no.clone();
                 let outcome = outcome.clone();
-                Box::pin(async move { apply_in_tx(tx, &no, &outcome).await })
+                let actor = actor.clone();
+                Box::pin(async move { apply_in_tx(tx, &no, &outcome, &actor).await })
             })
             .await
     }
@@ -345,17 +328,7 @@ impl Engine {
         let now = self.store.now_ms();
         let result = async {
             let mut c = self.store.read().await?;
-            pay_store::record_channel_event(
-                &mut c,
-                &id,
-                channel,
-                kind,
-                merchant_order_no,
-                outcome,
-                reason,
-                now,
-            )
-            .await
+            pay_store::record_channel_event(&mut c, &id, channel, kind, merchant_order_no, outcome, reason, now).await
         }
         .await;
         if let Err(e) = result {
@@ -363,17 +336,19 @@ impl Engine {
         }
     }
 
-    /// Asks the channel about one payment and applies the answer; schedules the next query, and
-    /// closes the payment at the channel once it has expired unpaid.
-    pub async fn query_payment(&self, payment_id: &str) -> Result<ApplyResult, EngineError> {
+    /// Asks the channel about one payment and applies the answer; closes the payment at the
+    /// channel once it has expired unpaid. Returns what happened and, while the payment still
+    /// waits, when to ask next (`None`: nothing more to ask).
+    pub async fn query_payment(&self, payment_id: &str) -> Result<(ApplyResult, Option<i64>), EngineError> {
         let mut c = self.store.read().await?;
         let p = pay_store::payment(&mut c, payment_id).await?;
         drop(c);
-        if p.state() != PaymentState::Paying {
-            return Ok(ApplyResult::Unchanged);
+        if !matches!(p.state(), PaymentState::Paying | PaymentState::Created) {
+            return Ok((ApplyResult::Unchanged, None));
         }
         let channel = self.channel_of(&p)?.clone();
         let now = self.store.now_ms();
+        let system = Actor::system("active_query");
         let outcome = match channel.query(&p.merchant_order_no).await {
             Ok(o) => o,
             Err(e) => {
@@ -382,13 +357,13 @@ impl Engine {
             }
         };
         let result = match &outcome {
-            ChannelOutcome::Pending if now >= p.expires_at_ms => {
-                // Expired and still unpaid: close it at the channel; if the channel says it was
+            ChannelOutcome::Pending | ChannelOutcome::NotFound if now >= p.expires_at_ms => {
+                // Expired and still unpaid: close it at the channel. If the channel says it was
                 // paid after all, the next query credits it.
                 match channel.close(&p.merchant_order_no).await {
-                    Ok(()) => {
-                        self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed)
-                            .await?
+                    Ok(()) => self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed, &system).await?,
+                    Err(ChannelError::Refused { code, .. }) if code == "ORDER_NOT_EXIST" => {
+                        self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::NotFound, &system).await?
                     }
                     Err(e) => {
                         tracing::warn!(payment = %p.id, error = %e, "closing an expired payment failed; will ask again");
@@ -396,8 +371,9 @@ impl Engine {
                     }
                 }
             }
-            ChannelOutcome::NotFound if now < p.expires_at_ms => ApplyResult::Unchanged,
-            other => self.apply_outcome(&p.merchant_order_no, other).await?,
+            // The channel may not have recorded it yet (created while it was unreachable).
+            ChannelOutcome::NotFound => ApplyResult::Unchanged,
+            other => self.apply_outcome(&p.merchant_order_no, other, &system).await?,
         };
         if let ApplyResult::Credited { .. } = result {
             self.record_event(
@@ -409,30 +385,25 @@ impl Engine {
             )
             .await;
         }
-        if result == ApplyResult::Unchanged {
-            self.reschedule(&p, now).await?;
-        }
-        Ok(result)
+        let next = if result == ApplyResult::Unchanged { Some(self.reschedule(&p, now).await?) } else { None };
+        Ok((result, next))
     }
 
-    async fn reschedule(&self, p: &PaymentRow, now: i64) -> Result<(), EngineError> {
+    /// Schedules the next active query and returns its time. Never later than one delay past
+    /// the expiry, so an expired payment is closed promptly.
+    async fn reschedule(&self, p: &PaymentRow, now: i64) -> Result<i64, EngineError> {
         let delays = &self.config.query_delays_ms;
-        let idx = usize::try_from(p.query_count)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
+        let idx = usize::try_from(p.query_count).unwrap_or(usize::MAX).saturating_add(1);
         let delay = delays.get(idx).or(delays.last()).copied().unwrap_or(30_000);
+        let at = (now + delay).min(p.expires_at_ms.max(now) + delays.first().copied().unwrap_or(delay));
         let mut c = self.store.read().await?;
-        pay_store::schedule_next_query(&mut c, &p.id, Some(now + delay)).await?;
-        Ok(())
+        pay_store::schedule_next_query(&mut c, &p.id, Some(at)).await?;
+        Ok(at)
     }
 
     /// Closes a payment the payer abandoned (e.g. to pay another way). If the channel says it was
     /// paid meanwhile, it is credited instead.
-    pub async fn close_payment(
-        &self,
-        payment_id: &str,
-        payer_id: &str,
-    ) -> Result<ApplyResult, EngineError> {
+    pub async fn close_payment(&self, payment_id: &str, payer_id: &str) -> Result<ApplyResult, EngineError> {
         let mut c = self.store.read().await?;
         let p = pay_store::payment(&mut c, payment_id).await?;
         drop(c);
@@ -444,13 +415,10 @@ impl Engine {
         }
         let channel = self.channel_of(&p)?.clone();
         match channel.close(&p.merchant_order_no).await {
-            Ok(()) => {
-                self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed)
-                    .await
-            }
+            Ok(()) => self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed, &Actor::payer(payer_id)).await,
             Err(ChannelError::Refused { code, .. }) if code == "ORDERPAID" => {
                 let outcome = channel.query(&p.merchant_order_no).await?;
-                self.apply_outcome(&p.merchant_order_no, &outcome).await
+                self.apply_outcome(&p.merchant_order_no, &outcome, &Actor::system("active_query")).await
             }
             Err(e) => Err(e.into()),
         }
@@ -475,11 +443,12 @@ impl Engine {
 }
 
 /// The single money transaction: compare-and-set the payment, post the ledger entry, allocate
-/// to the receivables, settle the order.
+/// to the receivables, settle the order, issue the receipt, append to the operation log.
 async fn apply_in_tx(
     tx: &mut Tx,
     merchant_order_no: &str,
     outcome: &ChannelOutcome,
+    actor: &Actor,
 ) -> Result<ApplyResult, EngineError> {
     let p = pay_store::payment_by_merchant_order_no(tx.c(), merchant_order_no)
         .await?
@@ -487,11 +456,7 @@ async fn apply_in_tx(
     let state = p.state();
     let now = tx.now_ms;
     match outcome {
-        ChannelOutcome::Paid {
-            channel_txn_id,
-            amount_fen,
-            paid_at_ms,
-        } => {
+        ChannelOutcome::Paid { channel_txn_id, amount_fen, paid_at_ms } => {
             if *amount_fen != p.amount_fen {
                 return Err(EngineError::AmountMismatch {
                     merchant_order_no: merchant_order_no.to_string(),
@@ -509,8 +474,7 @@ async fn apply_in_tx(
                     }),
                 };
             }
-            pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Succeeded, now)
-                .await?;
+            pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Succeeded, now).await?;
             pay_store::set_succeeded_facts(tx.c(), &p.id, channel_txn_id, *paid_at_ms).await?;
 
             let lines = pay_store::order_lines(tx.c(), &p.order_id).await?;
@@ -527,13 +491,7 @@ async fn apply_in_tx(
             }
             let allocation = order::allocate(Fen(p.amount_fen), &to_allocate)?;
             let clearing = AccountRef::channel_clearing(&p.channel, &p.merchant_id);
-            let entry = ledger::payment_succeeded(
-                &p.id,
-                clearing,
-                &p.payer_id,
-                Fen(p.amount_fen),
-                &allocation,
-            )?;
+            let entry = ledger::payment_succeeded(&p.id, clearing, &p.payer_id, Fen(p.amount_fen), &allocation)?;
             bursar_store::ledger::post(tx, &entry).await?;
             for (rid, amount) in &allocation.to_receivables {
                 let before = paid_before.get(rid).copied().unwrap_or_default();
@@ -542,45 +500,77 @@ async fn apply_in_tx(
             let order = pay_store::order(tx.c(), &p.order_id).await?;
             if let Some(os) = OrderState::parse(&order.state) {
                 if os.can_become(OrderState::Paid) {
-                    pay_store::transition_order(tx.c(), &p.order_id, os, OrderState::Paid, now)
-                        .await?;
+                    pay_store::transition_order(tx.c(), &p.order_id, os, OrderState::Paid, now).await?;
+                    let change = Change {
+                        action: "order.paid",
+                        entity: "order",
+                        entity_id: &p.order_id,
+                        before: os.as_str(),
+                        after: "paid",
+                        detail: "",
+                    };
+                    oplog::append(tx.c(), now, actor, &change).await?;
                 }
             }
-            Ok(ApplyResult::Credited {
-                payment_id: p.id,
-                to_payer_credit: allocation.to_payer_credit,
-            })
+            let receipt_id = tx.new_id();
+            let verify_code = tx.new_id();
+            let year: String = bursar_domain::time_fmt::date_cst(now).chars().take(4).collect();
+            let receipt =
+                receipts::issue(tx.c(), &receipt_id, &p.id, &p.payer_id, p.amount_fen, &year, &verify_code, now)
+                    .await?;
+            let detail = format!(
+                "channel_txn_id={channel_txn_id} amount_fen={} to_payer_credit_fen={} receipt={}",
+                p.amount_fen,
+                allocation.to_payer_credit.get(),
+                receipt.number
+            );
+            log_move(tx, actor, &p.id, state, PaymentState::Succeeded, &detail).await?;
+            Ok(ApplyResult::Credited { payment_id: p.id, to_payer_credit: allocation.to_payer_credit })
         }
         ChannelOutcome::Pending => Ok(ApplyResult::Unchanged),
-        ChannelOutcome::Closed => {
-            if matches!(state, PaymentState::Created | PaymentState::Paying) {
-                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Closed, now)
-                    .await?;
-                pay_store::set_failure(tx.c(), &p.id, "已关闭").await?;
-                Ok(ApplyResult::Moved(PaymentState::Closed))
-            } else {
-                Ok(ApplyResult::Unchanged)
-            }
-        }
-        ChannelOutcome::Failed { reason } => {
-            if matches!(state, PaymentState::Created | PaymentState::Paying) {
-                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Failed, now)
-                    .await?;
-                pay_store::set_failure(tx.c(), &p.id, reason).await?;
-                Ok(ApplyResult::Moved(PaymentState::Failed))
-            } else {
-                Ok(ApplyResult::Unchanged)
-            }
-        }
-        ChannelOutcome::NotFound => {
-            if matches!(state, PaymentState::Created | PaymentState::Paying) {
-                pay_store::transition_payment(tx.c(), &p.id, state, PaymentState::Failed, now)
-                    .await?;
-                pay_store::set_failure(tx.c(), &p.id, "渠道无此订单").await?;
-                Ok(ApplyResult::Moved(PaymentState::Failed))
-            } else {
-                Ok(ApplyResult::Unchanged)
-            }
-        }
+        ChannelOutcome::Closed => move_unpaid(tx, actor, &p, state, PaymentState::Closed, "已关闭").await,
+        ChannelOutcome::Failed { reason } => move_unpaid(tx, actor, &p, state, PaymentState::Failed, reason).await,
+        ChannelOutcome::NotFound => move_unpaid(tx, actor, &p, state, PaymentState::Failed, "渠道无此订单").await,
     }
+}
+
+/// Moves a payment that is still waiting to closed or failed; anything else is left alone.
+async fn move_unpaid(
+    tx: &mut Tx,
+    actor: &Actor,
+    p: &PaymentRow,
+    state: PaymentState,
+    to: PaymentState,
+    reason: &str,
+) -> Result<ApplyResult, EngineError> {
+    if !matches!(state, PaymentState::Created | PaymentState::Paying) {
+        return Ok(ApplyResult::Unchanged);
+    }
+    let now = tx.now_ms;
+    pay_store::transition_payment(tx.c(), &p.id, state, to, now).await?;
+    pay_store::set_failure(tx.c(), &p.id, reason).await?;
+    log_move(tx, actor, &p.id, state, to, reason).await?;
+    Ok(ApplyResult::Moved(to))
+}
+
+async fn log_move(
+    tx: &mut Tx,
+    actor: &Actor,
+    payment_id: &str,
+    from: PaymentState,
+    to: PaymentState,
+    detail: &str,
+) -> Result<(), EngineError> {
+    let now = tx.now_ms;
+    let action = format!("payment.{}", to.as_str());
+    let change = Change {
+        action: &action,
+        entity: "payment",
+        entity_id: payment_id,
+        before: from.as_str(),
+        after: to.as_str(),
+        detail,
+    };
+    oplog::append(tx.c(), now, actor, &change).await?;
+    Ok(())
 }

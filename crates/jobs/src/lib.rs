@@ -1,53 +1,112 @@
-//! Background work. For now: the active-query sweeper, which asks the channel about every payment
-//! still waiting whose next query is due — recovering payments whose notification never came
-//! (掉单) and closing expired ones at the channel. Several instances may run it at once: every
-//! state change it causes is a compare-and-set in the engine, so racing sweepers cannot credit
-//! twice.
+//! Background work, driven by the durable job table (`bursar_store::jobs`). A worker claims a due
+//! job with a compare-and-set lease, runs it, and marks it done, reschedules it, or records the
+//! failure with exponential backoff (dead after its last attempt). Several workers — in one
+//! process or in several server instances on PostgreSQL — never run one job at the same time,
+//! and a job whose worker died is picked up again when its lease runs out.
+//!
+//! Job kinds:
+//! - `payment.query` (payload: payment id): actively query a payment still waiting, credit it
+//!   if the channel says it was paid (a lost notification), close it at the channel once expired.
 
 use std::time::Duration;
 
-use bursar_engine::{ApplyResult, Engine};
-use bursar_store::payments;
+use bursar_engine::{ApplyResult, Engine, QUERY_JOB};
+use bursar_store::jobs::{self, JobRow};
 use tokio::sync::watch;
 
-/// One sweep: queries every due payment (up to `limit`) and returns how many were credited.
-pub async fn sweep_payments(engine: &Engine, limit: i64) -> usize {
-    let now = engine.store().now_ms();
-    let due = match engine.store().read().await {
-        Ok(mut c) => payments::due_for_query(&mut c, now, limit).await,
-        Err(e) => Err(e),
-    };
-    let due = match due {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(error = %e, "payment sweep could not read due payments");
-            return 0;
-        }
-    };
-    let mut credited = 0;
-    for p in due {
-        match engine.query_payment(&p.id).await {
-            Ok(ApplyResult::Credited { .. }) => {
-                credited += 1;
-                tracing::info!(payment = %p.id, merchant_order_no = %p.merchant_order_no, "recovered a payment by active query");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::info!(payment = %p.id, error = %e, "active query failed; rescheduled")
-            }
-        }
-    }
-    credited
+/// How long a claimed job stays leased; a job runs well within it or its worker is presumed dead.
+pub const LEASE_MS: i64 = 60_000;
+const BASE_BACKOFF_MS: i64 = 2_000;
+
+#[derive(Clone)]
+pub struct Worker {
+    engine: Engine,
+    owner: String,
 }
 
-/// Runs sweeps every `every` until `shutdown` turns true.
-pub async fn run_payment_sweeper(
-    engine: Engine,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+enum Outcome {
+    Done,
+    RunAt(i64),
+}
+
+impl Worker {
+    pub fn new(engine: Engine) -> Worker {
+        let owner = format!("worker-{}", engine.store().new_id());
+        Worker { engine, owner }
+    }
+
+    /// Runs due jobs until none is due or `limit` have run; returns how many ran.
+    pub async fn run_due(&self, limit: usize) -> usize {
+        let mut ran = 0;
+        while ran < limit {
+            let store = self.engine.store();
+            let claimed = match store.read().await {
+                Ok(mut c) => jobs::claim(&mut c, &self.owner, store.now_ms(), LEASE_MS).await,
+                Err(e) => Err(e),
+            };
+            let job = match claimed {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim a job");
+                    break;
+                }
+            };
+            self.run_one(&job).await;
+            ran += 1;
+        }
+        ran
+    }
+
+    async fn run_one(&self, job: &JobRow) {
+        let result = match job.kind.as_str() {
+            QUERY_JOB => self.query_payment(&job.payload).await,
+            other => Err(format!("unknown job kind {other}")),
+        };
+        let store = self.engine.store();
+        let now = store.now_ms();
+        let finished = match store.read().await {
+            Ok(mut c) => match result {
+                Ok(Outcome::Done) => jobs::complete(&mut c, &job.id, &self.owner, now).await,
+                Ok(Outcome::RunAt(at)) => jobs::reschedule(&mut c, &job.id, &self.owner, at, now).await,
+                Err(error) => match jobs::fail(&mut c, job, &self.owner, &error, now, BASE_BACKOFF_MS).await {
+                    Ok(true) => {
+                        tracing::error!(job = %job.id, kind = %job.kind, %error, "job failed for the last time");
+                        Ok(())
+                    }
+                    Ok(false) => {
+                        tracing::info!(job = %job.id, kind = %job.kind, %error, "job failed; will retry");
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = finished {
+            // Lost the lease (another worker took over) or the store is down: the job stays
+            // claimable and runs again; every job is idempotent.
+            tracing::warn!(job = %job.id, error = %e, "could not record a job's result");
+        }
+    }
+
+    async fn query_payment(&self, payment_id: &str) -> Result<Outcome, String> {
+        match self.engine.query_payment(payment_id).await {
+            Ok((ApplyResult::Credited { .. }, _)) => {
+                tracing::info!(payment = %payment_id, "recovered a payment by active query");
+                Ok(Outcome::Done)
+            }
+            Ok((_, Some(next))) => Ok(Outcome::RunAt(next)),
+            Ok((_, None)) => Ok(Outcome::Done),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Runs the worker every `every` until `shutdown` turns true.
+pub async fn run_worker(worker: Worker, every: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
-        sweep_payments(&engine, 200).await;
+        worker.run_due(500).await;
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => {

@@ -80,11 +80,7 @@ impl Tx {
 
 impl Store {
     /// Connects, applies pending migrations and returns the store.
-    pub async fn open(
-        url: &str,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGen>,
-    ) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
@@ -101,16 +97,9 @@ impl Store {
         };
         let pool = opts.connect(url).await?;
         if backend == Backend::Sqlite {
-            sqlx::raw_sql("PRAGMA journal_mode = WAL;")
-                .execute(&pool)
-                .await?;
+            sqlx::raw_sql("PRAGMA journal_mode = WAL;").execute(&pool).await?;
         }
-        let store = Store {
-            pool,
-            backend,
-            clock,
-            ids,
-        };
+        let store = Store { pool, backend, clock, ids };
         crate::migrate::run(&store).await?;
         Ok(store)
     }
@@ -146,11 +135,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx {
-            tx,
-            now_ms: self.clock.now_ms(),
-            ids: self.ids.clone(),
-        })
+        Ok(Tx { tx, now_ms: self.clock.now_ms(), ids: self.ids.clone() })
     }
 
     /// Runs `work` in a write transaction and commits it; on a serialization failure (SQLSTATE
@@ -166,12 +151,7 @@ impl Store {
             let mut tx = self.begin().await.map_err(E::from)?;
             let result = work(&mut tx).await;
             let result = match result {
-                Ok(value) => tx
-                    .tx
-                    .commit()
-                    .await
-                    .map(|_| value)
-                    .map_err(|e| E::from(StoreError::Db(e))),
+                Ok(value) => tx.tx.commit().await.map(|_| value).map_err(|e| E::from(StoreError::Db(e))),
                 Err(e) => {
                     let _ = tx.tx.rollback().await;
                     Err(e)
@@ -179,12 +159,8 @@ impl Store {
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < 8 => {
-                    tracing::debug!(
-                        attempt,
-                        "retrying transaction after a serialization failure"
-                    );
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt)))
-                        .await;
+                    tracing::debug!(attempt, "retrying transaction after a serialization failure");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
                 }
                 other => return other,
             }
@@ -193,33 +169,24 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
-        sqlx::query_scalar::<_, i64>("SELECT 1")
-            .fetch_one(&self.pool)
-            .await
-            .is_ok()
+        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
 
     pub async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Stores a setting only if it is not set yet and returns the value in force.
     pub async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        self.get_setting(name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(name.to_string()))
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        self.get_setting(name).await?.ok_or_else(|| StoreError::NotFound(name.to_string()))
     }
 
     pub async fn close(&self) {
@@ -233,17 +200,8 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_logs() {
-        assert_eq!(
-            redact_url("postgres://bursar:s3cret@db:5432/x"),
-            "postgres://bursar:***@db:5432/x"
-        );
-        assert_eq!(
-            redact_url("postgres://bursar@db/x"),
-            "postgres://bursar@db/x"
-        );
-        assert_eq!(
-            redact_url("sqlite://data/bursar.db"),
-            "sqlite://data/bursar.db"
-        );
+        assert_eq!(redact_url("postgres://bursar:s3cret@db:5432/x"), "postgres://bursar:***@db:5432/x");
+        assert_eq!(redact_url("postgres://bursar@db/x"), "postgres://bursar@db/x");
+        assert_eq!(redact_url("sqlite://data/bursar.db"), "sqlite://data/bursar.db");
     }
 }

@@ -20,13 +20,11 @@ async fn account_id(
         .bind(now_ms)
         .execute(&mut *c)
         .await?;
-    Ok(
-        sqlx::query_scalar("SELECT id FROM accounts WHERE kind = $1 AND dimension = $2")
-            .bind(acc.kind.as_str())
-            .bind(&acc.dimension)
-            .fetch_one(c)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT id FROM accounts WHERE kind = $1 AND dimension = $2")
+        .bind(acc.kind.as_str())
+        .bind(&acc.dimension)
+        .fetch_one(c)
+        .await?)
 }
 
 /// Posts a (validated, balanced) entry. `AlreadyPosted` if this event was posted before — the
@@ -46,25 +44,19 @@ pub async fn post(tx: &mut crate::Tx, entry: &JournalEntry) -> Result<String, St
     .fetch_optional(tx.c())
     .await?;
     if inserted.is_none() {
-        return Err(StoreError::AlreadyPosted(format!(
-            "{}:{}",
-            entry.kind.as_str(),
-            entry.source_id
-        )));
+        return Err(StoreError::AlreadyPosted(format!("{}:{}", entry.kind.as_str(), entry.source_id)));
     }
     for (acc, amount) in &entry.postings {
         let new_account_id = tx.new_id();
         let aid = account_id(tx.c(), new_account_id, acc, now).await?;
         let posting_id = tx.new_id();
-        sqlx::query(
-            "INSERT INTO postings (id, entry_id, account_id, amount_fen) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(posting_id)
-        .bind(&entry_id)
-        .bind(aid)
-        .bind(amount.get())
-        .execute(tx.c())
-        .await?;
+        sqlx::query("INSERT INTO postings (id, entry_id, account_id, amount_fen) VALUES ($1, $2, $3, $4)")
+            .bind(posting_id)
+            .bind(&entry_id)
+            .bind(aid)
+            .bind(amount.get())
+            .execute(tx.c())
+            .await?;
     }
     Ok(entry_id)
 }

@@ -5,10 +5,13 @@
 
 mod db;
 mod error;
+pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod oplog;
 pub mod payers;
 pub mod payments;
+pub mod receipts;
 pub mod receivables;
 pub mod sessions;
 pub mod verify;

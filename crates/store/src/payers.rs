@@ -44,12 +44,7 @@ pub struct OperatorRow {
 const PAYER_COLS: &str =
     "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password";
 
-pub async fn insert_department(
-    c: &mut AnyConnection,
-    id: &str,
-    code: &str,
-    name: &str,
-) -> Result<(), StoreError> {
+pub async fn insert_department(c: &mut AnyConnection, id: &str, code: &str, name: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO departments (id, code, name) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(code)
@@ -59,25 +54,12 @@ pub async fn insert_department(
     Ok(())
 }
 
-pub async fn department_name(
-    c: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT name FROM departments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(c)
-            .await?,
-    )
+pub async fn department_name(c: &mut AnyConnection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await?)
 }
 
 /// Inserts a payer; `Conflict` when a payer of that kind with that identifier exists.
-pub async fn insert_payer(
-    c: &mut AnyConnection,
-    id: &str,
-    p: &NewPayer<'_>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub async fn insert_payer(c: &mut AnyConnection, id: &str, p: &NewPayer<'_>, now_ms: i64) -> Result<(), StoreError> {
     let r = sqlx::query(
         "INSERT INTO payers (id, kind, identifier, name, id_number_masked, id_number_digest, phone, department_id, class_name, password_hash, must_change_password, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11)",
@@ -97,10 +79,9 @@ pub async fn insert_payer(
     .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-            "payer {} {} exists",
-            p.kind, p.identifier
-        ))),
+        Err(e) if is_unique_violation(&e) => {
+            Err(StoreError::Conflict(format!("payer {} {} exists", p.kind, p.identifier)))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -110,13 +91,11 @@ pub async fn payer_by_login(
     kind: &str,
     identifier: &str,
 ) -> Result<Option<PayerRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {PAYER_COLS} FROM payers WHERE kind = $1 AND identifier = $2"
-    ))
-    .bind(kind)
-    .bind(identifier)
-    .fetch_optional(c)
-    .await?)
+    Ok(sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE kind = $1 AND identifier = $2"))
+        .bind(kind)
+        .bind(identifier)
+        .fetch_optional(c)
+        .await?)
 }
 
 pub async fn payer(c: &mut AnyConnection, id: &str) -> Result<PayerRow, StoreError> {
@@ -128,9 +107,7 @@ pub async fn payer(c: &mut AnyConnection, id: &str) -> Result<PayerRow, StoreErr
 }
 
 pub async fn count_payers(c: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payers")
-        .fetch_one(c)
-        .await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payers").fetch_one(c).await?)
 }
 
 pub async fn set_payer_password(
@@ -174,14 +151,13 @@ pub async fn insert_operator(
     Ok(())
 }
 
-pub async fn operator_by_username(
-    c: &mut AnyConnection,
-    username: &str,
-) -> Result<Option<OperatorRow>, StoreError> {
-    Ok(sqlx::query_as("SELECT id, username, name, role, department_id, password_hash FROM operators WHERE username = $1")
-        .bind(username)
-        .fetch_optional(c)
-        .await?)
+pub async fn operator_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<OperatorRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, username, name, role, department_id, password_hash FROM operators WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(c)
+    .await?)
 }
 
 pub async fn operator(c: &mut AnyConnection, id: &str) -> Result<OperatorRow, StoreError> {

@@ -81,14 +81,12 @@ pub async fn insert_order_line(
     receivable_id: &str,
     amount: Fen,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO order_lines (order_id, receivable_id, amount_fen) VALUES ($1, $2, $3)",
-    )
-    .bind(order_id)
-    .bind(receivable_id)
-    .bind(amount.get())
-    .execute(c)
-    .await?;
+    sqlx::query("INSERT INTO order_lines (order_id, receivable_id, amount_fen) VALUES ($1, $2, $3)")
+        .bind(order_id)
+        .bind(receivable_id)
+        .bind(amount.get())
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -100,10 +98,7 @@ pub async fn order(c: &mut AnyConnection, id: &str) -> Result<OrderRow, StoreErr
         .ok_or_else(|| StoreError::NotFound(format!("order {id}")))
 }
 
-pub async fn order_lines(
-    c: &mut AnyConnection,
-    order_id: &str,
-) -> Result<Vec<OrderLineView>, StoreError> {
+pub async fn order_lines(c: &mut AnyConnection, order_id: &str) -> Result<Vec<OrderLineView>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT l.receivable_id, l.amount_fen, f.name AS item_name, r.academic_year, f.fee_type
            FROM order_lines l JOIN receivables r ON r.id = l.receivable_id JOIN fee_items f ON f.id = r.fee_item_id
@@ -130,20 +125,15 @@ pub async fn transition_order(
         }
         .into());
     }
-    let r = sqlx::query(
-        "UPDATE orders SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4",
-    )
-    .bind(to.as_str())
-    .bind(now_ms)
-    .bind(id)
-    .bind(from.as_str())
-    .execute(c)
-    .await?;
+    let r = sqlx::query("UPDATE orders SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
+        .bind(to.as_str())
+        .bind(now_ms)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(c)
+        .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!(
-            "order {id} is no longer {}",
-            from.as_str()
-        )));
+        return Err(StoreError::Conflict(format!("order {id} is no longer {}", from.as_str())));
     }
     Ok(())
 }
@@ -160,11 +150,7 @@ pub struct NewPayment<'a> {
     pub expires_at_ms: i64,
 }
 
-pub async fn insert_payment(
-    c: &mut AnyConnection,
-    p: &NewPayment<'_>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub async fn insert_payment(c: &mut AnyConnection, p: &NewPayment<'_>, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO payments (id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, created_at_ms, expires_at_ms, updated_at_ms, query_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10, $9, 0)",
@@ -185,45 +171,36 @@ pub async fn insert_payment(
 }
 
 pub async fn payment(c: &mut AnyConnection, id: &str) -> Result<PaymentRow, StoreError> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYMENT_COLS} FROM payments WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(c)
-    .await?
-    .ok_or_else(|| StoreError::NotFound(format!("payment {id}")))
+    sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("payment {id}")))
 }
 
-pub async fn payment_by_merchant_order_no(
-    c: &mut AnyConnection,
-    no: &str,
-) -> Result<Option<PaymentRow>, StoreError> {
+pub async fn payment_by_merchant_order_no(c: &mut AnyConnection, no: &str) -> Result<Option<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE merchant_order_no = $1"))
+        .bind(no)
+        .fetch_optional(c)
+        .await?)
+}
+
+pub async fn payments_of_order(c: &mut AnyConnection, order_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {PAYMENT_COLS} FROM payments WHERE merchant_order_no = $1"
+        "SELECT {PAYMENT_COLS} FROM payments WHERE order_id = $1 ORDER BY created_at_ms DESC, id DESC"
     ))
-    .bind(no)
-    .fetch_optional(c)
+    .bind(order_id)
+    .fetch_all(c)
     .await?)
 }
 
-pub async fn payments_of_order(
-    c: &mut AnyConnection,
-    order_id: &str,
-) -> Result<Vec<PaymentRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE order_id = $1 ORDER BY created_at_ms DESC, id DESC"))
-        .bind(order_id)
-        .fetch_all(c)
-        .await?)
-}
-
-pub async fn payments_of_payer(
-    c: &mut AnyConnection,
-    payer_id: &str,
-) -> Result<Vec<PaymentRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC"))
-        .bind(payer_id)
-        .fetch_all(c)
-        .await?)
+pub async fn payments_of_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLS} FROM payments WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC"
+    ))
+    .bind(payer_id)
+    .fetch_all(c)
+    .await?)
 }
 
 /// The newest payments, optionally of one state, for the finance view.
@@ -233,31 +210,22 @@ pub async fn recent_payments(
     limit: i64,
 ) -> Result<Vec<PaymentRow>, StoreError> {
     let q = match state {
-        Some(_) => format!("SELECT {PAYMENT_COLS} FROM payments WHERE state = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"),
-        None => format!("SELECT {PAYMENT_COLS} FROM payments WHERE $1 = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"),
+        Some(_) => format!(
+            "SELECT {PAYMENT_COLS} FROM payments WHERE state = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+        ),
+        None => {
+            format!("SELECT {PAYMENT_COLS} FROM payments WHERE $1 = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2")
+        }
     };
-    Ok(sqlx::query_as(&q)
-        .bind(state.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(c)
-        .await?)
+    Ok(sqlx::query_as(&q).bind(state.unwrap_or("")).bind(limit).fetch_all(c).await?)
 }
 
 pub async fn count_in_state(c: &mut AnyConnection, state: &str) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE state = $1")
-            .bind(state)
-            .fetch_one(c)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE state = $1").bind(state).fetch_one(c).await?)
 }
 
 /// Payments waiting on the channel whose next active query is due.
-pub async fn due_for_query(
-    c: &mut AnyConnection,
-    now_ms: i64,
-    limit: i64,
-) -> Result<Vec<PaymentRow>, StoreError> {
+pub async fn due_for_query(c: &mut AnyConnection, now_ms: i64, limit: i64) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {PAYMENT_COLS} FROM payments WHERE state = 'paying' AND next_query_at_ms <= $1 ORDER BY next_query_at_ms LIMIT $2"
     ))
@@ -276,20 +244,15 @@ pub async fn transition_payment(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     from.check_transition(to)?;
-    let r = sqlx::query(
-        "UPDATE payments SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4",
-    )
-    .bind(to.as_str())
-    .bind(now_ms)
-    .bind(id)
-    .bind(from.as_str())
-    .execute(c)
-    .await?;
+    let r = sqlx::query("UPDATE payments SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
+        .bind(to.as_str())
+        .bind(now_ms)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(c)
+        .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!(
-            "payment {id} is no longer {}",
-            from.as_str()
-        )));
+        return Err(StoreError::Conflict(format!("payment {id} is no longer {}", from.as_str())));
     }
     Ok(())
 }
@@ -340,13 +303,11 @@ pub async fn schedule_next_query(
     id: &str,
     next_query_at_ms: Option<i64>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE payments SET query_count = query_count + 1, next_query_at_ms = $1 WHERE id = $2",
-    )
-    .bind(next_query_at_ms)
-    .bind(id)
-    .execute(c)
-    .await?;
+    sqlx::query("UPDATE payments SET query_count = query_count + 1, next_query_at_ms = $1 WHERE id = $2")
+        .bind(next_query_at_ms)
+        .bind(id)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -386,10 +347,7 @@ pub struct ChannelEventRow {
     pub received_at_ms: i64,
 }
 
-pub async fn channel_events(
-    c: &mut AnyConnection,
-    limit: i64,
-) -> Result<Vec<ChannelEventRow>, StoreError> {
+pub async fn channel_events(c: &mut AnyConnection, limit: i64) -> Result<Vec<ChannelEventRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT channel, kind, merchant_order_no, outcome, reason, received_at_ms FROM channel_events ORDER BY received_at_ms DESC, id DESC LIMIT $1",
     )

@@ -123,16 +123,8 @@ pub async fn fee_items(c: &mut AnyConnection) -> Result<Vec<FeeItemRow>, StoreEr
     .await?)
 }
 
-pub async fn set_fee_item_status(
-    c: &mut AnyConnection,
-    id: &str,
-    status: FeeItemStatus,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2")
-        .bind(status.as_str())
-        .bind(id)
-        .execute(c)
-        .await?;
+pub async fn set_fee_item_status(c: &mut AnyConnection, id: &str, status: FeeItemStatus) -> Result<(), StoreError> {
+    sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(c).await?;
     Ok(())
 }
 
@@ -170,10 +162,7 @@ pub async fn receivable(c: &mut AnyConnection, id: &str) -> Result<ReceivableVie
 }
 
 /// All of a payer's receivables, newest academic year first, tuition before other fees.
-pub async fn for_payer(
-    c: &mut AnyConnection,
-    payer_id: &str,
-) -> Result<Vec<ReceivableView>, StoreError> {
+pub async fn for_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<ReceivableView>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "{VIEW_SELECT} WHERE r.payer_id = $1 ORDER BY r.academic_year DESC, f.fee_type DESC, f.code"
     ))
@@ -203,9 +192,7 @@ pub async fn add_paid(
     .execute(c)
     .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!(
-            "receivable {id} changed while crediting"
-        )));
+        return Err(StoreError::Conflict(format!("receivable {id} changed while crediting")));
     }
     Ok(())
 }

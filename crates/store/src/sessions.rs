@@ -41,11 +41,7 @@ pub async fn create(
 }
 
 /// The live session for a token, or `None` if unknown or expired.
-pub async fn find(
-    c: &mut AnyConnection,
-    token: &str,
-    now_ms: i64,
-) -> Result<Option<SessionRow>, StoreError> {
+pub async fn find(c: &mut AnyConnection, token: &str, now_ms: i64) -> Result<Option<SessionRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT subject_kind, subject_id, csrf_token, expires_at_ms FROM sessions WHERE token_digest = $1 AND expires_at_ms > $2",
     )
@@ -56,34 +52,20 @@ pub async fn find(
 }
 
 pub async fn delete(c: &mut AnyConnection, token: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
-        .bind(token_digest(token))
-        .execute(c)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE token_digest = $1").bind(token_digest(token)).execute(c).await?;
     Ok(())
 }
 
 pub async fn delete_expired(c: &mut AnyConnection, now_ms: i64) -> Result<u64, StoreError> {
-    Ok(
-        sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
-            .bind(now_ms)
-            .execute(c)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1").bind(now_ms).execute(c).await?.rows_affected())
 }
 
 /// When a login key (e.g. `payer:enrolled_student:2023001`) is locked out, until when.
-pub async fn locked_until(
-    c: &mut AnyConnection,
-    key: &str,
-    now_ms: i64,
-) -> Result<Option<i64>, StoreError> {
-    let until: Option<i64> =
-        sqlx::query_scalar("SELECT locked_until_ms FROM login_throttle WHERE throttle_key = $1")
-            .bind(key)
-            .fetch_optional(c)
-            .await?;
+pub async fn locked_until(c: &mut AnyConnection, key: &str, now_ms: i64) -> Result<Option<i64>, StoreError> {
+    let until: Option<i64> = sqlx::query_scalar("SELECT locked_until_ms FROM login_throttle WHERE throttle_key = $1")
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
     Ok(until.filter(|u| *u > now_ms))
 }
 
@@ -106,21 +88,16 @@ pub async fn record_failure(
     .fetch_one(&mut *c)
     .await?;
     if failures >= max_failures {
-        sqlx::query(
-            "UPDATE login_throttle SET locked_until_ms = $1, failures = 0 WHERE throttle_key = $2",
-        )
-        .bind(now_ms + lock_ms)
-        .bind(key)
-        .execute(c)
-        .await?;
+        sqlx::query("UPDATE login_throttle SET locked_until_ms = $1, failures = 0 WHERE throttle_key = $2")
+            .bind(now_ms + lock_ms)
+            .bind(key)
+            .execute(c)
+            .await?;
     }
     Ok(failures)
 }
 
 pub async fn clear_failures(c: &mut AnyConnection, key: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
-        .bind(key)
-        .execute(c)
-        .await?;
+    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1").bind(key).execute(c).await?;
     Ok(())
 }

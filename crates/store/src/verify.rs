@@ -21,20 +21,13 @@ impl VerifyReport {
         self.checks.iter().all(|c| c.problems.is_empty())
     }
     pub fn problems(&self) -> Vec<String> {
-        self.checks
-            .iter()
-            .flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name)))
-            .collect()
+        self.checks.iter().flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name))).collect()
     }
     /// A human report: one line per check, then each problem.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
-            let mark = if c.problems.is_empty() {
-                "ok  "
-            } else {
-                "FAIL"
-            };
+            let mark = if c.problems.is_empty() { "ok  " } else { "FAIL" };
             out.push_str(&format!("{mark} {}\n", c.name));
             for p in c.problems.iter().take(50) {
                 out.push_str(&format!("     - {p}\n"));
@@ -150,6 +143,32 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
               GROUP BY a.kind, a.dimension HAVING SUM(p.amount_fen) > 0",
         )
         .await?,
+    });
+
+    let mut receipt_problems = rows(
+        &mut *c,
+        "SELECT 'succeeded payment ' || pm.id || ' has ' || CAST(COUNT(r.id) AS TEXT) || ' receipts'
+           FROM payments pm LEFT JOIN receipts r ON r.payment_id = pm.id
+          WHERE pm.state = 'succeeded' GROUP BY pm.id HAVING COUNT(r.id) <> 1",
+    )
+    .await?;
+    receipt_problems.extend(
+        rows(
+            &mut *c,
+            "SELECT 'receipt ' || r.number || ' says ' || CAST(r.amount_fen AS TEXT) || ' for a payment of ' || CAST(pm.amount_fen AS TEXT) || ' in state ' || pm.state
+               FROM receipts r JOIN payments pm ON pm.id = r.payment_id
+              WHERE r.amount_fen <> pm.amount_fen OR pm.state <> 'succeeded'",
+        )
+        .await?,
+    );
+    report.checks.push(Check {
+        name: "every succeeded payment has exactly one receipt, for its amount",
+        problems: receipt_problems,
+    });
+
+    report.checks.push(Check {
+        name: "the operation log's hash chain is intact",
+        problems: crate::oplog::verify_chain(&mut *c).await?,
     });
 
     report.checks.push(Check {

@@ -24,9 +24,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render()
-        .map(|h| Html(h).into_response())
-        .map_err(|e| WebError::Internal(format!("template: {e}")))
+    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {
@@ -57,13 +55,7 @@ async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
         username: String::new(),
     })?;
     if fresh {
-        auth::set_cookie(
-            &mut resp,
-            auth::LOGIN_CSRF_COOKIE,
-            &csrf,
-            3600,
-            s.config.secure_cookies,
-        );
+        auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
     }
     Ok(resp)
 }
@@ -75,11 +67,7 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Result<Response, WebError> {
+async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
     let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
     auth::check_csrf(&expected, Some(&f.csrf))?;
     let username = f.username.trim().to_string();
@@ -87,10 +75,7 @@ async fn login(
         let mut c = s.engine.store().read().await?;
         payers::operator_by_username(&mut c, &username).await?
     };
-    let hash = op
-        .as_ref()
-        .map(|o| o.password_hash.clone())
-        .unwrap_or_else(|| auth::dummy_hash().to_string());
+    let hash = op.as_ref().map(|o| o.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
     let password = f.password.clone();
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
@@ -104,12 +89,8 @@ async fn login(
             Ok(resp)
         }
         Err(WebError::BadRequest(msg)) => {
-            let mut resp = render(&LoginPage {
-                school_name: s.config.school_name.clone(),
-                csrf: expected,
-                error: msg,
-                username,
-            })?;
+            let mut resp =
+                render(&LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, username })?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
         }
@@ -208,10 +189,7 @@ fn channel_label(code: &str) -> &'static str {
     }
 }
 
-async fn dashboard(
-    State(s): State<AppState>,
-    session: FinanceSession,
-) -> Result<Response, WebError> {
+async fn dashboard(State(s): State<AppState>, session: FinanceSession) -> Result<Response, WebError> {
     let mut c = s.engine.store().read().await?;
     let rows = receivables::collection_by_item(&mut c).await?;
     let succeeded = pay_store::count_in_state(&mut c, "succeeded").await?;
@@ -226,12 +204,8 @@ async fn dashboard(
             .map(|r| CollectionView {
                 code: r.code.clone(),
                 name: r.name.clone(),
-                fee_type: FeeType::parse(&r.fee_type)
-                    .map(|t| t.label_zh())
-                    .unwrap_or(""),
-                status: FeeItemStatus::parse(&r.status)
-                    .map(|t| t.label_zh())
-                    .unwrap_or(""),
+                fee_type: FeeType::parse(&r.fee_type).map(|t| t.label_zh()).unwrap_or(""),
+                status: FeeItemStatus::parse(&r.status).map(|t| t.label_zh()).unwrap_or(""),
                 receivables: r.receivables,
                 settled: r.settled,
                 due: yuan(r.due_fen),
@@ -250,11 +224,7 @@ async fn dashboard(
             .map(|e| EventView {
                 time: datetime(e.received_at_ms),
                 channel: channel_label(&e.channel).to_string(),
-                kind: if e.kind == "payment_notification" {
-                    "支付通知".to_string()
-                } else {
-                    e.kind
-                },
+                kind: if e.kind == "payment_notification" { "支付通知".to_string() } else { e.kind },
                 merchant_order_no: e.merchant_order_no.unwrap_or_default(),
                 outcome_label: outcome_label(&e.outcome),
                 outcome: e.outcome,
@@ -294,9 +264,7 @@ async fn payments(
     session: FinanceSession,
     Query(q): Query<StateQuery>,
 ) -> Result<Response, WebError> {
-    let state = q
-        .state
-        .filter(|st| bursar_domain::payment::PaymentState::parse(st).is_some());
+    let state = q.state.filter(|st| bursar_domain::payment::PaymentState::parse(st).is_some());
     let mut c = s.engine.store().read().await?;
     let rows = pay_store::recent_payments(&mut c, state.as_deref(), 500).await?;
     let mut views = Vec::with_capacity(rows.len());

@@ -1,9 +1,7 @@
 //! Passwords (argon2id), sessions (random token in an HttpOnly cookie, stored as a digest),
 //! CSRF tokens, login throttling, and the extractors that guard every route.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -26,11 +24,7 @@ pub fn hash_password(password: &str) -> Result<String, WebError> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 /// A hash to verify against when the account does not exist, so that a wrong user name and a
@@ -51,13 +45,7 @@ pub fn random_token() -> String {
 /// number (new-student login) without storing the number.
 pub fn id_number_digest(key: &[u8], id_number: &str) -> String {
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    hex::encode(
-        ring::hmac::sign(
-            &k,
-            bursar_domain::payer::normalize_id_number(id_number).as_bytes(),
-        )
-        .as_ref(),
-    )
+    hex::encode(ring::hmac::sign(&k, bursar_domain::payer::normalize_id_number(id_number).as_bytes()).as_ref())
 }
 
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -73,8 +61,7 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 pub fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age_secs: i64, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie =
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
+    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -83,9 +70,7 @@ pub fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age_secs: i6
 /// Compares a submitted CSRF token with the expected one in constant time.
 pub fn check_csrf(expected: &str, submitted: Option<&str>) -> Result<(), WebError> {
     let submitted = submitted.unwrap_or("");
-    if !expected.is_empty()
-        && bursar_channels::crypto::ct_eq(expected.as_bytes(), submitted.as_bytes())
-    {
+    if !expected.is_empty() && bursar_channels::crypto::ct_eq(expected.as_bytes(), submitted.as_bytes()) {
         Ok(())
     } else {
         Err(WebError::BadCsrf)
@@ -105,32 +90,13 @@ pub async fn start_session(
     let now = store.now_ms();
     let mut c = store.read().await?;
     sessions::delete_expired(&mut c, now).await?;
-    sessions::create(
-        &mut c,
-        &token,
-        subject_kind,
-        subject_id,
-        &csrf,
-        now,
-        SESSION_TTL_MS,
-    )
-    .await?;
-    set_cookie(
-        resp,
-        SESSION_COOKIE,
-        &token,
-        SESSION_TTL_MS / 1000,
-        state.config.secure_cookies,
-    );
+    sessions::create(&mut c, &token, subject_kind, subject_id, &csrf, now, SESSION_TTL_MS).await?;
+    set_cookie(resp, SESSION_COOKIE, &token, SESSION_TTL_MS / 1000, state.config.secure_cookies);
     set_cookie(resp, LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies);
     Ok(())
 }
 
-pub async fn end_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    resp: &mut Response,
-) -> Result<(), WebError> {
+pub async fn end_session(state: &AppState, headers: &HeaderMap, resp: &mut Response) -> Result<(), WebError> {
     if let Some(token) = cookie_value(headers, SESSION_COOKIE) {
         let mut c = state.engine.store().read().await?;
         sessions::delete(&mut c, &token).await?;
@@ -149,9 +115,7 @@ async fn session_of(
     };
     let store = state.engine.store();
     let mut c = store.read().await?;
-    Ok(sessions::find(&mut c, &token, store.now_ms())
-        .await?
-        .filter(|s| s.subject_kind == kind))
+    Ok(sessions::find(&mut c, &token, store.now_ms()).await?.filter(|s| s.subject_kind == kind))
 }
 
 /// A logged-in payer. Routes that take it are refused (redirected to login) without one.
@@ -162,18 +126,10 @@ pub struct PayerSession {
 
 impl FromRequestParts<AppState> for PayerSession {
     type Rejection = WebError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match session_of(state, &parts.headers, "payer").await? {
-            Some(s) => Ok(PayerSession {
-                payer_id: s.subject_id,
-                csrf: s.csrf_token,
-            }),
-            None => Err(WebError::LoginRequired {
-                login_path: "/portal/login",
-            }),
+            Some(s) => Ok(PayerSession { payer_id: s.subject_id, csrf: s.csrf_token }),
+            None => Err(WebError::LoginRequired { login_path: "/portal/login" }),
         }
     }
 }
@@ -187,25 +143,16 @@ pub struct FinanceSession {
 
 impl FromRequestParts<AppState> for FinanceSession {
     type Rejection = WebError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(s) = session_of(state, &parts.headers, "operator").await? else {
-            return Err(WebError::LoginRequired {
-                login_path: "/admin/login",
-            });
+            return Err(WebError::LoginRequired { login_path: "/admin/login" });
         };
         let mut c = state.engine.store().read().await?;
         let op = bursar_store::payers::operator(&mut c, &s.subject_id).await?;
         if op.role != "finance" {
             return Err(WebError::Forbidden);
         }
-        Ok(FinanceSession {
-            operator_id: op.id,
-            name: op.name,
-            csrf: s.csrf_token,
-        })
+        Ok(FinanceSession { operator_id: op.id, name: op.name, csrf: s.csrf_token })
     }
 }
 
@@ -219,37 +166,23 @@ pub fn login_csrf(headers: &HeaderMap) -> (String, bool) {
 
 /// Outcome of a password check with throttling: after too many failures the key is locked and
 /// even the right password is refused until the lock ends. Messages never say which part was wrong.
-pub async fn throttled_check(
-    state: &AppState,
-    key: &str,
-    password_ok: bool,
-) -> Result<(), WebError> {
+pub async fn throttled_check(state: &AppState, key: &str, password_ok: bool) -> Result<(), WebError> {
     let store = state.engine.store();
     let now = store.now_ms();
     let mut c = store.read().await?;
     if let Some(until) = sessions::locked_until(&mut c, key, now).await? {
         let minutes = ((until - now) / 60_000).max(1);
-        return Err(WebError::BadRequest(format!(
-            "登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试"
-        )));
+        return Err(WebError::BadRequest(format!("登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试")));
     }
     if password_ok {
         sessions::clear_failures(&mut c, key).await?;
         return Ok(());
     }
-    let failures = sessions::record_failure(
-        &mut c,
-        key,
-        now,
-        state.config.max_login_failures,
-        state.config.lockout_ms,
-    )
-    .await?;
+    let failures =
+        sessions::record_failure(&mut c, key, now, state.config.max_login_failures, state.config.lockout_ms).await?;
     tracing::info!(key = %mask_key(key), failures, "failed login");
     if failures >= state.config.max_login_failures {
-        return Err(WebError::BadRequest(
-            "登录失败次数过多，账号已锁定，请稍后再试".into(),
-        ));
+        return Err(WebError::BadRequest("登录失败次数过多，账号已锁定，请稍后再试".into()));
     }
     Err(WebError::BadRequest("用户名或密码错误".into()))
 }
@@ -288,10 +221,7 @@ mod tests {
     #[test]
     fn cookies_parse() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; bursar_session=abc; c=3"),
-        );
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; bursar_session=abc; c=3"));
         assert_eq!(cookie_value(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie_value(&h, "zz"), None);
     }

@@ -40,9 +40,7 @@ impl From<EngineError> for WebError {
         match e {
             EngineError::Rule(r) => WebError::BadRequest(r.to_string()),
             EngineError::NotFound(_) => WebError::NotFound,
-            EngineError::OrderNotOpen(_) | EngineError::MethodUnavailable(_) => {
-                WebError::BadRequest(e.to_string())
-            }
+            EngineError::OrderNotOpen(_) | EngineError::MethodUnavailable(_) => WebError::BadRequest(e.to_string()),
             EngineError::Channel(c) => {
                 tracing::warn!(error = %c, "channel error");
                 WebError::ChannelUnavailable
@@ -64,9 +62,7 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::LoginRequired { login_path } => {
-                return Redirect::to(login_path).into_response()
-            }
+            WebError::LoginRequired { login_path } => return Redirect::to(login_path).into_response(),
             WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::BadCsrf => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -76,10 +72,7 @@ impl IntoResponse for WebError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let page = ErrorPage {
-            title: "出错了",
-            message: self.to_string(),
-        };
+        let page = ErrorPage { title: "出错了", message: self.to_string() };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, self.to_string()).into_response(),

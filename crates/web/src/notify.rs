@@ -12,14 +12,7 @@ use bursar_engine::{ApplyResult, EngineError};
 use crate::AppState;
 
 fn ack(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(NotifyAck {
-            code: code.into(),
-            message: message.into(),
-        }),
-    )
-        .into_response()
+    (status, Json(NotifyAck { code: code.into(), message: message.into() })).into_response()
 }
 
 pub async fn wechatpay(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -31,37 +24,19 @@ pub async fn wechatpay(State(s): State<AppState>, headers: HeaderMap, body: Byte
         Ok((_, notice)) => notice,
         Err(e) => {
             tracing::warn!(error = %e, "refused a WeChat Pay notification");
-            engine
-                .record_event(
-                    "wechatpay",
-                    "payment_notification",
-                    None,
-                    "refused",
-                    &e.to_string(),
-                )
-                .await;
+            engine.record_event("wechatpay", "payment_notification", None, "refused", &e.to_string()).await;
             return ack(StatusCode::UNAUTHORIZED, "FAIL", "verification failed");
         }
     };
     let no = notice.merchant_order_no.as_str();
-    match engine.apply_outcome(no, &notice.outcome).await {
-        Ok(ApplyResult::Credited {
-            to_payer_credit, ..
-        }) => {
+    match engine.apply_outcome(no, &notice.outcome, &bursar_engine::Actor::channel("wechatpay")).await {
+        Ok(ApplyResult::Credited { to_payer_credit, .. }) => {
             let reason = if to_payer_credit.get() > 0 {
                 format!("credited; {to_payer_credit} yuan to payer credit (nothing owed)")
             } else {
                 "credited".to_string()
             };
-            engine
-                .record_event(
-                    "wechatpay",
-                    "payment_notification",
-                    Some(no),
-                    "credited",
-                    &reason,
-                )
-                .await;
+            engine.record_event("wechatpay", "payment_notification", Some(no), "credited", &reason).await;
             ack(StatusCode::OK, "SUCCESS", "OK")
         }
         Ok(ApplyResult::Duplicate) => {
@@ -77,27 +52,11 @@ pub async fn wechatpay(State(s): State<AppState>, headers: HeaderMap, body: Byte
             ack(StatusCode::OK, "SUCCESS", "OK")
         }
         Ok(ApplyResult::Moved(state)) => {
-            engine
-                .record_event(
-                    "wechatpay",
-                    "payment_notification",
-                    Some(no),
-                    "applied",
-                    state.as_str(),
-                )
-                .await;
+            engine.record_event("wechatpay", "payment_notification", Some(no), "applied", state.as_str()).await;
             ack(StatusCode::OK, "SUCCESS", "OK")
         }
         Ok(ApplyResult::Unchanged) => {
-            engine
-                .record_event(
-                    "wechatpay",
-                    "payment_notification",
-                    Some(no),
-                    "unchanged",
-                    "nothing new",
-                )
-                .await;
+            engine.record_event("wechatpay", "payment_notification", Some(no), "unchanged", "nothing new").await;
             ack(StatusCode::OK, "SUCCESS", "OK")
         }
         Err(
@@ -106,33 +65,13 @@ pub async fn wechatpay(State(s): State<AppState>, headers: HeaderMap, body: Byte
             | EngineError::TransactionMismatch { .. }),
         ) => {
             tracing::warn!(error = %e, "refused a WeChat Pay notification");
-            engine
-                .record_event(
-                    "wechatpay",
-                    "payment_notification",
-                    Some(no),
-                    "refused",
-                    &e.to_string(),
-                )
-                .await;
+            engine.record_event("wechatpay", "payment_notification", Some(no), "refused", &e.to_string()).await;
             ack(StatusCode::BAD_REQUEST, "FAIL", "refused")
         }
         Err(e) => {
             tracing::error!(error = %e, "could not apply a WeChat Pay notification; the channel will retry");
-            engine
-                .record_event(
-                    "wechatpay",
-                    "payment_notification",
-                    Some(no),
-                    "error",
-                    &e.to_string(),
-                )
-                .await;
-            ack(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "FAIL",
-                "temporary failure",
-            )
+            engine.record_event("wechatpay", "payment_notification", Some(no), "error", &e.to_string()).await;
+            ack(StatusCode::INTERNAL_SERVER_ERROR, "FAIL", "temporary failure")
         }
     }
 }

@@ -21,10 +21,7 @@ use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/portal",
-            get(|_: PayerSession| async { Redirect::to("/portal/fees") }),
-        )
+        .route("/portal", get(|_: PayerSession| async { Redirect::to("/portal/fees") }))
         .route("/portal/login", get(login_page).post(login))
         .route("/portal/logout", post(logout))
         .route("/portal/fees", get(fees))
@@ -37,19 +34,14 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/payments/{id}/close", post(close_payment))
         .route("/portal/payments/{id}/voucher", get(voucher))
         .route("/portal/records", get(records))
+        .route("/receipts/verify/{code}", get(verify_receipt))
 }
 
 fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render()
-        .map(|h| Html(h).into_response())
-        .map_err(|e| WebError::Internal(format!("template: {e}")))
+    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
-async fn chrome(
-    s: &AppState,
-    session: &PayerSession,
-    section: &'static str,
-) -> Result<Chrome, WebError> {
+async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> Result<Chrome, WebError> {
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer(&mut c, &session.payer_id).await?;
     Ok(Chrome {
@@ -81,13 +73,7 @@ async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
         identifier: String::new(),
     })?;
     if fresh {
-        auth::set_cookie(
-            &mut resp,
-            auth::LOGIN_CSRF_COOKIE,
-            &csrf,
-            3600,
-            s.config.secure_cookies,
-        );
+        auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
     }
     Ok(resp)
 }
@@ -99,28 +85,17 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Result<Response, WebError> {
+async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
     let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
     auth::check_csrf(&expected, Some(&f.csrf))?;
     let identifier = f.identifier.trim().to_string();
-    let key = format!(
-        "payer:{}:{}",
-        PayerKind::EnrolledStudent.as_str(),
-        identifier
-    );
+    let key = format!("payer:{}:{}", PayerKind::EnrolledStudent.as_str(), identifier);
     let payer = {
         let mut c = s.engine.store().read().await?;
         payers::payer_by_login(&mut c, PayerKind::EnrolledStudent.as_str(), &identifier).await?
     };
     // Verify against a dummy hash when there is no such payer, so timing does not tell.
-    let hash = payer
-        .as_ref()
-        .map(|p| p.password_hash.clone())
-        .unwrap_or_else(|| auth::dummy_hash().to_string());
+    let hash = payer.as_ref().map(|p| p.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
     let password = f.password.clone();
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
@@ -134,12 +109,7 @@ async fn login(
             Ok(resp)
         }
         Err(WebError::BadRequest(msg)) => {
-            let page = LoginPage {
-                school_name: s.config.school_name.clone(),
-                csrf: expected,
-                error: msg,
-                identifier,
-            };
+            let page = LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, identifier };
             let mut resp = render(&page)?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
@@ -272,46 +242,23 @@ async fn pay_page_with(
     let now = s.engine.store().now_ms();
     let mut c = s.engine.store().read().await?;
     let all = receivables::for_payer(&mut c, &session.payer_id).await?;
-    let mut years: Vec<String> = all
-        .iter()
-        .filter(|r| r.outstanding().get() > 0)
-        .map(|r| r.academic_year.clone())
-        .collect();
+    let mut years: Vec<String> =
+        all.iter().filter(|r| r.outstanding().get() > 0).map(|r| r.academic_year.clone()).collect();
     years.sort_by(|a, b| b.cmp(a));
     years.dedup();
-    let year = year
-        .filter(|y| years.contains(y))
-        .or_else(|| years.first().cloned())
-        .unwrap_or_default();
-    let rows: Vec<_> = all
-        .iter()
-        .filter(|r| r.academic_year == year && r.outstanding().get() > 0)
-        .collect();
+    let year = year.filter(|y| years.contains(y)).or_else(|| years.first().cloned()).unwrap_or_default();
+    let rows: Vec<_> = all.iter().filter(|r| r.academic_year == year && r.outstanding().get() > 0).collect();
     let groups = vec![
         FeeGroup {
             title: "学费",
-            rows: rows
-                .iter()
-                .filter(|r| r.fee_type == FeeType::Tuition.as_str())
-                .map(|r| fee_row(r, now))
-                .collect(),
+            rows: rows.iter().filter(|r| r.fee_type == FeeType::Tuition.as_str()).map(|r| fee_row(r, now)).collect(),
         },
         FeeGroup {
             title: "其他费用",
-            rows: rows
-                .iter()
-                .filter(|r| r.fee_type != FeeType::Tuition.as_str())
-                .map(|r| fee_row(r, now))
-                .collect(),
+            rows: rows.iter().filter(|r| r.fee_type != FeeType::Tuition.as_str()).map(|r| fee_row(r, now)).collect(),
         },
     ];
-    let mut resp = render(&PayPage {
-        chrome,
-        years,
-        year,
-        groups,
-        error: error.clone(),
-    })?;
+    let mut resp = render(&PayPage { chrome, years, year, groups, error: error.clone() })?;
     if !error.is_empty() {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -332,12 +279,7 @@ async fn create_order(
     session: PayerSession,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     auth::check_csrf(&session.csrf, get("csrf"))?;
     let year = get("year").map(str::to_string);
     let mut lines = Vec::new();
@@ -353,9 +295,7 @@ async fn create_order(
     }
     match s.engine.create_order(&session.payer_id, &lines).await {
         Ok(order_id) => Ok(Redirect::to(&format!("/portal/orders/{order_id}")).into_response()),
-        Err(bursar_engine::EngineError::Rule(e)) => {
-            pay_page_with(&s, &session, year, e.to_string()).await
-        }
+        Err(bursar_engine::EngineError::Rule(e)) => pay_page_with(&s, &session, year, e.to_string()).await,
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
         Err(e) => Err(e.into()),
     }
@@ -421,20 +361,13 @@ async fn load_order_lines(s: &AppState, order_id: &str) -> Result<Vec<LineRow>, 
         .map(|l| LineRow {
             item: l.item_name,
             year: l.academic_year,
-            fee_type: FeeType::parse(&l.fee_type)
-                .map(|t| t.label_zh())
-                .unwrap_or(""),
+            fee_type: FeeType::parse(&l.fee_type).map(|t| t.label_zh()).unwrap_or(""),
             amount: yuan(l.amount_fen),
         })
         .collect())
 }
 
-async fn order_page_with(
-    s: &AppState,
-    session: &PayerSession,
-    id: &str,
-    error: String,
-) -> Result<Response, WebError> {
+async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: String) -> Result<Response, WebError> {
     let chrome = chrome(s, session, "pay").await?;
     let mut c = s.engine.store().read().await?;
     let order = pay_store::order(&mut c, id).await?;
@@ -443,8 +376,8 @@ async fn order_page_with(
     }
     let payments = pay_store::payments_of_order(&mut c, id).await?;
     drop(c);
-    let state = bursar_domain::order::OrderState::parse(&order.state)
-        .unwrap_or(bursar_domain::order::OrderState::Closed);
+    let state =
+        bursar_domain::order::OrderState::parse(&order.state).unwrap_or(bursar_domain::order::OrderState::Closed);
     render(&OrderPage {
         chrome,
         order_id: order.id.clone(),
@@ -456,10 +389,7 @@ async fn order_page_with(
             .engine
             .methods()
             .into_iter()
-            .map(|m| MethodOption {
-                code: m.as_str(),
-                label: m.label_zh(),
-            })
+            .map(|m| MethodOption { code: m.as_str(), label: m.label_zh() })
             .collect(),
         payments: payments.iter().map(payment_view).collect(),
         error,
@@ -487,8 +417,7 @@ async fn pay_order(
     Form(f): Form<PayForm>,
 ) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
-    let method =
-        PayMethod::parse(&f.method).ok_or_else(|| WebError::BadRequest("请选择支付方式".into()))?;
+    let method = PayMethod::parse(&f.method).ok_or_else(|| WebError::BadRequest("请选择支付方式".into()))?;
     match s.engine.start_payment(&id, &session.payer_id, method).await {
         Ok(p) => Ok(Redirect::to(&format!("/portal/payments/{}", p.id)).into_response()),
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
@@ -517,15 +446,9 @@ struct PaymentPage {
     lines: Vec<LineRow>,
 }
 
-async fn own_payment(
-    s: &AppState,
-    session: &PayerSession,
-    id: &str,
-) -> Result<pay_store::PaymentRow, WebError> {
+async fn own_payment(s: &AppState, session: &PayerSession, id: &str) -> Result<pay_store::PaymentRow, WebError> {
     let p = s.engine.refresh_payment(id).await.map_err(|e| match e {
-        bursar_engine::EngineError::Store(bursar_store::StoreError::NotFound(_)) => {
-            WebError::NotFound
-        }
+        bursar_engine::EngineError::Store(bursar_store::StoreError::NotFound(_)) => WebError::NotFound,
         other => other.into(),
     })?;
     if p.payer_id != session.payer_id {
@@ -543,10 +466,7 @@ async fn payment_page(
     let p = own_payment(&s, &session, &id).await?;
     let code_url = p.code_url.clone().unwrap_or_default();
     let waiting = p.state() == PaymentState::Paying;
-    let phone_url = match (
-        &s.config.wechat_sim_phone_url,
-        waiting && !code_url.is_empty(),
-    ) {
+    let phone_url = match (&s.config.wechat_sim_phone_url, waiting && !code_url.is_empty()) {
         (Some(base), true) => format!("{base}?code_url={}", url_encode(&code_url)),
         _ => String::new(),
     };
@@ -555,11 +475,7 @@ async fn payment_page(
         order_id: p.order_id.clone(),
         waiting,
         succeeded: p.state() == PaymentState::Succeeded,
-        qr_svg: if waiting && !code_url.is_empty() {
-            bursar_channels::qr_svg(&code_url)
-        } else {
-            String::new()
-        },
+        qr_svg: if waiting && !code_url.is_empty() { bursar_channels::qr_svg(&code_url) } else { String::new() },
         expires: datetime(p.expires_at_ms),
         phone_url,
         lines: load_order_lines(&s, &p.order_id).await?,
@@ -570,9 +486,7 @@ async fn payment_page(
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -590,10 +504,7 @@ async fn payment_status(
     Path(id): Path<String>,
 ) -> Result<Json<StatusJson>, WebError> {
     let p = own_payment(&s, &session, &id).await?;
-    Ok(Json(StatusJson {
-        label: payment_state_label(&p.state),
-        state: p.state,
-    }))
+    Ok(Json(StatusJson { label: payment_state_label(&p.state), state: p.state }))
 }
 
 async fn close_payment(
@@ -620,6 +531,10 @@ struct VoucherPage {
     payer_id_masked: String,
     channel_txn_id: String,
     lines: Vec<LineRow>,
+    receipt_number: String,
+    receipt_state: &'static str,
+    verify_url: String,
+    verify_qr: String,
 }
 
 async fn voucher(
@@ -630,15 +545,20 @@ async fn voucher(
     let chrome = chrome(&s, &session, "records").await?;
     let p = own_payment(&s, &session, &id).await?;
     if p.state() != PaymentState::Succeeded {
-        return Err(WebError::BadRequest(
-            "该笔支付尚未成功，暂无缴费凭证".into(),
-        ));
+        return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
     }
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer(&mut c, &session.payer_id).await?;
+    let receipt = bursar_store::receipts::for_payment(&mut c, &p.id).await?.ok_or(WebError::NotFound)?;
     drop(c);
+    let verify_url =
+        format!("{}/receipts/verify/{}", s.engine.config().public_base_url.trim_end_matches('/'), receipt.verify_code);
     render(&VoucherPage {
         chrome,
+        receipt_number: receipt.number,
+        receipt_state: receipt_state_label(&receipt.state),
+        verify_qr: bursar_channels::qr_svg(&verify_url),
+        verify_url,
         payer_name: payer.name,
         payer_identifier: payer.identifier,
         payer_id_masked: payer.id_number_masked,
@@ -659,8 +579,54 @@ async fn records(State(s): State<AppState>, session: PayerSession) -> Result<Res
     let chrome = chrome(&s, &session, "records").await?;
     let mut c = s.engine.store().read().await?;
     let payments = pay_store::payments_of_payer(&mut c, &session.payer_id).await?;
-    render(&RecordsPage {
-        chrome,
-        payments: payments.iter().map(payment_view).collect(),
+    render(&RecordsPage { chrome, payments: payments.iter().map(payment_view).collect() })
+}
+
+pub fn receipt_state_label(code: &str) -> &'static str {
+    match code {
+        "valid" => "有效",
+        "refunded" => "已退款（红冲）",
+        "void" => "已作废",
+        _ => "未知",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "receipt_verify.html")]
+struct ReceiptVerifyPage {
+    school_name: String,
+    number: String,
+    state: &'static str,
+    valid: bool,
+    payer_name: String,
+    payer_identifier: String,
+    amount: String,
+    paid_at: String,
+    method: &'static str,
+    lines: Vec<LineRow>,
+}
+
+/// The public page a receipt's QR code opens: enough to tell a genuine receipt from a forged one,
+/// nothing more (masked name and number, no ID number, no phone).
+async fn verify_receipt(State(s): State<AppState>, Path(code): Path<String>) -> Result<Response, WebError> {
+    if code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(WebError::NotFound);
+    }
+    let mut c = s.engine.store().read().await?;
+    let receipt = bursar_store::receipts::by_verify_code(&mut c, &code).await?.ok_or(WebError::NotFound)?;
+    let payment = pay_store::payment(&mut c, &receipt.payment_id).await?;
+    let payer = payers::payer(&mut c, &receipt.payer_id).await?;
+    drop(c);
+    render(&ReceiptVerifyPage {
+        school_name: s.config.school_name.clone(),
+        number: receipt.number,
+        valid: receipt.state == "valid",
+        state: receipt_state_label(&receipt.state),
+        payer_name: bursar_domain::payer::mask_name(&payer.name),
+        payer_identifier: bursar_domain::payer::mask_identifier(&payer.identifier),
+        amount: yuan(receipt.amount_fen),
+        paid_at: payment.succeeded_at_ms.map(datetime).unwrap_or_default(),
+        method: method_label(&payment.method),
+        lines: load_order_lines(&s, &payment.order_id).await?,
     })
 }

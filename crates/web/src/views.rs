@@ -32,13 +32,9 @@ pub fn date_or_unlimited(ms: Option<i64>, end: bool) -> String {
 }
 
 pub fn method_label(code: &str) -> &'static str {
-    bursar_domain::payment::PayMethod::parse(code)
-        .map(|m| m.label_zh())
-        .unwrap_or("其他")
+    bursar_domain::payment::PayMethod::parse(code).map(|m| m.label_zh()).unwrap_or("其他")
 }
 
 pub fn payment_state_label(code: &str) -> &'static str {
-    bursar_domain::payment::PaymentState::parse(code)
-        .map(|s| s.label_zh())
-        .unwrap_or("未知")
+    bursar_domain::payment::PaymentState::parse(code).map(|s| s.label_zh()).unwrap_or("未知")
 }

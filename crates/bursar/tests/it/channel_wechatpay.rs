@@ -41,21 +41,14 @@ fn req(no: &str) -> QrRequest<'_> {
 #[tokio::test]
 async fn native_query_close_against_the_simulator() {
     let s = start_sim().await;
-    let adapter =
-        WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(SystemClock)).unwrap();
+    let adapter = WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(SystemClock)).unwrap();
     let no = "B0000000000000000000000000000001";
     let code_url = adapter.create_qr(&req(no)).await.unwrap();
     assert!(code_url.starts_with("weixin://wxpay/bizpayurl?pr="));
     // Same request again: the same code URL (idempotent at the channel).
     assert_eq!(adapter.create_qr(&req(no)).await.unwrap(), code_url);
     assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Pending);
-    assert_eq!(
-        adapter
-            .query("B0000000000000000000000000000404")
-            .await
-            .unwrap(),
-        ChannelOutcome::NotFound
-    );
+    assert_eq!(adapter.query("B0000000000000000000000000000404").await.unwrap(), ChannelOutcome::NotFound);
     // Close answers a signed 204, which the adapter verifies.
     adapter.close(no).await.unwrap();
     assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Closed);
@@ -69,11 +62,7 @@ async fn native_query_close_against_the_simulator() {
         other => panic!("expected ORDERPAID, got {other:?}"),
     }
     match adapter.query(no2).await.unwrap() {
-        ChannelOutcome::Paid {
-            amount_fen,
-            channel_txn_id,
-            ..
-        } => {
+        ChannelOutcome::Paid { amount_fen, channel_txn_id, .. } => {
             assert_eq!(amount_fen, 12_345);
             assert!(channel_txn_id.starts_with("4200"));
         }
@@ -89,10 +78,7 @@ async fn forged_requests_and_responses_are_refused() {
     let mut forged = s.sandbox.merchant_config(&s.url);
     forged.merchant_private_key_pem = other.merchant_private_key_pem.clone();
     let adapter = WechatPayAdapter::new(&forged, Arc::new(SystemClock)).unwrap();
-    match adapter
-        .create_qr(&req("B0000000000000000000000000000003"))
-        .await
-    {
+    match adapter.create_qr(&req("B0000000000000000000000000000003")).await {
         Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
         other => panic!("expected SIGN_ERROR, got {other:?}"),
     }
@@ -102,16 +88,13 @@ async fn forged_requests_and_responses_are_refused() {
     wrong_platform.platform_public_key_pem = other.platform_public_key_pem.clone();
     let adapter = WechatPayAdapter::new(&wrong_platform, Arc::new(SystemClock)).unwrap();
     assert!(matches!(
-        adapter
-            .create_qr(&req("B0000000000000000000000000000004"))
-            .await,
+        adapter.create_qr(&req("B0000000000000000000000000000004")).await,
         Err(ChannelError::Verification(_))
     ));
 
     // A client whose clock is 10 minutes off: the simulator refuses its request as expired…
     let skewed = ManualClock::new(SystemClock.now_ms() - 600_000);
-    let adapter =
-        WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(skewed)).unwrap();
+    let adapter = WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(skewed)).unwrap();
     match adapter.query("B0000000000000000000000000000005").await {
         Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
         other => panic!("expected a refused stale request, got {other:?}"),

@@ -5,21 +5,10 @@ use crate::both_stores;
 use crate::support::*;
 
 async fn try_login(c: &reqwest::Client, base: &str, user: &str, password: &str) -> (u16, String) {
-    let page = c
-        .get(format!("{base}/portal/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = c.get(format!("{base}/portal/login")).send().await.unwrap().text().await.unwrap();
     let resp = c
         .post(format!("{base}/portal/login"))
-        .form(&[
-            ("identifier", user),
-            ("password", password),
-            ("csrf", csrf_of(&page).as_str()),
-        ])
+        .form(&[("identifier", user), ("password", password), ("csrf", csrf_of(&page).as_str())])
         .send()
         .await
         .unwrap();
@@ -27,119 +16,74 @@ async fn try_login(c: &reqwest::Client, base: &str, user: &str, password: &str) 
     (status, resp.text().await.unwrap())
 }
 
-both_stores!(
-    wrong_passwords_are_generic_and_lock_the_account,
-    |env: TestEnv| async move {
-        let app = env.start_demo().await;
-        let base = app.base_url.clone();
-        let (user, password) = bursar::demo::first_student_login();
-        let c = client();
+both_stores!(wrong_passwords_are_generic_and_lock_the_account, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let (user, password) = bursar::demo::first_student_login();
+    let c = client();
 
-        // Unknown user and wrong password read the same.
-        let (s1, unknown) = try_login(&c, &base, "9999999999", "whatever").await;
-        let (s2, wrong) = try_login(&c, &base, &user, "000000").await;
-        assert_eq!((s1, s2), (401, 401));
-        assert!(unknown.contains("用户名或密码错误") && wrong.contains("用户名或密码错误"));
+    // Unknown user and wrong password read the same.
+    let (s1, unknown) = try_login(&c, &base, "9999999999", "whatever").await;
+    let (s2, wrong) = try_login(&c, &base, &user, "000000").await;
+    assert_eq!((s1, s2), (401, 401));
+    assert!(unknown.contains("用户名或密码错误") && wrong.contains("用户名或密码错误"));
 
-        for _ in 0..4 {
-            try_login(&c, &base, &user, "000000").await;
-        }
-        let (s, locked) = try_login(&c, &base, &user, &password).await;
-        assert_eq!(s, 401, "the right password is refused while locked");
-        assert!(locked.contains("锁定"), "says the account is locked");
-
-        // Another account is unaffected.
-        let c2 = client();
-        let page = c2
-            .get(format!("{base}/portal/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let resp = c2
-            .post(format!("{base}/portal/login"))
-            .form(&[
-                ("identifier", "2023010001x"),
-                ("password", "x"),
-                ("csrf", csrf_of(&page).as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 401);
-        app.stop().await;
+    for _ in 0..4 {
+        try_login(&c, &base, &user, "000000").await;
     }
-);
+    let (s, locked) = try_login(&c, &base, &user, &password).await;
+    assert_eq!(s, 401, "the right password is refused while locked");
+    assert!(locked.contains("锁定"), "says the account is locked");
 
-both_stores!(
-    routes_need_the_right_session_and_forms_need_csrf,
-    |env: TestEnv| async move {
-        let app = env.start_demo().await;
-        let base = app.base_url.clone();
-        let anon = client();
-        for path in [
-            "/portal/fees",
-            "/portal/pay",
-            "/portal/records",
-            "/portal/payments/x",
-            "/portal/orders/x",
-        ] {
-            let r = anon.get(format!("{base}{path}")).send().await.unwrap();
-            assert_eq!(r.status(), 303, "{path}");
-            assert_eq!(location(&r), "/portal/login", "{path}");
-        }
-        for path in ["/admin", "/admin/payments"] {
-            let r = anon.get(format!("{base}{path}")).send().await.unwrap();
-            assert_eq!(location(&r), "/admin/login", "{path}");
-        }
-        // A login form posted without its CSRF cookie/token is refused.
-        let r = anon
-            .post(format!("{base}/portal/login"))
-            .form(&[("identifier", "a"), ("password", "b"), ("csrf", "forged")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 403);
-        // Security headers are on every response.
-        let r = anon
-            .get(format!("{base}/portal/login"))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.headers().get("content-security-policy").is_some());
-        assert_eq!(r.headers().get("x-frame-options").unwrap(), "DENY");
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    // Another account is unaffected.
+    let c2 = client();
+    let page = c2.get(format!("{base}/portal/login")).send().await.unwrap().text().await.unwrap();
+    let resp = c2
+        .post(format!("{base}/portal/login"))
+        .form(&[("identifier", "2023010001x"), ("password", "x"), ("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    app.stop().await;
+});
 
-        // Logout ends the session.
-        let c = login_student(&base).await;
-        let fees = c
-            .get(format!("{base}/portal/fees"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = c
-            .post(format!("{base}/portal/logout"))
-            .form(&[("csrf", csrf_of(&fees).as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(location(&r), "/portal/login");
-        let r = c.get(format!("{base}/portal/fees")).send().await.unwrap();
-        assert_eq!(location(&r), "/portal/login");
-        let health = anon.get(format!("{base}/healthz")).send().await.unwrap();
-        assert_eq!(health.status(), 200);
-        app.stop().await;
+both_stores!(routes_need_the_right_session_and_forms_need_csrf, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let anon = client();
+    for path in ["/portal/fees", "/portal/pay", "/portal/records", "/portal/payments/x", "/portal/orders/x"] {
+        let r = anon.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(location(&r), "/portal/login", "{path}");
     }
-);
+    for path in ["/admin", "/admin/payments"] {
+        let r = anon.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(location(&r), "/admin/login", "{path}");
+    }
+    // A login form posted without its CSRF cookie/token is refused.
+    let r = anon
+        .post(format!("{base}/portal/login"))
+        .form(&[("identifier", "a"), ("password", "b"), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Security headers are on every response.
+    let r = anon.get(format!("{base}/portal/login")).send().await.unwrap();
+    assert!(r.headers().get("content-security-policy").is_some());
+    assert_eq!(r.headers().get("x-frame-options").unwrap(), "DENY");
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+
+    // Logout ends the session.
+    let c = login_student(&base).await;
+    let fees = c.get(format!("{base}/portal/fees")).send().await.unwrap().text().await.unwrap();
+    let r = c.post(format!("{base}/portal/logout")).form(&[("csrf", csrf_of(&fees).as_str())]).send().await.unwrap();
+    assert_eq!(location(&r), "/portal/login");
+    let r = c.get(format!("{base}/portal/fees")).send().await.unwrap();
+    assert_eq!(location(&r), "/portal/login");
+    let health = anon.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    app.stop().await;
+});

@@ -23,37 +23,17 @@ struct Paying {
 /// The first demo student starts paying the whole dorm fee by WeChat.
 async fn start_paying(app: &bursar::app::Running) -> Paying {
     let mut c = app.store.read().await.unwrap();
-    let payer = payers::payer_by_login(
-        &mut c,
-        "enrolled_student",
-        &bursar::demo::first_student_login().0,
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let dorm = receivables::for_payer(&mut c, &payer.id)
+    let payer = payers::payer_by_login(&mut c, "enrolled_student", &bursar::demo::first_student_login().0)
         .await
         .unwrap()
-        .into_iter()
-        .find(|r| r.item_code == "ZSF")
         .unwrap();
+    let dorm =
+        receivables::for_payer(&mut c, &payer.id).await.unwrap().into_iter().find(|r| r.item_code == "ZSF").unwrap();
     drop(c);
-    let order = app
-        .engine
-        .create_order(&payer.id, &[(dorm.id.clone(), dorm.outstanding())])
-        .await
-        .unwrap();
-    let payment = app
-        .engine
-        .start_payment(&order, &payer.id, PayMethod::WechatNative)
-        .await
-        .unwrap();
+    let order = app.engine.create_order(&payer.id, &[(dorm.id.clone(), dorm.outstanding())]).await.unwrap();
+    let payment = app.engine.start_payment(&order, &payer.id, PayMethod::WechatNative).await.unwrap();
     assert_eq!(payment.state, "paying");
-    Paying {
-        payer_id: payer.id,
-        payment,
-        receivable_id: dorm.id,
-    }
+    Paying { payer_id: payer.id, payment, receivable_id: dorm.id }
 }
 
 fn paid_txn(env: &TestEnv, out_trade_no: &str, amount: i64) -> Transaction {
@@ -70,9 +50,7 @@ fn paid_txn(env: &TestEnv, out_trade_no: &str, amount: i64) -> Transaction {
         bank_type: Some("OTHERS".into()),
         attach: None,
         success_time: Some("2026-11-22T10:00:00+08:00".into()),
-        payer: Some(Payer {
-            openid: "o1".into(),
-        }),
+        payer: Some(Payer { openid: "o1".into() }),
         amount: Some(TransactionAmount {
             total: Some(amount),
             payer_total: Some(amount),
@@ -83,11 +61,7 @@ fn paid_txn(env: &TestEnv, out_trade_no: &str, amount: i64) -> Transaction {
     }
 }
 
-async fn post_notification(
-    app: &bursar::app::Running,
-    body: Vec<u8>,
-    headers: reqwest::header::HeaderMap,
-) -> u16 {
+async fn post_notification(app: &bursar::app::Running, body: Vec<u8>, headers: reqwest::header::HeaderMap) -> u16 {
     client()
         .post(format!("{}/notify/wechatpay", app.base_url))
         .headers(headers)
@@ -106,230 +80,154 @@ async fn state_of(app: &bursar::app::Running, payment_id: &str) -> String {
 
 async fn last_event(app: &bursar::app::Running) -> pay_store::ChannelEventRow {
     let mut c = app.store.read().await.unwrap();
-    pay_store::channel_events(&mut c, 1)
-        .await
-        .unwrap()
-        .remove(0)
+    pay_store::channel_events(&mut c, 1).await.unwrap().remove(0)
 }
 
-both_stores!(
-    bad_notifications_are_refused_logged_and_change_nothing,
-    |env: TestEnv| async move {
-        let app = env.start_demo().await;
-        let sim = app.wechat_sim.clone().unwrap();
-        let p = start_paying(&app).await;
-        let no = p.payment.merchant_order_no.clone();
-        let amount = p.payment.amount_fen;
+both_stores!(bad_notifications_are_refused_logged_and_change_nothing, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let sim = app.wechat_sim.clone().unwrap();
+    let p = start_paying(&app).await;
+    let no = p.payment.merchant_order_no.clone();
+    let amount = p.payment.amount_fen;
 
-        // A body altered after signing.
-        let (mut body, headers) = sim.notification_for(&paid_txn(&env, &no, amount)).unwrap();
-        let n = body.len();
-        body[n - 3] ^= 1;
-        assert_eq!(post_notification(&app, body, headers).await, 401);
-        let e = last_event(&app).await;
-        assert_eq!(
-            (e.outcome.as_str(), e.reason.contains("signature")),
-            ("refused", true),
-            "{e:?}"
-        );
+    // A body altered after signing.
+    let (mut body, headers) = sim.notification_for(&paid_txn(&env, &no, amount)).unwrap();
+    let n = body.len();
+    body[n - 3] ^= 1;
+    assert_eq!(post_notification(&app, body, headers).await, 401);
+    let e = last_event(&app).await;
+    assert_eq!((e.outcome.as_str(), e.reason.contains("signature")), ("refused", true), "{e:?}");
 
-        // Unsigned.
-        let (body, _) = sim.notification_for(&paid_txn(&env, &no, amount)).unwrap();
-        assert_eq!(post_notification(&app, body, Default::default()).await, 401);
+    // Unsigned.
+    let (body, _) = sim.notification_for(&paid_txn(&env, &no, amount)).unwrap();
+    assert_eq!(post_notification(&app, body, Default::default()).await, 401);
 
-        // Correctly signed by the channel, but for a different amount than the payment.
-        let (body, headers) = sim
-            .notification_for(&paid_txn(&env, &no, amount + 1))
-            .unwrap();
-        assert_eq!(post_notification(&app, body, headers).await, 400);
-        let e = last_event(&app).await;
-        assert!(
-            e.outcome == "refused" && e.reason.contains("amount mismatch"),
-            "{e:?}"
-        );
+    // Correctly signed by the channel, but for a different amount than the payment.
+    let (body, headers) = sim.notification_for(&paid_txn(&env, &no, amount + 1)).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 400);
+    let e = last_event(&app).await;
+    assert!(e.outcome == "refused" && e.reason.contains("amount mismatch"), "{e:?}");
 
-        // For an order Bursar never made.
-        let (body, headers) = sim
-            .notification_for(&paid_txn(&env, "00000000000000000000000000000000", amount))
-            .unwrap();
-        assert_eq!(post_notification(&app, body, headers).await, 400);
-        assert!(last_event(&app)
-            .await
-            .reason
-            .contains("unknown merchant order"));
+    // For an order Bursar never made.
+    let (body, headers) = sim.notification_for(&paid_txn(&env, "00000000000000000000000000000000", amount)).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 400);
+    assert!(last_event(&app).await.reason.contains("unknown merchant order"));
 
-        // Addressed to another merchant.
-        let mut other = paid_txn(&env, &no, amount);
-        other.mchid = "1900000000".into();
-        let (body, headers) = sim.notification_for(&other).unwrap();
-        assert_eq!(post_notification(&app, body, headers).await, 401);
-        assert!(last_event(&app).await.reason.contains("merchant mismatch"));
+    // Addressed to another merchant.
+    let mut other = paid_txn(&env, &no, amount);
+    other.mchid = "1900000000".into();
+    let (body, headers) = sim.notification_for(&other).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 401);
+    assert!(last_event(&app).await.reason.contains("merchant mismatch"));
 
-        // Nothing changed.
-        assert_eq!(state_of(&app, &p.payment.id).await, "paying");
-        let mut c = app.store.read().await.unwrap();
-        assert_eq!(
-            receivables::receivable(&mut c, &p.receivable_id)
-                .await
-                .unwrap()
-                .paid_fen,
-            0
-        );
-        drop(c);
+    // Nothing changed.
+    assert_eq!(state_of(&app, &p.payment.id).await, "paying");
+    let mut c = app.store.read().await.unwrap();
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, 0);
+    drop(c);
 
-        // The genuine notification is accepted once; its duplicate is acknowledged without effect.
-        let genuine = paid_txn(&env, &no, amount);
-        let (body, headers) = sim.notification_for(&genuine).unwrap();
-        assert_eq!(post_notification(&app, body, headers).await, 200);
-        assert_eq!(state_of(&app, &p.payment.id).await, "succeeded");
-        let (body, headers) = sim.notification_for(&genuine).unwrap();
-        assert_eq!(post_notification(&app, body, headers).await, 200);
-        assert_eq!(last_event(&app).await.outcome, "duplicate");
-        // A different channel transaction for an already credited payment is refused.
-        let mut forged_second = genuine.clone();
-        forged_second.transaction_id = Some("4200000000202611229999999999".into());
-        let (body, headers) = sim.notification_for(&forged_second).unwrap();
-        assert_eq!(post_notification(&app, body, headers).await, 400);
+    // The genuine notification is accepted once; its duplicate is acknowledged without effect.
+    let genuine = paid_txn(&env, &no, amount);
+    let (body, headers) = sim.notification_for(&genuine).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 200);
+    assert_eq!(state_of(&app, &p.payment.id).await, "succeeded");
+    let (body, headers) = sim.notification_for(&genuine).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 200);
+    assert_eq!(last_event(&app).await.outcome, "duplicate");
+    // A different channel transaction for an already credited payment is refused.
+    let mut forged_second = genuine.clone();
+    forged_second.transaction_id = Some("4200000000202611229999999999".into());
+    let (body, headers) = sim.notification_for(&forged_second).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 400);
 
-        let mut c = app.store.read().await.unwrap();
-        assert_eq!(
-            receivables::receivable(&mut c, &p.receivable_id)
-                .await
-                .unwrap()
-                .paid_fen,
-            amount
-        );
-        drop(c);
-        assert_verified(&app.store).await;
-        app.stop().await;
-    }
-);
+    let mut c = app.store.read().await.unwrap();
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, amount);
+    drop(c);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
 
-both_stores!(
-    a_lost_notification_is_recovered_by_active_query,
-    |env: TestEnv| async move {
-        let app = env.start_demo().await;
-        let sim = app.wechat_sim.clone().unwrap();
-        let p = start_paying(&app).await;
-        // The payer pays, but the channel's notification never arrives.
-        sim.confirm_payment(p.payment.code_url.as_deref().unwrap(), false)
-            .unwrap();
-        let started = std::time::Instant::now();
-        eventually(
-            "the sweeper credits the dropped payment",
-            Duration::from_secs(15),
-            || {
-                let app = &app;
-                let id = p.payment.id.clone();
-                async move { state_of(app, &id).await == "succeeded" }
-            },
-        )
+both_stores!(a_lost_notification_is_recovered_by_active_query, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let sim = app.wechat_sim.clone().unwrap();
+    let p = start_paying(&app).await;
+    // The payer pays, but the channel's notification never arrives.
+    sim.confirm_payment(p.payment.code_url.as_deref().unwrap(), false).unwrap();
+    let started = std::time::Instant::now();
+    eventually("the sweeper credits the dropped payment", Duration::from_secs(15), || {
+        let app = &app;
+        let id = p.payment.id.clone();
+        async move { state_of(app, &id).await == "succeeded" }
+    })
+    .await;
+    eprintln!("dropped payment recovered after {} ms", started.elapsed().as_millis());
+    let mut c = app.store.read().await.unwrap();
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().state, "settled");
+    let events = pay_store::channel_events(&mut c, 10).await.unwrap();
+    assert!(events.iter().any(|e| e.reason == "recovered by active query"), "{events:?}");
+    drop(c);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
+
+both_stores!(the_same_bill_paid_twice_goes_to_payer_credit, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let sim = app.wechat_sim.clone().unwrap();
+    // Two browser tabs: two orders for the same dorm fee, both paid.
+    let a = start_paying(&app).await;
+    let b = start_paying(&app).await;
+    assert_ne!(a.payment.merchant_order_no, b.payment.merchant_order_no);
+    sim.confirm_payment(a.payment.code_url.as_deref().unwrap(), true).unwrap();
+    sim.confirm_payment(b.payment.code_url.as_deref().unwrap(), true).unwrap();
+    for id in [&a.payment.id, &b.payment.id] {
+        eventually("both payments credited", Duration::from_secs(15), || {
+            let app = &app;
+            let id = id.clone();
+            async move { state_of(app, &id).await == "succeeded" }
+        })
         .await;
-        eprintln!(
-            "dropped payment recovered after {} ms",
-            started.elapsed().as_millis()
-        );
-        let mut c = app.store.read().await.unwrap();
-        assert_eq!(
-            receivables::receivable(&mut c, &p.receivable_id)
-                .await
-                .unwrap()
-                .state,
-            "settled"
-        );
-        let events = pay_store::channel_events(&mut c, 10).await.unwrap();
-        assert!(
-            events
-                .iter()
-                .any(|e| e.reason == "recovered by active query"),
-            "{events:?}"
-        );
-        drop(c);
-        assert_verified(&app.store).await;
-        app.stop().await;
     }
-);
+    let mut c = app.store.read().await.unwrap();
+    let dorm = receivables::receivable(&mut c, &a.receivable_id).await.unwrap();
+    assert_eq!(dorm.paid_fen, dorm.due_fen, "paid once");
+    let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&a.payer_id)).await.unwrap();
+    assert_eq!(credit, Fen(-dorm.due_fen), "the second payment is the payer's credit, not lost");
+    drop(c);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
 
-both_stores!(
-    the_same_bill_paid_twice_goes_to_payer_credit,
-    |env: TestEnv| async move {
-        let app = env.start_demo().await;
-        let sim = app.wechat_sim.clone().unwrap();
-        // Two browser tabs: two orders for the same dorm fee, both paid.
-        let a = start_paying(&app).await;
-        let b = start_paying(&app).await;
-        assert_ne!(a.payment.merchant_order_no, b.payment.merchant_order_no);
-        sim.confirm_payment(a.payment.code_url.as_deref().unwrap(), true)
-            .unwrap();
-        sim.confirm_payment(b.payment.code_url.as_deref().unwrap(), true)
-            .unwrap();
-        for id in [&a.payment.id, &b.payment.id] {
-            eventually("both payments credited", Duration::from_secs(15), || {
-                let app = &app;
-                let id = id.clone();
-                async move { state_of(app, &id).await == "succeeded" }
-            })
-            .await;
-        }
-        let mut c = app.store.read().await.unwrap();
-        let dorm = receivables::receivable(&mut c, &a.receivable_id)
-            .await
-            .unwrap();
-        assert_eq!(dorm.paid_fen, dorm.due_fen, "paid once");
-        let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&a.payer_id))
-            .await
-            .unwrap();
-        assert_eq!(
-            credit,
-            Fen(-dorm.due_fen),
-            "the second payment is the payer's credit, not lost"
-        );
-        drop(c);
-        assert_verified(&app.store).await;
-        app.stop().await;
+both_stores!(racing_notifications_and_queries_credit_exactly_once, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let p = start_paying(&app).await;
+    let outcome = bursar_domain::payment::ChannelOutcome::Paid {
+        channel_txn_id: "4200000000202611220000000042".into(),
+        amount_fen: p.payment.amount_fen,
+        paid_at_ms: app.store.now_ms(),
+    };
+    // Sixteen deliveries of the same result at once (notification retries racing active queries).
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let engine = app.engine.clone();
+        let no = p.payment.merchant_order_no.clone();
+        let outcome = outcome.clone();
+        handles.push(tokio::spawn(async move {
+            engine.apply_outcome(&no, &outcome, &bursar_engine::Actor::channel("wechatpay")).await
+        }));
     }
-);
-
-both_stores!(
-    racing_notifications_and_queries_credit_exactly_once,
-    |env: TestEnv| async move {
-        let app = env.start_demo().await;
-        let p = start_paying(&app).await;
-        let outcome = bursar_domain::payment::ChannelOutcome::Paid {
-            channel_txn_id: "4200000000202611220000000042".into(),
-            amount_fen: p.payment.amount_fen,
-            paid_at_ms: app.store.now_ms(),
-        };
-        // Sixteen deliveries of the same result at once (notification retries racing active queries).
-        let mut handles = Vec::new();
-        for _ in 0..16 {
-            let engine = app.engine.clone();
-            let no = p.payment.merchant_order_no.clone();
-            let outcome = outcome.clone();
-            handles.push(tokio::spawn(async move {
-                engine.apply_outcome(&no, &outcome).await
-            }));
+    let mut credited = 0;
+    let mut duplicates = 0;
+    for h in handles {
+        match h.await.unwrap().unwrap() {
+            bursar_engine::ApplyResult::Credited { .. } => credited += 1,
+            bursar_engine::ApplyResult::Duplicate => duplicates += 1,
+            other => panic!("unexpected {other:?}"),
         }
-        let mut credited = 0;
-        let mut duplicates = 0;
-        for h in handles {
-            match h.await.unwrap().unwrap() {
-                bursar_engine::ApplyResult::Credited { .. } => credited += 1,
-                bursar_engine::ApplyResult::Duplicate => duplicates += 1,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        assert_eq!((credited, duplicates), (1, 15));
-        let mut c = app.store.read().await.unwrap();
-        assert_eq!(
-            receivables::receivable(&mut c, &p.receivable_id)
-                .await
-                .unwrap()
-                .paid_fen,
-            p.payment.amount_fen
-        );
-        drop(c);
-        assert_verified(&app.store).await;
-        app.stop().await;
     }
-);
+    assert_eq!((credited, duplicates), (1, 15));
+    let mut c = app.store.read().await.unwrap();
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, p.payment.amount_fen);
+    drop(c);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});

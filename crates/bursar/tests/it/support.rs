@@ -25,16 +25,13 @@ macro_rules! both_stores {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                if let Some(env) = $crate::support::TestEnv::new($crate::support::Db::Sqlite).await
-                {
+                if let Some(env) = $crate::support::TestEnv::new($crate::support::Db::Sqlite).await {
                     ($body)(env).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(env) =
-                    $crate::support::TestEnv::new($crate::support::Db::Postgres).await
-                {
+                if let Some(env) = $crate::support::TestEnv::new($crate::support::Db::Postgres).await {
                     ($body)(env).await;
                 }
             }
@@ -60,20 +57,13 @@ impl TestEnv {
                     if std::env::var("BURSAR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
                         panic!("BURSAR_REQUIRE_POSTGRES=1 but BURSAR_TEST_POSTGRES_URL is not set");
                     }
-                    eprintln!(
-                        "skipped: set BURSAR_TEST_POSTGRES_URL to run this test on PostgreSQL"
-                    );
+                    eprintln!("skipped: set BURSAR_TEST_POSTGRES_URL to run this test on PostgreSQL");
                     return None;
                 };
                 let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
                 sqlx::any::install_default_drivers();
-                let admin = sqlx::AnyPool::connect(&base)
-                    .await
-                    .expect("connect to PostgreSQL");
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&admin)
-                    .await
-                    .expect("create schema");
+                let admin = sqlx::AnyPool::connect(&base).await.expect("connect to PostgreSQL");
+                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create schema");
                 admin.close().await;
                 let sep = if base.contains('?') { '&' } else { '?' };
                 format!("{base}{sep}options=-c%20search_path%3D{schema}")
@@ -83,9 +73,7 @@ impl TestEnv {
     }
 
     pub async fn store(&self) -> Store {
-        Store::open(&self.url, Arc::new(SystemClock), Arc::new(UuidV7Ids))
-            .await
-            .expect("open store")
+        Store::open(&self.url, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await.expect("open store")
     }
 
     pub fn config(&self) -> Config {
@@ -102,22 +90,16 @@ impl TestEnv {
     /// The platform with simulators and the demo school, started in-process.
     pub async fn start_demo(&self) -> Running {
         let cfg = self.config();
-        let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids))
-            .await
-            .expect("store");
+        let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await.expect("store");
         let key = app::read_id_digest_key(&cfg.data_dir).expect("key");
-        bursar::demo::seed_if_empty(&store, &key)
-            .await
-            .expect("seed");
+        bursar::demo::seed_if_empty(&store, &key).await.expect("seed");
         let inj = Injected {
             sim_retry_scale: 0.01,
             sweep_every: Duration::from_millis(200),
             query_delays_ms: Some(vec![300, 300, 500]),
             ..Injected::default()
         };
-        app::start_with_store(&cfg, inj, store)
-            .await
-            .expect("start")
+        app::start_with_store(&cfg, inj, store).await.expect("start")
     }
 }
 
@@ -145,38 +127,21 @@ pub fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 pub fn csrf_of(html: &str) -> String {
-    between(html, "name=\"csrf\" value=\"", "\"")
-        .expect("page has a CSRF token")
-        .to_string()
+    between(html, "name=\"csrf\" value=\"", "\"").expect("page has a CSRF token").to_string()
 }
 
 pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
 /// Logs in as the first demo student; returns the client.
 pub async fn login_student(base: &str) -> reqwest::Client {
     let c = client();
-    let page = c
-        .get(format!("{base}/portal/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("text");
+    let page = c.get(format!("{base}/portal/login")).send().await.expect("login page").text().await.expect("text");
     let (user, password) = bursar::demo::first_student_login();
     let resp = c
         .post(format!("{base}/portal/login"))
-        .form(&[
-            ("identifier", user.as_str()),
-            ("password", password.as_str()),
-            ("csrf", csrf_of(&page).as_str()),
-        ])
+        .form(&[("identifier", user.as_str()), ("password", password.as_str()), ("csrf", csrf_of(&page).as_str())])
         .send()
         .await
         .expect("login");
@@ -196,10 +161,7 @@ where
         if check().await {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -207,9 +169,5 @@ where
 pub async fn assert_verified(store: &Store) {
     let mut c = store.read().await.expect("conn");
     let report = bursar_store::verify::run(&mut c).await.expect("verify");
-    assert!(
-        report.is_clean(),
-        "ledger invariants broken:\n{}",
-        report.render()
-    );
+    assert!(report.is_clean(), "ledger invariants broken:\n{}", report.render());
 }

@@ -57,14 +57,9 @@ pub struct WechatPayAdapter {
 }
 
 impl WechatPayAdapter {
-    pub fn new(
-        cfg: &WechatPayConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Result<WechatPayAdapter, ChannelError> {
+    pub fn new(cfg: &WechatPayConfig, clock: Arc<dyn Clock>) -> Result<WechatPayAdapter, ChannelError> {
         if cfg.apiv3_key.len() != 32 {
-            return Err(ChannelError::Config(
-                "the APIv3 key must be 32 characters".into(),
-            ));
+            return Err(ChannelError::Config("the APIv3 key must be 32 characters".into()));
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -118,83 +113,50 @@ impl WechatPayAdapter {
             .header("Accept", "application/json")
             .header("User-Agent", concat!("Bursar/", env!("CARGO_PKG_VERSION")));
         if !body_bytes.is_empty() {
-            req = req
-                .header("Content-Type", "application/json")
-                .body(body_bytes);
+            req = req.header("Content-Type", "application/json").body(body_bytes);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+        let resp = req.send().await.map_err(|e| ChannelError::Unreachable(e.to_string()))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ChannelError::Unreachable(e.to_string()))?
-            .to_vec();
+        let bytes = resp.bytes().await.map_err(|e| ChannelError::Unreachable(e.to_string()))?.to_vec();
         if (200..300).contains(&status) {
             self.verify_signed(&headers, &bytes)?;
             Ok((status, bytes))
         } else if status >= 500 {
-            Err(ChannelError::Unreachable(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            )))
+            Err(ChannelError::Unreachable(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes))))
         } else {
             let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
                 code: format!("HTTP_{status}"),
                 message: String::from_utf8_lossy(&bytes).into_owned(),
             });
-            Err(ChannelError::Refused {
-                code: err.code,
-                message: err.message,
-            })
+            Err(ChannelError::Refused { code: err.code, message: err.message })
         }
     }
 
     /// Verifies the WeChat Pay signature headers over the exact body bytes.
     pub fn verify_signed(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ChannelError> {
-        let h = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let serial = h(HEADER_SERIAL)
-            .ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Serial".into()))?;
-        let ts = h(HEADER_TIMESTAMP)
-            .ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Timestamp".into()))?;
-        let nonce = h(HEADER_NONCE)
-            .ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Nonce".into()))?;
-        let sig = h(HEADER_SIGNATURE)
-            .ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Signature".into()))?;
+        let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let serial =
+            h(HEADER_SERIAL).ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Serial".into()))?;
+        let ts =
+            h(HEADER_TIMESTAMP).ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Timestamp".into()))?;
+        let nonce = h(HEADER_NONCE).ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Nonce".into()))?;
+        let sig =
+            h(HEADER_SIGNATURE).ok_or_else(|| ChannelError::Verification("unsigned: no Wechatpay-Signature".into()))?;
         if let Some(t) = h(HEADER_SIGNATURE_TYPE) {
             if t != SIGNATURE_TYPE {
-                return Err(ChannelError::Verification(format!(
-                    "unsupported signature type {t}"
-                )));
+                return Err(ChannelError::Verification(format!("unsupported signature type {t}")));
             }
         }
         if serial != self.platform_public_key_id {
-            return Err(ChannelError::Verification(format!(
-                "signed with unknown key {serial}"
-            )));
+            return Err(ChannelError::Verification(format!("signed with unknown key {serial}")));
         }
-        let ts_secs: i64 = ts
-            .parse()
-            .map_err(|_| ChannelError::Verification("bad timestamp".into()))?;
+        let ts_secs: i64 = ts.parse().map_err(|_| ChannelError::Verification("bad timestamp".into()))?;
         let now = self.clock.now_ms() / 1000;
         if (now - ts_secs).abs() > MAX_CLOCK_SKEW_SECS {
-            return Err(ChannelError::Verification(format!(
-                "timestamp {ts_secs} is {}s from now",
-                now - ts_secs
-            )));
+            return Err(ChannelError::Verification(format!("timestamp {ts_secs} is {}s from now", now - ts_secs)));
         }
-        if !self
-            .verifier
-            .verify_base64(&response_message(&ts, &nonce, body), &sig)
-        {
+        if !self.verifier.verify_base64(&response_message(&ts, &nonce, body), &sig) {
             return Err(ChannelError::Verification("bad signature".into()));
         }
         Ok(())
@@ -208,56 +170,33 @@ impl WechatPayAdapter {
         body: &[u8],
     ) -> Result<(Notification, PaymentNotice), ChannelError> {
         self.verify_signed(headers, body)?;
-        let note: Notification = serde_json::from_slice(body).map_err(|e| {
-            ChannelError::Protocol(format!("notification is not the v3 envelope: {e}"))
-        })?;
+        let note: Notification = serde_json::from_slice(body)
+            .map_err(|e| ChannelError::Protocol(format!("notification is not the v3 envelope: {e}")))?;
         if note.resource.algorithm != "AEAD_AES_256_GCM" {
-            return Err(ChannelError::Protocol(format!(
-                "unsupported algorithm {}",
-                note.resource.algorithm
-            )));
+            return Err(ChannelError::Protocol(format!("unsupported algorithm {}", note.resource.algorithm)));
         }
         if note.resource.original_type != "transaction" {
-            return Err(ChannelError::Protocol(format!(
-                "not a payment notification: {}",
-                note.resource.original_type
-            )));
+            return Err(ChannelError::Protocol(format!("not a payment notification: {}", note.resource.original_type)));
         }
         let plain = aes256gcm_decrypt(
             &self.apiv3_key,
             note.resource.nonce.as_bytes(),
-            note.resource
-                .associated_data
-                .as_deref()
-                .unwrap_or("")
-                .as_bytes(),
+            note.resource.associated_data.as_deref().unwrap_or("").as_bytes(),
             &note.resource.ciphertext,
         )?;
         let txn: Transaction = serde_json::from_slice(&plain)
             .map_err(|e| ChannelError::Protocol(format!("bad transaction resource: {e}")))?;
         let outcome = self.outcome_of(&txn)?;
-        Ok((
-            note,
-            PaymentNotice {
-                merchant_order_no: txn.out_trade_no,
-                outcome,
-            },
-        ))
+        Ok((note, PaymentNotice { merchant_order_no: txn.out_trade_no, outcome }))
     }
 
     /// Maps a transaction to an outcome after checking it is ours.
     pub fn outcome_of(&self, txn: &Transaction) -> Result<ChannelOutcome, ChannelError> {
         if txn.mchid != self.mchid {
-            return Err(ChannelError::Verification(format!(
-                "merchant mismatch: {} is not {}",
-                txn.mchid, self.mchid
-            )));
+            return Err(ChannelError::Verification(format!("merchant mismatch: {} is not {}", txn.mchid, self.mchid)));
         }
         if txn.appid != self.appid {
-            return Err(ChannelError::Verification(format!(
-                "appid mismatch: {} is not {}",
-                txn.appid, self.appid
-            )));
+            return Err(ChannelError::Verification(format!("appid mismatch: {} is not {}", txn.appid, self.appid)));
         }
         Ok(match txn.trade_state.as_str() {
             // REFUND means it was paid and later (partly) refunded: it was still paid.
@@ -266,33 +205,20 @@ impl WechatPayAdapter {
                     .transaction_id
                     .clone()
                     .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        ChannelError::Protocol("paid transaction without transaction_id".into())
-                    })?;
-                let amount_fen = txn.amount.as_ref().and_then(|a| a.total).ok_or_else(|| {
-                    ChannelError::Protocol("paid transaction without amount".into())
-                })?;
-                let paid_at_ms = txn
-                    .success_time
-                    .as_deref()
-                    .and_then(parse_rfc3339_ms)
-                    .unwrap_or_else(|| self.clock.now_ms());
-                ChannelOutcome::Paid {
-                    channel_txn_id,
-                    amount_fen,
-                    paid_at_ms,
-                }
+                    .ok_or_else(|| ChannelError::Protocol("paid transaction without transaction_id".into()))?;
+                let amount_fen = txn
+                    .amount
+                    .as_ref()
+                    .and_then(|a| a.total)
+                    .ok_or_else(|| ChannelError::Protocol("paid transaction without amount".into()))?;
+                let paid_at_ms =
+                    txn.success_time.as_deref().and_then(parse_rfc3339_ms).unwrap_or_else(|| self.clock.now_ms());
+                ChannelOutcome::Paid { channel_txn_id, amount_fen, paid_at_ms }
             }
             "NOTPAY" | "USERPAYING" => ChannelOutcome::Pending,
             "CLOSED" | "REVOKED" => ChannelOutcome::Closed,
-            "PAYERROR" => ChannelOutcome::Failed {
-                reason: txn.trade_state_desc.clone(),
-            },
-            other => {
-                return Err(ChannelError::Protocol(format!(
-                    "unknown trade_state {other}"
-                )))
-            }
+            "PAYERROR" => ChannelOutcome::Failed { reason: txn.trade_state_desc.clone() },
+            other => return Err(ChannelError::Protocol(format!("unknown trade_state {other}"))),
         })
     }
 }
@@ -313,57 +239,37 @@ impl QrChannel for WechatPayAdapter {
             description: req.description.chars().take(127).collect(),
             out_trade_no: req.merchant_order_no.to_string(),
             notify_url: req.notify_url.to_string(),
-            amount: Amount {
-                total: req.amount_fen,
-                currency: Some("CNY".into()),
-            },
+            amount: Amount { total: req.amount_fen, currency: Some("CNY".into()) },
             time_expire: Some(rfc3339_cst(req.expires_at_ms)),
             attach: None,
         };
         let bytes = serde_json::to_vec(&body).map_err(|e| ChannelError::Protocol(e.to_string()))?;
-        let (_, resp) = self
-            .call(
-                reqwest::Method::POST,
-                "/v3/pay/transactions/native",
-                Some(bytes),
-            )
-            .await?;
-        let r: NativeResponse = serde_json::from_slice(&resp)
-            .map_err(|e| ChannelError::Protocol(format!("bad native response: {e}")))?;
+        let (_, resp) = self.call(reqwest::Method::POST, "/v3/pay/transactions/native", Some(bytes)).await?;
+        let r: NativeResponse =
+            serde_json::from_slice(&resp).map_err(|e| ChannelError::Protocol(format!("bad native response: {e}")))?;
         Ok(r.code_url)
     }
 
     async fn query(&self, merchant_order_no: &str) -> Result<ChannelOutcome, ChannelError> {
-        let path = format!(
-            "/v3/pay/transactions/out-trade-no/{merchant_order_no}?mchid={}",
-            self.mchid
-        );
+        let path = format!("/v3/pay/transactions/out-trade-no/{merchant_order_no}?mchid={}", self.mchid);
         match self.call(reqwest::Method::GET, &path, None).await {
             Ok((_, bytes)) => {
                 let txn: Transaction = serde_json::from_slice(&bytes)
                     .map_err(|e| ChannelError::Protocol(format!("bad query response: {e}")))?;
                 if txn.out_trade_no != merchant_order_no {
-                    return Err(ChannelError::Verification(
-                        "query answered for another order".into(),
-                    ));
+                    return Err(ChannelError::Verification("query answered for another order".into()));
                 }
                 self.outcome_of(&txn)
             }
-            Err(ChannelError::Refused { code, .. }) if code == "ORDER_NOT_EXIST" => {
-                Ok(ChannelOutcome::NotFound)
-            }
+            Err(ChannelError::Refused { code, .. }) if code == "ORDER_NOT_EXIST" => Ok(ChannelOutcome::NotFound),
             Err(e) => Err(e),
         }
     }
 
     async fn close(&self, merchant_order_no: &str) -> Result<(), ChannelError> {
         let path = format!("/v3/pay/transactions/out-trade-no/{merchant_order_no}/close");
-        let body = serde_json::to_vec(&CloseRequest {
-            mchid: self.mchid.clone(),
-        })
-        .map_err(|e| ChannelError::Protocol(e.to_string()))?;
-        self.call(reqwest::Method::POST, &path, Some(body))
-            .await
-            .map(|_| ())
+        let body = serde_json::to_vec(&CloseRequest { mchid: self.mchid.clone() })
+            .map_err(|e| ChannelError::Protocol(e.to_string()))?;
+        self.call(reqwest::Method::POST, &path, Some(body)).await.map(|_| ())
     }
 }

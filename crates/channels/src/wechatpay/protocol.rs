@@ -13,18 +13,11 @@ pub const HEADER_REQUEST_ID: &str = "request-id";
 /// Clients and servers reject signed messages whose timestamp is further off than this.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 /// WeChat's retry schedule for an unacknowledged notification (~24 h).
-pub const NOTIFY_RETRY_SECS: [u64; 15] = [
-    15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
-];
+pub const NOTIFY_RETRY_SECS: [u64; 15] =
+    [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600];
 
 /// `METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nBODY\n`
-pub fn request_message(
-    method: &str,
-    path_with_query: &str,
-    timestamp: &str,
-    nonce: &str,
-    body: &[u8],
-) -> Vec<u8> {
+pub fn request_message(method: &str, path_with_query: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
     let mut m = format!("{method}\n{path_with_query}\n{timestamp}\n{nonce}\n").into_bytes();
     m.extend_from_slice(body);
     m.push(b'\n');
@@ -64,10 +57,7 @@ pub fn parse_authorization(header: &str) -> Result<AuthorizationParts, String> {
         .trim();
     let (mut mchid, mut nonce, mut ts, mut serial, mut sig) = (None, None, None, None, None);
     for part in rest.split(',') {
-        let (k, v) = part
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| "malformed authorization field".to_string())?;
+        let (k, v) = part.trim().split_once('=').ok_or_else(|| "malformed authorization field".to_string())?;
         let v = v.trim().trim_matches('"').to_string();
         match k.trim() {
             "mchid" => mchid = Some(v),
@@ -79,8 +69,7 @@ pub fn parse_authorization(header: &str) -> Result<AuthorizationParts, String> {
         }
     }
     let need = |o: Option<String>, name: &str| {
-        o.filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("authorization lacks {name}"))
+        o.filter(|s| !s.is_empty()).ok_or_else(|| format!("authorization lacks {name}"))
     };
     Ok(AuthorizationParts {
         mchid: need(mchid, "mchid")?,

@@ -27,10 +27,7 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox")
-            .field("mchid", &self.mchid)
-            .field("appid", &self.appid)
-            .finish_non_exhaustive()
+        f.debug_struct("Sandbox").field("mchid", &self.mchid).field("appid", &self.appid).finish_non_exhaustive()
     }
 }
 
@@ -43,8 +40,7 @@ fn write_private(path: &Path, contents: &str) -> Result<(), ChannelError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| io(e, path))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| io(e, path))?;
     }
     Ok(())
 }
@@ -64,9 +60,7 @@ impl Sandbox {
         let (merchant_private_key_pem, merchant_public_key_pem) = generate_rsa_pem()?;
         let (platform_private_key_pem, platform_public_key_pem) = generate_rsa_pem()?;
         let mchid = format!("19{:08}", rng.gen_range(0..100_000_000u32));
-        let serial: String = (0..40)
-            .map(|_| char::from(b"0123456789ABCDEF"[rng.gen_range(0..16)]))
-            .collect();
+        let serial: String = (0..40).map(|_| char::from(b"0123456789ABCDEF"[rng.gen_range(0..16)])).collect();
         Ok(Sandbox {
             appid: format!("wx{}", hex_lower(&rng.gen::<[u8; 8]>())),
             merchant_name: merchant_name.to_string(),
@@ -74,10 +68,7 @@ impl Sandbox {
             merchant_private_key_pem,
             merchant_public_key_pem,
             apiv3_key: random_alnum(32),
-            platform_public_key_id: format!(
-                "PUB_KEY_ID_01{mchid}{:010}",
-                rng.gen_range(0..10_000_000_000u64)
-            ),
+            platform_public_key_id: format!("PUB_KEY_ID_01{mchid}{:010}", rng.gen_range(0..10_000_000_000u64)),
             platform_private_key_pem,
             platform_public_key_pem,
             mchid,
@@ -86,22 +77,16 @@ impl Sandbox {
 
     /// Loads the simulator's credentials from `<data-dir>/simulators/wechatpay/`, generating them
     /// on first start, and (re)publishes the merchant's side with the current base URL.
-    pub fn load_or_create(
-        data_dir: &Path,
-        base_url: &str,
-        merchant_name: &str,
-    ) -> Result<Sandbox, ChannelError> {
+    pub fn load_or_create(data_dir: &Path, base_url: &str, merchant_name: &str) -> Result<Sandbox, ChannelError> {
         let state_dir = Self::state_dir(data_dir);
         let state_file = state_dir.join("credentials.json");
         let sandbox = if state_file.exists() {
             let text = std::fs::read_to_string(&state_file).map_err(|e| io(e, &state_file))?;
-            serde_json::from_str(&text)
-                .map_err(|e| ChannelError::Config(format!("{}: {e}", state_file.display())))?
+            serde_json::from_str(&text).map_err(|e| ChannelError::Config(format!("{}: {e}", state_file.display())))?
         } else {
             let s = Self::generate(merchant_name)?;
             std::fs::create_dir_all(&state_dir).map_err(|e| io(e, &state_dir))?;
-            let text = serde_json::to_string_pretty(&s)
-                .map_err(|e| ChannelError::Config(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&s).map_err(|e| ChannelError::Config(e.to_string()))?;
             write_private(&state_file, &text)?;
             s
         };
@@ -113,12 +98,8 @@ impl Sandbox {
     pub fn publish(&self, data_dir: &Path, base_url: &str) -> Result<(), ChannelError> {
         let dir = Self::published_dir(data_dir);
         std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
-        write_private(
-            &dir.join("apiclient_key.pem"),
-            &self.merchant_private_key_pem,
-        )?;
-        std::fs::write(dir.join("pub_key.pem"), &self.platform_public_key_pem)
-            .map_err(|e| io(e, &dir))?;
+        write_private(&dir.join("apiclient_key.pem"), &self.merchant_private_key_pem)?;
+        std::fs::write(dir.join("pub_key.pem"), &self.platform_public_key_pem).map_err(|e| io(e, &dir))?;
         write_private(&dir.join("apiv3_key.txt"), &self.apiv3_key)?;
         let config = serde_json::json!({
             "base_url": base_url,
@@ -131,8 +112,7 @@ impl Sandbox {
             "platform_public_key_file": "pub_key.pem",
             "apiv3_key_file": "apiv3_key.txt",
         });
-        let text = serde_json::to_string_pretty(&config)
-            .map_err(|e| ChannelError::Config(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&config).map_err(|e| ChannelError::Config(e.to_string()))?;
         std::fs::write(dir.join("config.json"), text).map_err(|e| io(e, &dir))?;
         let readme = format!(
             "WeChat Pay API v3 sandbox (Bursar simulator)\n\n\

@@ -64,9 +64,7 @@ impl SimTxn {
             bank_type: paid.then(|| "OTHERS".to_string()),
             attach: self.attach.clone(),
             success_time: self.success_time_ms.map(rfc3339_cst),
-            payer: paid.then(|| Payer {
-                openid: self.openid.clone(),
-            }),
+            payer: paid.then(|| Payer { openid: self.openid.clone() }),
             amount: Some(TransactionAmount {
                 total: Some(self.amount_fen),
                 payer_total: paid.then_some(self.amount_fen),
@@ -106,10 +104,7 @@ pub struct WechatPaySimulator {
 type ApiResult = Result<Response, Response>;
 
 impl WechatPaySimulator {
-    pub fn new(
-        sandbox: Sandbox,
-        clock: Arc<dyn Clock>,
-    ) -> Result<WechatPaySimulator, ChannelError> {
+    pub fn new(sandbox: Sandbox, clock: Arc<dyn Clock>) -> Result<WechatPaySimulator, ChannelError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -143,15 +138,9 @@ impl WechatPaySimulator {
         Router::new()
             .route("/", get(|| async { Redirect::to("/phone") }))
             .route("/v3/pay/transactions/native", post(native))
-            .route(
-                "/v3/pay/transactions/out-trade-no/{out_trade_no}",
-                get(query_by_out_trade_no),
-            )
+            .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query_by_out_trade_no))
             .route("/v3/pay/transactions/id/{transaction_id}", get(query_by_id))
-            .route(
-                "/v3/pay/transactions/out-trade-no/{out_trade_no}/close",
-                post(close),
-            )
+            .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
             .route("/phone", get(phone_home))
             .route("/phone/pay", get(phone_pay_page).post(phone_pay_action))
             .with_state(self.clone())
@@ -159,10 +148,7 @@ impl WechatPaySimulator {
 
     /// The current WeChat-side state of a payment (`SUCCESS`, `NOTPAY`, …), for tests.
     pub fn trade_state(&self, mchid: &str, out_trade_no: &str) -> Option<String> {
-        self.book()
-            .txns
-            .get(&(mchid.to_string(), out_trade_no.to_string()))
-            .map(|t| t.trade_state.to_string())
+        self.book().txns.get(&(mchid.to_string(), out_trade_no.to_string())).map(|t| t.trade_state.to_string())
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
@@ -180,11 +166,8 @@ impl WechatPaySimulator {
     fn signed(&self, status: StatusCode, body: Vec<u8>) -> Response {
         let ts = (self.now_ms() / 1000).to_string();
         let nonce = random_alnum(32);
-        let signature = self
-            .inner
-            .platform_signer
-            .sign_base64(&response_message(&ts, &nonce, &body))
-            .unwrap_or_default();
+        let signature =
+            self.inner.platform_signer.sign_base64(&response_message(&ts, &nonce, &body)).unwrap_or_default();
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         let mut put = |name: &'static str, value: &str| {
@@ -197,10 +180,7 @@ impl WechatPaySimulator {
         put(HEADER_SIGNATURE, &signature);
         put(HEADER_SERIAL, &self.inner.sandbox.platform_public_key_id);
         put(HEADER_SIGNATURE_TYPE, SIGNATURE_TYPE);
-        put(
-            HEADER_REQUEST_ID,
-            &uuid::Uuid::new_v4().simple().to_string(),
-        );
+        put(HEADER_REQUEST_ID, &uuid::Uuid::new_v4().simple().to_string());
         if status != StatusCode::NO_CONTENT {
             put("content-type", "application/json; charset=utf-8");
         }
@@ -208,22 +188,14 @@ impl WechatPaySimulator {
     }
 
     fn error(&self, status: StatusCode, code: &str, message: &str) -> Response {
-        let body = serde_json::to_vec(&ErrorBody {
-            code: code.into(),
-            message: message.into(),
-        })
-        .unwrap_or_default();
+        let body = serde_json::to_vec(&ErrorBody { code: code.into(), message: message.into() }).unwrap_or_default();
         self.signed(status, body)
     }
 
     fn json<T: serde::Serialize>(&self, value: &T) -> Response {
         match serde_json::to_vec(value) {
             Ok(b) => self.signed(StatusCode::OK, b),
-            Err(_) => self.error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SYSTEM_ERROR",
-                "系统错误",
-            ),
+            Err(_) => self.error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "系统错误"),
         }
     }
 
@@ -240,8 +212,7 @@ impl WechatPaySimulator {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| sign_error("缺少 Authorization 头"))?;
-        let parts = parse_authorization(auth)
-            .map_err(|e| sign_error(&format!("Authorization 格式错误：{e}")))?;
+        let parts = parse_authorization(auth).map_err(|e| sign_error(&format!("Authorization 格式错误：{e}")))?;
         let s = &self.inner.sandbox;
         if parts.mchid != s.mchid {
             return Err(sign_error("商户号不存在"));
@@ -249,26 +220,13 @@ impl WechatPaySimulator {
         if parts.serial_no != s.merchant_serial_no {
             return Err(sign_error("商户证书序列号有误"));
         }
-        let ts: i64 = parts
-            .timestamp
-            .parse()
-            .map_err(|_| sign_error("时间戳格式错误"))?;
+        let ts: i64 = parts.timestamp.parse().map_err(|_| sign_error("时间戳格式错误"))?;
         if (self.now_ms() / 1000 - ts).abs() > MAX_CLOCK_SKEW_SECS {
             return Err(sign_error("请求已过期"));
         }
         let path = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let message = request_message(
-            method.as_str(),
-            path,
-            &parts.timestamp,
-            &parts.nonce_str,
-            body,
-        );
-        if !self
-            .inner
-            .merchant_verifier
-            .verify_base64(&message, &parts.signature)
-        {
+        let message = request_message(method.as_str(), path, &parts.timestamp, &parts.nonce_str, body);
+        if !self.inner.merchant_verifier.verify_base64(&message, &parts.signature) {
             return Err(sign_error("签名错误"));
         }
         Ok(parts.mchid)
@@ -289,10 +247,7 @@ impl WechatPaySimulator {
 
     /// The current WeChat-side transaction, as a query would return it (tests).
     pub fn transaction(&self, mchid: &str, out_trade_no: &str) -> Option<Transaction> {
-        self.book()
-            .txns
-            .get(&(mchid.to_string(), out_trade_no.to_string()))
-            .map(SimTxn::to_wire)
+        self.book().txns.get(&(mchid.to_string(), out_trade_no.to_string())).map(SimTxn::to_wire)
     }
 
     fn confirm(&self, pr: &str) -> Result<SimTxn, String> {
@@ -311,11 +266,8 @@ impl WechatPaySimulator {
             return Err("订单已过期".into());
         }
         txn.trade_state = "SUCCESS";
-        txn.transaction_id = Some(format!(
-            "4200{}{:016}",
-            bursar_domain::time_fmt::date_cst(now).replace('-', ""),
-            seq
-        ));
+        txn.transaction_id =
+            Some(format!("4200{}{:016}", bursar_domain::time_fmt::date_cst(now).replace('-', ""), seq));
         txn.success_time_ms = Some(now);
         let out = txn.clone();
         if let Some(tid) = out.transaction_id.clone() {
@@ -325,20 +277,12 @@ impl WechatPaySimulator {
     }
 
     /// Builds the signed, encrypted TRANSACTION.SUCCESS notification body and headers.
-    pub fn notification_for(
-        &self,
-        txn_wire: &Transaction,
-    ) -> Result<(Vec<u8>, HeaderMap), ChannelError> {
-        let plain =
-            serde_json::to_vec(txn_wire).map_err(|e| ChannelError::Protocol(e.to_string()))?;
+    pub fn notification_for(&self, txn_wire: &Transaction) -> Result<(Vec<u8>, HeaderMap), ChannelError> {
+        let plain = serde_json::to_vec(txn_wire).map_err(|e| ChannelError::Protocol(e.to_string()))?;
         let nonce = random_alnum(12);
         let aad = "transaction";
-        let ciphertext = aes256gcm_encrypt(
-            self.inner.sandbox.apiv3_key.as_bytes(),
-            nonce.as_bytes(),
-            aad.as_bytes(),
-            &plain,
-        )?;
+        let ciphertext =
+            aes256gcm_encrypt(self.inner.sandbox.apiv3_key.as_bytes(), nonce.as_bytes(), aad.as_bytes(), &plain)?;
         let note = Notification {
             id: uuid::Uuid::new_v4().to_string(),
             create_time: rfc3339_cst(self.now_ms()),
@@ -374,14 +318,7 @@ impl WechatPaySimulator {
                 let Ok((body, headers)) = sim.notification_for(&wire) else {
                     return;
                 };
-                let result = sim
-                    .inner
-                    .http
-                    .post(&txn.notify_url)
-                    .headers(headers)
-                    .body(body)
-                    .send()
-                    .await;
+                let result = sim.inner.http.post(&txn.notify_url).headers(headers).body(body).send().await;
                 match result {
                     Ok(r) if r.status().is_success() => {
                         tracing::debug!(out_trade_no = %txn.out_trade_no, attempt, "wechatpay simulator: notification acknowledged");
@@ -407,33 +344,17 @@ async fn native(
     body: Bytes,
 ) -> ApiResult {
     let mchid = sim.authenticate(&method, &uri, &headers, &body)?;
-    let req: NativeRequest = serde_json::from_slice(&body).map_err(|e| {
-        sim.error(
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            &format!("参数错误：{e}"),
-        )
-    })?;
+    let req: NativeRequest = serde_json::from_slice(&body)
+        .map_err(|e| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", &format!("参数错误：{e}")))?;
     let bad = |msg: &str| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", msg);
     if req.mchid != mchid {
-        return Err(sim.error(
-            StatusCode::BAD_REQUEST,
-            "MCH_NOT_EXISTS",
-            "请求中的商户号与签名商户号不一致",
-        ));
+        return Err(sim.error(StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "请求中的商户号与签名商户号不一致"));
     }
     if req.appid != sim.inner.sandbox.appid {
-        return Err(sim.error(
-            StatusCode::BAD_REQUEST,
-            "APPID_MCHID_NOT_MATCH",
-            "AppID和mch_id不匹配",
-        ));
+        return Err(sim.error(StatusCode::BAD_REQUEST, "APPID_MCHID_NOT_MATCH", "AppID和mch_id不匹配"));
     }
     let otn_ok = (6..=32).contains(&req.out_trade_no.len())
-        && req
-            .out_trade_no
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c));
+        && req.out_trade_no.chars().all(|c| c.is_ascii_alphanumeric() || "_-|*".contains(c));
     if !otn_ok {
         return Err(bad("out_trade_no 应为6-32位数字、字母、_-|*"));
     }
@@ -459,14 +380,8 @@ async fn native(
         return match existing.trade_state {
             "SUCCESS" => Err(sim.error(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付")),
             "CLOSED" => Err(sim.error(StatusCode::BAD_REQUEST, "ORDER_CLOSED", "订单已关闭")),
-            _ if existing.amount_fen != req.amount.total
-                || existing.description != req.description =>
-            {
-                Err(sim.error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_REQUEST",
-                    "商户订单号重复，且参数与原订单不一致",
-                ))
+            _ if existing.amount_fen != req.amount.total || existing.description != req.description => {
+                Err(sim.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "商户订单号重复，且参数与原订单不一致"))
             }
             _ => {
                 let code_url = format!("weixin://wxpay/bizpayurl?pr={}", existing.pr);
@@ -496,9 +411,7 @@ async fn native(
         },
     );
     drop(book);
-    Ok(sim.json(&NativeResponse {
-        code_url: format!("weixin://wxpay/bizpayurl?pr={pr}"),
-    }))
+    Ok(sim.json(&NativeResponse { code_url: format!("weixin://wxpay/bizpayurl?pr={pr}") }))
 }
 
 #[derive(Deserialize)]
@@ -516,17 +429,9 @@ async fn query_by_out_trade_no(
 ) -> ApiResult {
     let mchid = sim.authenticate(&method, &uri, &headers, b"")?;
     if q.mchid.as_deref() != Some(mchid.as_str()) {
-        return Err(sim.error(
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            "mchid 参数缺失或与签名商户号不一致",
-        ));
+        return Err(sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "mchid 参数缺失或与签名商户号不一致"));
     }
-    let found = sim
-        .book()
-        .txns
-        .get(&(mchid, out_trade_no))
-        .map(SimTxn::to_wire);
+    let found = sim.book().txns.get(&(mchid, out_trade_no)).map(SimTxn::to_wire);
     match found {
         Some(t) => Ok(sim.json(&t)),
         None => Err(sim.error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在")),
@@ -543,11 +448,7 @@ async fn query_by_id(
 ) -> ApiResult {
     let mchid = sim.authenticate(&method, &uri, &headers, b"")?;
     if q.mchid.as_deref() != Some(mchid.as_str()) {
-        return Err(sim.error(
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            "mchid 参数缺失或与签名商户号不一致",
-        ));
+        return Err(sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "mchid 参数缺失或与签名商户号不一致"));
     }
     let book = sim.book();
     let found = book
@@ -572,19 +473,10 @@ async fn close(
     body: Bytes,
 ) -> ApiResult {
     let mchid = sim.authenticate(&method, &uri, &headers, &body)?;
-    let req: CloseRequest = serde_json::from_slice(&body).map_err(|e| {
-        sim.error(
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            &format!("参数错误：{e}"),
-        )
-    })?;
+    let req: CloseRequest = serde_json::from_slice(&body)
+        .map_err(|e| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", &format!("参数错误：{e}")))?;
     if req.mchid != mchid {
-        return Err(sim.error(
-            StatusCode::BAD_REQUEST,
-            "MCH_NOT_EXISTS",
-            "请求中的商户号与签名商户号不一致",
-        ));
+        return Err(sim.error(StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "请求中的商户号与签名商户号不一致"));
     }
     let mut book = sim.book();
     let Some(txn) = book.txns.get_mut(&(mchid, out_trade_no)) else {
@@ -620,20 +512,13 @@ fn phone_page(title: &str, body: &str) -> Html<String> {
 fn pr_from(text: &str) -> Option<String> {
     let t = text.trim();
     let pr = t.rsplit_once("pr=").map(|(_, p)| p).unwrap_or(t);
-    let pr: String = pr
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
+    let pr: String = pr.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
     (!pr.is_empty()).then_some(pr)
 }
 
 async fn phone_home(State(sim): State<WechatPaySimulator>) -> Html<String> {
     let book = sim.book();
-    let mut open: Vec<&SimTxn> = book
-        .txns
-        .values()
-        .filter(|t| t.trade_state == "NOTPAY")
-        .collect();
+    let mut open: Vec<&SimTxn> = book.txns.values().filter(|t| t.trade_state == "NOTPAY").collect();
     open.sort_by(|a, b| b.out_trade_no.cmp(&a.out_trade_no));
     let items: String = open
         .iter()
@@ -664,28 +549,15 @@ struct PayQuery {
     code_url: Option<String>,
 }
 
-async fn phone_pay_page(
-    State(sim): State<WechatPaySimulator>,
-    Query(q): Query<PayQuery>,
-) -> Response {
-    let Some(pr) =
-        q.pr.as_deref()
-            .and_then(pr_from)
-            .or_else(|| q.code_url.as_deref().and_then(pr_from))
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            phone_page("无效二维码", "<div class=\"card\">无法识别该二维码。</div>"),
-        )
+async fn phone_pay_page(State(sim): State<WechatPaySimulator>, Query(q): Query<PayQuery>) -> Response {
+    let Some(pr) = q.pr.as_deref().and_then(pr_from).or_else(|| q.code_url.as_deref().and_then(pr_from)) else {
+        return (StatusCode::BAD_REQUEST, phone_page("无效二维码", "<div class=\"card\">无法识别该二维码。</div>"))
             .into_response();
     };
     let book = sim.book();
     let Some(txn) = book.by_pr.get(&pr).and_then(|k| book.txns.get(k)).cloned() else {
         drop(book);
-        return (
-            StatusCode::NOT_FOUND,
-            phone_page("订单不存在", "<div class=\"card\">订单不存在。</div>"),
-        )
+        return (StatusCode::NOT_FOUND, phone_page("订单不存在", "<div class=\"card\">订单不存在。</div>"))
             .into_response();
     };
     drop(book);
@@ -721,10 +593,7 @@ struct PayAction {
     action: String,
 }
 
-async fn phone_pay_action(
-    State(sim): State<WechatPaySimulator>,
-    Form(f): Form<PayAction>,
-) -> Response {
+async fn phone_pay_action(State(sim): State<WechatPaySimulator>, Form(f): Form<PayAction>) -> Response {
     match f.action.as_str() {
         "confirm" => match sim.confirm(&f.pr) {
             Ok(txn) => {
@@ -738,19 +607,12 @@ async fn phone_pay_action(
             }
             Err(msg) => (
                 StatusCode::CONFLICT,
-                phone_page(
-                    "无法支付",
-                    &format!("<div class=\"card\">{}</div>", html_escape(&msg)),
-                ),
+                phone_page("无法支付", &format!("<div class=\"card\">{}</div>", html_escape(&msg))),
             )
                 .into_response(),
         },
         // As on a real phone, declining leaves the order unpaid (NOTPAY) until it expires or is closed.
         "decline" => phone_page("已取消", "<div class=\"card\">已取消支付。</div>").into_response(),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            phone_page("无效操作", "<div class=\"card\">无效操作。</div>"),
-        )
-            .into_response(),
+        _ => (StatusCode::BAD_REQUEST, phone_page("无效操作", "<div class=\"card\">无效操作。</div>")).into_response(),
     }
 }
