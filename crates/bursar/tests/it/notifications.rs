@@ -163,8 +163,14 @@ both_stores!(a_lost_notification_is_recovered_by_active_query, |env: TestEnv| as
     eprintln!("dropped payment recovered after {} ms", started.elapsed().as_millis());
     let mut c = app.store.read().await.unwrap();
     assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().state, "settled");
-    let events = pay_store::channel_events(&mut c, 10).await.unwrap();
-    assert!(events.iter().any(|e| e.reason == "recovered by active query"), "{events:?}");
+    // The operation log, written in the crediting transaction, says who credited it.
+    let log = bursar_store::oplog::for_entity(&mut c, "payment", &p.payment.id).await.unwrap();
+    let credit = log.iter().find(|r| r.action == "payment.succeeded").expect("logged");
+    assert_eq!(
+        (credit.actor_kind.as_str(), credit.actor_id.as_str(), credit.before_state.as_str()),
+        ("system", "active_query", "paying")
+    );
+    assert!(credit.detail.contains("receipt=JF"), "{}", credit.detail);
     drop(c);
     assert_verified(&app.store).await;
     app.stop().await;
