@@ -82,12 +82,15 @@ impl PaymentState {
 
     /// The legal transitions. The channel is the truth about "paid": a payment Bursar believed
     /// failed or closed that the channel later reports paid moves to `Succeeded` (and is credited,
-    /// to the payer's credit if nothing is owed any more) rather than being lost.
+    /// to the payer's credit if nothing is owed any more) rather than being lost; so does one
+    /// still `Created` (Bursar stopped between recording it and hearing the channel's answer).
     pub fn can_become(self, next: PaymentState) -> bool {
         use PaymentState::*;
         matches!(
             (self, next),
-            (Created, Paying | Failed | Closed) | (Paying, Succeeded | Failed | Closed) | (Failed | Closed, Succeeded)
+            (Created, Paying | Succeeded | Failed | Closed)
+                | (Paying, Succeeded | Failed | Closed)
+                | (Failed | Closed, Succeeded)
         )
     }
 
@@ -132,6 +135,7 @@ mod tests {
         use PaymentState::*;
         let legal = [
             (Created, Paying),
+            (Created, Succeeded),
             (Created, Failed),
             (Created, Closed),
             (Paying, Succeeded),

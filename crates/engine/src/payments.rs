@@ -220,6 +220,17 @@ impl Engine {
                 detail: &detail,
             };
             oplog::append(tx.c(), tx_now, &Actor::payer(payer_id), &change).await?;
+            // Queued with the payment itself: if Bursar stops before the channel's answer is
+            // recorded, the query still finds out what became of it.
+            let job_id = tx.new_id();
+            let job = NewJob {
+                kind: QUERY_JOB,
+                dedupe_key: &payment_id,
+                payload: &payment_id,
+                run_at_ms: now + self.config.query_delays_ms.first().copied().unwrap_or(5_000),
+                max_attempts: 50,
+            };
+            job_store::enqueue(tx.c(), &job_id, &job, tx_now).await?;
             tx.commit().await?;
         }
 
@@ -277,17 +288,6 @@ impl Engine {
             detail: &detail,
         };
         oplog::append(tx.c(), tx_now, &system, &change).await?;
-        if after == PaymentState::Paying {
-            let job_id = tx.new_id();
-            let job = NewJob {
-                kind: QUERY_JOB,
-                dedupe_key: &payment_id,
-                payload: &payment_id,
-                run_at_ms: first_query,
-                max_attempts: 50,
-            };
-            job_store::enqueue(tx.c(), &job_id, &job, tx_now).await?;
-        }
         tx.commit().await?;
         result?;
         let mut c = self.store.read().await?;

@@ -62,7 +62,7 @@ pub async fn claim(
         let candidate: Option<(String, String)> = sqlx::query_as(
             "SELECT id, state FROM jobs
               WHERE (state = 'queued' AND run_at_ms <= $1) OR (state = 'running' AND lease_until_ms < $1)
-              ORDER BY run_at_ms LIMIT 1",
+              ORDER BY run_at_ms, id LIMIT 1",
         )
         .bind(now_ms)
         .fetch_optional(&mut *c)

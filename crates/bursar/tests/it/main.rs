@@ -10,3 +10,4 @@ mod login;
 mod notifications;
 mod portal_flow;
 mod store;
+mod simulation;
