@@ -112,7 +112,8 @@ fn load(common: &Common, serving: Option<&Serving>) -> anyhow::Result<Config> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The simulation logs only warnings: its injected faults would otherwise flood the output.
-    let default_filter = if matches!(cli.command, Command::Simulate { .. }) { "warn,sqlx=error" } else { "info,sqlx=warn" };
+    let default_filter =
+        if matches!(cli.command, Command::Simulate { .. }) { "warn,sqlx=error" } else { "info,sqlx=warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BURSAR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();

@@ -199,7 +199,8 @@ impl QrChannel for SimChannel {
             (crash, timeout, record)
         };
         if record {
-            let order = ChanOrder { amount_fen: req.amount_fen, state: ChanState::NotPaid, expires_at_ms: req.expires_at_ms };
+            let order =
+                ChanOrder { amount_fen: req.amount_fen, state: ChanState::NotPaid, expires_at_ms: req.expires_at_ms };
             self.lock().orders.entry(req.merchant_order_no.to_string()).or_insert(order);
         }
         if crash {
@@ -322,7 +323,11 @@ impl Sim {
         if outstanding.get() <= 0 {
             return Ok(());
         }
-        let amount = if outstanding.get() < 50_000 { outstanding } else { Fen(self.rng.gen_range(100..=outstanding.get().min(500_000))) };
+        let amount = if outstanding.get() < 50_000 {
+            outstanding
+        } else {
+            Fen(self.rng.gen_range(100..=outstanding.get().min(500_000)))
+        };
         let order = self.engine.create_order(&payer, &[(rid, amount)]).await.context("create order")?;
         self.report.payments_started += 1;
         let engine = self.engine.clone();
@@ -391,11 +396,12 @@ impl Sim {
         // Payments the jobs credited during this tick (every write in it carries this instant).
         let now = self.clock.now_ms();
         let mut c = self.engine.store().read().await?;
-        let newly: Vec<String> =
-            sqlx::query_scalar("SELECT merchant_order_no FROM payments WHERE state = 'succeeded' AND updated_at_ms = $1")
-                .bind(now)
-                .fetch_all(&mut *c)
-                .await?;
+        let newly: Vec<String> = sqlx::query_scalar(
+            "SELECT merchant_order_no FROM payments WHERE state = 'succeeded' AND updated_at_ms = $1",
+        )
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await?;
         drop(c);
         for no in newly {
             self.truth.credited_at.entry(no).or_insert(now);
@@ -465,7 +471,9 @@ async fn full_verify(store: &Store) -> anyhow::Result<()> {
 /// Runs one simulation. `Err` carries the seed and the first broken invariant.
 pub async fn run(opts: &SimOptions) -> anyhow::Result<SimReport> {
     let result = run_inner(opts).await;
-    result.with_context(|| format!("simulation with seed {} failed (replay: bursar simulate --seed {})", opts.seed, opts.seed))
+    result.with_context(|| {
+        format!("simulation with seed {} failed (replay: bursar simulate --seed {})", opts.seed, opts.seed)
+    })
 }
 
 async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
@@ -473,7 +481,10 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
     let start_ms = 1_788_192_000_000; // 2026-09-01 00:00 UTC+8
     let clock = ManualClock::new(start_ms);
     let ids = SeqIds::new(opts.seed);
-    let tmp = std::path::Path::new("/dev/shm").is_dir().then(|| std::path::PathBuf::from("/dev/shm")).unwrap_or_else(std::env::temp_dir);
+    let tmp = std::path::Path::new("/dev/shm")
+        .is_dir()
+        .then(|| std::path::PathBuf::from("/dev/shm"))
+        .unwrap_or_else(std::env::temp_dir);
     let db_file = tmp.join(format!("bursar-sim-{}-{}.db", opts.seed, std::process::id()));
     let url = opts.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", db_file.display()));
     let store = Store::open(&url, Arc::new(clock.clone()), Arc::new(ids)).await?;
@@ -493,11 +504,8 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
     };
     let mut channels: std::collections::HashMap<PayMethod, Arc<dyn QrChannel>> = std::collections::HashMap::new();
     channels.insert(PayMethod::WechatNative, Arc::new(channel.clone()));
-    let engine = Engine::new(
-        store.clone(),
-        channels,
-        EngineConfig { payment_ttl_ms: TTL_MS, ..EngineConfig::default() },
-    );
+    let engine =
+        Engine::new(store.clone(), channels, EngineConfig { payment_ttl_ms: TTL_MS, ..EngineConfig::default() });
     let mut sim = Sim {
         worker: bursar_jobs::Worker::new(engine.clone()),
         engine,
@@ -554,9 +562,10 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
 
     // Every job must have finished: nothing is left waiting.
     let mut c = store.read().await?;
-    let stuck: Vec<String> = sqlx::query_scalar("SELECT id || ' ' || state FROM payments WHERE state IN ('created', 'paying')")
-        .fetch_all(&mut *c)
-        .await?;
+    let stuck: Vec<String> =
+        sqlx::query_scalar("SELECT id || ' ' || state FROM payments WHERE state IN ('created', 'paying')")
+            .fetch_all(&mut *c)
+            .await?;
     if !stuck.is_empty() {
         bail!("{} payments still waiting after every expiry: {:?}", stuck.len(), &stuck[..stuck.len().min(5)]);
     }

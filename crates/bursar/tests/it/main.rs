@@ -9,5 +9,5 @@ mod channel_wechatpay;
 mod login;
 mod notifications;
 mod portal_flow;
-mod store;
 mod simulation;
+mod store;
