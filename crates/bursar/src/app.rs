@@ -148,12 +148,9 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
     let mut wechat_sim = None;
     let mut sim_base_url = None;
     if cfg.simulators {
-        let sim_listener =
-            TcpListener::bind(cfg.sim_listen).await.with_context(|| format!("binding {}", cfg.sim_listen))?;
-        let sim_url = format!("http://{}", sim_listener.local_addr()?);
-        let sandbox = Sandbox::load_or_create(&cfg.data_dir, &sim_url, &cfg.school_name)?;
-        let sim = WechatPaySimulator::new(sandbox.clone(), inj.clock.clone())?.with_retry_scale(inj.sim_retry_scale);
-        tasks.push(serve(sim_listener, sim.router(), shutdown_rx.clone()));
+        let (sims, task) = start_simulators(cfg, inj.clock.clone(), inj.sim_retry_scale, shutdown_rx.clone()).await?;
+        tasks.push(task);
+        let (sim_url, sandbox, sim) = (sims.base_url, sims.sandbox, sims.wechat);
         let adapter = Arc::new(WechatPayAdapter::new(&sandbox.merchant_config(&sim_url), inj.clock.clone())?);
         wechat_adapter = Some(adapter);
         wechat_sim = Some(sim);
@@ -195,6 +192,29 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
     )));
 
     Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, shutdown, tasks })
+}
+
+/// The channel simulators, on their own listener.
+pub struct Simulators {
+    pub base_url: String,
+    pub sandbox: Sandbox,
+    pub wechat: WechatPaySimulator,
+}
+
+/// Starts the simulators (generating or loading their sandbox credentials in the data dir).
+pub async fn start_simulators(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+    retry_scale: f64,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Simulators, tokio::task::JoinHandle<()>)> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let listener = TcpListener::bind(cfg.sim_listen).await.with_context(|| format!("binding {}", cfg.sim_listen))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let sandbox = Sandbox::load_or_create(&cfg.data_dir, &base_url, &cfg.school_name)?;
+    let wechat = WechatPaySimulator::new(sandbox.clone(), clock)?.with_retry_scale(retry_scale);
+    let task = serve(listener, wechat.router(), shutdown);
+    Ok((Simulators { base_url, sandbox, wechat }, task))
 }
 
 fn serve(

@@ -302,8 +302,12 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
 
 /// The first demo student's login, whether or not this run seeded.
 pub fn first_student_login() -> (String, String) {
-    let s = &students()[0];
-    (s.number.clone(), initial_password(&s.id_number).unwrap_or_default())
+    student_logins(1).remove(0)
+}
+
+/// The first `n` demo students' logins (student number, initial password).
+pub fn student_logins(n: usize) -> Vec<(String, String)> {
+    students().iter().take(n).map(|s| (s.number.clone(), initial_password(&s.id_number).unwrap_or_default())).collect()
 }
 
 /// The demo students' password hashes, computed once per process (tests seed many databases).

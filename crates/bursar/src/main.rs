@@ -62,6 +62,16 @@ enum Command {
         #[arg(long)]
         with_simulators: bool,
     },
+    /// Run only the channel simulators (as a separate process, like a real channel would be).
+    Simulators {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        serving: Serving,
+        /// Multiply the notification retry schedule (1 = WeChat Pay's real 15 s, 15 s, 30 s, …).
+        #[arg(long, default_value_t = 1.0)]
+        retry_scale: f64,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -181,6 +191,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             wait_for_signal().await;
             running.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulators { common, serving, retry_scale } => {
+            let cfg = load(&common, Some(&serving))?;
+            let (shutdown, rx) = tokio::sync::watch::channel(false);
+            let (sims, task) = app::start_simulators(&cfg, Arc::new(SystemClock), retry_scale, rx).await?;
+            println!("WeChat Pay simulator: {}   (payer's phone: {}/phone)", sims.base_url, sims.base_url);
+            println!("Sandbox credentials:  {}", cfg.data_dir.join("sandbox").join("wechatpay").display());
+            wait_for_signal().await;
+            let _ = shutdown.send(true);
+            let _ = task.await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { common } => {

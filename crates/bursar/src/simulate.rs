@@ -315,14 +315,20 @@ impl Sim {
     }
 
     async fn arrive(&mut self) -> anyhow::Result<()> {
-        let (payer, rid) = self.receivables[self.rng.gen_range(0..self.receivables.len())].clone();
-        let outstanding = {
-            let mut c = self.engine.store().read().await?;
-            receivables::receivable(&mut c, &rid).await?.outstanding()
-        };
-        if outstanding.get() <= 0 {
-            return Ok(());
+        // A payer who still owes something (small bills get settled, and then overpaid by racing payments).
+        let mut pick = None;
+        for _ in 0..20 {
+            let (payer, rid) = self.receivables[self.rng.gen_range(0..self.receivables.len())].clone();
+            let outstanding = {
+                let mut c = self.engine.store().read().await?;
+                receivables::receivable(&mut c, &rid).await?.outstanding()
+            };
+            if outstanding.get() > 0 {
+                pick = Some((payer, rid, outstanding));
+                break;
+            }
         }
+        let Some((payer, rid, outstanding)) = pick else { return Ok(()) };
         let amount = if outstanding.get() < 50_000 {
             outstanding
         } else {
@@ -392,7 +398,10 @@ impl Sim {
 
     async fn tick(&mut self) -> anyhow::Result<()> {
         let worker = self.worker.clone();
-        self.crashable(worker.run_due(10_000)).await;
+        let ran = self.crashable(worker.run_due(10_000)).await;
+        if ran == Some(0) {
+            return Ok(());
+        }
         // Payments the jobs credited during this tick (every write in it carries this instant).
         let now = self.clock.now_ms();
         let mut c = self.engine.store().read().await?;

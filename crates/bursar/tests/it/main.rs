@@ -6,6 +6,7 @@
 mod support;
 
 mod channel_wechatpay;
+mod crash;
 mod login;
 mod notifications;
 mod portal_flow;
