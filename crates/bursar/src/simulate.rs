@@ -398,21 +398,12 @@ impl Sim {
 
     async fn tick(&mut self) -> anyhow::Result<()> {
         let worker = self.worker.clone();
-        let ran = self.crashable(worker.run_due(10_000)).await;
-        if ran == Some(0) {
-            return Ok(());
-        }
-        // Payments the jobs credited during this tick (every write in it carries this instant).
+        let Some(summary) = self.crashable(worker.run_due(10_000)).await else { return Ok(()) };
         let now = self.clock.now_ms();
-        let mut c = self.engine.store().read().await?;
-        let newly: Vec<String> = sqlx::query_scalar(
-            "SELECT merchant_order_no FROM payments WHERE state = 'succeeded' AND updated_at_ms = $1",
-        )
-        .bind(now)
-        .fetch_all(&mut *c)
-        .await?;
-        drop(c);
-        for no in newly {
+        for payment_id in summary.credited {
+            let mut c = self.engine.store().read().await?;
+            let no = bursar_store::payments::payment(&mut c, &payment_id).await?.merchant_order_no;
+            drop(c);
             self.truth.credited_at.entry(no).or_insert(now);
         }
         Ok(())

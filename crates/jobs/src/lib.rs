@@ -26,7 +26,16 @@ pub struct Worker {
 
 enum Outcome {
     Done,
+    Credited,
     RunAt(i64),
+}
+
+/// What one `run_due` call did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    pub ran: usize,
+    /// Payment ids credited by active queries.
+    pub credited: Vec<String>,
 }
 
 impl Worker {
@@ -35,8 +44,10 @@ impl Worker {
         Worker { engine, owner }
     }
 
-    /// Runs due jobs until none is due or `limit` have run; returns how many ran.
-    pub async fn run_due(&self, limit: usize) -> usize {
+    /// Runs due jobs until none is due or `limit` have run; returns how many ran and the
+    /// payments they credited.
+    pub async fn run_due(&self, limit: usize) -> RunSummary {
+        let mut summary = RunSummary::default();
         let mut ran = 0;
         while ran < limit {
             let store = self.engine.store();
@@ -52,22 +63,27 @@ impl Worker {
                     break;
                 }
             };
-            self.run_one(&job).await;
+            if self.run_one(&job).await {
+                summary.credited.push(job.payload.clone());
+            }
             ran += 1;
         }
-        ran
+        summary.ran = ran;
+        summary
     }
 
-    async fn run_one(&self, job: &JobRow) {
+    /// Runs one job; true when it credited a payment.
+    async fn run_one(&self, job: &JobRow) -> bool {
         let result = match job.kind.as_str() {
             QUERY_JOB => self.query_payment(&job.payload).await,
             other => Err(format!("unknown job kind {other}")),
         };
+        let credited = matches!(result, Ok(Outcome::Credited));
         let store = self.engine.store();
         let now = store.now_ms();
         let finished = match store.read().await {
             Ok(mut c) => match result {
-                Ok(Outcome::Done) => jobs::complete(&mut c, &job.id, &self.owner, now).await,
+                Ok(Outcome::Done | Outcome::Credited) => jobs::complete(&mut c, &job.id, &self.owner, now).await,
                 Ok(Outcome::RunAt(at)) => jobs::reschedule(&mut c, &job.id, &self.owner, at, now).await,
                 Err(error) => match jobs::fail(&mut c, job, &self.owner, &error, now, BASE_BACKOFF_MS).await {
                     Ok(true) => {
@@ -88,13 +104,14 @@ impl Worker {
             // claimable and runs again; every job is idempotent.
             tracing::warn!(job = %job.id, error = %e, "could not record a job's result");
         }
+        credited
     }
 
     async fn query_payment(&self, payment_id: &str) -> Result<Outcome, String> {
         match self.engine.query_payment(payment_id).await {
             Ok((ApplyResult::Credited { .. }, _)) => {
                 tracing::info!(payment = %payment_id, "recovered a payment by active query");
-                Ok(Outcome::Done)
+                Ok(Outcome::Credited)
             }
             Ok((_, Some(next))) => Ok(Outcome::RunAt(next)),
             Ok((_, None)) => Ok(Outcome::Done),

@@ -18,7 +18,8 @@ CREATE TABLE jobs (
     updated_at_ms BIGINT NOT NULL,
     UNIQUE (kind, dedupe_key)
 );
-CREATE INDEX jobs_due ON jobs (state, run_at_ms);
+CREATE INDEX jobs_due ON jobs (state, run_at_ms, id);
+CREATE INDEX jobs_lease ON jobs (state, lease_until_ms);
 
 -- Append-only; each row's hash covers the previous row's hash, so an edited or deleted row breaks
 -- the chain. The head row serialises appends and remembers the last hash (tail deletion).

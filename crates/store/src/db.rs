@@ -89,6 +89,14 @@ impl Store {
                 Box::pin(async move {
                     use sqlx::Executor;
                     conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    // FULL (the default) makes every commit durable on power loss. Operators
+                    // (and the simulation, on tmpfs) may choose NORMAL or OFF.
+                    let sync = match std::env::var("BURSAR_SQLITE_SYNCHRONOUS").as_deref() {
+                        Ok("NORMAL") => "PRAGMA synchronous = NORMAL",
+                        Ok("OFF") => "PRAGMA synchronous = OFF",
+                        _ => "PRAGMA synchronous = FULL",
+                    };
+                    conn.execute(sync).await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
                 })

@@ -59,14 +59,21 @@ pub async fn claim(
     lease_ms: i64,
 ) -> Result<Option<JobRow>, StoreError> {
     for _ in 0..5 {
-        let candidate: Option<(String, String)> = sqlx::query_as(
-            "SELECT id, state FROM jobs
-              WHERE (state = 'queued' AND run_at_ms <= $1) OR (state = 'running' AND lease_until_ms < $1)
-              ORDER BY run_at_ms, id LIMIT 1",
+        // Two index-friendly look-ups rather than one OR (which would scan the table).
+        let mut candidate: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE state = 'queued' AND run_at_ms <= $1 ORDER BY run_at_ms, id LIMIT 1",
         )
         .bind(now_ms)
         .fetch_optional(&mut *c)
         .await?;
+        if candidate.is_none() {
+            candidate = sqlx::query_as(
+                "SELECT id, state FROM jobs WHERE state = 'running' AND lease_until_ms < $1 ORDER BY lease_until_ms, id LIMIT 1",
+            )
+            .bind(now_ms)
+            .fetch_optional(&mut *c)
+            .await?;
+        }
         let Some((id, state)) = candidate else { return Ok(None) };
         let claimed: Option<JobRow> = sqlx::query_as(&format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until_ms = $2, attempts = attempts + 1, updated_at_ms = $3
