@@ -11,6 +11,10 @@ use bursar_store::{ledger, Store};
 
 pub const FINANCE_USER: &str = "finance";
 pub const FINANCE_PASSWORD: &str = "Finance@2026";
+/// Charging-department operators: (user name, name, department code).
+pub const DEPARTMENT_USERS: [(&str, &str, &str); 2] =
+    [("houqin", "后勤管理处 李老师", "HQ"), ("jiaowu", "教务处 王老师", "JW")];
+pub const DEPARTMENT_PASSWORD: &str = "Dept@2026";
 pub const STUDENTS: usize = 240;
 
 #[derive(Clone, Debug)]
@@ -115,6 +119,12 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
         let id = tx.new_id();
         payers::insert_department(tx.c(), &id, code, name).await?;
         dept_ids.push(id);
+    }
+    let dept_hash = bursar_web::auth::hash_password(DEPARTMENT_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (user, name, code) in DEPARTMENT_USERS {
+        let idx = depts.iter().position(|(c, _)| *c == code).unwrap_or(0);
+        let id = tx.new_id();
+        payers::insert_operator(tx.c(), &id, user, name, "department", Some(&dept_ids[idx]), &dept_hash, t).await?;
     }
     let fin_id = tx.new_id();
     payers::insert_operator(

@@ -100,6 +100,9 @@ enum Command {
         /// Store URL (default: a fresh SQLite file).
         #[arg(long)]
         database_url: Option<String>,
+        /// Payment time-to-live in seconds.
+        #[arg(long, default_value_t = 300)]
+        ttl_secs: i64,
     },
 }
 
@@ -178,6 +181,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 demo::FINANCE_USER,
                 demo::FINANCE_PASSWORD
             );
+            println!(
+                "  Departments:          {}/admin    ({} / {} for refunds of dorm fees; {} / {})",
+                running.base_url,
+                demo::DEPARTMENT_USERS[0].0,
+                demo::DEPARTMENT_PASSWORD,
+                demo::DEPARTMENT_USERS[1].0,
+                demo::DEPARTMENT_PASSWORD
+            );
             if let Some(sim) = &running.sim_base_url {
                 println!("  WeChat Pay simulator: {sim}   (payer's phone: {sim}/phone)");
                 println!("  Sandbox credentials:  {}", cfg.data_dir.join("sandbox").join("wechatpay").display());
@@ -218,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { seed, payments, runs, check_every, database_url } => {
+        Command::Simulate { seed, payments, runs, check_every, database_url, ttl_secs } => {
             let mut all_ok = true;
             for s in seed..seed.saturating_add(runs) {
                 let opts = bursar::simulate::SimOptions {
@@ -228,6 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     faults: bursar::simulate::Faults::default(),
                     check_every,
                     progress: true,
+                    ttl_ms: ttl_secs * 1000,
                 };
                 match bursar::simulate::run(&opts).await {
                     Ok(report) => println!("{}", report.render()),

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use bursar_channels::{ChannelError, QrChannel, QrRequest};
 use bursar_domain::fee::{FeeItemStatus, FeeType};
 use bursar_domain::payment::{ChannelOutcome, PayMethod};
+use bursar_domain::refund::RefundOutcome;
 use bursar_domain::{Clock, Fen, ManualClock, SeqIds};
 use bursar_engine::{Actor, ApplyResult, Engine, EngineConfig, EngineError};
 use bursar_store::payers::{self, NewPayer};
@@ -77,6 +78,8 @@ pub struct SimOptions {
     /// Run the full ledger verification every this many steps (and at the end).
     pub check_every: usize,
     pub progress: bool,
+    /// How long a payment stays payable (the engine's TTL); payers pay within it or a minute after.
+    pub ttl_ms: i64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -238,6 +241,15 @@ impl QrChannel for SimChannel {
             },
         })
     }
+    async fn refund(&self, req: &bursar_channels::RefundRequest<'_>) -> Result<RefundOutcome, ChannelError> {
+        Ok(RefundOutcome::Succeeded {
+            channel_refund_id: format!("R{}", req.out_refund_no),
+            amount_fen: req.refund_fen,
+        })
+    }
+    async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
+        Ok(RefundOutcome::Succeeded { channel_refund_id: format!("R{out_refund_no}"), amount_fen: 0 })
+    }
     async fn close(&self, no: &str) -> Result<(), ChannelError> {
         let mut g = self.lock();
         match g.orders.get_mut(no) {
@@ -283,10 +295,10 @@ struct Sim {
     receivables: Vec<(String, String)>,
     truth: Truth,
     report: SimReport,
+    ttl_ms: i64,
 }
 
 const TICK_MS: i64 = 1_000;
-const TTL_MS: i64 = 15 * 60 * 1000;
 
 impl Sim {
     fn at(&mut self, time: i64, e: Event) {
@@ -346,7 +358,7 @@ impl Sim {
         if self.rng.gen_bool(self.faults.abandon) {
             return Ok(());
         }
-        let when = self.clock.now_ms() + self.rng.gen_range(1_000..TTL_MS + 60_000);
+        let when = self.clock.now_ms() + self.rng.gen_range(1_000..self.ttl_ms + 60_000);
         self.at(when, Event::Pay { no: payment.merchant_order_no });
         Ok(())
     }
@@ -505,7 +517,7 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
     let mut channels: std::collections::HashMap<PayMethod, Arc<dyn QrChannel>> = std::collections::HashMap::new();
     channels.insert(PayMethod::WechatNative, Arc::new(channel.clone()));
     let engine =
-        Engine::new(store.clone(), channels, EngineConfig { payment_ttl_ms: TTL_MS, ..EngineConfig::default() });
+        Engine::new(store.clone(), channels, EngineConfig { payment_ttl_ms: opts.ttl_ms, ..EngineConfig::default() });
     let mut sim = Sim {
         worker: bursar_jobs::Worker::new(engine.clone()),
         engine,
@@ -518,6 +530,7 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
         receivables: population,
         truth: Truth::default(),
         report: SimReport { seed: opts.seed, ..SimReport::default() },
+        ttl_ms: opts.ttl_ms,
     };
     // Arrivals spread so that a few hundred payments are in flight at once.
     let spacing = 2_000i64;
@@ -525,7 +538,7 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
         let jitter = sim.rng.gen_range(0..spacing);
         sim.at(start_ms + i as i64 * spacing + jitter, Event::Arrive);
     }
-    let end = start_ms + opts.payments as i64 * spacing + TTL_MS * 2 + 600_000;
+    let end = start_ms + opts.payments as i64 * spacing + opts.ttl_ms * 2 + 600_000;
     let mut t = start_ms;
     while t <= end {
         sim.at(t, Event::Tick);

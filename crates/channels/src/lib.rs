@@ -7,6 +7,7 @@ pub mod wechatpay;
 
 use async_trait::async_trait;
 use bursar_domain::payment::ChannelOutcome;
+use bursar_domain::refund::RefundOutcome;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -42,6 +43,30 @@ pub struct PaymentNotice {
     pub outcome: ChannelOutcome,
 }
 
+/// What the engine asks of a channel to refund (part of) a payment.
+pub struct RefundRequest<'a> {
+    pub merchant_order_no: &'a str,
+    pub out_refund_no: &'a str,
+    pub refund_fen: i64,
+    pub total_fen: i64,
+    pub reason: &'a str,
+    pub notify_url: &'a str,
+}
+
+/// A verified refund notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundNotice {
+    pub out_refund_no: String,
+    pub outcome: RefundOutcome,
+}
+
+/// A verified notification of either kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Payment(PaymentNotice),
+    Refund(RefundNotice),
+}
+
 #[async_trait]
 pub trait QrChannel: Send + Sync {
     /// The channel family (`wechatpay`), used for clearing accounts and events.
@@ -54,6 +79,11 @@ pub trait QrChannel: Send + Sync {
     async fn query(&self, merchant_order_no: &str) -> Result<ChannelOutcome, ChannelError>;
     /// Closes an unpaid payment at the channel.
     async fn close(&self, merchant_order_no: &str) -> Result<(), ChannelError>;
+    /// Asks the channel to refund (part of) a paid payment. The same `out_refund_no` again is the
+    /// same refund (idempotent).
+    async fn refund(&self, req: &RefundRequest<'_>) -> Result<RefundOutcome, ChannelError>;
+    /// Asks the channel what became of a refund.
+    async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError>;
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

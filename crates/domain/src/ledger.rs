@@ -106,6 +106,9 @@ pub enum EntryKind {
     ReceivableRaised,
     Waiver,
     PaymentSucceeded,
+    RefundApproved,
+    RefundConfirmed,
+    RefundManual,
 }
 
 impl EntryKind {
@@ -114,12 +117,22 @@ impl EntryKind {
             EntryKind::ReceivableRaised => "receivable_raised",
             EntryKind::Waiver => "waiver",
             EntryKind::PaymentSucceeded => "payment_succeeded",
+            EntryKind::RefundApproved => "refund_approved",
+            EntryKind::RefundConfirmed => "refund_confirmed",
+            EntryKind::RefundManual => "refund_manual",
         }
     }
     pub fn parse(s: &str) -> Option<EntryKind> {
-        [EntryKind::ReceivableRaised, EntryKind::Waiver, EntryKind::PaymentSucceeded]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            EntryKind::ReceivableRaised,
+            EntryKind::Waiver,
+            EntryKind::PaymentSucceeded,
+            EntryKind::RefundApproved,
+            EntryKind::RefundConfirmed,
+            EntryKind::RefundManual,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -185,10 +198,84 @@ pub fn payment_succeeded(
     JournalEntry::balanced(EntryKind::PaymentSucceeded, payment_id, "支付成功入账", postings)
 }
 
+/// Where an approved refund's money comes from: per receivable (with its fee item) or the payer's credit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundSource {
+    Receivable { receivable_id: String, fee_item_id: String, amount: Fen },
+    PayerCredit { payer_id: String, amount: Fen },
+}
+
+/// Refund approved (LEDGER.md): fee cancelled → Dr fee income; paid in error → Dr receivable
+/// (it reopens); overpayment → Dr payer credit; each / Cr refunds in transit. `attempt` keeps a
+/// retried approval a separate event.
+pub fn refund_approved(
+    refund_id: &str,
+    attempt: i64,
+    kind: crate::refund::RefundKind,
+    sources: &[RefundSource],
+) -> Result<JournalEntry, DomainError> {
+    use crate::refund::RefundKind;
+    let mut postings = Vec::new();
+    let mut total = Fen::ZERO;
+    for s in sources {
+        let (account, amount) = match (kind, s) {
+            (RefundKind::FeeCancelled, RefundSource::Receivable { fee_item_id, amount, .. }) => {
+                (AccountRef::fee_income(fee_item_id), *amount)
+            }
+            (RefundKind::PaidInError, RefundSource::Receivable { receivable_id, amount, .. }) => {
+                (AccountRef::receivable(receivable_id), *amount)
+            }
+            (_, RefundSource::PayerCredit { payer_id, amount }) => (AccountRef::payer_credit(payer_id), *amount),
+            (RefundKind::Overpayment, RefundSource::Receivable { .. }) => return Err(DomainError::EmptyPosting),
+        };
+        postings.push((account, amount));
+        total = total.checked_add(amount)?;
+    }
+    postings.push((AccountRef::new(AccountKind::RefundsInTransit, refund_id), Fen(-total.get())));
+    JournalEntry::balanced(EntryKind::RefundApproved, format!("{refund_id}:{attempt}"), "退款审批", postings)
+}
+
+/// Refund confirmed by the channel: Dr refunds in transit / Cr channel clearing.
+pub fn refund_confirmed(refund_id: &str, clearing: AccountRef, amount: Fen) -> Result<JournalEntry, DomainError> {
+    JournalEntry::balanced(
+        EntryKind::RefundConfirmed,
+        refund_id,
+        "渠道退款成功",
+        vec![(AccountRef::new(AccountKind::RefundsInTransit, refund_id), amount), (clearing, Fen(-amount.get()))],
+    )
+}
+
+/// A failed refund paid by manual bank transfer: Dr refunds in transit / Cr bank.
+pub fn refund_manual(refund_id: &str, bank_account: &str, amount: Fen) -> Result<JournalEntry, DomainError> {
+    JournalEntry::balanced(
+        EntryKind::RefundManual,
+        refund_id,
+        "线下转账退款",
+        vec![
+            (AccountRef::new(AccountKind::RefundsInTransit, refund_id), amount),
+            (AccountRef::new(AccountKind::Bank, bank_account), Fen(-amount.get())),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::order::{allocate, LineToAllocate};
+
+    #[test]
+    fn refund_entries_follow_the_ledger_rules() {
+        use crate::refund::RefundKind;
+        let src = [RefundSource::Receivable { receivable_id: "r".into(), fee_item_id: "f".into(), amount: Fen(300) }];
+        let cancelled = refund_approved("x", 1, RefundKind::FeeCancelled, &src).unwrap();
+        assert_eq!(cancelled.postings[0], (AccountRef::fee_income("f"), Fen(300)));
+        let error = refund_approved("x", 1, RefundKind::PaidInError, &src).unwrap();
+        assert_eq!(error.postings[0], (AccountRef::receivable("r"), Fen(300)));
+        assert_eq!(error.postings[1], (AccountRef::new(AccountKind::RefundsInTransit, "x"), Fen(-300)));
+        assert!(refund_approved("x", 1, RefundKind::Overpayment, &src).is_err());
+        let done = refund_confirmed("x", AccountRef::channel_clearing("wechatpay", "m"), Fen(300)).unwrap();
+        assert_eq!(done.postings.iter().map(|(_, f)| f.get()).sum::<i64>(), 0);
+    }
 
     #[test]
     fn unbalanced_and_empty_entries_are_refused() {

@@ -5,7 +5,9 @@
 
 mod error;
 mod payments;
+mod refunds;
 
 pub use bursar_store::oplog::Actor;
 pub use error::EngineError;
 pub use payments::{ApplyResult, Engine, EngineConfig, OutcomeSource, QUERY_JOB};
+pub use refunds::{RefundResult, REFUND_JOB};

@@ -95,6 +95,9 @@ impl Engine {
     fn channel(&self, method: PayMethod) -> Result<&Arc<dyn QrChannel>, EngineError> {
         self.channels.get(&method).ok_or_else(|| EngineError::MethodUnavailable(method.as_str().into()))
     }
+    pub(crate) fn channel_of_payment(&self, p: &PaymentRow) -> Result<Arc<dyn QrChannel>, EngineError> {
+        self.channel_of(p).cloned()
+    }
     fn channel_of(&self, p: &PaymentRow) -> Result<&Arc<dyn QrChannel>, EngineError> {
         let method = PayMethod::parse(&p.method).ok_or_else(|| EngineError::MethodUnavailable(p.method.clone()))?;
         self.channel(method)

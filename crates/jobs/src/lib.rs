@@ -7,10 +7,12 @@
 //! Job kinds:
 //! - `payment.query` (payload: payment id): actively query a payment still waiting, credit it
 //!   if the channel says it was paid (a lost notification), close it at the channel once expired.
+//! - `refund.process` (payload: refund id): submit an approved refund to its channel and follow
+//!   it to a final state.
 
 use std::time::Duration;
 
-use bursar_engine::{ApplyResult, Engine, QUERY_JOB};
+use bursar_engine::{ApplyResult, Engine, QUERY_JOB, REFUND_JOB};
 use bursar_store::jobs::{self, JobRow};
 use tokio::sync::watch;
 
@@ -76,6 +78,11 @@ impl Worker {
     async fn run_one(&self, job: &JobRow) -> bool {
         let result = match job.kind.as_str() {
             QUERY_JOB => self.query_payment(&job.payload).await,
+            REFUND_JOB => match self.engine.process_refund(&job.payload).await {
+                Ok(Some(next)) => Ok(Outcome::RunAt(next)),
+                Ok(None) => Ok(Outcome::Done),
+                Err(e) => Err(e.to_string()),
+            },
             other => Err(format!("unknown job kind {other}")),
         };
         let credited = matches!(result, Ok(Outcome::Credited));

@@ -13,6 +13,7 @@ pub mod payers;
 pub mod payments;
 pub mod receipts;
 pub mod receivables;
+pub mod refunds;
 pub mod sessions;
 pub mod verify;
 

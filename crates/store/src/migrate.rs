@@ -7,6 +7,7 @@ use crate::error::StoreError;
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/0001_foundation.sql")),
     (2, "jobs_oplog_receipts", include_str!("../migrations/0002_jobs_oplog_receipts.sql")),
+    (3, "refunds", include_str!("../migrations/0003_refunds.sql")),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an advisory

@@ -82,3 +82,14 @@ pub async fn by_verify_code(c: &mut AnyConnection, code: &str) -> Result<Option<
         .fetch_optional(c)
         .await?)
 }
+
+/// Marks a payment's receipt refunded (red-letter) or partially refunded.
+pub async fn set_state(c: &mut AnyConnection, payment_id: &str, state: &str, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE receipts SET state = $1, updated_at_ms = $2 WHERE payment_id = $3")
+        .bind(state)
+        .bind(now_ms)
+        .bind(payment_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}

@@ -197,6 +197,54 @@ pub async fn add_paid(
     Ok(())
 }
 
+/// A refund of money paid in error: the receivable reopens by `amount` (compare-and-set).
+pub async fn reopen(
+    c: &mut AnyConnection,
+    id: &str,
+    expected_paid: Fen,
+    amount: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "UPDATE receivables SET paid_fen = paid_fen - $1, state = 'open', updated_at_ms = $2 WHERE id = $3 AND paid_fen = $4 AND paid_fen >= $1",
+    )
+    .bind(amount.get())
+    .bind(now_ms)
+    .bind(id)
+    .bind(expected_paid.get())
+    .execute(c)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("receivable {id} changed while reopening")));
+    }
+    Ok(())
+}
+
+/// A refund for a cancelled fee: the receivable's due and paid both drop by `amount`.
+pub async fn cancel_part(
+    c: &mut AnyConnection,
+    id: &str,
+    expected_paid: Fen,
+    amount: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "UPDATE receivables SET paid_fen = paid_fen - $1, due_fen = due_fen - $1,
+                state = CASE WHEN due_fen - waived_fen - paid_fen = 0 THEN 'settled' ELSE 'open' END, updated_at_ms = $2
+          WHERE id = $3 AND paid_fen = $4 AND paid_fen >= $1",
+    )
+    .bind(amount.get())
+    .bind(now_ms)
+    .bind(id)
+    .bind(expected_paid.get())
+    .execute(c)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("receivable {id} changed while cancelling")));
+    }
+    Ok(())
+}
+
 /// Per fee item: how much is due (net of waivers) and how much has been collected.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CollectionRow {

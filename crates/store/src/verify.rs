@@ -166,6 +166,38 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
         problems: receipt_problems,
     });
 
+    let mut refund_problems = rows(
+        &mut *c,
+        "SELECT 'refund ' || r.id || ' (' || r.state || ') holds ' || CAST(COALESCE(-b.bal, 0) AS TEXT) || ' fen in transit'
+           FROM refunds r
+           LEFT JOIN (SELECT a.dimension AS rid, SUM(p.amount_fen) AS bal FROM accounts a JOIN postings p ON p.account_id = a.id
+                       WHERE a.kind = 'refunds_in_transit' GROUP BY a.dimension) b ON b.rid = r.id
+          WHERE COALESCE(-b.bal, 0) <> CASE WHEN r.state IN ('approved', 'processing', 'failed') THEN r.amount_fen ELSE 0 END",
+    )
+    .await?;
+    refund_problems.extend(
+        rows(
+            &mut *c,
+            "SELECT 'payment ' || pm.id || ' of ' || CAST(pm.amount_fen AS TEXT) || ' has ' || CAST(SUM(r.amount_fen) AS TEXT) || ' in refunds'
+               FROM payments pm JOIN refunds r ON r.payment_id = pm.id AND r.state <> 'rejected'
+              GROUP BY pm.id, pm.amount_fen HAVING SUM(r.amount_fen) > pm.amount_fen",
+        )
+        .await?,
+    );
+    refund_problems.extend(
+        rows(
+            &mut *c,
+            "SELECT 'refund ' || r.id || ' (' || r.state || ') has ' || CAST(COUNT(e.id) AS TEXT) || ' pay-out entries'
+               FROM refunds r LEFT JOIN journal_entries e ON e.source_id = r.id AND e.kind IN ('refund_confirmed', 'refund_manual')
+              GROUP BY r.id, r.state HAVING COUNT(e.id) <> CASE WHEN r.state IN ('succeeded', 'manual') THEN 1 ELSE 0 END",
+        )
+        .await?,
+    );
+    report.checks.push(Check {
+        name: "refunds: money in transit matches each refund's state; never more than was paid",
+        problems: refund_problems,
+    });
+
     report.checks.push(Check {
         name: "the operation log's hash chain is intact",
         problems: crate::oplog::verify_chain(&mut *c).await?,
@@ -177,7 +209,9 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
             &mut *c,
             "SELECT 'payment ' || id || ' has state ' || state FROM payments WHERE state NOT IN ('created', 'paying', 'succeeded', 'failed', 'closed')
              UNION ALL SELECT 'order ' || id || ' has state ' || state FROM orders WHERE state NOT IN ('open', 'paid', 'closed')
-             UNION ALL SELECT 'receivable ' || id || ' has state ' || state FROM receivables WHERE state NOT IN ('open', 'settled')",
+             UNION ALL SELECT 'receivable ' || id || ' has state ' || state FROM receivables WHERE state NOT IN ('open', 'settled')
+             UNION ALL SELECT 'refund ' || id || ' has state ' || state FROM refunds
+                        WHERE state NOT IN ('requested', 'rejected', 'approved', 'processing', 'succeeded', 'failed', 'manual')",
         )
         .await?,
     });

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/payments", get(payments))
+        .merge(crate::refunds::routes())
 }
 
 fn render<T: Template>(t: &T) -> Result<Response, WebError> {
@@ -34,6 +35,7 @@ fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chro
         csrf: session.csrf.clone(),
         section,
         area: "admin",
+        finance: true,
     }
 }
 
@@ -84,7 +86,8 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
     match auth::throttled_check(&s, &format!("operator:{username}"), ok).await {
         Ok(()) => {
             let op = op.ok_or(WebError::Forbidden)?;
-            let mut resp = Redirect::to("/admin").into_response();
+            let home = if op.role == "finance" { "/admin" } else { "/admin/refunds" };
+            let mut resp = Redirect::to(home).into_response();
             auth::start_session(&s, &mut resp, "operator", &op.id).await?;
             Ok(resp)
         }

@@ -134,6 +134,24 @@ impl FromRequestParts<AppState> for PayerSession {
     }
 }
 
+/// Any logged-in operator (finance or a charging department).
+pub struct OperatorSession {
+    pub operator: bursar_store::payers::OperatorRow,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for OperatorSession {
+    type Rejection = WebError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(s) = session_of(state, &parts.headers, "operator").await? else {
+            return Err(WebError::LoginRequired { login_path: "/admin/login" });
+        };
+        let mut c = state.engine.store().read().await?;
+        let operator = bursar_store::payers::operator(&mut c, &s.subject_id).await?;
+        Ok(OperatorSession { operator, csrf: s.csrf_token })
+    }
+}
+
 /// A logged-in finance operator.
 pub struct FinanceSession {
     pub operator_id: String,

@@ -8,6 +8,7 @@ pub mod auth;
 mod error;
 mod notify;
 mod portal;
+mod refunds;
 mod views;
 
 use std::sync::Arc;

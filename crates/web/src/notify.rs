@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_channels::wechatpay::protocol::NotifyAck;
-use bursar_engine::{ApplyResult, EngineError};
+use bursar_channels::{Notice, RefundNotice};
+use bursar_engine::{ApplyResult, EngineError, RefundResult};
 
 use crate::AppState;
 
@@ -21,7 +22,8 @@ pub async fn wechatpay(State(s): State<AppState>, headers: HeaderMap, body: Byte
     };
     let engine = &s.engine;
     let notice = match adapter.verify_notification(&headers, &body) {
-        Ok((_, notice)) => notice,
+        Ok((_, Notice::Payment(notice))) => notice,
+        Ok((_, Notice::Refund(refund))) => return refund_notice(&s, refund).await,
         Err(e) => {
             tracing::warn!(error = %e, "refused a WeChat Pay notification");
             engine.record_event("wechatpay", "payment_notification", None, "refused", &e.to_string()).await;
@@ -71,6 +73,33 @@ pub async fn wechatpay(State(s): State<AppState>, headers: HeaderMap, body: Byte
         Err(e) => {
             tracing::error!(error = %e, "could not apply a WeChat Pay notification; the channel will retry");
             engine.record_event("wechatpay", "payment_notification", Some(no), "error", &e.to_string()).await;
+            ack(StatusCode::INTERNAL_SERVER_ERROR, "FAIL", "temporary failure")
+        }
+    }
+}
+
+async fn refund_notice(s: &AppState, notice: RefundNotice) -> Response {
+    let engine = &s.engine;
+    let no = notice.out_refund_no.as_str();
+    match engine.apply_refund_outcome(no, &notice.outcome, &bursar_engine::Actor::channel("wechatpay")).await {
+        Ok(r) => {
+            let outcome = match r {
+                RefundResult::PaidOut => "refunded",
+                RefundResult::Duplicate => "duplicate",
+                RefundResult::Unchanged => "unchanged",
+                RefundResult::Processing | RefundResult::Failed => "applied",
+            };
+            engine.record_event("wechatpay", "refund_notification", Some(no), outcome, &format!("{r:?}")).await;
+            ack(StatusCode::OK, "SUCCESS", "OK")
+        }
+        Err(e @ (EngineError::UnknownPayment(_) | EngineError::AmountMismatch { .. })) => {
+            tracing::warn!(error = %e, "refused a WeChat Pay refund notification");
+            engine.record_event("wechatpay", "refund_notification", Some(no), "refused", &e.to_string()).await;
+            ack(StatusCode::BAD_REQUEST, "FAIL", "refused")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not apply a WeChat Pay refund notification; the channel will retry");
+            engine.record_event("wechatpay", "refund_notification", Some(no), "error", &e.to_string()).await;
             ack(StatusCode::INTERNAL_SERVER_ERROR, "FAIL", "temporary failure")
         }
     }

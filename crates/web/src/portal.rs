@@ -50,6 +50,7 @@ async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> 
         csrf: session.csrf.clone(),
         section,
         area: "portal",
+        finance: false,
     })
 }
 

@@ -12,6 +12,8 @@ pub struct Chrome {
     pub section: &'static str,
     /// `portal` or `admin`: which navigation to show.
     pub area: &'static str,
+    /// A finance operator (sees all of the finance view), rather than a department.
+    pub finance: bool,
 }
 
 pub fn yuan(fen: i64) -> String {

@@ -10,5 +10,6 @@ mod crash;
 mod login;
 mod notifications;
 mod portal_flow;
+mod refunds;
 mod simulation;
 mod store;

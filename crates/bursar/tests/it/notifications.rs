@@ -14,14 +14,14 @@ use bursar_store::{payers, receivables};
 use crate::both_stores;
 use crate::support::*;
 
-struct Paying {
-    payer_id: String,
-    payment: pay_store::PaymentRow,
-    receivable_id: String,
+pub(crate) struct Paying {
+    pub payer_id: String,
+    pub payment: pay_store::PaymentRow,
+    pub receivable_id: String,
 }
 
 /// The first demo student starts paying the whole dorm fee by WeChat.
-async fn start_paying(app: &bursar::app::Running) -> Paying {
+pub(crate) async fn start_paying(app: &bursar::app::Running) -> Paying {
     let mut c = app.store.read().await.unwrap();
     let payer = payers::payer_by_login(&mut c, "enrolled_student", &bursar::demo::first_student_login().0)
         .await

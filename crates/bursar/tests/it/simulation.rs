@@ -8,7 +8,15 @@ use crate::both_stores;
 use crate::support::*;
 
 fn options(seed: u64, payments: usize, url: Option<String>) -> SimOptions {
-    SimOptions { seed, payments, database_url: url, faults: Faults::default(), check_every: 25, progress: false }
+    SimOptions {
+        seed,
+        payments,
+        database_url: url,
+        faults: Faults::default(),
+        check_every: 25,
+        progress: false,
+        ttl_ms: 300_000,
+    }
 }
 
 fn assert_sound(report: &bursar::simulate::SimReport) {

@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use super::protocol::*;
 use crate::crypto::{aes256gcm_decrypt, random_alnum, RsaSigner, RsaVerifier};
-use crate::{ChannelError, PaymentNotice, QrChannel, QrRequest};
+use crate::{ChannelError, Notice, PaymentNotice, QrChannel, QrRequest, RefundNotice, RefundRequest};
+use bursar_domain::refund::RefundOutcome;
 
 /// A merchant account's WeChat Pay settings. Secrets are never printed by `Debug`.
 #[derive(Clone, Deserialize)]
@@ -162,21 +163,18 @@ impl WechatPayAdapter {
         Ok(())
     }
 
-    /// Verifies and decrypts a payment notification. The caller still checks the amount against
-    /// its own payment record.
+    /// Verifies and decrypts a notification — payment (`TRANSACTION.*`) or refund (`REFUND.*`).
+    /// The caller still checks amounts against its own records.
     pub fn verify_notification(
         &self,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(Notification, PaymentNotice), ChannelError> {
+    ) -> Result<(Notification, Notice), ChannelError> {
         self.verify_signed(headers, body)?;
         let note: Notification = serde_json::from_slice(body)
             .map_err(|e| ChannelError::Protocol(format!("notification is not the v3 envelope: {e}")))?;
         if note.resource.algorithm != "AEAD_AES_256_GCM" {
             return Err(ChannelError::Protocol(format!("unsupported algorithm {}", note.resource.algorithm)));
-        }
-        if note.resource.original_type != "transaction" {
-            return Err(ChannelError::Protocol(format!("not a payment notification: {}", note.resource.original_type)));
         }
         let plain = aes256gcm_decrypt(
             &self.apiv3_key,
@@ -184,10 +182,28 @@ impl WechatPayAdapter {
             note.resource.associated_data.as_deref().unwrap_or("").as_bytes(),
             &note.resource.ciphertext,
         )?;
-        let txn: Transaction = serde_json::from_slice(&plain)
-            .map_err(|e| ChannelError::Protocol(format!("bad transaction resource: {e}")))?;
-        let outcome = self.outcome_of(&txn)?;
-        Ok((note, PaymentNotice { merchant_order_no: txn.out_trade_no, outcome }))
+        let notice = match note.resource.original_type.as_str() {
+            "transaction" => {
+                let txn: Transaction = serde_json::from_slice(&plain)
+                    .map_err(|e| ChannelError::Protocol(format!("bad transaction resource: {e}")))?;
+                let outcome = self.outcome_of(&txn)?;
+                Notice::Payment(PaymentNotice { merchant_order_no: txn.out_trade_no, outcome })
+            }
+            "refund" => {
+                let r: RefundResource = serde_json::from_slice(&plain)
+                    .map_err(|e| ChannelError::Protocol(format!("bad refund resource: {e}")))?;
+                if r.mchid != self.mchid {
+                    return Err(ChannelError::Verification(format!(
+                        "merchant mismatch: {} is not {}",
+                        r.mchid, self.mchid
+                    )));
+                }
+                let outcome = refund_outcome(&r.refund_status, &r.refund_id, r.amount.refund);
+                Notice::Refund(RefundNotice { out_refund_no: r.out_refund_no, outcome })
+            }
+            other => return Err(ChannelError::Protocol(format!("unknown notification resource {other}"))),
+        };
+        Ok((note, notice))
     }
 
     /// Maps a transaction to an outcome after checking it is ours.
@@ -220,6 +236,14 @@ impl WechatPayAdapter {
             "PAYERROR" => ChannelOutcome::Failed { reason: txn.trade_state_desc.clone() },
             other => return Err(ChannelError::Protocol(format!("unknown trade_state {other}"))),
         })
+    }
+}
+
+fn refund_outcome(status: &str, refund_id: &str, refund_fen: i64) -> RefundOutcome {
+    match status {
+        "SUCCESS" => RefundOutcome::Succeeded { channel_refund_id: refund_id.to_string(), amount_fen: refund_fen },
+        "PROCESSING" => RefundOutcome::Processing { channel_refund_id: refund_id.to_string() },
+        other => RefundOutcome::Failed { reason: format!("refund {other}") },
     }
 }
 
@@ -271,5 +295,39 @@ impl QrChannel for WechatPayAdapter {
         let body = serde_json::to_vec(&CloseRequest { mchid: self.mchid.clone() })
             .map_err(|e| ChannelError::Protocol(e.to_string()))?;
         self.call(reqwest::Method::POST, &path, Some(body)).await.map(|_| ())
+    }
+
+    async fn refund(&self, req: &RefundRequest<'_>) -> Result<RefundOutcome, ChannelError> {
+        let body = RefundRequestBody {
+            transaction_id: None,
+            out_trade_no: Some(req.merchant_order_no.to_string()),
+            out_refund_no: req.out_refund_no.to_string(),
+            reason: Some(req.reason.chars().take(80).collect()),
+            notify_url: Some(req.notify_url.to_string()),
+            amount: RefundAmountRequest { refund: req.refund_fen, total: req.total_fen, currency: "CNY".into() },
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| ChannelError::Protocol(e.to_string()))?;
+        let (_, resp) = self.call(reqwest::Method::POST, "/v3/refund/domestic/refunds", Some(bytes)).await?;
+        let r: Refund =
+            serde_json::from_slice(&resp).map_err(|e| ChannelError::Protocol(format!("bad refund response: {e}")))?;
+        if r.out_refund_no != req.out_refund_no || r.amount.refund != req.refund_fen {
+            return Err(ChannelError::Verification("refund response does not match the request".into()));
+        }
+        Ok(refund_outcome(&r.status, &r.refund_id, r.amount.refund))
+    }
+
+    async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
+        match self.call(reqwest::Method::GET, &format!("/v3/refund/domestic/refunds/{out_refund_no}"), None).await {
+            Ok((_, bytes)) => {
+                let r: Refund = serde_json::from_slice(&bytes)
+                    .map_err(|e| ChannelError::Protocol(format!("bad refund query: {e}")))?;
+                if r.out_refund_no != out_refund_no {
+                    return Err(ChannelError::Verification("query answered for another refund".into()));
+                }
+                Ok(refund_outcome(&r.status, &r.refund_id, r.amount.refund))
+            }
+            Err(ChannelError::Refused { code, .. }) if code == "RESOURCE_NOT_EXISTS" => Ok(RefundOutcome::NotFound),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -155,6 +155,74 @@ pub struct Transaction {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefundAmountRequest {
+    pub refund: i64,
+    pub total: i64,
+    pub currency: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefundRequestBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_trade_no: Option<String>,
+    pub out_refund_no: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    pub amount: RefundAmountRequest,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefundAmount {
+    pub total: i64,
+    pub refund: i64,
+    #[serde(default)]
+    pub payer_total: Option<i64>,
+    #[serde(default)]
+    pub payer_refund: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// The refund object of refund responses and queries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Refund {
+    pub refund_id: String,
+    pub out_refund_no: String,
+    pub transaction_id: String,
+    pub out_trade_no: String,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub user_received_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_time: Option<String>,
+    pub create_time: String,
+    /// SUCCESS | CLOSED | PROCESSING | ABNORMAL
+    pub status: String,
+    pub amount: RefundAmount,
+}
+
+/// The refund resource of decrypted REFUND.* notifications.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefundResource {
+    pub mchid: String,
+    pub out_trade_no: String,
+    pub transaction_id: String,
+    pub out_refund_no: String,
+    pub refund_id: String,
+    pub refund_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_time: Option<String>,
+    #[serde(default)]
+    pub user_received_account: Option<String>,
+    pub amount: RefundAmount,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EncryptedResource {
     pub original_type: String,
     pub algorithm: String,

@@ -22,6 +22,8 @@ use bursar_domain::{Clock, Fen};
 use serde::Deserialize;
 
 use super::protocol::*;
+#[allow(unused_imports)]
+use super::protocol::{Refund, RefundAmount, RefundRequestBody, RefundResource};
 use super::sandbox::Sandbox;
 use crate::crypto::{aes256gcm_encrypt, random_alnum, RsaSigner, RsaVerifier};
 use crate::{html_escape, qr_svg, ChannelError};
@@ -76,8 +78,46 @@ impl SimTxn {
     }
 }
 
+#[derive(Clone, Debug)]
+struct SimRefund {
+    refund_id: String,
+    out_refund_no: String,
+    out_trade_no: String,
+    transaction_id: String,
+    refund_fen: i64,
+    total_fen: i64,
+    status: &'static str,
+    created_ms: i64,
+    success_ms: Option<i64>,
+    notify_url: Option<String>,
+}
+
+impl SimRefund {
+    fn to_wire(&self) -> Refund {
+        Refund {
+            refund_id: self.refund_id.clone(),
+            out_refund_no: self.out_refund_no.clone(),
+            transaction_id: self.transaction_id.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            channel: Some("ORIGINAL".into()),
+            user_received_account: Some("支付用户零钱".into()),
+            success_time: self.success_ms.map(rfc3339_cst),
+            create_time: rfc3339_cst(self.created_ms),
+            status: self.status.to_string(),
+            amount: RefundAmount {
+                total: self.total_fen,
+                refund: self.refund_fen,
+                payer_total: Some(self.total_fen),
+                payer_refund: Some(self.refund_fen),
+                currency: Some("CNY".into()),
+            },
+        }
+    }
+}
+
 #[derive(Default)]
 struct Book {
+    refunds: HashMap<(String, String), SimRefund>,
     txns: HashMap<(String, String), SimTxn>,
     by_pr: HashMap<String, (String, String)>,
     by_tid: HashMap<String, (String, String)>,
@@ -93,6 +133,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Multiplies the notification retry delays (1.0 = WeChat Pay's real schedule).
     retry_scale: f64,
+    /// How long a refund stays PROCESSING before the channel settles it.
+    refund_delay_ms: std::sync::atomic::AtomicU64,
+    /// Fault switch: refunds end ABNORMAL instead of SUCCESS.
+    fail_refunds: std::sync::atomic::AtomicBool,
 }
 
 /// The simulator; `router()` is served on its own listener so request paths are exactly `/v3/…`.
@@ -118,6 +162,8 @@ impl WechatPaySimulator {
                 http,
                 clock,
                 retry_scale: 1.0,
+                refund_delay_ms: std::sync::atomic::AtomicU64::new(2_000),
+                fail_refunds: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -141,9 +187,21 @@ impl WechatPaySimulator {
             .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query_by_out_trade_no))
             .route("/v3/pay/transactions/id/{transaction_id}", get(query_by_id))
             .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
+            .route("/v3/refund/domestic/refunds", post(create_refund))
+            .route("/v3/refund/domestic/refunds/{out_refund_no}", get(query_refund))
             .route("/phone", get(phone_home))
             .route("/phone/pay", get(phone_pay_page).post(phone_pay_action))
             .with_state(self.clone())
+    }
+
+    /// Fault switch: from now on refunds end ABNORMAL (true) or SUCCESS (false).
+    pub fn set_refunds_fail(&self, fail: bool) {
+        self.inner.fail_refunds.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How long refunds stay PROCESSING.
+    pub fn set_refund_delay_ms(&self, ms: u64) {
+        self.inner.refund_delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The current WeChat-side state of a payment (`SUCCESS`, `NOTPAY`, …), for tests.
@@ -279,18 +337,60 @@ impl WechatPaySimulator {
     /// Builds the signed, encrypted TRANSACTION.SUCCESS notification body and headers.
     pub fn notification_for(&self, txn_wire: &Transaction) -> Result<(Vec<u8>, HeaderMap), ChannelError> {
         let plain = serde_json::to_vec(txn_wire).map_err(|e| ChannelError::Protocol(e.to_string()))?;
+        self.envelope("TRANSACTION.SUCCESS", "transaction", "支付成功", &plain)
+    }
+
+    /// Builds the signed, encrypted REFUND.* notification of a refund.
+    pub fn refund_notification_for(
+        &self,
+        mchid: &str,
+        out_refund_no: &str,
+    ) -> Result<(Vec<u8>, HeaderMap), ChannelError> {
+        let r = self
+            .book()
+            .refunds
+            .get(&(mchid.to_string(), out_refund_no.to_string()))
+            .cloned()
+            .ok_or_else(|| ChannelError::Protocol("no such refund".into()))?;
+        let resource = RefundResource {
+            mchid: mchid.to_string(),
+            out_trade_no: r.out_trade_no.clone(),
+            transaction_id: r.transaction_id.clone(),
+            out_refund_no: r.out_refund_no.clone(),
+            refund_id: r.refund_id.clone(),
+            refund_status: r.status.to_string(),
+            success_time: r.success_ms.map(rfc3339_cst),
+            user_received_account: Some("支付用户零钱".into()),
+            amount: r.to_wire().amount,
+        };
+        let plain = serde_json::to_vec(&resource).map_err(|e| ChannelError::Protocol(e.to_string()))?;
+        let (event, summary) = match r.status {
+            "SUCCESS" => ("REFUND.SUCCESS", "退款成功"),
+            "CLOSED" => ("REFUND.CLOSED", "退款关闭"),
+            _ => ("REFUND.ABNORMAL", "退款异常"),
+        };
+        self.envelope(event, "refund", summary, &plain)
+    }
+
+    fn envelope(
+        &self,
+        event_type: &str,
+        original_type: &str,
+        summary: &str,
+        plain: &[u8],
+    ) -> Result<(Vec<u8>, HeaderMap), ChannelError> {
         let nonce = random_alnum(12);
-        let aad = "transaction";
+        let aad = original_type;
         let ciphertext =
-            aes256gcm_encrypt(self.inner.sandbox.apiv3_key.as_bytes(), nonce.as_bytes(), aad.as_bytes(), &plain)?;
+            aes256gcm_encrypt(self.inner.sandbox.apiv3_key.as_bytes(), nonce.as_bytes(), aad.as_bytes(), plain)?;
         let note = Notification {
             id: uuid::Uuid::new_v4().to_string(),
             create_time: rfc3339_cst(self.now_ms()),
-            event_type: "TRANSACTION.SUCCESS".into(),
+            event_type: event_type.into(),
             resource_type: "encrypt-resource".into(),
-            summary: "支付成功".into(),
+            summary: summary.into(),
             resource: EncryptedResource {
-                original_type: "transaction".into(),
+                original_type: original_type.into(),
                 algorithm: "AEAD_AES_256_GCM".into(),
                 ciphertext,
                 associated_data: Some(aad.into()),
@@ -304,33 +404,69 @@ impl WechatPaySimulator {
         Ok((body, headers))
     }
 
-    /// Delivers a payment notification, retrying on WeChat Pay's schedule until the merchant
-    /// answers 2xx.
-    fn spawn_notify(&self, txn: SimTxn) {
+    /// Delivers a notification on WeChat Pay's retry schedule until the merchant answers 2xx.
+    fn spawn_delivery(
+        &self,
+        url: String,
+        label: String,
+        build: impl Fn(&WechatPaySimulator) -> Option<(Vec<u8>, HeaderMap)> + Send + 'static,
+    ) {
         let sim = self.clone();
         tokio::spawn(async move {
-            let wire = txn.to_wire();
             for (attempt, delay) in std::iter::once(0u64).chain(NOTIFY_RETRY_SECS).enumerate() {
                 if delay > 0 {
-                    let scaled = Duration::from_secs_f64(delay as f64 * sim.inner.retry_scale);
-                    tokio::time::sleep(scaled).await;
+                    tokio::time::sleep(Duration::from_secs_f64(delay as f64 * sim.inner.retry_scale)).await;
                 }
-                let Ok((body, headers)) = sim.notification_for(&wire) else {
-                    return;
-                };
-                let result = sim.inner.http.post(&txn.notify_url).headers(headers).body(body).send().await;
-                match result {
+                let Some((body, headers)) = build(&sim) else { return };
+                match sim.inner.http.post(&url).headers(headers).body(body).send().await {
                     Ok(r) if r.status().is_success() => {
-                        tracing::debug!(out_trade_no = %txn.out_trade_no, attempt, "wechatpay simulator: notification acknowledged");
+                        tracing::debug!(%label, attempt, "wechatpay simulator: notification acknowledged");
                         return;
                     }
                     Ok(r) => {
-                        tracing::info!(out_trade_no = %txn.out_trade_no, attempt, status = %r.status(), "wechatpay simulator: notification refused, will retry")
+                        tracing::info!(%label, attempt, status = %r.status(), "wechatpay simulator: notification refused, will retry")
                     }
                     Err(e) => {
-                        tracing::info!(out_trade_no = %txn.out_trade_no, attempt, error = %e, "wechatpay simulator: notification failed, will retry")
+                        tracing::info!(%label, attempt, error = %e, "wechatpay simulator: notification failed, will retry")
                     }
                 }
+            }
+        });
+    }
+
+    fn spawn_notify(&self, txn: SimTxn) {
+        let wire = txn.to_wire();
+        self.spawn_delivery(txn.notify_url.clone(), txn.out_trade_no.clone(), move |sim| {
+            sim.notification_for(&wire).ok()
+        });
+    }
+
+    /// Settles a refund after the configured delay and notifies the merchant.
+    fn spawn_refund_settlement(&self, mchid: String, out_refund_no: String) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            let delay = sim.inner.refund_delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let fail = sim.inner.fail_refunds.load(std::sync::atomic::Ordering::SeqCst);
+            let now = sim.now_ms();
+            let notify_url = {
+                let mut book = sim.book();
+                let Some(r) = book.refunds.get_mut(&(mchid.clone(), out_refund_no.clone())) else { return };
+                if r.status != "PROCESSING" {
+                    return;
+                }
+                if fail {
+                    r.status = "ABNORMAL";
+                } else {
+                    r.status = "SUCCESS";
+                    r.success_ms = Some(now);
+                }
+                r.notify_url.clone()
+            };
+            if let Some(url) = notify_url {
+                sim.spawn_delivery(url, out_refund_no.clone(), move |sim| {
+                    sim.refund_notification_for(&mchid, &out_refund_no).ok()
+                });
             }
         });
     }
@@ -614,5 +750,97 @@ async fn phone_pay_action(State(sim): State<WechatPaySimulator>, Form(f): Form<P
         // As on a real phone, declining leaves the order unpaid (NOTPAY) until it expires or is closed.
         "decline" => phone_page("已取消", "<div class=\"card\">已取消支付。</div>").into_response(),
         _ => (StatusCode::BAD_REQUEST, phone_page("无效操作", "<div class=\"card\">无效操作。</div>")).into_response(),
+    }
+}
+
+async fn create_refund(
+    State(sim): State<WechatPaySimulator>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, &body)?;
+    let req: RefundRequestBody = serde_json::from_slice(&body)
+        .map_err(|e| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", &format!("参数错误：{e}")))?;
+    let bad = |code: &str, msg: &str| sim.error(StatusCode::BAD_REQUEST, code, msg);
+    if req.amount.refund <= 0 || req.amount.currency != "CNY" {
+        return Err(bad("PARAM_ERROR", "退款金额或币种错误"));
+    }
+    if !(1..=64).contains(&req.out_refund_no.len()) {
+        return Err(bad("PARAM_ERROR", "out_refund_no 长度错误"));
+    }
+    let now = sim.now_ms();
+    let key = (mchid.clone(), req.out_refund_no.clone());
+    let mut book = sim.book();
+    if let Some(existing) = book.refunds.get(&key) {
+        let same = existing.refund_fen == req.amount.refund
+            && req.out_trade_no.as_deref().is_none_or(|o| o == existing.out_trade_no);
+        let wire = existing.to_wire();
+        drop(book);
+        return if same {
+            Ok(sim.json(&wire))
+        } else {
+            Err(bad("INVALID_REQUEST", "退款单号重复，且参数与原退款不一致"))
+        };
+    }
+    let txn_key = match (&req.out_trade_no, &req.transaction_id) {
+        (Some(otn), _) => Some((mchid.clone(), otn.clone())),
+        (None, Some(tid)) => book.by_tid.get(tid).cloned(),
+        (None, None) => return Err(bad("PARAM_ERROR", "transaction_id 与 out_trade_no 必填其一")),
+    };
+    let Some(txn) = txn_key.and_then(|k| book.txns.get(&k)).cloned() else {
+        drop(book);
+        return Err(sim.error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在"));
+    };
+    if !matches!(txn.trade_state, "SUCCESS" | "REFUND") {
+        return Err(bad("INVALID_REQUEST", "订单未支付，不能退款"));
+    }
+    if req.amount.total != txn.amount_fen {
+        return Err(bad("INVALID_REQUEST", "订单金额与原订单不一致"));
+    }
+    let refunded: i64 = book
+        .refunds
+        .values()
+        .filter(|r| r.out_trade_no == txn.out_trade_no && matches!(r.status, "SUCCESS" | "PROCESSING"))
+        .map(|r| r.refund_fen)
+        .sum();
+    if refunded + req.amount.refund > txn.amount_fen {
+        return Err(bad("INVALID_REQUEST", "退款金额超过订单可退金额"));
+    }
+    book.seq += 1;
+    let refund = SimRefund {
+        refund_id: format!("5030{:024}", book.seq),
+        out_refund_no: req.out_refund_no.clone(),
+        out_trade_no: txn.out_trade_no.clone(),
+        transaction_id: txn.transaction_id.clone().unwrap_or_default(),
+        refund_fen: req.amount.refund,
+        total_fen: txn.amount_fen,
+        status: "PROCESSING",
+        created_ms: now,
+        success_ms: None,
+        notify_url: req.notify_url.clone(),
+    };
+    if let Some(t) = book.txns.get_mut(&(mchid.clone(), txn.out_trade_no.clone())) {
+        t.trade_state = "REFUND";
+    }
+    book.refunds.insert(key, refund.clone());
+    drop(book);
+    sim.spawn_refund_settlement(mchid, req.out_refund_no);
+    Ok(sim.json(&refund.to_wire()))
+}
+
+async fn query_refund(
+    State(sim): State<WechatPaySimulator>,
+    Path(out_refund_no): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, b"")?;
+    let found = sim.book().refunds.get(&(mchid, out_refund_no)).map(SimRefund::to_wire);
+    match found {
+        Some(r) => Ok(sim.json(&r)),
+        None => Err(sim.error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在")),
     }
 }

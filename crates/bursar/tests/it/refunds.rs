@@ -1,0 +1,219 @@
+//! Refunds with approval, over HTTP as departments and finance use them, and through the channel
+//! simulator to a final state: reopened receivables, red-letter receipts, failed refunds retried
+//! or paid by transfer, and every refusal (too much, not your fee, not your role, twice).
+
+use std::time::Duration;
+
+use bursar_domain::refund::RefundKind;
+use bursar_domain::Fen;
+use bursar_store::{payers, payments as pay_store, receipts, receivables, refunds as refund_store};
+
+use crate::both_stores;
+use crate::notifications::start_paying;
+use crate::support::*;
+
+async fn login_operator(base: &str, user: &str, password: &str) -> reqwest::Client {
+    let c = client();
+    let page = c.get(format!("{base}/admin/login")).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(format!("{base}/admin/login"))
+        .form(&[("username", user), ("password", password), ("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{user} logs in");
+    c
+}
+
+async fn paid(app: &bursar::app::Running) -> crate::notifications::Paying {
+    let p = start_paying(app).await;
+    app.wechat_sim.as_ref().unwrap().confirm_payment(p.payment.code_url.as_deref().unwrap(), true).unwrap();
+    let id = p.payment.id.clone();
+    eventually("payment credited", Duration::from_secs(15), || {
+        let store = app.store.clone();
+        let id = id.clone();
+        async move {
+            let mut c = store.read().await.unwrap();
+            pay_store::payment(&mut c, &id).await.unwrap().state == "succeeded"
+        }
+    })
+    .await;
+    p
+}
+
+async fn refund_state(app: &bursar::app::Running, payment_id: &str) -> Vec<String> {
+    let mut c = app.store.read().await.unwrap();
+    refund_store::of_payment(&mut c, payment_id).await.unwrap().into_iter().map(|r| r.state).collect()
+}
+
+async fn wait_refund(app: &bursar::app::Running, payment_id: &str, state: &'static str) {
+    eventually(state, Duration::from_secs(25), || {
+        let id = payment_id.to_string();
+        async move { refund_state(app, &id).await.last().map(String::as_str) == Some(state) }
+    })
+    .await;
+}
+
+both_stores!(a_department_requests_finance_approves_the_channel_refunds, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    app.wechat_sim.as_ref().unwrap().set_refund_delay_ms(50);
+    let p = paid(&app).await;
+    let no = p.payment.merchant_order_no.clone();
+    let (houqin, _, _) = bursar::demo::DEPARTMENT_USERS[0];
+    let (jiaowu, _, _) = bursar::demo::DEPARTMENT_USERS[1];
+
+    // The dorm office (后勤管理处) owns the dorm fee.
+    let dept = login_operator(&base, houqin, bursar::demo::DEPARTMENT_PASSWORD).await;
+    let page = dept.get(format!("{base}/admin/refunds/new?no={no}")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("1,200.00"), "finds the payment");
+    let csrf = csrf_of(&page);
+    let ask = |amount: &'static str, kind: &'static str, client: reqwest::Client, csrf: String| {
+        let base = base.clone();
+        let no = no.clone();
+        let pid = p.payment.id.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/admin/refunds"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("no", no.as_str()),
+                    ("payment_id", pid.as_str()),
+                    ("amount", amount),
+                    ("kind", kind),
+                    ("reason", "重复缴费"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, body) = ask("1500", "paid_in_error", dept.clone(), csrf.clone()).await;
+    assert_eq!(s, 422);
+    assert!(body.contains("超过可退金额"), "more than was paid is refused");
+    let (s, body) = ask("1200", "overpayment", dept.clone(), csrf.clone()).await;
+    assert_eq!(s, 422);
+    assert!(body.contains("财务处"), "overpayments are finance's");
+    let (s, _) = ask("1200", "paid_in_error", dept.clone(), csrf.clone()).await;
+    assert_eq!(s, 303, "requested");
+    assert_eq!(refund_state(&app, &p.payment.id).await, vec!["requested"]);
+
+    // Another department may not refund the dorm office's fee, nor can a department approve.
+    let other = login_operator(&base, jiaowu, bursar::demo::DEPARTMENT_PASSWORD).await;
+    let other_csrf =
+        csrf_of(&other.get(format!("{base}/admin/refunds/new")).send().await.unwrap().text().await.unwrap());
+    let (s, _) = ask("100", "paid_in_error", other.clone(), other_csrf).await;
+    assert_eq!(s, 404);
+    let refund_id = {
+        let mut c = app.store.read().await.unwrap();
+        refund_store::of_payment(&mut c, &p.payment.id).await.unwrap()[0].id.clone()
+    };
+    let r = dept
+        .post(format!("{base}/admin/refunds/{refund_id}/decide"))
+        .form(&[("csrf", csrf.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a department cannot approve");
+    // Nor can the payer reach any of it.
+    let payer = login_student(&base).await;
+    assert_eq!(location(&payer.get(format!("{base}/admin/refunds")).send().await.unwrap()), "/admin/login");
+
+    // Finance approves once; the second approval is refused.
+    let fin = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("重复缴费") && list.contains("待审批"));
+    let fcsrf = csrf_of(&list);
+    let r = fin
+        .post(format!("{base}/admin/refunds/{refund_id}/decide"))
+        .form(&[("csrf", fcsrf.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/admin/refunds");
+    let r = fin
+        .post(format!("{base}/admin/refunds/{refund_id}/decide"))
+        .form(&[("csrf", fcsrf.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/admin/refunds?error="), "approving twice is refused");
+
+    // The channel pays it out; the receivable reopens; the receipt is red-lettered.
+    wait_refund(&app, &p.payment.id, "succeeded").await;
+    let mut c = app.store.read().await.unwrap();
+    let dorm = receivables::receivable(&mut c, &p.receivable_id).await.unwrap();
+    assert_eq!((dorm.paid_fen, dorm.state.as_str()), (0, "open"));
+    assert_eq!(receipts::for_payment(&mut c, &p.payment.id).await.unwrap().unwrap().state, "refunded");
+    drop(c);
+    let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("退款成功"));
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
+
+both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let sim = app.wechat_sim.clone().unwrap();
+    sim.set_refund_delay_ms(50);
+    let p = paid(&app).await;
+    let mut c = app.store.read().await.unwrap();
+    let finance = payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap();
+    drop(c);
+
+    // A rejected refund changes nothing.
+    let rejected = app
+        .engine
+        .request_refund(&finance, &p.payment.id, Fen(10_000), RefundKind::FeeCancelled, "退宿")
+        .await
+        .unwrap();
+    app.engine.decide_refund(&finance, &rejected, false).await.unwrap();
+    assert!(app.engine.decide_refund(&finance, &rejected, true).await.is_err(), "a rejection is final");
+
+    // The channel fails the refund: the money stays in transit until finance acts.
+    sim.set_refunds_fail(true);
+    let first = app
+        .engine
+        .request_refund(&finance, &p.payment.id, Fen(50_000), RefundKind::FeeCancelled, "退宿")
+        .await
+        .unwrap();
+    app.engine.decide_refund(&finance, &first, true).await.unwrap();
+    wait_refund(&app, &p.payment.id, "failed").await;
+    assert_verified(&app.store).await;
+    sim.set_refunds_fail(false);
+    app.engine.retry_refund(&finance, &first).await.unwrap();
+    wait_refund(&app, &p.payment.id, "succeeded").await;
+
+    // Another one fails and is paid by bank transfer instead.
+    sim.set_refunds_fail(true);
+    let second = app
+        .engine
+        .request_refund(&finance, &p.payment.id, Fen(20_000), RefundKind::FeeCancelled, "退宿")
+        .await
+        .unwrap();
+    app.engine.decide_refund(&finance, &second, true).await.unwrap();
+    wait_refund(&app, &p.payment.id, "failed").await;
+    assert!(app.engine.manual_refund(&finance, &second, "").await.is_err(), "a transfer needs its bank reference");
+    app.engine.manual_refund(&finance, &second, "ABC20261122001").await.unwrap();
+    assert!(app.engine.retry_refund(&finance, &second).await.is_err(), "a transferred refund is final");
+
+    // Nothing more than what is left can be refunded: 1,200 − 500 − 200 = 500.
+    let too_much =
+        app.engine.request_refund(&finance, &p.payment.id, Fen(50_001), RefundKind::FeeCancelled, "退宿").await;
+    assert!(too_much.is_err());
+    let mut c = app.store.read().await.unwrap();
+    let dorm = receivables::receivable(&mut c, &p.receivable_id).await.unwrap();
+    assert_eq!(
+        (dorm.due_fen, dorm.paid_fen),
+        (120_000 - 70_000, 120_000 - 70_000),
+        "the cancelled part left both due and paid"
+    );
+    assert_eq!(receipts::for_payment(&mut c, &p.payment.id).await.unwrap().unwrap().state, "partially_refunded");
+    let states: Vec<String> =
+        refund_store::of_payment(&mut c, &p.payment.id).await.unwrap().into_iter().map(|r| r.state).collect();
+    assert_eq!(states, vec!["rejected", "succeeded", "manual"]);
+    drop(c);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
