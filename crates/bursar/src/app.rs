@@ -166,6 +166,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         merchant_display_name: cfg.school_name.clone(),
         public_base_url: base_url.clone(),
         payment_ttl_ms: cfg.payment_ttl_secs * 1000,
+        auto_refund_overpayments: cfg.auto_refund_overpayments,
         ..EngineConfig::default()
     };
     if let Some(d) = inj.query_delays_ms {

@@ -26,6 +26,9 @@ pub struct Config {
     pub simulators: bool,
     /// How long a QR payment stays payable, in seconds.
     pub payment_ttl_secs: i64,
+    /// Refund overpayments (late or duplicate payments) automatically instead of queueing them
+    /// for finance.
+    pub auto_refund_overpayments: bool,
     /// WeChat Pay merchant settings for real use (ignored when `simulators` is on).
     pub wechatpay: Option<WechatPayFiles>,
 }
@@ -56,6 +59,7 @@ impl Default for Config {
             secure_cookies: false,
             simulators: false,
             payment_ttl_secs: 15 * 60,
+            auto_refund_overpayments: false,
             wechatpay: None,
         }
     }

@@ -28,6 +28,8 @@ pub struct EngineConfig {
     /// Active-query delays after a payment starts; the last one repeats until it expires. Chosen
     /// so that a payment whose notification was dropped is credited within 30 s of being paid.
     pub query_delays_ms: Vec<i64>,
+    /// Refund overpayments (late or duplicate payments) automatically, without waiting for finance.
+    pub auto_refund_overpayments: bool,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +39,7 @@ impl Default for EngineConfig {
             public_base_url: "http://127.0.0.1:8080".into(),
             payment_ttl_ms: 15 * 60 * 1000,
             query_delays_ms: vec![5_000, 10_000, 15_000, 30_000],
+            auto_refund_overpayments: false,
         }
     }
 }
@@ -308,14 +311,25 @@ impl Engine {
         let no = merchant_order_no.to_string();
         let outcome = outcome.clone();
         let actor = actor.clone();
-        self.store
+        let result = self
+            .store
             .write(|tx: &mut Tx| {
                 let no = no.clone();
                 let outcome = outcome.clone();
                 let actor = actor.clone();
                 Box::pin(async move { apply_in_tx(tx, &no, &outcome, &actor).await })
             })
-            .await
+            .await?;
+        if let ApplyResult::Credited { payment_id, to_payer_credit } = &result {
+            if to_payer_credit.get() > 0 && self.config.auto_refund_overpayments {
+                // A separate transaction: if it does not happen now, the overpayment waits in
+                // finance's queue (it is in the payer's credit, not lost).
+                if let Err(e) = self.auto_refund_overpayment(payment_id).await {
+                    tracing::warn!(payment = %payment_id, error = %e, "automatic refund of an overpayment failed; it waits for finance");
+                }
+            }
+        }
+        Ok(result)
     }
 
     /// Records an inbound channel message and what was done with it (refusals included).

@@ -165,6 +165,67 @@ impl Engine {
             .await
     }
 
+    /// Refunds what a payment left in the payer's credit, requested and approved by the system
+    /// (when the school configures automatic refunds of overpayments). Returns the refund, or
+    /// `None` when nothing is left to refund.
+    pub async fn auto_refund_overpayment(&self, payment_id: &str) -> Result<Option<String>, EngineError> {
+        let payment_id = payment_id.to_string();
+        self.store()
+            .write(|tx: &mut Tx| {
+                let payment_id = payment_id.clone();
+                Box::pin(async move {
+                    let p = pay_store::payment(tx.c(), &payment_id).await?;
+                    let credited: i64 = refund_store::payment_allocations(tx.c(), &p.id)
+                        .await?
+                        .iter()
+                        .filter(|(k, _, _)| k == "payer_credit")
+                        .map(|(_, _, a)| *a)
+                        .sum();
+                    let taken: i64 = refund_store::refunded_by_target(tx.c(), &p.id)
+                        .await?
+                        .iter()
+                        .filter(|(k, _, _)| k == "payer_credit")
+                        .map(|(_, _, a)| *a)
+                        .sum();
+                    let left = credited - taken;
+                    if left <= 0 {
+                        return Ok(None);
+                    }
+                    let refund_id = tx.new_id();
+                    let now = tx.now_ms;
+                    let new = NewRefund {
+                        id: &refund_id,
+                        payment_id: &p.id,
+                        payer_id: &p.payer_id,
+                        amount: Fen(left),
+                        kind: RefundKind::Overpayment.as_str(),
+                        reason: "多缴款自动退款",
+                        requested_by: "system",
+                    };
+                    refund_store::insert(tx.c(), &new, now).await?;
+                    let line = LineRow {
+                        target_kind: "payer_credit".into(),
+                        target_id: p.payer_id.clone(),
+                        fee_item_id: None,
+                        amount_fen: left,
+                    };
+                    refund_store::insert_line(tx.c(), &refund_id, &line).await?;
+                    refund_store::transition(tx.c(), &refund_id, RefundState::Requested, RefundState::Approved, now)
+                        .await?;
+                    refund_store::set_decided(tx.c(), &refund_id, "system").await?;
+                    let r = refund_store::refund(tx.c(), &refund_id).await?;
+                    approve_in_tx(tx, &r).await?;
+                    let out_refund_no = tx.new_id();
+                    let attempt = refund_store::start_attempt(tx.c(), &refund_id, &out_refund_no).await?;
+                    enqueue_refund_job(tx, &refund_id, attempt).await?;
+                    let detail = format!("payment={} amount_fen={left} automatic refund of an overpayment", p.id);
+                    log(tx, &Actor::system("auto_refund"), &refund_id, "", "approved", &detail).await?;
+                    Ok(Some(refund_id))
+                })
+            })
+            .await
+    }
+
     /// Finance approves or rejects a requested refund. Approving posts the approval entry,
     /// adjusts the receivables and queues the channel refund. Deciding twice is refused.
     pub async fn decide_refund(

@@ -224,3 +224,34 @@ pub async fn refunded_by_target(
     .fetch_all(c)
     .await?)
 }
+
+/// A payment whose money (partly) went to the payer's credit because nothing was owed any more
+/// (a late payment, the same bill paid twice), with what has been refunded of it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OverpaymentRow {
+    pub payment_id: String,
+    pub merchant_order_no: String,
+    pub payer_id: String,
+    pub payment_amount_fen: i64,
+    pub credited_fen: i64,
+    pub refunded_fen: i64,
+    pub succeeded_at_ms: Option<i64>,
+}
+
+pub async fn overpayments(c: &mut AnyConnection, limit: i64) -> Result<Vec<OverpaymentRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT pm.id AS payment_id, pm.merchant_order_no, pm.payer_id, pm.amount_fen AS payment_amount_fen,
+                CAST(-SUM(p.amount_fen) AS BIGINT) AS credited_fen,
+                CAST(COALESCE((SELECT SUM(l.amount_fen) FROM refund_lines l JOIN refunds r ON r.id = l.refund_id
+                                WHERE r.payment_id = pm.id AND r.state <> 'rejected' AND l.target_kind = 'payer_credit'), 0) AS BIGINT) AS refunded_fen,
+                pm.succeeded_at_ms
+           FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN accounts a ON a.id = p.account_id
+           JOIN payments pm ON pm.id = e.source_id
+          WHERE e.kind = 'payment_succeeded' AND a.kind = 'payer_credit'
+          GROUP BY pm.id, pm.merchant_order_no, pm.payer_id, pm.amount_fen, pm.succeeded_at_ms
+          ORDER BY pm.succeeded_at_ms DESC, pm.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/refunds/{id}/decide", post(decide))
         .route("/admin/refunds/{id}/retry", post(retry))
         .route("/admin/refunds/{id}/manual", post(manual))
+        .route("/admin/overpayments", get(overpayments).post(refund_overpayment))
 }
 
 fn render<T: Template>(t: &T) -> Result<Response, WebError> {
@@ -272,4 +273,77 @@ async fn manual(
 ) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
     back_with(s.engine.manual_refund(&session.operator, &id, &f.bank_reference).await)
+}
+
+pub struct OverpaymentView {
+    pub payment_id: String,
+    pub merchant_order_no: String,
+    pub payer: String,
+    pub payment_amount: String,
+    pub credited: String,
+    pub refunded: String,
+    pub left: String,
+    pub left_input: String,
+    pub has_left: bool,
+    pub paid_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_overpayments.html")]
+struct OverpaymentsPage {
+    chrome: Chrome,
+    rows: Vec<OverpaymentView>,
+}
+
+/// Finance's queue of late and duplicate payments: money that reached the school when nothing was
+/// owed any more, kept as the payer's credit until it is refunded.
+async fn overpayments(State(s): State<AppState>, session: crate::auth::FinanceSession) -> Result<Response, WebError> {
+    let mut c = s.engine.store().read().await?;
+    let list = refund_store::overpayments(&mut c, 500).await?;
+    let mut rows = Vec::with_capacity(list.len());
+    for o in list {
+        let payer = payers::payer(&mut c, &o.payer_id).await?;
+        let left = o.credited_fen - o.refunded_fen;
+        rows.push(OverpaymentView {
+            payment_id: o.payment_id,
+            merchant_order_no: o.merchant_order_no,
+            payer: format!("{} {}", payer.identifier, payer.name),
+            payment_amount: yuan(o.payment_amount_fen),
+            credited: yuan(o.credited_fen),
+            refunded: yuan(o.refunded_fen),
+            left: yuan(left),
+            left_input: Fen(left).to_yuan_string(),
+            has_left: left > 0,
+            paid_at: o.succeeded_at_ms.map(datetime).unwrap_or_default(),
+        });
+    }
+    drop(c);
+    let chrome = Chrome {
+        school_name: s.config.school_name.clone(),
+        user_name: session.name.clone(),
+        csrf: session.csrf.clone(),
+        section: "overpayments",
+        area: "admin",
+        finance: true,
+    };
+    render(&OverpaymentsPage { chrome, rows })
+}
+
+#[derive(Deserialize)]
+struct OverpaymentForm {
+    csrf: String,
+    payment_id: String,
+    amount: String,
+}
+
+async fn refund_overpayment(
+    State(s): State<AppState>,
+    session: OperatorSession,
+    Form(f): Form<OverpaymentForm>,
+) -> Result<Response, WebError> {
+    auth::check_csrf(&session.csrf, Some(&f.csrf))?;
+    let amount = Fen::parse_yuan(&f.amount).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let result =
+        s.engine.request_refund(&session.operator, &f.payment_id, amount, RefundKind::Overpayment, "多缴款退还").await;
+    back_with(result.map(|_| ()))
 }

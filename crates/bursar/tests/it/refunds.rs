@@ -217,3 +217,97 @@ both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| asyn
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+/// Pays the dorm fee twice (two tabs) and returns the second payment, whose money went to the
+/// payer's credit.
+async fn paid_twice(app: &bursar::app::Running) -> (crate::notifications::Paying, crate::notifications::Paying) {
+    let a = start_paying(app).await;
+    let b = start_paying(app).await;
+    let sim = app.wechat_sim.as_ref().unwrap();
+    sim.confirm_payment(a.payment.code_url.as_deref().unwrap(), true).unwrap();
+    sim.confirm_payment(b.payment.code_url.as_deref().unwrap(), true).unwrap();
+    for id in [a.payment.id.clone(), b.payment.id.clone()] {
+        eventually("both credited", Duration::from_secs(15), || {
+            let store = app.store.clone();
+            let id = id.clone();
+            async move {
+                let mut c = store.read().await.unwrap();
+                pay_store::payment(&mut c, &id).await.unwrap().state == "succeeded"
+            }
+        })
+        .await;
+    }
+    (a, b)
+}
+
+async fn payer_credit(app: &bursar::app::Running, payer_id: &str) -> i64 {
+    let mut c = app.store.read().await.unwrap();
+    -bursar_store::ledger::balance(&mut c, &bursar_domain::ledger::AccountRef::payer_credit(payer_id))
+        .await
+        .unwrap()
+        .get()
+}
+
+both_stores!(finance_refunds_an_overpayment_from_its_queue, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    app.wechat_sim.as_ref().unwrap().set_refund_delay_ms(50);
+    let (a, _) = paid_twice(&app).await;
+    assert_eq!(payer_credit(&app, &a.payer_id).await, 120_000);
+
+    let fin = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let queue = fin.get(format!("{base}/admin/overpayments")).send().await.unwrap().text().await.unwrap();
+    assert!(queue.contains("申请退还") && queue.contains("1,200.00"), "the duplicate payment waits in the queue");
+    let payment_id = between(&queue, "name=\"payment_id\" value=\"", "\"").unwrap().to_string();
+    let r = fin
+        .post(format!("{base}/admin/overpayments"))
+        .form(&[("csrf", csrf_of(&queue).as_str()), ("payment_id", payment_id.as_str()), ("amount", "1200.00")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/admin/refunds");
+    let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
+    let refund_id = between(&list, "action=\"/admin/refunds/", "/decide\"").unwrap().to_string();
+    fin.post(format!("{base}/admin/refunds/{refund_id}/decide"))
+        .form(&[("csrf", csrf_of(&list).as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    wait_refund(&app, &payment_id, "succeeded").await;
+    assert_eq!(payer_credit(&app, &a.payer_id).await, 0, "the credit went back to the payer");
+    let queue = fin.get(format!("{base}/admin/overpayments")).send().await.unwrap().text().await.unwrap();
+    assert!(queue.contains("已处理"));
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
+
+both_stores!(overpayments_can_be_refunded_automatically, |env: TestEnv| async move {
+    let app = env.start_demo_with(|cfg| cfg.auto_refund_overpayments = true).await;
+    app.wechat_sim.as_ref().unwrap().set_refund_delay_ms(50);
+    let (a, b) = paid_twice(&app).await;
+    // Whichever payment landed second carries the overpayment; it is refunded with no one asking.
+    let mut refunded = Vec::new();
+    for p in [&a, &b] {
+        refunded.extend(refund_state(&app, &p.payment.id).await);
+    }
+    assert_eq!(refunded.len(), 1, "exactly one automatic refund: {refunded:?}");
+    eventually("automatic refund paid out", Duration::from_secs(25), || async {
+        let mut states = Vec::new();
+        for p in [&a, &b] {
+            states.extend(refund_state(&app, &p.payment.id).await);
+        }
+        states == vec!["succeeded".to_string()]
+    })
+    .await;
+    assert_eq!(payer_credit(&app, &a.payer_id).await, 0);
+    let mut c = app.store.read().await.unwrap();
+    let log: Vec<String> =
+        sqlx::query_scalar("SELECT actor_id FROM operation_log WHERE entity = 'refund' ORDER BY seq")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+    assert!(log.iter().any(|a| a == "auto_refund"), "{log:?}");
+    drop(c);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});

@@ -89,7 +89,13 @@ impl TestEnv {
 
     /// The platform with simulators and the demo school, started in-process.
     pub async fn start_demo(&self) -> Running {
-        let cfg = self.config();
+        self.start_demo_with(|_| {}).await
+    }
+
+    /// The same, with the configuration adjusted first.
+    pub async fn start_demo_with(&self, adjust: impl FnOnce(&mut Config)) -> Running {
+        let mut cfg = self.config();
+        adjust(&mut cfg);
         let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await.expect("store");
         let key = app::read_id_digest_key(&cfg.data_dir).expect("key");
         bursar::demo::seed_if_empty(&store, &key).await.expect("seed");
