@@ -50,6 +50,12 @@ pub struct Faults {
     pub crash_in_job: f64,
     /// The payer never pays.
     pub abandon: f64,
+    /// A credited payment is (partly) refunded.
+    pub refund: f64,
+    /// Finance rejects a refund request.
+    pub refund_rejected: f64,
+    /// The channel fails a refund (finance then retries it or pays it by transfer).
+    pub refund_fails: f64,
 }
 
 impl Default for Faults {
@@ -64,6 +70,9 @@ impl Default for Faults {
             crash_in_create: 0.01,
             crash_in_job: 0.005,
             abandon: 0.25,
+            refund: 0.08,
+            refund_rejected: 0.2,
+            refund_fails: 0.15,
         }
     }
 }
@@ -95,6 +104,10 @@ pub struct SimReport {
     /// Virtual ms from "paid at the channel" to "credited", for payments whose every notification
     /// was lost, sorted.
     pub recovery_ms: Vec<i64>,
+    pub refunds_requested: usize,
+    pub refunds_paid_out: usize,
+    pub refunds_by_transfer: usize,
+    pub refunds_rejected: usize,
     pub steps: usize,
     pub full_verifications: usize,
     pub elapsed_ms: u128,
@@ -113,7 +126,8 @@ impl SimReport {
         format!(
             "seed {}: {} payments started, {} paid at the channel, {} credited; lost credits {}, double credits {}; \
              {} crashes injected, {} payments lost every notification; recovery by active query p50 {} / p99 {} / max {} \
-             (n={}); {} steps, {} full verifications, {:.1} s",
+             (n={}); refunds: {} requested, {} paid out by the channel, {} by transfer, {} rejected; \
+             {} steps, {} full verifications, {:.1} s",
             self.seed,
             self.payments_started,
             self.paid_at_channel,
@@ -126,6 +140,10 @@ impl SimReport {
             pct(0.99),
             pct(1.0),
             self.recovery_ms.len(),
+            self.refunds_requested,
+            self.refunds_paid_out,
+            self.refunds_by_transfer,
+            self.refunds_rejected,
             self.steps,
             self.full_verifications,
             self.elapsed_ms as f64 / 1000.0
@@ -149,7 +167,18 @@ struct ChanOrder {
     expires_at_ms: i64,
 }
 
+#[derive(Clone, Debug)]
+struct ChanRefund {
+    amount_fen: i64,
+    order_no: String,
+    /// `None` while processing; then paid out or failed.
+    settled: Option<bool>,
+}
+
 struct ChannelInner {
+    refunds: BTreeMap<String, ChanRefund>,
+    /// Refunds accepted since the simulation last looked (it schedules their settlement).
+    new_refunds: Vec<String>,
     orders: BTreeMap<String, ChanOrder>,
     rng: StdRng,
     faults: Faults,
@@ -242,13 +271,68 @@ impl QrChannel for SimChannel {
         })
     }
     async fn refund(&self, req: &bursar_channels::RefundRequest<'_>) -> Result<RefundOutcome, ChannelError> {
-        Ok(RefundOutcome::Succeeded {
-            channel_refund_id: format!("R{}", req.out_refund_no),
-            amount_fen: req.refund_fen,
-        })
+        let (crash, timeout) = {
+            let mut g = self.lock();
+            let f = g.faults.clone();
+            (g.rng.gen_bool(f.crash_in_job), g.rng.gen_bool(f.query_timeout))
+        };
+        if crash {
+            self.crash.notify_one();
+            std::future::pending::<()>().await;
+        }
+        {
+            let mut g = self.lock();
+            let paid =
+                matches!(g.orders.get(req.merchant_order_no), Some(ChanOrder { state: ChanState::Paid { .. }, .. }));
+            if !paid {
+                return Err(ChannelError::Refused {
+                    code: "INVALID_REQUEST".into(), message: "订单未支付".into()
+                });
+            }
+            // The channel's own limit: never more than was paid, over the refunds it has not failed.
+            let already: i64 = g
+                .refunds
+                .iter()
+                .filter(|(no, r)| {
+                    r.order_no == req.merchant_order_no && r.settled != Some(false) && no.as_str() != req.out_refund_no
+                })
+                .map(|(_, r)| r.amount_fen)
+                .sum();
+            let order_amount = g.orders.get(req.merchant_order_no).map(|o| o.amount_fen).unwrap_or(0);
+            if already + req.refund_fen > order_amount {
+                return Err(ChannelError::Refused {
+                    code: "INVALID_REQUEST".into(),
+                    message: "退款金额超过订单可退金额".into(),
+                });
+            }
+            if !g.refunds.contains_key(req.out_refund_no) {
+                let r = ChanRefund {
+                    amount_fen: req.refund_fen,
+                    settled: None,
+                    order_no: req.merchant_order_no.to_string(),
+                };
+                g.refunds.insert(req.out_refund_no.to_string(), r);
+                g.new_refunds.push(req.out_refund_no.to_string());
+            }
+        }
+        if timeout {
+            // The channel took it but the answer was lost: the job asks again with the same number.
+            return Err(ChannelError::Unreachable("timed out".into()));
+        }
+        self.refund_query(req.out_refund_no).await
     }
     async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
-        Ok(RefundOutcome::Succeeded { channel_refund_id: format!("R{out_refund_no}"), amount_fen: 0 })
+        let g = self.lock();
+        Ok(match g.refunds.get(out_refund_no) {
+            None => RefundOutcome::NotFound,
+            Some(ChanRefund { settled: None, .. }) => {
+                RefundOutcome::Processing { channel_refund_id: format!("R{out_refund_no}") }
+            }
+            Some(ChanRefund { settled: Some(true), amount_fen, .. }) => {
+                RefundOutcome::Succeeded { channel_refund_id: format!("R{out_refund_no}"), amount_fen: *amount_fen }
+            }
+            Some(ChanRefund { settled: Some(false), .. }) => RefundOutcome::Failed { reason: "ABNORMAL".into() },
+        })
     }
     async fn close(&self, no: &str) -> Result<(), ChannelError> {
         let mut g = self.lock();
@@ -273,6 +357,10 @@ enum Event {
     Pay { no: String },
     Notify { no: String },
     Tick,
+    RequestRefund { no: String },
+    SettleRefund { out_refund_no: String },
+    NotifyRefund { out_refund_no: String },
+    FinanceActs { refund_id: String },
 }
 
 #[derive(Default)]
@@ -296,6 +384,11 @@ struct Sim {
     truth: Truth,
     report: SimReport,
     ttl_ms: i64,
+    finance: bursar_store::payers::OperatorRow,
+    /// When the next tick is scheduled (`i64::MAX`: none).
+    next_tick_at: i64,
+    /// Failed refunds finance has been told about.
+    failed_seen: std::collections::BTreeSet<String>,
 }
 
 const TICK_MS: i64 = 1_000;
@@ -311,6 +404,113 @@ impl Sim {
             if self.truth.credited_at.insert(no.to_string(), self.clock.now_ms()).is_some() {
                 self.report.double_credits += 1;
                 bail!("payment {no} was credited twice");
+            }
+            self.maybe_refund(no);
+        }
+        Ok(())
+    }
+
+    fn maybe_refund(&mut self, no: &str) {
+        if self.rng.gen_bool(self.faults.refund) {
+            let when = self.clock.now_ms() + self.rng.gen_range(1_000..600_000);
+            self.at(when, Event::RequestRefund { no: no.to_string() });
+        }
+    }
+
+    /// Finance asks for (part of) a credited payment back, and decides at once.
+    async fn request_refund(&mut self, no: String) -> anyhow::Result<()> {
+        let mut c = self.engine.store().read().await?;
+        let Some(p) = bursar_store::payments::payment_by_merchant_order_no(&mut c, &no).await? else { return Ok(()) };
+        let allocations = bursar_store::refunds::payment_allocations(&mut c, &p.id).await?;
+        drop(c);
+        let kind = if allocations.iter().any(|(k, _, _)| k == "payer_credit") {
+            bursar_domain::refund::RefundKind::Overpayment
+        } else if self.rng.gen_bool(0.5) {
+            bursar_domain::refund::RefundKind::PaidInError
+        } else {
+            bursar_domain::refund::RefundKind::FeeCancelled
+        };
+        let amount = Fen(self.rng.gen_range(1..=p.amount_fen));
+        let finance = self.finance.clone();
+        let refund_id = match self.engine.request_refund(&finance, &p.id, amount, kind, "模拟退款").await {
+            Ok(id) => id,
+            // More than is left to refund (an earlier refund took it): refused, nothing changes.
+            Err(EngineError::Rule(_)) => return Ok(()),
+            Err(e) => return Err(e).context("request refund"),
+        };
+        self.report.refunds_requested += 1;
+        let approve = !self.rng.gen_bool(self.faults.refund_rejected);
+        self.engine.decide_refund(&finance, &refund_id, approve).await.context("decide refund")?;
+        if !approve {
+            self.report.refunds_rejected += 1;
+        }
+        Ok(())
+    }
+
+    /// The channel settles a refund it accepted: pays it out or fails it, and notifies (or not).
+    fn settle_refund(&mut self, out_refund_no: String) {
+        let fail = self.rng.gen_bool(self.faults.refund_fails);
+        {
+            let mut g = self.channel.lock();
+            let Some(r) = g.refunds.get_mut(&out_refund_no) else { return };
+            r.settled = Some(!fail);
+        }
+        if !self.rng.gen_bool(self.faults.drop_notification) {
+            let when = self.clock.now_ms() + self.rng.gen_range(0..=self.faults.max_notify_delay_ms);
+            self.at(when, Event::NotifyRefund { out_refund_no });
+        }
+    }
+
+    async fn notify_refund(&mut self, out_refund_no: String) -> anyhow::Result<()> {
+        let outcome = self.channel.refund_query(&out_refund_no).await?;
+        match self.engine.apply_refund_outcome(&out_refund_no, &outcome, &Actor::channel("wechatpay")).await {
+            Ok(_) => Ok(()),
+            // A late notification of a failed attempt finance already replaced: Bursar no longer
+            // knows that refund number and refuses it; nothing changes.
+            Err(EngineError::UnknownPayment(_) | EngineError::Rule(_))
+                if matches!(outcome, RefundOutcome::Failed { .. }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e).context("applying a refund notification"),
+        }
+    }
+
+    /// Finance deals with a failed refund: sends it again, or pays it by bank transfer.
+    async fn finance_acts(&mut self, refund_id: String) -> anyhow::Result<()> {
+        let finance = self.finance.clone();
+        let result = if self.rng.gen_bool(0.7) {
+            self.engine.retry_refund(&finance, &refund_id).await
+        } else {
+            let reference = format!("BANK{refund_id}");
+            self.engine.manual_refund(&finance, &refund_id, &reference).await
+        };
+        match result {
+            // It moved on meanwhile (finance acts on what it saw a while ago): refused, nothing changes.
+            Ok(()) | Err(EngineError::Rule(_)) => Ok(()),
+            Err(e) => Err(e).context("finance acting on a failed refund"),
+        }
+    }
+
+    /// After every step: schedule what the channel and finance do next.
+    async fn follow_up(&mut self) -> anyhow::Result<()> {
+        let new: Vec<String> = std::mem::take(&mut self.channel.lock().new_refunds);
+        for out_refund_no in new {
+            let when = self.clock.now_ms() + self.rng.gen_range(1_000..60_000);
+            self.at(when, Event::SettleRefund { out_refund_no });
+        }
+        Ok(())
+    }
+
+    async fn notice_failed_refunds(&mut self) -> anyhow::Result<()> {
+        let mut c = self.engine.store().read().await?;
+        let failed = bursar_store::refunds::list(&mut c, Some("failed"), 10_000).await?;
+        drop(c);
+        for r in failed {
+            let key = format!("{}:{}", r.id, r.attempt);
+            if self.failed_seen.insert(key) {
+                let when = self.clock.now_ms() + self.rng.gen_range(60_000..3_600_000);
+                self.at(when, Event::FinanceActs { refund_id: r.id });
             }
         }
         Ok(())
@@ -410,13 +610,52 @@ impl Sim {
 
     async fn tick(&mut self) -> anyhow::Result<()> {
         let worker = self.worker.clone();
-        let Some(summary) = self.crashable(worker.run_due(10_000)).await else { return Ok(()) };
         let now = self.clock.now_ms();
+        self.notice_failed_refunds().await?;
+        let Some(summary) = self.crashable(worker.run_due(10_000)).await else { return Ok(()) };
         for payment_id in summary.credited {
             let mut c = self.engine.store().read().await?;
             let no = bursar_store::payments::payment(&mut c, &payment_id).await?.merchant_order_no;
             drop(c);
-            self.truth.credited_at.entry(no).or_insert(now);
+            if self.truth.credited_at.insert(no.clone(), now).is_none() {
+                self.maybe_refund(&no);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure a tick runs no later than `at`.
+    fn ensure_tick(&mut self, at: i64) {
+        if at < self.next_tick_at {
+            self.next_tick_at = at;
+            self.at(at, Event::Tick);
+        }
+    }
+
+    /// After a tick: the next one when the next job falls due (or its lease runs out).
+    async fn schedule_next_tick(&mut self) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        self.next_tick_at = i64::MAX;
+        let mut c = self.engine.store().read().await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(t) FROM (SELECT MIN(run_at_ms) AS t FROM jobs WHERE state = 'queued'
+                                 UNION ALL SELECT MIN(lease_until_ms) AS t FROM jobs WHERE state = 'running') x",
+        )
+        .fetch_one(&mut *c)
+        .await?;
+        drop(c);
+        if let Some(t) = next {
+            self.ensure_tick(t.max(now + TICK_MS));
+        }
+        // Finance looks at failed refunds every few minutes while any refund is unfinished.
+        let mut c = self.engine.store().read().await?;
+        let open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM refunds WHERE state IN ('approved', 'processing', 'failed')")
+                .fetch_one(&mut *c)
+                .await?;
+        drop(c);
+        if open > 0 {
+            self.ensure_tick(now + 300_000);
         }
         Ok(())
     }
@@ -503,10 +742,21 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let payers_n = (opts.payments / 20).clamp(20, 5_000);
     let population = setup_population(&store, payers_n, &mut rng).await?;
+    let finance = {
+        let mut tx = store.begin().await?;
+        let id = tx.new_id();
+        let now = tx.now_ms;
+        payers::insert_operator(tx.c(), &id, "finance", "财务", "finance", None, "-", now).await?;
+        tx.commit().await?;
+        let mut c = store.read().await?;
+        payers::operator(&mut c, &id).await?
+    };
 
     let channel = SimChannel {
         inner: Arc::new(Mutex::new(ChannelInner {
             orders: BTreeMap::new(),
+            refunds: BTreeMap::new(),
+            new_refunds: Vec::new(),
             rng: StdRng::seed_from_u64(opts.seed ^ 0x5eed),
             faults: opts.faults.clone(),
             txn_seq: 0,
@@ -531,6 +781,9 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
         truth: Truth::default(),
         report: SimReport { seed: opts.seed, ..SimReport::default() },
         ttl_ms: opts.ttl_ms,
+        finance,
+        next_tick_at: i64::MAX,
+        failed_seen: std::collections::BTreeSet::new(),
     };
     // Arrivals spread so that a few hundred payments are in flight at once.
     let spacing = 2_000i64;
@@ -538,23 +791,35 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
         let jitter = sim.rng.gen_range(0..spacing);
         sim.at(start_ms + i as i64 * spacing + jitter, Event::Arrive);
     }
-    let end = start_ms + opts.payments as i64 * spacing + opts.ttl_ms * 2 + 600_000;
-    let mut t = start_ms;
-    while t <= end {
-        sim.at(t, Event::Tick);
-        t += TICK_MS;
-    }
+    // Ticks are event-driven: one a second after any activity, and then whenever a job is due.
+    sim.at(start_ms, Event::Tick);
+    sim.next_tick_at = start_ms;
 
     let mut last_progress = Instant::now();
     while let Some((time, event)) = sim.next_step() {
         if time > clock.now_ms() {
             clock.set_ms(time);
         }
+        let is_tick = event == Event::Tick;
+        if is_tick && time != sim.next_tick_at {
+            continue; // superseded by an earlier tick
+        }
         match event {
             Event::Arrive => sim.arrive().await?,
             Event::Pay { no } => sim.pay(no),
             Event::Notify { no } => sim.notify(no).await?,
             Event::Tick => sim.tick().await?,
+            Event::RequestRefund { no } => sim.request_refund(no).await?,
+            Event::SettleRefund { out_refund_no } => sim.settle_refund(out_refund_no),
+            Event::NotifyRefund { out_refund_no } => sim.notify_refund(out_refund_no).await?,
+            Event::FinanceActs { refund_id } => sim.finance_acts(refund_id).await?,
+        }
+        sim.follow_up().await?;
+        if is_tick {
+            sim.schedule_next_tick().await?;
+        } else {
+            let now = clock.now_ms();
+            sim.ensure_tick(now + TICK_MS);
         }
         sim.report.steps += 1;
         if opts.check_every > 0 && sim.report.steps % opts.check_every == 0 {
@@ -582,6 +847,38 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
     if !stuck.is_empty() {
         bail!("{} payments still waiting after every expiry: {:?}", stuck.len(), &stuck[..stuck.len().min(5)]);
     }
+    // Every refund reached an end: paid out by the channel or by transfer, or rejected.
+    let unfinished: Vec<String> = sqlx::query_scalar(
+        "SELECT id || ' ' || state FROM refunds WHERE state NOT IN ('succeeded', 'manual', 'rejected')",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    if !unfinished.is_empty() {
+        bail!("{} refunds unfinished at the end: {:?}", unfinished.len(), &unfinished[..unfinished.len().min(5)]);
+    }
+    // The channel is the truth for refunds too: what it paid out is exactly what Bursar confirmed.
+    let confirmed: Vec<(String, i64)> =
+        sqlx::query_as("SELECT r.out_refund_no, r.amount_fen FROM refunds r WHERE r.state = 'succeeded'")
+            .fetch_all(&mut *c)
+            .await?;
+    {
+        let g = sim.channel.lock();
+        let paid_out: Vec<(&String, &ChanRefund)> = g.refunds.iter().filter(|(_, r)| r.settled == Some(true)).collect();
+        if paid_out.len() != confirmed.len() {
+            bail!("the channel paid out {} refunds, Bursar confirmed {}", paid_out.len(), confirmed.len());
+        }
+        for (no, amount) in &confirmed {
+            match g.refunds.get(no) {
+                Some(r) if r.settled == Some(true) && r.amount_fen == *amount => {}
+                other => bail!("refund {no} confirmed for {amount} but the channel says {other:?}"),
+            }
+        }
+    }
+    sim.report.refunds_paid_out = confirmed.len();
+    sim.report.refunds_by_transfer = usize::try_from(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM refunds WHERE state = 'manual'").fetch_one(&mut *c).await?,
+    )
+    .unwrap_or(0);
     // The channel is the truth: exactly the payments it says were paid are credited, once each.
     let credited: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT p.merchant_order_no, p.amount_fen, COUNT(e.id) FROM payments p

@@ -16,8 +16,9 @@ use bursar_engine::{ApplyResult, Engine, QUERY_JOB, REFUND_JOB};
 use bursar_store::jobs::{self, JobRow};
 use tokio::sync::watch;
 
-/// How long a claimed job stays leased; a job runs well within it or its worker is presumed dead.
-pub const LEASE_MS: i64 = 60_000;
+/// How long a claimed job stays leased; a job runs well within it (channel calls time out after
+/// 10 s) or its worker is presumed dead and another takes over.
+pub const LEASE_MS: i64 = 30_000;
 const BASE_BACKOFF_MS: i64 = 2_000;
 
 #[derive(Clone)]
