@@ -296,6 +296,16 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
             receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], &year, Fen(due), t).await?;
             let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
             ledger::post(&mut tx, &entry).await?;
+            let detail = format!("fee_item={} year={year} due_fen={due}", item_ids[item]);
+            let change = bursar_store::oplog::Change {
+                action: "receivable.raise",
+                entity: "receivable",
+                entity_id: &rid,
+                before: "",
+                after: "open",
+                detail: &detail,
+            };
+            bursar_store::oplog::append(tx.c(), t, &bursar_store::oplog::Actor::system("demo_import"), &change).await?;
             receivable_count += 1;
         }
     }

@@ -587,6 +587,7 @@ pub fn receipt_state_label(code: &str) -> &'static str {
     match code {
         "valid" => "有效",
         "refunded" => "已退款（红冲）",
+        "partially_refunded" => "部分退款",
         "void" => "已作废",
         _ => "未知",
     }

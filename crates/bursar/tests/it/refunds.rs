@@ -149,6 +149,19 @@ both_stores!(a_department_requests_finance_approves_the_channel_refunds, |env: T
     drop(c);
     let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
     assert!(list.contains("退款成功"));
+    // The payer's voucher is red-lettered, and so is the public verification.
+    let voucher = payer
+        .get(format!("{base}/portal/payments/{}/voucher", p.payment.id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(voucher.contains("class=\"stamp\"") && voucher.contains("已退款（红冲）"), "red-letter voucher");
+    let verify_url = between(&voucher, "验证本凭证真伪：<br><a href=\"", "\"").unwrap().to_string();
+    let public = client().get(&verify_url).send().await.unwrap().text().await.unwrap();
+    assert!(public.contains("已退款（红冲）") && !public.contains("真实有效"));
     assert_verified(&app.store).await;
     app.stop().await;
 });
