@@ -43,7 +43,9 @@ status=${PIPESTATUS[0]}
 # The portal in a real headless Chromium (Debian's chromium + playwright-core), against the
 # `bursar demo` binary the cargo run just built.
 chromium_bin=${CHROMIUM_PATH:-/usr/bin/chromium}
-if [ -x "$chromium_bin" ] && command -v node >/dev/null 2>&1 && [ "$status" -eq 0 ]; then
+if [ "$status" -ne 0 ]; then
+  echo "browser tests not run: the cargo tests failed" >&2
+elif [ -x "$chromium_bin" ] && command -v node >/dev/null 2>&1; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent && node --test --test-reporter=tap) 2>&1 | tee -a "$log"
   browser_status=${PIPESTATUS[0]}
   [ "$browser_status" -eq 0 ] || status=$browser_status

@@ -732,10 +732,11 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
     let start_ms = 1_788_192_000_000; // 2026-09-01 00:00 UTC+8
     let clock = ManualClock::new(start_ms);
     let ids = SeqIds::new(opts.seed);
-    let tmp = std::path::Path::new("/dev/shm")
-        .is_dir()
-        .then(|| std::path::PathBuf::from("/dev/shm"))
-        .unwrap_or_else(std::env::temp_dir);
+    let tmp = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
     let db_file = tmp.join(format!("bursar-sim-{}-{}.db", opts.seed, std::process::id()));
     let url = opts.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", db_file.display()));
     let store = Store::open(&url, Arc::new(clock.clone()), Arc::new(ids)).await?;
@@ -822,7 +823,7 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
             sim.ensure_tick(now + TICK_MS);
         }
         sim.report.steps += 1;
-        if opts.check_every > 0 && sim.report.steps % opts.check_every == 0 {
+        if opts.check_every > 0 && sim.report.steps.is_multiple_of(opts.check_every) {
             full_verify(&store).await?;
             sim.report.full_verifications += 1;
         }

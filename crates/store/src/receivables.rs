@@ -20,16 +20,34 @@ pub struct FeeItemRow {
     pub min_partial_fen: i64,
 }
 
+/// The fee rules from a fee item's stored columns. An unknown status reads as stopped: a corrupt
+/// row can never make an item payable.
+fn rules_from(
+    fee_type: &str,
+    status: &str,
+    window: (Option<i64>, Option<i64>),
+    partial_allowed: i64,
+    min_partial_fen: i64,
+) -> FeeRules {
+    FeeRules {
+        fee_type: FeeType::parse(fee_type).unwrap_or(FeeType::Other),
+        status: FeeItemStatus::parse(status).unwrap_or(FeeItemStatus::Stopped),
+        window_start_ms: window.0,
+        window_end_ms: window.1,
+        partial_allowed: partial_allowed != 0,
+        min_partial: Fen(min_partial_fen),
+    }
+}
+
 impl FeeItemRow {
     pub fn rules(&self) -> FeeRules {
-        FeeRules {
-            fee_type: FeeType::parse(&self.fee_type).unwrap_or(FeeType::Other),
-            status: FeeItemStatus::parse(&self.status).unwrap_or(FeeItemStatus::Stopped),
-            window_start_ms: self.window_start_ms,
-            window_end_ms: self.window_end_ms,
-            partial_allowed: self.partial_allowed != 0,
-            min_partial: Fen(self.min_partial_fen),
-        }
+        rules_from(
+            &self.fee_type,
+            &self.status,
+            (self.window_start_ms, self.window_end_ms),
+            self.partial_allowed,
+            self.min_partial_fen,
+        )
     }
 }
 
@@ -60,14 +78,13 @@ impl ReceivableView {
         bursar_domain::fee::outstanding(Fen(self.due_fen), Fen(self.waived_fen), Fen(self.paid_fen))
     }
     pub fn rules(&self) -> FeeRules {
-        FeeRules {
-            fee_type: FeeType::parse(&self.fee_type).unwrap_or(FeeType::Other),
-            status: FeeItemStatus::parse(&self.status).unwrap_or(FeeItemStatus::Stopped),
-            window_start_ms: self.window_start_ms,
-            window_end_ms: self.window_end_ms,
-            partial_allowed: self.partial_allowed != 0,
-            min_partial: Fen(self.min_partial_fen),
-        }
+        rules_from(
+            &self.fee_type,
+            &self.status,
+            (self.window_start_ms, self.window_end_ms),
+            self.partial_allowed,
+            self.min_partial_fen,
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use bursar_domain::fee::{FeeItemStatus, FeeType};
@@ -12,7 +12,7 @@ use bursar_store::{payers, payments as pay_store, receivables};
 use serde::Deserialize;
 
 use crate::auth::{self, FinanceSession};
-use crate::views::{datetime, method_label, payment_state_label, yuan, Chrome};
+use crate::views::{datetime, method_label, payment_state_label, render, yuan, Chrome};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -22,10 +22,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route("/admin/payments", get(payments))
         .merge(crate::refunds::routes())
-}
-
-fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use bursar_domain::fee::FeeType;
@@ -16,7 +16,7 @@ use bursar_store::{payers, receivables};
 use serde::Deserialize;
 
 use crate::auth::{self, PayerSession};
-use crate::views::{date_or_unlimited, datetime, method_label, payment_state_label, yuan, Chrome};
+use crate::views::{date_or_unlimited, datetime, method_label, payment_state_label, render, yuan, Chrome};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -35,10 +35,6 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/payments/{id}/voucher", get(voucher))
         .route("/portal/records", get(records))
         .route("/receipts/verify/{code}", get(verify_receipt))
-}
-
-fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
 async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> Result<Chrome, WebError> {

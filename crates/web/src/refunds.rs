@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use bursar_domain::refund::RefundKind;
@@ -13,7 +13,7 @@ use bursar_store::{payers, payments as pay_store, refunds as refund_store};
 use serde::Deserialize;
 
 use crate::auth::{self, OperatorSession};
-use crate::views::{datetime, method_label, payment_state_label, yuan, Chrome};
+use crate::views::{datetime, method_label, payment_state_label, render, yuan, Chrome};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -24,10 +24,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/refunds/{id}/retry", post(retry))
         .route("/admin/refunds/{id}/manual", post(manual))
         .route("/admin/overpayments", get(overpayments).post(refund_overpayment))
-}
-
-fn render<T: Template>(t: &T) -> Result<Response, WebError> {
-    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
 fn chrome(s: &AppState, session: &OperatorSession) -> Chrome {

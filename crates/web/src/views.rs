@@ -1,7 +1,16 @@
 //! What every page shows around its content, and formatting helpers.
 
+use askama::Template;
+use axum::response::{Html, IntoResponse, Response};
 use bursar_domain::time_fmt;
 use bursar_domain::Fen;
+
+use crate::WebError;
+
+/// Renders a page template into a response.
+pub fn render<T: Template>(t: &T) -> Result<Response, WebError> {
+    t.render().map(|h| Html(h).into_response()).map_err(|e| WebError::Internal(format!("template: {e}")))
+}
 
 /// The page frame: school name, who is logged in, the CSRF token for the logout form.
 pub struct Chrome {
