@@ -308,6 +308,8 @@ pub struct LineRow {
 }
 
 pub struct PaymentRowView {
+    /// Refunds of this payment, for the payer: e.g. `退款 ¥300.00（退款成功）`.
+    pub refunds: Vec<String>,
     pub id: String,
     pub merchant_order_no: String,
     pub method: &'static str,
@@ -320,6 +322,7 @@ pub struct PaymentRowView {
 
 fn payment_view(p: &pay_store::PaymentRow) -> PaymentRowView {
     PaymentRowView {
+        refunds: Vec::new(),
         id: p.id.clone(),
         merchant_order_no: p.merchant_order_no.clone(),
         method: method_label(&p.method),
@@ -467,6 +470,10 @@ async fn payment_page(
         (Some(base), true) => format!("{base}?code_url={}", url_encode(&code_url)),
         _ => String::new(),
     };
+    let view = {
+        let mut c = s.engine.store().read().await?;
+        payment_view_with_refunds(&mut c, &p).await?
+    };
     render(&PaymentPage {
         chrome,
         order_id: p.order_id.clone(),
@@ -476,7 +483,7 @@ async fn payment_page(
         expires: datetime(p.expires_at_ms),
         phone_url,
         lines: load_order_lines(&s, &p.order_id).await?,
-        p: payment_view(&p),
+        p: view,
     })
 }
 
@@ -572,11 +579,29 @@ struct RecordsPage {
     payments: Vec<PaymentRowView>,
 }
 
+/// A payment as the payer sees it, with its refunds (rejected requests are not the payer's concern).
+async fn payment_view_with_refunds(
+    c: &mut bursar_store::AnyConnection,
+    p: &pay_store::PaymentRow,
+) -> Result<PaymentRowView, WebError> {
+    let mut v = payment_view(p);
+    for r in bursar_store::refunds::of_payment(c, &p.id).await? {
+        if r.state() != bursar_domain::refund::RefundState::Rejected {
+            v.refunds.push(format!("退款 ¥{}（{}）", yuan(r.amount_fen), r.state().label_zh()));
+        }
+    }
+    Ok(v)
+}
+
 async fn records(State(s): State<AppState>, session: PayerSession) -> Result<Response, WebError> {
     let chrome = chrome(&s, &session, "records").await?;
     let mut c = s.engine.store().read().await?;
     let payments = pay_store::payments_of_payer(&mut c, &session.payer_id).await?;
-    render(&RecordsPage { chrome, payments: payments.iter().map(payment_view).collect() })
+    let mut views = Vec::with_capacity(payments.len());
+    for p in &payments {
+        views.push(payment_view_with_refunds(&mut c, p).await?);
+    }
+    render(&RecordsPage { chrome, payments: views })
 }
 
 pub fn receipt_state_label(code: &str) -> &'static str {

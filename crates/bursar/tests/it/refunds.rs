@@ -149,6 +149,9 @@ both_stores!(a_department_requests_finance_approves_the_channel_refunds, |env: T
     drop(c);
     let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
     assert!(list.contains("退款成功"));
+    // The payer sees the refund in the transaction records.
+    let records = payer.get(format!("{base}/portal/records")).send().await.unwrap().text().await.unwrap();
+    assert!(records.contains("退款 ¥1,200.00（退款成功）"), "the payer sees the refund");
     // The payer's voucher is red-lettered, and so is the public verification.
     let voucher = payer
         .get(format!("{base}/portal/payments/{}/voucher", p.payment.id))
