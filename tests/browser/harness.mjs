@@ -47,11 +47,13 @@ export async function startDemo() {
   }
   const login = /student (\S+) \/ password (\S+)\)/.exec(output);
   const finance = /admin\s+\((\S+) \/ (\S+)\)/.exec(output);
+  const department = /Departments:\s+\S+\s+\((\S+) \/ (\S+) for/.exec(output);
   return {
     base,
     simBase: `http://127.0.0.1:${simPort}`,
     student: { user: login[1], password: login[2] },
     finance: { user: finance[1], password: finance[2] },
+    department: { user: department[1], password: department[2] },
     output: () => output,
     async stop() {
       child.kill("SIGTERM");
