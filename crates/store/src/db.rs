@@ -202,6 +202,24 @@ impl Store {
     }
 }
 
+/// The compare-and-set every state machine uses: move row `id` of `table` from `from` to `to`,
+/// or fail with `Conflict` when it is no longer in `from` (someone else moved it first).
+pub(crate) async fn cas_state(
+    c: &mut AnyConnection,
+    table: &'static str,
+    id: &str,
+    from: &str,
+    to: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let sql = format!("UPDATE {table} SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4");
+    let r = sqlx::query(&sql).bind(to).bind(now_ms).bind(id).bind(from).execute(c).await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("{table} {id} is no longer {from}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url;

@@ -125,17 +125,7 @@ pub async fn transition_order(
         }
         .into());
     }
-    let r = sqlx::query("UPDATE orders SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
-        .bind(to.as_str())
-        .bind(now_ms)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(c)
-        .await?;
-    if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("order {id} is no longer {}", from.as_str())));
-    }
-    Ok(())
+    crate::db::cas_state(c, "orders", id, from.as_str(), to.as_str(), now_ms).await
 }
 
 pub struct NewPayment<'a> {
@@ -244,17 +234,7 @@ pub async fn transition_payment(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     from.check_transition(to)?;
-    let r = sqlx::query("UPDATE payments SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
-        .bind(to.as_str())
-        .bind(now_ms)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(c)
-        .await?;
-    if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("payment {id} is no longer {}", from.as_str())));
-    }
-    Ok(())
+    crate::db::cas_state(c, "payments", id, from.as_str(), to.as_str(), now_ms).await
 }
 
 /// Records what the channel said when it accepted the payment (QR code URL) and when to ask it.

@@ -102,17 +102,7 @@ pub async fn transition(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     from.check_transition(to)?;
-    let r = sqlx::query("UPDATE refunds SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4")
-        .bind(to.as_str())
-        .bind(now_ms)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(c)
-        .await?;
-    if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("refund {id} is no longer {}", from.as_str())));
-    }
-    Ok(())
+    crate::db::cas_state(c, "refunds", id, from.as_str(), to.as_str(), now_ms).await
 }
 
 pub async fn set_decided(c: &mut AnyConnection, id: &str, by: &str) -> Result<(), StoreError> {
