@@ -66,34 +66,30 @@ struct LoginForm {
 }
 
 async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
-    let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
-    auth::check_csrf(&expected, Some(&f.csrf))?;
     let username = f.username.trim().to_string();
     let op = {
         let mut c = s.engine.store().read().await?;
         payers::operator_by_username(&mut c, &username).await?
     };
-    let hash = op.as_ref().map(|o| o.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
-    let password = f.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?
-        && op.is_some();
-    match auth::throttled_check(&s, &format!("operator:{username}"), ok).await {
-        Ok(()) => {
-            let op = op.ok_or(WebError::Forbidden)?;
-            let home = if op.role == "finance" { "/admin" } else { "/admin/refunds" };
+    let home = if op.as_ref().is_some_and(|o| o.role == "finance") { "/admin" } else { "/admin/refunds" };
+    let account = op.map(|o| (o.id, o.password_hash));
+    match auth::password_login(&s, &headers, &f.csrf, &format!("operator:{username}"), account, &f.password).await? {
+        Ok(operator_id) => {
             let mut resp = Redirect::to(home).into_response();
-            auth::start_session(&s, &mut resp, "operator", &op.id).await?;
+            auth::start_session(&s, &mut resp, "operator", &operator_id).await?;
             Ok(resp)
         }
-        Err(WebError::BadRequest(msg)) => {
-            let mut resp =
-                render(&LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, username })?;
+        Err(refused) => {
+            let page = LoginPage {
+                school_name: s.config.school_name.clone(),
+                csrf: refused.csrf,
+                error: refused.message,
+                username,
+            };
+            let mut resp = render(&page)?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -182,6 +182,39 @@ pub fn login_csrf(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
+/// Why a login was refused, for the login page to show (always generic about which part was wrong).
+pub struct LoginRefused {
+    pub message: String,
+    /// The login form's CSRF token, to render the form again.
+    pub csrf: String,
+}
+
+/// The whole password login: the form's double-submit CSRF token, the password checked against
+/// the account's hash (or a dummy hash when there is no such account, so timing tells nothing),
+/// throttling. `Ok(Ok(subject id))` on success; `Ok(Err(refused))` to show the form again.
+pub async fn password_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_csrf: &str,
+    throttle_key: &str,
+    account: Option<(String, String)>,
+    password: &str,
+) -> Result<Result<String, LoginRefused>, WebError> {
+    let expected = cookie_value(headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    check_csrf(&expected, Some(form_csrf))?;
+    let hash = account.as_ref().map(|(_, h)| h.clone()).unwrap_or_else(|| dummy_hash().to_string());
+    let password = password.to_string();
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let ok = verified && account.is_some();
+    match throttled_check(state, throttle_key, ok).await {
+        Ok(()) => account.map(|(id, _)| Ok(id)).ok_or(WebError::Forbidden),
+        Err(WebError::BadRequest(message)) => Ok(Err(LoginRefused { message, csrf: expected })),
+        Err(e) => Err(e),
+    }
+}
+
 /// Outcome of a password check with throttling: after too many failures the key is locked and
 /// even the right password is refused until the lock ends. Messages never say which part was wrong.
 pub async fn throttled_check(state: &AppState, key: &str, password_ok: bool) -> Result<(), WebError> {

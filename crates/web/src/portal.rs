@@ -83,35 +83,30 @@ struct LoginForm {
 }
 
 async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
-    let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
-    auth::check_csrf(&expected, Some(&f.csrf))?;
     let identifier = f.identifier.trim().to_string();
-    let key = format!("payer:{}:{}", PayerKind::EnrolledStudent.as_str(), identifier);
-    let payer = {
+    let kind = PayerKind::EnrolledStudent.as_str();
+    let account = {
         let mut c = s.engine.store().read().await?;
-        payers::payer_by_login(&mut c, PayerKind::EnrolledStudent.as_str(), &identifier).await?
+        payers::payer_by_login(&mut c, kind, &identifier).await?.map(|p| (p.id, p.password_hash))
     };
-    // Verify against a dummy hash when there is no such payer, so timing does not tell.
-    let hash = payer.as_ref().map(|p| p.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
-    let password = f.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?
-        && payer.is_some();
-    match auth::throttled_check(&s, &key, ok).await {
-        Ok(()) => {
-            let payer = payer.ok_or(WebError::Forbidden)?;
+    let key = format!("payer:{kind}:{identifier}");
+    match auth::password_login(&s, &headers, &f.csrf, &key, account, &f.password).await? {
+        Ok(payer_id) => {
             let mut resp = Redirect::to("/portal/fees").into_response();
-            auth::start_session(&s, &mut resp, "payer", &payer.id).await?;
+            auth::start_session(&s, &mut resp, "payer", &payer_id).await?;
             Ok(resp)
         }
-        Err(WebError::BadRequest(msg)) => {
-            let page = LoginPage { school_name: s.config.school_name.clone(), csrf: expected, error: msg, identifier };
+        Err(refused) => {
+            let page = LoginPage {
+                school_name: s.config.school_name.clone(),
+                csrf: refused.csrf,
+                error: refused.message,
+                identifier,
+            };
             let mut resp = render(&page)?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
         }
-        Err(e) => Err(e),
     }
 }
 
