@@ -143,6 +143,26 @@ class WechatPayV3Sdk(unittest.TestCase):
         code, message = pay.refund(out_refund_no=new_no(), out_trade_no=no, amount={"refund": 301, "total": 500, "currency": "CNY"})
         self.assertEqual((code, json.loads(message)["code"]), (400, "INVALID_REQUEST"))
 
+    def test_trade_bill_request_and_download(self):
+        import gzip
+        import hashlib
+        pay = client()
+        no = new_no()
+        code_url = json.loads(pay.pay(description="账单测试", out_trade_no=no, amount={"total": 321})[1])["code_url"]
+        confirm_on_phone(code_url)
+        NOTIFICATIONS.get(timeout=15)
+        today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+        code, message = pay.trade_bill(bill_date=today)
+        self.assertEqual(code, 200, message)
+        answer = json.loads(message)
+        code, content = pay.download_bill(answer["download_url"])
+        self.assertEqual(code, 200)
+        csv = gzip.decompress(content).decode("utf-8")
+        self.assertEqual(hashlib.sha1(csv.encode()).hexdigest(), answer["hash_value"])
+        self.assertTrue(csv.startswith("交易时间,公众账号ID,商户号"))
+        self.assertIn(f"`{no}", csv)
+        self.assertIn("`3.21", csv)
+
     def test_a_request_signed_with_another_key_is_refused(self):
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa

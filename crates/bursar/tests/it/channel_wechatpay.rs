@@ -126,3 +126,46 @@ async fn forged_requests_and_responses_are_refused() {
         other => panic!("expected a stale notification to be refused, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_trade_bill_lists_payments_and_refunds_and_is_verified() {
+    let s = start_sim().await;
+    s.sim.set_refund_delay_ms(10);
+    let adapter = WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(SystemClock)).unwrap();
+    let today = bursar_domain::time_fmt::date_cst(SystemClock.now_ms());
+    // No transactions yet: WeChat Pay's own error.
+    match adapter.trade_bill(&today).await {
+        Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "NO_STATEMENT_EXIST"),
+        other => panic!("expected NO_STATEMENT_EXIST, got {other:?}"),
+    }
+    let mut paid = Vec::new();
+    for no in ["B0000000000000000000000000000011", "B0000000000000000000000000000012"] {
+        let code = adapter.create_qr(&req(no)).await.unwrap();
+        s.sim.confirm_payment(&code, false).unwrap();
+        paid.push(no);
+    }
+    let refund = bursar_channels::RefundRequest {
+        merchant_order_no: paid[0],
+        out_refund_no: "R0000000000000000000000000000001",
+        refund_fen: 2_345,
+        total_fen: 12_345,
+        reason: "测试",
+        notify_url: "http://127.0.0.1:9/notify/wechatpay",
+    };
+    assert!(matches!(adapter.refund(&refund).await.unwrap(), bursar_domain::refund::RefundOutcome::Processing { .. }));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(matches!(
+        adapter.refund_query(refund.out_refund_no).await.unwrap(),
+        bursar_domain::refund::RefundOutcome::Succeeded { .. }
+    ));
+
+    let bill = adapter.trade_bill(&today).await.unwrap();
+    let success: Vec<_> = bill.rows.iter().filter(|r| r.trade_state == "SUCCESS").collect();
+    let refunds: Vec<_> = bill.rows.iter().filter(|r| r.trade_state == "REFUND").collect();
+    assert_eq!(success.iter().map(|r| r.out_trade_no.as_str()).collect::<Vec<_>>(), paid);
+    assert!(success.iter().all(|r| r.order_fen == 12_345 && r.fee_units == 12_345 * 6));
+    assert_eq!(refunds.len(), 1);
+    assert_eq!((refunds[0].out_refund_no.as_str(), refunds[0].refund_fen), ("R0000000000000000000000000000001", 2_345));
+    assert_eq!(bill.summary.count, 3);
+    assert_eq!(bill.summary.order_fen, 24_690);
+}

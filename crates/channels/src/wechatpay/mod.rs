@@ -2,6 +2,7 @@
 //! notifications — Bursar's adapter and the built-in simulator, sharing the protocol types.
 
 pub mod adapter;
+pub mod bill;
 pub mod protocol;
 pub mod sandbox;
 pub mod simulator;

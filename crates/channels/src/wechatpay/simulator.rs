@@ -117,6 +117,8 @@ impl SimRefund {
 
 #[derive(Default)]
 struct Book {
+    /// Bill files by download token.
+    bills: HashMap<String, Vec<u8>>,
     refunds: HashMap<(String, String), SimRefund>,
     txns: HashMap<(String, String), SimTxn>,
     by_pr: HashMap<String, (String, String)>,
@@ -189,6 +191,8 @@ impl WechatPaySimulator {
             .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
             .route("/v3/refund/domestic/refunds", post(create_refund))
             .route("/v3/refund/domestic/refunds/{out_refund_no}", get(query_refund))
+            .route("/v3/bill/tradebill", get(trade_bill))
+            .route("/v3/billdownload/file", get(download_bill))
             .route("/phone", get(phone_home))
             .route("/phone/pay", get(phone_pay_page).post(phone_pay_action))
             .with_state(self.clone())
@@ -842,5 +846,147 @@ async fn query_refund(
     match found {
         Some(r) => Ok(sim.json(&r)),
         None => Err(sim.error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在")),
+    }
+}
+
+#[derive(Deserialize)]
+struct BillQuery {
+    bill_date: Option<String>,
+    bill_type: Option<String>,
+    tar_type: Option<String>,
+    token: Option<String>,
+}
+
+/// `GET /v3/bill/tradebill`: builds the day's bill from the simulator's own records (success
+/// times in Beijing time) and answers where to download it. Unlike WeChat Pay, which publishes a
+/// day's bill the next morning, the simulator also serves the current day (tests and demos).
+async fn trade_bill(
+    State(sim): State<WechatPaySimulator>,
+    Query(q): Query<BillQuery>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult {
+    let mchid = sim.authenticate(&method, &uri, &headers, b"")?;
+    let bad = |msg: &str| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", msg);
+    let date = q.bill_date.clone().unwrap_or_default();
+    if bursar_domain::time_fmt::parse_date_cst_ms(&date).is_none() || date.len() != 10 {
+        return Err(bad("bill_date 格式应为 YYYY-MM-DD"));
+    }
+    let bill_type = q.bill_type.clone().unwrap_or_else(|| "ALL".into());
+    if !matches!(bill_type.as_str(), "ALL" | "SUCCESS" | "REFUND") {
+        return Err(bad("bill_type 取值 ALL|SUCCESS|REFUND"));
+    }
+    let gzip = match q.tar_type.as_deref() {
+        None => false,
+        Some("GZIP") => true,
+        Some(_) => return Err(bad("tar_type 仅支持 GZIP")),
+    };
+    let day = |ms: i64| bursar_domain::time_fmt::date_cst(ms);
+    let mut book = sim.book();
+    let mut rows = Vec::new();
+    if bill_type != "REFUND" {
+        let mut txns: Vec<&SimTxn> = book
+            .txns
+            .values()
+            .filter(|t| t.mchid == mchid && t.success_time_ms.is_some_and(|ms| day(ms) == date))
+            .collect();
+        txns.sort_by_key(|t| (t.success_time_ms, t.out_trade_no.clone()));
+        for t in txns {
+            rows.push(super::bill::BillRow {
+                time: bursar_domain::time_fmt::datetime_cst(t.success_time_ms.unwrap_or_default()),
+                appid: t.appid.clone(),
+                mchid: t.mchid.clone(),
+                transaction_id: t.transaction_id.clone().unwrap_or_default(),
+                out_trade_no: t.out_trade_no.clone(),
+                trade_type: "NATIVE".into(),
+                trade_state: "SUCCESS".into(),
+                settlement_fen: t.amount_fen,
+                refund_id: String::new(),
+                out_refund_no: String::new(),
+                refund_fen: 0,
+                refund_status: String::new(),
+                description: t.description.clone(),
+                fee_units: t.amount_fen * 6,
+                order_fen: t.amount_fen,
+                requested_refund_fen: 0,
+            });
+        }
+    }
+    if bill_type != "SUCCESS" {
+        let mut refunds: Vec<&SimRefund> = book
+            .refunds
+            .iter()
+            .filter(|((m, _), r)| {
+                *m == mchid && r.status == "SUCCESS" && r.success_ms.is_some_and(|ms| day(ms) == date)
+            })
+            .map(|(_, r)| r)
+            .collect();
+        refunds.sort_by_key(|r| (r.success_ms, r.out_refund_no.clone()));
+        for r in refunds {
+            let t = book.txns.get(&(mchid.clone(), r.out_trade_no.clone()));
+            rows.push(super::bill::BillRow {
+                time: bursar_domain::time_fmt::datetime_cst(r.success_ms.unwrap_or_default()),
+                appid: t.map(|t| t.appid.clone()).unwrap_or_default(),
+                mchid: mchid.clone(),
+                transaction_id: r.transaction_id.clone(),
+                out_trade_no: r.out_trade_no.clone(),
+                trade_type: "NATIVE".into(),
+                trade_state: "REFUND".into(),
+                settlement_fen: 0,
+                refund_id: r.refund_id.clone(),
+                out_refund_no: r.out_refund_no.clone(),
+                refund_fen: r.refund_fen,
+                refund_status: "SUCCESS".into(),
+                description: t.map(|t| t.description.clone()).unwrap_or_default(),
+                fee_units: -r.refund_fen * 6,
+                order_fen: 0,
+                requested_refund_fen: r.refund_fen,
+            });
+        }
+    }
+    if rows.is_empty() {
+        drop(book);
+        return Err(sim.error(StatusCode::BAD_REQUEST, "NO_STATEMENT_EXIST", "该日期无交易，账单不存在"));
+    }
+    let csv = super::bill::render(&rows, bill_type != "SUCCESS");
+    // hash_value is the SHA1 of the original (uncompressed) bill.
+    let hash = hex::encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, csv.as_bytes()).as_ref());
+    let file = if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        if enc.write_all(csv.as_bytes()).is_err() {
+            drop(book);
+            return Err(sim.error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", "系统错误"));
+        }
+        enc.finish().unwrap_or_default()
+    } else {
+        csv.into_bytes()
+    };
+    let token = random_alnum(32);
+    book.bills.insert(token.clone(), file);
+    drop(book);
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    Ok(sim.json(&serde_json::json!({
+        "hash_type": "SHA1",
+        "hash_value": hash,
+        "download_url": format!("http://{host}/v3/billdownload/file?token={token}"),
+    })))
+}
+
+/// `GET /v3/billdownload/file?token=…`: the bill file; authenticated like every request, but the
+/// response (a file) is not signed.
+async fn download_bill(
+    State(sim): State<WechatPaySimulator>,
+    Query(q): Query<BillQuery>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult {
+    sim.authenticate(&method, &uri, &headers, b"")?;
+    let file = q.token.as_deref().and_then(|t| sim.book().bills.get(t).cloned());
+    match file {
+        Some(bytes) => Ok(([("content-type", "application/octet-stream")], bytes).into_response()),
+        None => Err(sim.error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "账单文件不存在或已过期")),
     }
 }
