@@ -108,6 +108,8 @@ pub struct SimReport {
     pub refunds_paid_out: usize,
     pub refunds_by_transfer: usize,
     pub refunds_rejected: usize,
+    /// Refunds the channel acknowledged and lost, which Bursar submitted again.
+    pub refunds_lost_by_channel: usize,
     pub steps: usize,
     pub full_verifications: usize,
     pub elapsed_ms: u128,
@@ -126,7 +128,7 @@ impl SimReport {
         format!(
             "seed {}: {} payments started, {} paid at the channel, {} credited; lost credits {}, double credits {}; \
              {} crashes injected, {} payments lost every notification; recovery by active query p50 {} / p99 {} / max {} \
-             (n={}); refunds: {} requested, {} paid out by the channel, {} by transfer, {} rejected; \
+             (n={}); refunds: {} requested, {} paid out by the channel, {} by transfer, {} rejected, {} lost by the channel and resubmitted; \
              {} steps, {} full verifications, {:.1} s",
             self.seed,
             self.payments_started,
@@ -144,6 +146,7 @@ impl SimReport {
             self.refunds_paid_out,
             self.refunds_by_transfer,
             self.refunds_rejected,
+            self.refunds_lost_by_channel,
             self.steps,
             self.full_verifications,
             self.elapsed_ms as f64 / 1000.0
@@ -179,6 +182,8 @@ struct ChannelInner {
     refunds: BTreeMap<String, ChanRefund>,
     /// Refunds accepted since the simulation last looked (it schedules their settlement).
     new_refunds: Vec<String>,
+    /// Refunds the channel acknowledged and then lost.
+    lost_refunds: usize,
     orders: BTreeMap<String, ChanOrder>,
     rng: StdRng,
     faults: Faults,
@@ -304,6 +309,13 @@ impl QrChannel for SimChannel {
                     code: "INVALID_REQUEST".into(),
                     message: "退款金额超过订单可退金额".into(),
                 });
+            }
+            // Now and then the channel acknowledges a refund and then loses it: Bursar's query finds
+            // nothing and must submit it again.
+            let lose = g.rng.gen_bool(0.05);
+            if lose && !g.refunds.contains_key(req.out_refund_no) {
+                g.lost_refunds += 1;
+                return Ok(RefundOutcome::Processing { channel_refund_id: format!("R{}", req.out_refund_no) });
             }
             if !g.refunds.contains_key(req.out_refund_no) {
                 let r = ChanRefund {
@@ -758,6 +770,7 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
             orders: BTreeMap::new(),
             refunds: BTreeMap::new(),
             new_refunds: Vec::new(),
+            lost_refunds: 0,
             rng: StdRng::seed_from_u64(opts.seed ^ 0x5eed),
             faults: opts.faults.clone(),
             txn_seq: 0,
@@ -876,6 +889,7 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
         }
     }
     sim.report.refunds_paid_out = confirmed.len();
+    sim.report.refunds_lost_by_channel = sim.channel.lock().lost_refunds;
     sim.report.refunds_by_transfer = usize::try_from(
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM refunds WHERE state = 'manual'").fetch_one(&mut *c).await?,
     )

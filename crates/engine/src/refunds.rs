@@ -281,35 +281,31 @@ impl Engine {
         let channel = self.channel_of_payment(&p)?;
         let now = self.store().now_ms();
         let system = Actor::system("refund_job");
-        let outcome = match r.state() {
-            RefundState::Approved => {
-                let notify_url =
-                    format!("{}/notify/{}", self.config().public_base_url.trim_end_matches('/'), channel.channel());
-                let req = RefundRequest {
-                    merchant_order_no: &p.merchant_order_no,
-                    out_refund_no: &out_refund_no,
-                    refund_fen: r.amount_fen,
-                    total_fen: p.amount_fen,
-                    reason: &r.reason,
-                    notify_url: &notify_url,
-                };
-                match channel.refund(&req).await {
-                    Ok(o) => o,
-                    Err(ChannelError::Refused { code, message }) => {
-                        RefundOutcome::Failed { reason: format!("{code}: {message}") }
-                    }
-                    Err(e) => return Err(e.into()), // unknown: the job retries with the same refund number
+        let notify_url =
+            format!("{}/notify/{}", self.config().public_base_url.trim_end_matches('/'), channel.channel());
+        let req = RefundRequest {
+            merchant_order_no: &p.merchant_order_no,
+            out_refund_no: &out_refund_no,
+            refund_fen: r.amount_fen,
+            total_fen: p.amount_fen,
+            reason: &r.reason,
+            notify_url: &notify_url,
+        };
+        // Submitting again under the same refund number is the same refund at the channel.
+        let submit = || async {
+            match channel.refund(&req).await {
+                Ok(o) => Ok(o),
+                Err(ChannelError::Refused { code, message }) => {
+                    Ok(RefundOutcome::Failed { reason: format!("{code}: {message}") })
                 }
+                Err(e) => Err(EngineError::from(e)), // unknown: the job retries with the same number
             }
+        };
+        let outcome = match r.state() {
+            RefundState::Approved => submit().await?,
             RefundState::Processing => match channel.refund_query(&out_refund_no).await? {
-                // The channel lost it: submit it again under the same number.
-                RefundOutcome::NotFound => {
-                    let mut c = self.store().read().await?;
-                    refund_store::transition(&mut c, &r.id, RefundState::Processing, RefundState::Approved, now)
-                        .await
-                        .ok();
-                    return Ok(Some(now));
-                }
+                // The channel does not know it (lost on its side): submit it again.
+                RefundOutcome::NotFound => submit().await?,
                 o => o,
             },
             _ => return Ok(None),
