@@ -434,9 +434,11 @@ async fn approve_in_tx(tx: &mut Tx, r: &RefundRow) -> Result<(), EngineError> {
         if l.target_kind == "receivable" {
             let rec = receivables::receivable(tx.c(), &l.target_id).await?;
             match kind {
-                RefundKind::PaidInError => receivables::reopen(tx.c(), &rec.id, Fen(rec.paid_fen), amount, now).await?,
+                RefundKind::PaidInError => {
+                    receivables::take_back_paid(tx.c(), &rec.id, Fen(rec.paid_fen), amount, false, now).await?
+                }
                 RefundKind::FeeCancelled => {
-                    receivables::cancel_part(tx.c(), &rec.id, Fen(rec.paid_fen), amount, now).await?
+                    receivables::take_back_paid(tx.c(), &rec.id, Fen(rec.paid_fen), amount, true, now).await?
                 }
                 RefundKind::Overpayment => return Err(rule("多缴款退款不能退到应收项目")),
             }

@@ -214,50 +214,32 @@ pub async fn add_paid(
     Ok(())
 }
 
-/// A refund of money paid in error: the receivable reopens by `amount` (compare-and-set).
-pub async fn reopen(
+/// Takes `amount` of a receivable's paid money back for a refund, as a compare-and-set on the
+/// paid amount the caller read. Paid in error (`cancel_due` false): the receivable reopens by
+/// `amount`. Fee cancelled (`cancel_due` true): due and paid both drop, what is owed is unchanged.
+pub async fn take_back_paid(
     c: &mut AnyConnection,
     id: &str,
     expected_paid: Fen,
     amount: Fen,
+    cancel_due: bool,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let r = sqlx::query(
-        "UPDATE receivables SET paid_fen = paid_fen - $1, state = 'open', updated_at_ms = $2 WHERE id = $3 AND paid_fen = $4 AND paid_fen >= $1",
-    )
-    .bind(amount.get())
-    .bind(now_ms)
-    .bind(id)
-    .bind(expected_paid.get())
-    .execute(c)
-    .await?;
-    if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("receivable {id} changed while reopening")));
-    }
-    Ok(())
-}
-
-/// A refund for a cancelled fee: the receivable's due and paid both drop by `amount`.
-pub async fn cancel_part(
-    c: &mut AnyConnection,
-    id: &str,
-    expected_paid: Fen,
-    amount: Fen,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let r = sqlx::query(
-        "UPDATE receivables SET paid_fen = paid_fen - $1, due_fen = due_fen - $1,
-                state = CASE WHEN due_fen - waived_fen - paid_fen = 0 THEN 'settled' ELSE 'open' END, updated_at_ms = $2
+        "UPDATE receivables SET paid_fen = paid_fen - $1, due_fen = due_fen - $1 * $5,
+                state = CASE WHEN due_fen - waived_fen - paid_fen + $1 * (1 - $5) = 0 THEN 'settled' ELSE 'open' END,
+                updated_at_ms = $2
           WHERE id = $3 AND paid_fen = $4 AND paid_fen >= $1",
     )
     .bind(amount.get())
     .bind(now_ms)
     .bind(id)
     .bind(expected_paid.get())
+    .bind(i64::from(cancel_due))
     .execute(c)
     .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("receivable {id} changed while cancelling")));
+        return Err(StoreError::Conflict(format!("receivable {id} changed while refunding")));
     }
     Ok(())
 }
