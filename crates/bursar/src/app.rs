@@ -1,16 +1,15 @@
 //! Wiring: store, channels (and their simulators), engine, web, jobs — started on listeners.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bursar_channels::alipay::{AlipaySandbox, AlipaySimulator};
 use bursar_channels::wechatpay::sandbox::Sandbox;
-use bursar_channels::wechatpay::{WechatPayAdapter, WechatPayConfig, WechatPaySimulator};
-use bursar_channels::QrChannel;
-use bursar_domain::payment::PayMethod;
+use bursar_channels::wechatpay::{WechatPayConfig, WechatPaySimulator};
+use bursar_domain::payment::ChannelKind;
 use bursar_domain::{Clock, IdGen, SystemClock, UuidV7Ids};
 use bursar_engine::{Engine, EngineConfig};
 use bursar_store::Store;
@@ -19,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::merchants::{self, MasterKey};
 
 /// A running platform (and simulators, when enabled).
 pub struct Running {
@@ -27,6 +27,7 @@ pub struct Running {
     pub store: Store,
     pub engine: Engine,
     pub wechat_sim: Option<WechatPaySimulator>,
+    pub alipay_sim: Option<AlipaySimulator>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -142,24 +143,23 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
     let local: SocketAddr = listener.local_addr()?;
     let base_url = cfg.public_base_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
-    // Channels: the simulator's sandbox merchant in demo mode, configured merchants otherwise.
-    let mut channels: HashMap<PayMethod, Arc<dyn QrChannel>> = HashMap::new();
-    let mut wechat_adapter = None;
+    // Channels: merchant accounts live in the store (secrets sealed under the master key). With
+    // the simulators, their sandbox merchants are (re)registered at their current address.
+    let master = MasterKey::load_or_create(&cfg.data_dir)?;
     let mut wechat_sim = None;
+    let mut alipay_sim = None;
     let mut sim_base_url = None;
     if cfg.simulators {
         let (sims, task) = start_simulators(cfg, inj.clock.clone(), inj.sim_retry_scale, shutdown_rx.clone()).await?;
         tasks.push(task);
-        let (sim_url, sandbox, sim) = (sims.base_url, sims.sandbox, sims.wechat);
-        let adapter = Arc::new(WechatPayAdapter::new(&sandbox.merchant_config(&sim_url), inj.clock.clone())?);
-        wechat_adapter = Some(adapter);
-        wechat_sim = Some(sim);
-        sim_base_url = Some(sim_url);
-    } else if let Some(files) = &cfg.wechatpay {
-        wechat_adapter = Some(Arc::new(WechatPayAdapter::new(&wechat_config_from_files(files)?, inj.clock.clone())?));
+        register_sandbox_merchants(&store, &master, &sims).await?;
+        wechat_sim = Some(sims.wechat);
+        alipay_sim = Some(sims.alipay);
+        sim_base_url = Some(sims.base_url);
     }
-    if let Some(a) = &wechat_adapter {
-        channels.insert(PayMethod::WechatNative, a.clone());
+    if let Some(files) = &cfg.wechatpay {
+        let config = serde_json::to_value(wechat_config_from_files(files)?)?;
+        merchants::register(&store, &master, ChannelKind::Wechatpay, "微信支付", &config).await?;
     }
 
     let mut engine_config = EngineConfig {
@@ -172,18 +172,19 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
     if let Some(d) = inj.query_delays_ms {
         engine_config.query_delays_ms = d;
     }
-    let engine = Engine::new(store.clone(), channels, engine_config);
+    let engine = Engine::new(store.clone(), Vec::new(), engine_config);
+    let installed = merchants::install_all(&store, &master, &engine, inj.clock.clone()).await?;
+    tracing::info!(merchant_accounts = installed, "channel adapters ready");
     let state = AppState {
         engine: engine.clone(),
         config: Arc::new(WebConfig {
             school_name: cfg.school_name.clone(),
             secure_cookies: cfg.secure_cookies,
             id_digest_key: id_digest_key(&cfg.data_dir)?,
-            wechat_sim_phone_url: sim_base_url.as_ref().map(|u| format!("{u}/phone/pay")),
+            sim_base_url: sim_base_url.clone(),
             max_login_failures: 5,
             lockout_ms: 15 * 60 * 1000,
         }),
-        wechatpay: wechat_adapter,
     };
     tasks.push(serve(listener, bursar_web::router(state), shutdown_rx.clone()));
     tasks.push(tokio::spawn(bursar_jobs::run_worker(
@@ -192,7 +193,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         shutdown_rx,
     )));
 
-    Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, shutdown, tasks })
+    Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, alipay_sim, shutdown, tasks })
 }
 
 /// The channel simulators, on their own listener.
@@ -200,6 +201,21 @@ pub struct Simulators {
     pub base_url: String,
     pub sandbox: Sandbox,
     pub wechat: WechatPaySimulator,
+    pub alipay_sandbox: AlipaySandbox,
+    pub alipay: AlipaySimulator,
+}
+
+/// The sandbox merchant accounts of the running simulators: one WeChat Pay merchant and two
+/// Alipay apps (tuition and accommodation into one, other fees into the other).
+pub async fn register_sandbox_merchants(store: &Store, master: &MasterKey, sims: &Simulators) -> anyhow::Result<()> {
+    let wechat = serde_json::to_value(sims.sandbox.merchant_config(&sims.base_url))?;
+    merchants::register(store, master, ChannelKind::Wechatpay, &sims.sandbox.merchant_name, &wechat).await?;
+    for (i, app) in sims.alipay_sandbox.apps.iter().enumerate() {
+        if let Some(cfg) = sims.alipay_sandbox.merchant_config(i, &sims.base_url) {
+            merchants::register(store, master, ChannelKind::Alipay, &app.name, &serde_json::to_value(cfg)?).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Starts the simulators (generating or loading their sandbox credentials in the data dir).
@@ -213,9 +229,11 @@ pub async fn start_simulators(
     let listener = TcpListener::bind(cfg.sim_listen).await.with_context(|| format!("binding {}", cfg.sim_listen))?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let sandbox = Sandbox::load_or_create(&cfg.data_dir, &base_url, &cfg.school_name)?;
-    let wechat = WechatPaySimulator::new(sandbox.clone(), clock)?.with_retry_scale(retry_scale);
-    let task = serve(listener, wechat.router(), shutdown);
-    Ok((Simulators { base_url, sandbox, wechat }, task))
+    let wechat = WechatPaySimulator::new(sandbox.clone(), clock.clone())?.with_retry_scale(retry_scale);
+    let alipay_sandbox = AlipaySandbox::load_or_create(&cfg.data_dir, &base_url, &cfg.school_name)?;
+    let alipay = AlipaySimulator::new(alipay_sandbox.clone(), clock)?.with_retry_scale(retry_scale);
+    let task = serve(listener, wechat.router().merge(alipay.router()), shutdown);
+    Ok((Simulators { base_url, sandbox, wechat, alipay_sandbox, alipay }, task))
 }
 
 fn serve(

@@ -16,6 +16,8 @@ pub const DEPARTMENT_USERS: [(&str, &str, &str); 2] =
     [("houqin", "后勤管理处 李老师", "HQ"), ("jiaowu", "教务处 王老师", "JW")];
 pub const DEPARTMENT_PASSWORD: &str = "Dept@2026";
 pub const STUDENTS: usize = 240;
+/// Every demo campus card's password.
+pub const CARD_PASSWORD: &str = "246810";
 
 #[derive(Clone, Debug)]
 pub struct DemoSummary {
@@ -309,6 +311,21 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
             receivable_count += 1;
         }
     }
+    // Campus cards for every other student (the first one included), loaded by bank transfer.
+    let card_hash = bursar_web::auth::hash_password(CARD_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let payer_rows = {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, identifier FROM payers ORDER BY identifier").fetch_all(tx.c()).await?;
+        rows
+    };
+    for (i, (payer_id, number)) in payer_rows.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let card_no = format!("C{number}");
+        bursar_store::cards::insert(tx.c(), &card_no, payer_id, &card_hash, t).await?;
+        let amount = Fen(100_000 + (i as i64 % 5) * 20_000);
+        let from = bursar_domain::ledger::AccountRef::new(bursar_domain::ledger::AccountKind::Bank, "school");
+        let entry = bursar_domain::ledger::card_loaded(&format!("demo-load-{card_no}"), &card_no, from, amount)?;
+        ledger::post(&mut tx, &entry).await?;
+    }
     tx.commit().await.context("committing demo data")?;
     let first = &students[0];
     Ok(Some(DemoSummary {
@@ -366,6 +383,51 @@ fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
         out.extend(r?);
     }
     Ok(out)
+}
+
+/// Which channels each demo fee item accepts, into which merchant account: WeChat Pay for all;
+/// Alipay for all, tuition and accommodation into one app and other fees into the other (so a
+/// tuition + textbook order is paid in two payments with Alipay); the campus card for everything
+/// but tuition. Only items with no channel configured yet are touched, so finance's own settings
+/// survive a restart.
+pub async fn enable_channels(store: &Store) -> anyhow::Result<()> {
+    use bursar_store::merchants;
+    let mut tx = store.begin().await?;
+    let now = tx.now_ms;
+    let card_id = tx.new_id();
+    let card = merchants::NewMerchantAccount {
+        id: &card_id,
+        channel: "campus_card",
+        merchant_no: "wallet",
+        name: "校园卡钱包",
+        settings: "{}",
+        sealed_secrets: "",
+    };
+    let card_id = merchants::upsert(tx.c(), &card, now).await?;
+    let accounts = merchants::all(tx.c()).await?;
+    let configured: std::collections::BTreeSet<String> =
+        merchants::routes(tx.c()).await?.into_iter().map(|r| r.fee_item_id).collect();
+    let wechat = accounts.iter().find(|a| a.channel == "wechatpay").map(|a| a.id.clone());
+    let mut alipay: Vec<_> = accounts.iter().filter(|a| a.channel == "alipay").collect();
+    alipay.sort_by_key(|a| !a.name.contains("学费"));
+    for item in receivables::fee_items(tx.c()).await? {
+        if configured.contains(&item.id) {
+            continue;
+        }
+        if let Some(w) = &wechat {
+            merchants::enable_channel(tx.c(), &item.id, "wechatpay", w).await?;
+        }
+        let tuition_or_dorm = matches!(item.code.as_str(), "XF" | "ZSF");
+        let app = if tuition_or_dorm { alipay.first() } else { alipay.get(1).or(alipay.first()) };
+        if let Some(a) = app {
+            merchants::enable_channel(tx.c(), &item.id, "alipay", &a.id).await?;
+        }
+        if item.code != "XF" {
+            merchants::enable_channel(tx.c(), &item.id, "campus_card", &card_id).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

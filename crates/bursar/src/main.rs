@@ -163,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let key = app::read_id_digest_key(&cfg.data_dir)?;
             let seeded = demo::seed_if_empty(&store, &key).await?;
             let running = app::start_with_store(&cfg, Injected::default(), store).await?;
+            demo::enable_channels(&running.store).await?;
             let (student, password) = demo::first_student_login();
             println!();
             println!(
@@ -175,6 +176,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("  Store:                {}", running.store.backend().name());
             println!("  Payer portal:         {}/portal   (student {student} / password {password})", running.base_url);
+            println!(
+                "  Campus card password: {}   (every other demo student holds a loaded card)",
+                demo::CARD_PASSWORD
+            );
             println!(
                 "  Finance view:         {}/admin    ({} / {})",
                 running.base_url,
@@ -191,7 +196,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             if let Some(sim) = &running.sim_base_url {
                 println!("  WeChat Pay simulator: {sim}   (payer's phone: {sim}/phone)");
-                println!("  Sandbox credentials:  {}", cfg.data_dir.join("sandbox").join("wechatpay").display());
+                println!("  Alipay simulator:     {sim}/gateway.do   (scan: {sim}/alipay/scan, payment codes: {sim}/alipay/paycode)");
+                println!("  Fault switches:       {sim}/_faults/alipay   (GET shows, POST JSON sets)");
+                println!("  Sandbox credentials:  {}", cfg.data_dir.join("sandbox").display());
             }
             println!("  Press Ctrl-C to stop.");
             println!();

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
-use bursar_channels::{ChannelError, QrChannel, QrRequest};
+use bursar_channels::{Channel, ChannelError, PayAction, PayRequest};
 use bursar_domain::fee::{FeeItemStatus, FeeType};
 use bursar_domain::payment::{ChannelOutcome, PayMethod};
 use bursar_domain::refund::RefundOutcome;
@@ -218,15 +218,21 @@ impl SimChannel {
     }
 }
 
+/// The simulated channel's merchant number.
+const SIM_MCHID: &str = "1900000001";
+
 #[async_trait]
-impl QrChannel for SimChannel {
+impl Channel for SimChannel {
     fn channel(&self) -> &'static str {
         "wechatpay"
     }
     fn merchant_id(&self) -> &str {
-        "1900000001"
+        SIM_MCHID
     }
-    async fn create_qr(&self, req: &QrRequest<'_>) -> Result<String, ChannelError> {
+    fn methods(&self) -> &[PayMethod] {
+        &[PayMethod::WechatNative]
+    }
+    async fn create(&self, req: &PayRequest<'_>) -> Result<PayAction, ChannelError> {
         let (crash, timeout, record) = {
             let mut g = self.lock();
             let f = g.faults.clone();
@@ -247,7 +253,7 @@ impl QrChannel for SimChannel {
         if timeout {
             return Err(ChannelError::Unreachable("timed out".into()));
         }
-        Ok(format!("weixin://wxpay/bizpayurl?pr={}", req.merchant_order_no))
+        Ok(PayAction::Qr { code_url: format!("weixin://wxpay/bizpayurl?pr={}", req.merchant_order_no) })
     }
     async fn query(&self, no: &str) -> Result<ChannelOutcome, ChannelError> {
         let (crash, timeout) = {
@@ -331,9 +337,9 @@ impl QrChannel for SimChannel {
             // The channel took it but the answer was lost: the job asks again with the same number.
             return Err(ChannelError::Unreachable("timed out".into()));
         }
-        self.refund_query(req.out_refund_no).await
+        self.refund_query(req.merchant_order_no, req.out_refund_no).await
     }
-    async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
+    async fn refund_query(&self, _merchant_order_no: &str, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
         let g = self.lock();
         Ok(match g.refunds.get(out_refund_no) {
             None => RefundOutcome::NotFound,
@@ -474,7 +480,7 @@ impl Sim {
     }
 
     async fn notify_refund(&mut self, out_refund_no: String) -> anyhow::Result<()> {
-        let outcome = self.channel.refund_query(&out_refund_no).await?;
+        let outcome = self.channel.refund_query("", &out_refund_no).await?;
         match self.engine.apply_refund_outcome(&out_refund_no, &outcome, &Actor::channel("wechatpay")).await {
             Ok(_) => Ok(()),
             // A late notification of a failed attempt finance already replaced: Bursar no longer
@@ -561,7 +567,14 @@ impl Sim {
         let order = self.engine.create_order(&payer, &[(rid, amount)]).await.context("create order")?;
         self.report.payments_started += 1;
         let engine = self.engine.clone();
-        let started = self.crashable(engine.start_payment(&order, &payer, PayMethod::WechatNative)).await;
+        let started = self
+            .crashable(engine.start_payment(
+                &order,
+                &payer,
+                PayMethod::WechatNative,
+                &bursar_engine::PayContext::default(),
+            ))
+            .await;
         let payment = match started {
             Some(Ok(p)) => p,
             Some(Err(EngineError::Channel(_))) | None => return Ok(()), // timed out or crashed: the job sorts it out
@@ -695,6 +708,17 @@ async fn setup_population(store: &Store, payers_n: usize, rng: &mut StdRng) -> a
         min_partial: Fen(1),
     };
     receivables::insert_fee_item(tx.c(), &item, &fee, now).await?;
+    let merchant_id = tx.new_id();
+    let merchant = bursar_store::merchants::NewMerchantAccount {
+        id: &merchant_id,
+        channel: "wechatpay",
+        merchant_no: SIM_MCHID,
+        name: "模拟商户",
+        settings: "{}",
+        sealed_secrets: "",
+    };
+    let merchant_id = bursar_store::merchants::upsert(tx.c(), &merchant, now).await?;
+    bursar_store::merchants::enable_channel(tx.c(), &item, "wechatpay", &merchant_id).await?;
     let mut out = Vec::with_capacity(payers_n);
     for i in 0..payers_n {
         let pid = tx.new_id();
@@ -778,10 +802,11 @@ async fn run_inner(opts: &SimOptions) -> anyhow::Result<SimReport> {
         crash: Arc::new(Notify::new()),
         clock: clock.clone(),
     };
-    let mut channels: std::collections::HashMap<PayMethod, Arc<dyn QrChannel>> = std::collections::HashMap::new();
-    channels.insert(PayMethod::WechatNative, Arc::new(channel.clone()));
-    let engine =
-        Engine::new(store.clone(), channels, EngineConfig { payment_ttl_ms: opts.ttl_ms, ..EngineConfig::default() });
+    let engine = Engine::new(
+        store.clone(),
+        vec![Arc::new(channel.clone()) as Arc<dyn Channel>],
+        EngineConfig { payment_ttl_ms: opts.ttl_ms, ..EngineConfig::default() },
+    );
     let mut sim = Sim {
         worker: bursar_jobs::Worker::new(engine.clone()),
         engine,

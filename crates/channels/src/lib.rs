@@ -2,12 +2,17 @@
 //! signing rules shared by `adapter` (Bursar's client) and `simulator` (the channel's server side,
 //! served by the same binary so the platform runs offline and any client SDK can be pointed at it).
 
+pub mod alipay;
 pub mod crypto;
+pub mod faults;
+mod files;
+pub mod internal;
 pub mod wechatpay;
 
 use async_trait::async_trait;
-use bursar_domain::payment::ChannelOutcome;
+use bursar_domain::payment::{ChannelOutcome, PayMethod};
 use bursar_domain::refund::RefundOutcome;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -27,13 +32,60 @@ pub enum ChannelError {
     Config(String),
 }
 
-/// What the engine asks of a channel that collects by QR code.
-pub struct QrRequest<'a> {
+/// What the engine asks of a channel to start collecting a payment.
+pub struct PayRequest<'a> {
+    /// The product (Native, H5, wap.pay…), which decides the flow.
+    pub method: PayMethod,
     pub merchant_order_no: &'a str,
     pub description: &'a str,
     pub amount_fen: i64,
     pub expires_at_ms: i64,
     pub notify_url: &'a str,
+    /// Where a redirect flow brings the payer back to.
+    pub return_url: &'a str,
+    /// The payer's IP address (WeChat H5 requires it).
+    pub client_ip: &'a str,
+    /// The payer's openid under the merchant's app (WeChat JSAPI).
+    pub openid: Option<&'a str>,
+}
+
+/// What the payer's browser does next to pay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PayAction {
+    /// Show this text as a QR code for the payer's phone to scan.
+    Qr { code_url: String },
+    /// Send the browser to this URL (the channel's cashier or app jump).
+    Redirect { url: String },
+    /// Auto-post this form to the channel's gateway.
+    Form { action: String, fields: Vec<(String, String)> },
+    /// Invoke the WeChat payment sheet with these parameters (`WeixinJSBridge`).
+    Jsapi { params: Vec<(String, String)> },
+}
+
+impl PayAction {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    pub fn from_json(s: &str) -> Option<PayAction> {
+        serde_json::from_str(s).ok()
+    }
+    /// The text a QR flow shows, if this is one.
+    pub fn code_url(&self) -> Option<&str> {
+        match self {
+            PayAction::Qr { code_url } => Some(code_url),
+            _ => None,
+        }
+    }
+}
+
+/// What a payment-code (付款码) charge said at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Decided: paid, failed…
+    Final(ChannelOutcome),
+    /// The payer must confirm on the phone (or the channel is unsure): poll, then reverse.
+    Waiting,
 }
 
 /// A verified payment notification, reduced to what the engine needs.
@@ -68,13 +120,27 @@ pub enum Notice {
 }
 
 #[async_trait]
-pub trait QrChannel: Send + Sync {
+pub trait Channel: Send + Sync {
     /// The channel family (`wechatpay`), used for clearing accounts and events.
     fn channel(&self) -> &'static str;
     /// The merchant account payments are collected into.
     fn merchant_id(&self) -> &str;
-    /// Creates the payment at the channel and returns the URL to encode as a QR code.
-    async fn create_qr(&self, req: &QrRequest<'_>) -> Result<String, ChannelError>;
+    /// The products this adapter can start.
+    fn methods(&self) -> &[PayMethod];
+    /// Creates the payment at the channel (or signs the form the browser posts to it) and says
+    /// what the payer's browser does next.
+    async fn create(&self, req: &PayRequest<'_>) -> Result<PayAction, ChannelError>;
+    /// Charges a payer's payment code scanned by a cashier.
+    async fn pay_with_code(&self, req: &PayRequest<'_>, auth_code: &str) -> Result<CodeOutcome, ChannelError> {
+        let _ = (req, auth_code);
+        Err(ChannelError::Config(format!("{} does not take payment codes here", self.channel())))
+    }
+    /// Reverses (cancels) a payment-code charge whose outcome stayed unknown. `Ok(true)`: done;
+    /// `Ok(false)`: the channel asks to call again.
+    async fn reverse(&self, merchant_order_no: &str) -> Result<bool, ChannelError> {
+        let _ = merchant_order_no;
+        Err(ChannelError::Config(format!("{} cannot reverse", self.channel())))
+    }
     /// Asks the channel what became of a payment (active query).
     async fn query(&self, merchant_order_no: &str) -> Result<ChannelOutcome, ChannelError>;
     /// Closes an unpaid payment at the channel.
@@ -82,8 +148,14 @@ pub trait QrChannel: Send + Sync {
     /// Asks the channel to refund (part of) a paid payment. The same `out_refund_no` again is the
     /// same refund (idempotent).
     async fn refund(&self, req: &RefundRequest<'_>) -> Result<RefundOutcome, ChannelError>;
-    /// Asks the channel what became of a refund.
-    async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError>;
+    /// Verifies a notification addressed to this merchant account (signature, identity, time)
+    /// and says what it reports.
+    fn verify_notice(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Notice, ChannelError> {
+        let _ = (headers, body);
+        Err(ChannelError::Config(format!("{} sends no notifications", self.channel())))
+    }
+    /// Asks the channel what became of a refund of the payment `merchant_order_no`.
+    async fn refund_query(&self, merchant_order_no: &str, out_refund_no: &str) -> Result<RefundOutcome, ChannelError>;
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -108,4 +180,17 @@ pub fn qr_svg(text: &str) -> String {
         Ok(code) => code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build(),
         Err(_) => String::new(),
     }
+}
+
+/// Percent-encodes a query-string value (RFC 3986 unreserved characters kept).
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::DomainError;
 use crate::money::Fen;
 use crate::order::Allocation;
+use crate::payment::PayMethod;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +99,23 @@ impl AccountRef {
     pub fn payer_credit(payer_id: &str) -> Self {
         Self::new(AccountKind::PayerCredit, payer_id)
     }
+    /// A campus card's wallet, by card account number.
+    pub fn card_wallet(card_no: &str) -> Self {
+        Self::new(AccountKind::CardWallet, card_no)
+    }
+    /// The account a succeeded payment's money lands in, and a refund of it leaves: the channel
+    /// merchant account's clearing for online channels, the card's wallet for campus card
+    /// payments (its `merchant_id` is the card number), the cash desk, the POS acquirer's
+    /// clearing or the school's bank account for imported offline collections.
+    pub fn collecting(method: Option<PayMethod>, channel: &str, merchant_id: &str) -> Self {
+        match method {
+            Some(PayMethod::CampusCard) => Self::card_wallet(merchant_id),
+            Some(PayMethod::OfflineCash) => Self::new(AccountKind::Cash, merchant_id),
+            Some(PayMethod::OfflineBank) => Self::new(AccountKind::Bank, merchant_id),
+            Some(PayMethod::OfflinePos) => Self::channel_clearing("offline_pos", merchant_id),
+            _ => Self::channel_clearing(channel, merchant_id),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,6 +127,7 @@ pub enum EntryKind {
     RefundApproved,
     RefundConfirmed,
     RefundManual,
+    CardLoad,
 }
 
 impl EntryKind {
@@ -120,6 +139,7 @@ impl EntryKind {
             EntryKind::RefundApproved => "refund_approved",
             EntryKind::RefundConfirmed => "refund_confirmed",
             EntryKind::RefundManual => "refund_manual",
+            EntryKind::CardLoad => "card_load",
         }
     }
     pub fn parse(s: &str) -> Option<EntryKind> {
@@ -130,6 +150,7 @@ impl EntryKind {
             EntryKind::RefundApproved,
             EntryKind::RefundConfirmed,
             EntryKind::RefundManual,
+            EntryKind::CardLoad,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -258,6 +279,20 @@ pub fn refund_manual(refund_id: &str, bank_account: &str, amount: Fen) -> Result
     )
 }
 
+/// A card load (圈存) or subsidy: Dr where the money came from (channel clearing, bank, a subsidy
+/// budget) / Cr the card's wallet.
+pub fn card_loaded(load_id: &str, card_no: &str, from: AccountRef, amount: Fen) -> Result<JournalEntry, DomainError> {
+    if amount.get() <= 0 {
+        return Err(DomainError::EmptyPosting);
+    }
+    JournalEntry::balanced(
+        EntryKind::CardLoad,
+        load_id,
+        "校园卡充值",
+        vec![(from, amount), (AccountRef::card_wallet(card_no), Fen(-amount.get()))],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +338,18 @@ mod tests {
         assert_eq!(e.postings.iter().map(|(_, f)| f.get()).sum::<i64>(), 0);
         assert_eq!(e.postings.len(), 4);
         assert_eq!(e.postings[3], (AccountRef::payer_credit("payer"), Fen(-180)));
+    }
+
+    #[test]
+    fn money_lands_where_it_was_collected() {
+        let m = |s| PayMethod::parse(s);
+        assert_eq!(
+            AccountRef::collecting(m("alipay_qr"), "alipay", "2021"),
+            AccountRef::channel_clearing("alipay", "2021")
+        );
+        assert_eq!(AccountRef::collecting(m("campus_card"), "campus_card", "C1"), AccountRef::card_wallet("C1"));
+        assert_eq!(AccountRef::collecting(m("offline_cash"), "offline", "desk").kind, AccountKind::Cash);
+        assert_eq!(AccountRef::collecting(m("offline_bank"), "offline", "acct").kind, AccountKind::Bank);
+        assert_eq!(AccountRef::collecting(m("offline_pos"), "offline", "t1").kind, AccountKind::ChannelClearing);
     }
 }

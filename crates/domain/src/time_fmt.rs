@@ -45,6 +45,26 @@ pub fn parse_date_cst_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// Parses `YYYY-MM-DD HH:MM:SS` in Beijing time (Alipay's format) to UTC milliseconds.
+pub fn parse_datetime_cst_ms(text: &str) -> Option<i64> {
+    let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let t = time::PrimitiveDateTime::parse(text.trim(), &fmt).ok()?.assume_offset(CST);
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// `YYYYMMDDhhmmss` in Beijing time (UnionPay's `txnTime`).
+pub fn compact_datetime_cst(ms: i64) -> String {
+    let fmt = format_description!("[year][month][day][hour][minute][second]");
+    to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+}
+
+/// Parses `YYYYMMDDhhmmss` in Beijing time to UTC milliseconds.
+pub fn parse_compact_datetime_cst_ms(text: &str) -> Option<i64> {
+    let fmt = format_description!("[year][month][day][hour][minute][second]");
+    let t = time::PrimitiveDateTime::parse(text.trim(), &fmt).ok()?.assume_offset(CST);
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +78,8 @@ mod tests {
         assert_eq!(r, "2026-09-01T01:02:03+08:00");
         assert_eq!(parse_rfc3339_ms(&r), Some(ms + 3_723_000));
         assert_eq!(parse_rfc3339_ms("2026-08-31T17:02:03Z"), Some(ms + 3_723_000));
+        assert_eq!(parse_datetime_cst_ms("2026-09-01 01:02:03"), Some(ms + 3_723_000));
+        assert_eq!(compact_datetime_cst(ms + 3_723_000), "20260901010203");
+        assert_eq!(parse_compact_datetime_cst_ms("20260901010203"), Some(ms + 3_723_000));
     }
 }

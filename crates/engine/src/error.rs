@@ -18,6 +18,12 @@ pub enum EngineError {
     OrderNotOpen(String),
     #[error("不支持的支付方式：{0}")]
     MethodUnavailable(String),
+    #[error("校园卡不可用：{0}")]
+    CardUnavailable(String),
+    #[error("校园卡密码错误，还可尝试 {0} 次")]
+    CardPassword(i64),
+    #[error("校园卡余额不足（余额 ¥{balance}，需支付 ¥{needed}）")]
+    InsufficientBalance { balance: bursar_domain::Fen, needed: bursar_domain::Fen },
     /// The channel reports a payment Bursar never made.
     #[error("unknown merchant order number {0}")]
     UnknownPayment(String),

@@ -3,11 +3,13 @@
 //! notification or an active query — in one transaction that does the compare-and-set
 //! transition, the ledger posting and the receivable allocation together.
 
+mod cards;
 mod error;
 mod payments;
 mod refunds;
 
 pub use bursar_store::oplog::Actor;
+pub use cards::{CARD_LOCK_MS, CARD_MAX_FAILURES};
 pub use error::EngineError;
-pub use payments::{ApplyResult, Engine, EngineConfig, OutcomeSource, QUERY_JOB};
+pub use payments::{pay_action_of, ApplyResult, Engine, EngineConfig, OutcomeSource, PayContext, QUERY_JOB};
 pub use refunds::{RefundResult, REFUND_JOB};

@@ -1,15 +1,16 @@
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use bursar_channels::{ChannelError, QrChannel, QrRequest};
+use bursar_channels::internal::{CampusCardChannel, OfflineChannel};
+use bursar_channels::{Channel, ChannelError, PayAction, PayRequest};
 use bursar_domain::ledger::{self, AccountRef};
 use bursar_domain::order::{self, LineToAllocate, OrderState};
-use bursar_domain::payment::{ChannelOutcome, PayMethod, PaymentState};
+use bursar_domain::payment::{ChannelKind, ChannelOutcome, Device, PayMethod, PaymentState};
 use bursar_domain::Fen;
 use bursar_store::jobs::{self as job_store, NewJob};
 use bursar_store::oplog::{self, Actor, Change};
 use bursar_store::payments::{self as pay_store, NewPayment, PaymentRow};
-use bursar_store::{receipts, receivables, Store, StoreError, Tx};
+use bursar_store::{merchants, receipts, receivables, Store, StoreError, Tx};
 
 use crate::error::EngineError;
 
@@ -73,16 +74,32 @@ pub enum ApplyResult {
     Unchanged,
 }
 
+/// The adapters the engine can use, by (channel, merchant number).
+type Adapters = HashMap<(String, String), Arc<dyn Channel>>;
+
+/// What the engine needs to know about the payer's browser to start a payment.
+#[derive(Clone, Debug, Default)]
+pub struct PayContext {
+    /// The payer's IP address (WeChat H5 reports it to the channel).
+    pub client_ip: String,
+    /// The payer's openid under the merchant's WeChat app (JSAPI inside WeChat).
+    pub openid: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
-    channels: Arc<HashMap<PayMethod, Arc<dyn QrChannel>>>,
+    channels: Arc<RwLock<Adapters>>,
     config: Arc<EngineConfig>,
 }
 
 impl Engine {
-    pub fn new(store: Store, channels: HashMap<PayMethod, Arc<dyn QrChannel>>, config: EngineConfig) -> Engine {
-        Engine { store, channels: Arc::new(channels), config: Arc::new(config) }
+    pub fn new(store: Store, adapters: Vec<Arc<dyn Channel>>, config: EngineConfig) -> Engine {
+        let engine = Engine { store, channels: Arc::new(RwLock::new(HashMap::new())), config: Arc::new(config) };
+        for a in adapters {
+            engine.install(a);
+        }
+        engine
     }
 
     pub fn store(&self) -> &Store {
@@ -91,19 +108,75 @@ impl Engine {
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
-    /// The payment methods offered, in display order.
-    pub fn methods(&self) -> Vec<PayMethod> {
-        PayMethod::ALL.into_iter().filter(|m| self.channels.contains_key(m)).collect()
+    /// Makes a merchant account's adapter available (replacing one with the same merchant number).
+    pub fn install(&self, adapter: Arc<dyn Channel>) {
+        let key = (adapter.channel().to_string(), adapter.merchant_id().to_string());
+        if let Ok(mut map) = self.channels.write() {
+            map.insert(key, adapter);
+        }
     }
-    fn channel(&self, method: PayMethod) -> Result<&Arc<dyn QrChannel>, EngineError> {
-        self.channels.get(&method).ok_or_else(|| EngineError::MethodUnavailable(method.as_str().into()))
+    /// The adapter of one merchant account.
+    pub fn adapter(&self, channel: &str, merchant_no: &str) -> Option<Arc<dyn Channel>> {
+        match channel {
+            "campus_card" => Some(Arc::new(CampusCardChannel)),
+            "offline" => Some(Arc::new(OfflineChannel)),
+            _ => self.channels.read().ok()?.get(&(channel.to_string(), merchant_no.to_string())).cloned(),
+        }
     }
-    pub(crate) fn channel_of_payment(&self, p: &PaymentRow) -> Result<Arc<dyn QrChannel>, EngineError> {
-        self.channel_of(p).cloned()
+    /// Every installed adapter of a channel (a notification is offered to each until one
+    /// verifies it).
+    pub fn adapters_of(&self, channel: &str) -> Vec<Arc<dyn Channel>> {
+        match self.channels.read() {
+            Ok(map) => map.iter().filter(|((c, _), _)| c == channel).map(|(_, a)| a.clone()).collect(),
+            Err(_) => Vec::new(),
+        }
     }
-    fn channel_of(&self, p: &PaymentRow) -> Result<&Arc<dyn QrChannel>, EngineError> {
-        let method = PayMethod::parse(&p.method).ok_or_else(|| EngineError::MethodUnavailable(p.method.clone()))?;
-        self.channel(method)
+    pub(crate) fn channel_of_payment(&self, p: &PaymentRow) -> Result<Arc<dyn Channel>, EngineError> {
+        self.adapter(&p.channel, &p.merchant_id)
+            .ok_or_else(|| EngineError::MethodUnavailable(format!("{} {}", p.channel, p.merchant_id)))
+    }
+    fn channel_of(&self, p: &PaymentRow) -> Result<Arc<dyn Channel>, EngineError> {
+        self.channel_of_payment(p)
+    }
+
+    /// The merchant account that collects an order through a channel: every fee item on the
+    /// order must accept the channel, and into one merchant account (a payment reaches one
+    /// account; items collected into different accounts are paid separately).
+    pub async fn route(&self, order_id: &str, channel: ChannelKind) -> Result<String, EngineError> {
+        let mut c = self.store.read().await?;
+        let items = merchants::fee_items_of_order(&mut c, order_id).await?;
+        let routes = merchants::routes_of_order(&mut c, order_id).await?;
+        drop(c);
+        route_of(&items, &routes, channel)
+    }
+
+    /// The payment methods offered for an order on a device: the channels every item accepts
+    /// into one merchant account, in each channel's flow for that device, whose adapter is
+    /// available (a campus card only for a payer who holds an active card).
+    pub async fn offered_methods(
+        &self,
+        order_id: &str,
+        payer_id: &str,
+        device: Device,
+    ) -> Result<Vec<PayMethod>, EngineError> {
+        let mut c = self.store.read().await?;
+        let items = merchants::fee_items_of_order(&mut c, order_id).await?;
+        let routes = merchants::routes_of_order(&mut c, order_id).await?;
+        let card = bursar_store::cards::of_payer(&mut c, payer_id).await?;
+        drop(c);
+        let mut out = Vec::new();
+        for channel in ChannelKind::ONLINE {
+            let Some(method) = PayMethod::online(channel, device) else { continue };
+            let Ok(merchant_no) = route_of(&items, &routes, channel) else { continue };
+            let usable = match channel {
+                ChannelKind::CampusCard => card.as_ref().is_some_and(|c| c.state == "active"),
+                _ => self.adapter(channel.as_str(), &merchant_no).is_some_and(|a| a.methods().contains(&method)),
+            };
+            if usable {
+                out.push(method);
+            }
+        }
+        Ok(out)
     }
 
     /// Creates an order for a payer's chosen receivable lines after checking every rule: the
@@ -165,8 +238,16 @@ impl Engine {
         order_id: &str,
         payer_id: &str,
         method: PayMethod,
+        ctx: &PayContext,
     ) -> Result<PaymentRow, EngineError> {
-        let channel = self.channel(method)?.clone();
+        if method.channel_kind() == ChannelKind::CampusCard || method.is_payment_code() {
+            return Err(EngineError::MethodUnavailable(method.label_zh().into()));
+        }
+        let merchant_no = self.route(order_id, method.channel_kind()).await?;
+        let channel = self
+            .adapter(method.channel(), &merchant_no)
+            .filter(|a| a.methods().contains(&method))
+            .ok_or_else(|| EngineError::MethodUnavailable(method.label_zh().into()))?;
         let now = self.store.now_ms();
         let mut c = self.store.read().await?;
         let order =
@@ -185,7 +266,7 @@ impl Engine {
         if let Some(p) = existing.iter().find(|p| {
             p.method == method.as_str()
                 && p.state() == PaymentState::Paying
-                && p.code_url.is_some()
+                && p.pay_action.is_some()
                 && p.expires_at_ms > now + 60_000
         }) {
             return Ok(p.clone());
@@ -204,7 +285,7 @@ impl Engine {
                 payer_id,
                 method: method.as_str(),
                 channel: channel.channel(),
-                merchant_id: channel.merchant_id(),
+                merchant_id: &merchant_no,
                 merchant_order_no: &merchant_order_no,
                 amount: Fen(order.total_fen),
                 expires_at_ms,
@@ -247,14 +328,19 @@ impl Engine {
             None => self.config.merchant_display_name.clone(),
         };
         let notify_url = format!("{}/notify/{}", self.config.public_base_url.trim_end_matches('/'), channel.channel());
-        let req = QrRequest {
+        let return_url = format!("{}/portal/payments/{payment_id}", self.config.public_base_url.trim_end_matches('/'));
+        let req = PayRequest {
+            method,
             merchant_order_no: &merchant_order_no,
             description: &description,
             amount_fen: order.total_fen,
             expires_at_ms,
             notify_url: &notify_url,
+            return_url: &return_url,
+            client_ip: if ctx.client_ip.is_empty() { "127.0.0.1" } else { &ctx.client_ip },
+            openid: ctx.openid.as_deref(),
         };
-        let created = channel.create_qr(&req).await;
+        let created = channel.create(&req).await;
 
         // 3. Record what it said, and (unless it refused) start asking it until the payment is final.
         let first_query = now + self.config.query_delays_ms.first().copied().unwrap_or(5_000);
@@ -262,10 +348,11 @@ impl Engine {
         let tx_now = tx.now_ms;
         let system = Actor::system("engine");
         let (result, after, detail) = match created {
-            Ok(code_url) => {
+            Ok(action) => {
                 pay_store::transition_payment(tx.c(), &payment_id, PaymentState::Created, PaymentState::Paying, tx_now)
                     .await?;
-                pay_store::set_channel_accepted(tx.c(), &payment_id, &code_url, first_query).await?;
+                pay_store::set_channel_accepted(tx.c(), &payment_id, &action.to_json(), action.code_url(), first_query)
+                    .await?;
                 (Ok(()), PaymentState::Paying, String::new())
             }
             Err(ChannelError::Refused { code, message }) => {
@@ -363,7 +450,7 @@ impl Engine {
         if !matches!(p.state(), PaymentState::Paying | PaymentState::Created) {
             return Ok((ApplyResult::Unchanged, None));
         }
-        let channel = self.channel_of(&p)?.clone();
+        let channel = self.channel_of(&p)?;
         let now = self.store.now_ms();
         let system = Actor::system("active_query");
         let outcome = match channel.query(&p.merchant_order_no).await {
@@ -430,7 +517,7 @@ impl Engine {
         if p.state() != PaymentState::Paying {
             return Ok(ApplyResult::Unchanged);
         }
-        let channel = self.channel_of(&p)?.clone();
+        let channel = self.channel_of(&p)?;
         match channel.close(&p.merchant_order_no).await {
             Ok(()) => self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed, &Actor::payer(payer_id)).await,
             Err(ChannelError::Refused { code, .. }) if code == "ORDERPAID" => {
@@ -461,7 +548,7 @@ impl Engine {
 
 /// The single money transaction: compare-and-set the payment, post the ledger entry, allocate
 /// to the receivables, settle the order, issue the receipt, append to the operation log.
-async fn apply_in_tx(
+pub(crate) async fn apply_in_tx(
     tx: &mut Tx,
     merchant_order_no: &str,
     outcome: &ChannelOutcome,
@@ -507,7 +594,7 @@ async fn apply_in_tx(
                 });
             }
             let allocation = order::allocate(Fen(p.amount_fen), &to_allocate)?;
-            let clearing = AccountRef::channel_clearing(&p.channel, &p.merchant_id);
+            let clearing = AccountRef::collecting(PayMethod::parse(&p.method), &p.channel, &p.merchant_id);
             let entry = ledger::payment_succeeded(&p.id, clearing, &p.payer_id, Fen(p.amount_fen), &allocation)?;
             bursar_store::ledger::post(tx, &entry).await?;
             for (rid, amount) in &allocation.to_receivables {
@@ -590,4 +677,29 @@ async fn log_move(
     };
     oplog::append(tx.c(), now, actor, &change).await?;
     Ok(())
+}
+
+/// Picks the one merchant account that collects every item on an order through `channel`.
+fn route_of(items: &[String], routes: &[merchants::Route], channel: ChannelKind) -> Result<String, EngineError> {
+    let mut merchant: Option<&str> = None;
+    for item in items {
+        let Some(r) = routes.iter().find(|r| &r.fee_item_id == item && r.channel == channel.as_str()) else {
+            return Err(EngineError::MethodUnavailable(format!("{}（该收费项目不支持）", channel.label_zh())));
+        };
+        match merchant {
+            Some(m) if m != r.merchant_no => {
+                return Err(EngineError::MethodUnavailable(format!(
+                    "{}（所选项目收款账户不同，请分开支付）",
+                    channel.label_zh()
+                )))
+            }
+            _ => merchant = Some(&r.merchant_no),
+        }
+    }
+    merchant.map(str::to_string).ok_or_else(|| EngineError::MethodUnavailable(channel.label_zh().into()))
+}
+
+/// What a waiting payment's page should do (stored when the channel accepted it).
+pub fn pay_action_of(p: &PaymentRow) -> Option<PayAction> {
+    p.pay_action.as_deref().and_then(PayAction::from_json)
 }

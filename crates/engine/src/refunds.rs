@@ -7,7 +7,7 @@
 
 use bursar_channels::{ChannelError, RefundRequest};
 use bursar_domain::ledger::{self, AccountRef, RefundSource};
-use bursar_domain::payment::PaymentState;
+use bursar_domain::payment::{PayMethod, PaymentState};
 use bursar_domain::refund::{RefundKind, RefundOutcome, RefundState};
 use bursar_domain::{DomainError, Fen};
 use bursar_store::jobs::{self as job_store, NewJob};
@@ -303,7 +303,7 @@ impl Engine {
         };
         let outcome = match r.state() {
             RefundState::Approved => submit().await?,
-            RefundState::Processing => match channel.refund_query(&out_refund_no).await? {
+            RefundState::Processing => match channel.refund_query(&p.merchant_order_no, &out_refund_no).await? {
                 // The channel does not know it (lost on its side): submit it again.
                 RefundOutcome::NotFound => submit().await?,
                 o => o,
@@ -503,7 +503,7 @@ async fn apply_refund_in_tx(
             refund_store::transition(tx.c(), &r.id, state, RefundState::Succeeded, now).await?;
             refund_store::set_succeeded(tx.c(), &r.id, Some(channel_refund_id), now).await?;
             let p = pay_store::payment(tx.c(), &r.payment_id).await?;
-            let clearing = AccountRef::channel_clearing(&p.channel, &p.merchant_id);
+            let clearing = AccountRef::collecting(PayMethod::parse(&p.method), &p.channel, &p.merchant_id);
             let entry = ledger::refund_confirmed(&r.id, clearing, Fen(r.amount_fen))?;
             bursar_store::ledger::post(tx, &entry).await?;
             update_receipt(tx, &r.payment_id).await?;

@@ -3,10 +3,12 @@
 //! and are retried on serialization failures; state changes are compare-and-set updates that
 //! fail with [`StoreError::Conflict`] when the row moved on.
 
+pub mod cards;
 mod db;
 mod error;
 pub mod jobs;
 pub mod ledger;
+pub mod merchants;
 pub mod migrate;
 pub mod oplog;
 pub mod payers;

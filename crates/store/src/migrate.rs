@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/0001_foundation.sql")),
     (2, "jobs_oplog_receipts", include_str!("../migrations/0002_jobs_oplog_receipts.sql")),
     (3, "refunds", include_str!("../migrations/0003_refunds.sql")),
+    (4, "channels", include_str!("../migrations/0004_channels.sql")),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an advisory

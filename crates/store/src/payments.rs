@@ -39,6 +39,8 @@ pub struct PaymentRow {
     pub state: String,
     pub channel_txn_id: Option<String>,
     pub code_url: Option<String>,
+    /// JSON of what the payer's browser does next (see the channels crate's `PayAction`).
+    pub pay_action: Option<String>,
     pub failure_reason: Option<String>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
@@ -56,7 +58,7 @@ impl PaymentRow {
     }
 }
 
-const PAYMENT_COLS: &str = "id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, channel_txn_id, code_url, failure_reason, created_at_ms, expires_at_ms, succeeded_at_ms, updated_at_ms, next_query_at_ms, query_count";
+const PAYMENT_COLS: &str = "id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, channel_txn_id, code_url, pay_action, failure_reason, created_at_ms, expires_at_ms, succeeded_at_ms, updated_at_ms, next_query_at_ms, query_count";
 
 pub async fn insert_order(
     c: &mut AnyConnection,
@@ -237,14 +239,17 @@ pub async fn transition_payment(
     crate::db::cas_state(c, "payments", id, from.as_str(), to.as_str(), now_ms).await
 }
 
-/// Records what the channel said when it accepted the payment (QR code URL) and when to ask it.
+/// Records what the channel said when it accepted the payment (what the browser does next, and
+/// the QR text for scan flows) and when to ask it.
 pub async fn set_channel_accepted(
     c: &mut AnyConnection,
     id: &str,
-    code_url: &str,
+    pay_action_json: &str,
+    code_url: Option<&str>,
     next_query_at_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE payments SET code_url = $1, next_query_at_ms = $2 WHERE id = $3")
+    sqlx::query("UPDATE payments SET pay_action = $1, code_url = $2, next_query_at_ms = $3 WHERE id = $4")
+        .bind(pay_action_json)
         .bind(code_url)
         .bind(next_query_at_ms)
         .bind(id)

@@ -114,9 +114,9 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
     payment_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'payment ' || pm.id || ' collected ' || CAST(pm.amount_fen AS TEXT) || ' but clearing was debited ' || CAST(COALESCE(SUM(p.amount_fen), 0) AS TEXT)
+            "SELECT 'payment ' || pm.id || ' collected ' || CAST(pm.amount_fen AS TEXT) || ' but its collecting account was debited ' || CAST(COALESCE(SUM(p.amount_fen), 0) AS TEXT)
                FROM payments pm JOIN journal_entries e ON e.kind = 'payment_succeeded' AND e.source_id = pm.id
-               JOIN postings p ON p.entry_id = e.id JOIN accounts a ON a.id = p.account_id AND a.kind = 'channel_clearing'
+               JOIN postings p ON p.entry_id = e.id AND p.amount_fen > 0
               GROUP BY pm.id, pm.amount_fen HAVING COALESCE(SUM(p.amount_fen), 0) <> pm.amount_fen",
         )
         .await?,

@@ -17,6 +17,24 @@
     };
     setTimeout(tick, 2000);
   }
+  // Gateways: right after choosing the channel (#go), go on to its cashier once the page has
+  // shown where the payer is going. A return from the cashier has no #go and stays here.
+  var fresh = window.location.hash === "#go";
+  if (fresh && window.history.replaceState) { window.history.replaceState(null, "", window.location.pathname); }
+  var go = document.querySelector("[data-autogo]");
+  if (fresh && go) { setTimeout(function () { window.location.href = go.getAttribute("href"); }, 800); }
+  var autoForm = document.querySelector("form[data-autosubmit]");
+  if (fresh && autoForm) { setTimeout(function () { autoForm.submit(); }, 800); }
+  // WeChat JSAPI: inside WeChat the bridge shows the payment sheet; elsewhere the form is posted.
+  var jsapi = document.querySelector("form[data-jsapi]");
+  if (jsapi && window.WeixinJSBridge) {
+    jsapi.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var params = {};
+      Array.prototype.forEach.call(jsapi.querySelectorAll("input[type=hidden]"), function (i) { params[i.name] = i.value; });
+      window.WeixinJSBridge.invoke("getBrandWCPayRequest", params, function () { window.location.reload(); });
+    });
+  }
   var printButton = document.querySelector("[data-print]");
   if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
 })();

@@ -40,7 +40,11 @@ impl From<EngineError> for WebError {
         match e {
             EngineError::Rule(r) => WebError::BadRequest(r.to_string()),
             EngineError::NotFound(_) => WebError::NotFound,
-            EngineError::OrderNotOpen(_) | EngineError::MethodUnavailable(_) => WebError::BadRequest(e.to_string()),
+            EngineError::OrderNotOpen(_)
+            | EngineError::MethodUnavailable(_)
+            | EngineError::CardUnavailable(_)
+            | EngineError::CardPassword(_)
+            | EngineError::InsufficientBalance { .. } => WebError::BadRequest(e.to_string()),
             EngineError::Channel(c) => {
                 tracing::warn!(error = %c, "channel error");
                 WebError::ChannelUnavailable

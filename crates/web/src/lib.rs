@@ -19,7 +19,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use bursar_channels::wechatpay::WechatPayAdapter;
 use bursar_engine::Engine;
 
 pub use error::WebError;
@@ -32,8 +31,9 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Keys the digest of ID numbers kept for look-up (never the number itself).
     pub id_digest_key: Vec<u8>,
-    /// Where the WeChat Pay simulator's phone page is, when the simulator runs (demo).
-    pub wechat_sim_phone_url: Option<String>,
+    /// The channel simulators' base URL, when they run (demo): the payment page links to the
+    /// simulated phone / cashier, and JSAPI payments open the simulated WeChat payment sheet.
+    pub sim_base_url: Option<String>,
     /// Failed logins before an account is locked, and for how long.
     pub max_login_failures: i64,
     pub lockout_ms: i64,
@@ -43,7 +43,6 @@ pub struct WebConfig {
 pub struct AppState {
     pub engine: Engine,
     pub config: Arc<WebConfig>,
-    pub wechatpay: Option<Arc<WechatPayAdapter>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -57,7 +56,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(portal::routes())
         .merge(admin::routes())
-        .route("/notify/wechatpay", post(notify::wechatpay))
+        .route("/notify/{channel}", post(notify::notify))
         .fallback(|| async { WebError::NotFound })
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -78,10 +77,13 @@ async fn healthz(State(s): State<AppState>) -> Response {
 async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
+    // A page that posts to a channel's gateway sets its own policy (naming that gateway).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     );
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

@@ -7,10 +7,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use bursar_channels::PayAction;
 use bursar_domain::fee::FeeType;
 use bursar_domain::payer::PayerKind;
-use bursar_domain::payment::{PayMethod, PaymentState};
+use bursar_domain::payment::{Device, PayMethod, PaymentState};
 use bursar_domain::Fen;
+use bursar_engine::PayContext;
 use bursar_store::payments as pay_store;
 use bursar_store::{payers, receivables};
 use serde::Deserialize;
@@ -331,7 +333,7 @@ fn payment_view(p: &pay_store::PaymentRow) -> PaymentRowView {
 
 pub struct MethodOption {
     pub code: &'static str,
-    pub label: &'static str,
+    pub label: String,
 }
 
 #[derive(Template)]
@@ -344,6 +346,10 @@ struct OrderPage {
     lines: Vec<LineRow>,
     total: String,
     methods: Vec<MethodOption>,
+    /// The campus card is offered: the form asks for its password.
+    card_offered: bool,
+    /// Why some channels are missing (items collected into different accounts…).
+    channel_note: String,
     payments: Vec<PaymentRowView>,
     error: String,
 }
@@ -362,7 +368,30 @@ async fn load_order_lines(s: &AppState, order_id: &str) -> Result<Vec<LineRow>, 
         .collect())
 }
 
-async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: String) -> Result<Response, WebError> {
+/// Where the payer is paying from, by the browser's User-Agent.
+fn device_of(headers: &HeaderMap) -> Device {
+    let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Device::from_user_agent(ua)
+}
+
+/// The payer's IP as the front proxy reports it (WeChat H5 needs it); loopback otherwise.
+fn client_ip(headers: &HeaderMap) -> String {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next());
+    let real = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
+    forwarded
+        .or(real)
+        .map(|v| v.trim().to_string())
+        .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+async fn order_page_with(
+    s: &AppState,
+    session: &PayerSession,
+    headers: &HeaderMap,
+    id: &str,
+    error: String,
+) -> Result<Response, WebError> {
     let chrome = chrome(s, session, "pay").await?;
     let mut c = s.engine.store().read().await?;
     let order = pay_store::order(&mut c, id).await?;
@@ -373,6 +402,24 @@ async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: 
     drop(c);
     let state =
         bursar_domain::order::OrderState::parse(&order.state).unwrap_or(bursar_domain::order::OrderState::Closed);
+    let offered = s.engine.offered_methods(id, &session.payer_id, device_of(headers)).await?;
+    let mut methods = Vec::new();
+    for m in &offered {
+        let label = match m {
+            PayMethod::CampusCard => match s.engine.card_of(&session.payer_id).await? {
+                Some(card) => format!("校园卡（余额 ¥{}）", s.engine.card_balance(&card.card_no).await?),
+                None => m.channel_kind().label_zh().to_string(),
+            },
+            _ => m.channel_kind().label_zh().to_string(),
+        };
+        methods.push(MethodOption { code: m.as_str(), label });
+    }
+    let card_offered = offered.contains(&PayMethod::CampusCard);
+    let channel_note = if offered.is_empty() {
+        "所选项目没有可共同使用的支付方式（收款账户不同），请返回分开支付。".to_string()
+    } else {
+        String::new()
+    };
     render(&OrderPage {
         chrome,
         order_id: order.id.clone(),
@@ -380,12 +427,9 @@ async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: 
         open: state == bursar_domain::order::OrderState::Open,
         lines: load_order_lines(s, id).await?,
         total: yuan(order.total_fen),
-        methods: s
-            .engine
-            .methods()
-            .into_iter()
-            .map(|m| MethodOption { code: m.as_str(), label: m.label_zh() })
-            .collect(),
+        methods,
+        card_offered,
+        channel_note,
         payments: payments.iter().map(payment_view).collect(),
         error,
     })
@@ -394,31 +438,52 @@ async fn order_page_with(s: &AppState, session: &PayerSession, id: &str, error: 
 async fn order_page(
     State(s): State<AppState>,
     session: PayerSession,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    order_page_with(&s, &session, &id, String::new()).await
+    order_page_with(&s, &session, &headers, &id, String::new()).await
 }
 
 #[derive(Deserialize)]
 struct PayForm {
     csrf: String,
     method: String,
+    #[serde(default)]
+    card_password: String,
+}
+
+/// The payer's openid under the merchant's WeChat app. Production obtains it by WeChat's OAuth
+/// redirect; with the simulators a stable pseudonym of the payer stands in for it.
+fn openid_for(s: &AppState, payer_id: &str) -> Option<String> {
+    s.config.sim_base_url.as_ref()?;
+    let digest = auth::id_number_digest(&s.config.id_digest_key, &format!("openid:{payer_id}"));
+    Some(format!("oSim{}", &digest[..24.min(digest.len())]))
 }
 
 async fn pay_order(
     State(s): State<AppState>,
     session: PayerSession,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<PayForm>,
 ) -> Result<Response, WebError> {
     auth::check_csrf(&session.csrf, Some(&f.csrf))?;
     let method = PayMethod::parse(&f.method).ok_or_else(|| WebError::BadRequest("请选择支付方式".into()))?;
-    match s.engine.start_payment(&id, &session.payer_id, method).await {
-        Ok(p) => Ok(Redirect::to(&format!("/portal/payments/{}", p.id)).into_response()),
+    let started = if method == PayMethod::CampusCard {
+        let password = f.card_password.clone();
+        s.engine.pay_with_card(&id, &session.payer_id, |hash| auth::verify_password(&password, hash)).await
+    } else {
+        let ctx = PayContext { client_ip: client_ip(&headers), openid: openid_for(&s, &session.payer_id) };
+        s.engine.start_payment(&id, &session.payer_id, method, &ctx).await
+    };
+    match started {
+        // `#go`: this visit comes from choosing the channel, so the page's script may go on to
+        // the channel's cashier by itself (a return from the cashier must not bounce back).
+        Ok(p) => Ok(Redirect::to(&format!("/portal/payments/{}#go", p.id)).into_response()),
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
         Err(e) => {
             let msg = WebError::from(e).to_string();
-            let mut resp = order_page_with(&s, &session, &id, msg).await?;
+            let mut resp = order_page_with(&s, &session, &headers, &id, msg).await?;
             *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(resp)
         }
@@ -437,6 +502,14 @@ struct PaymentPage {
     succeeded: bool,
     qr_svg: String,
     expires: String,
+    /// `qr`, `redirect`, `form` or `jsapi`: what the payer does next.
+    action_kind: &'static str,
+    /// The channel's app the payer uses (微信 / 支付宝 …).
+    app_name: &'static str,
+    redirect_url: String,
+    form_action: String,
+    form_fields: Vec<(String, String)>,
+    /// The simulator's page standing in for the payer's phone (demo only).
     phone_url: String,
     lines: Vec<LineRow>,
 }
@@ -459,27 +532,84 @@ async fn payment_page(
 ) -> Result<Response, WebError> {
     let chrome = chrome(&s, &session, "pay").await?;
     let p = own_payment(&s, &session, &id).await?;
-    let code_url = p.code_url.clone().unwrap_or_default();
     let waiting = p.state() == PaymentState::Paying;
-    let phone_url = match (&s.config.wechat_sim_phone_url, waiting && !code_url.is_empty()) {
-        (Some(base), true) => format!("{base}?code_url={}", url_encode(&code_url)),
-        _ => String::new(),
+    let action = if waiting { bursar_engine::pay_action_of(&p) } else { None };
+    let sim = s.config.sim_base_url.as_deref().map(|u| u.trim_end_matches('/').to_string());
+    let (mut action_kind, mut redirect_url, mut form_action, mut form_fields, mut qr_svg, mut phone_url) =
+        ("", String::new(), String::new(), Vec::new(), String::new(), String::new());
+    match &action {
+        Some(PayAction::Qr { code_url }) => {
+            action_kind = "qr";
+            qr_svg = bursar_channels::qr_svg(code_url);
+            if let Some(sim) = &sim {
+                phone_url = match p.channel.as_str() {
+                    "alipay" => format!("{sim}/alipay/pay?qr={}", url_encode(code_url)),
+                    _ => format!("{sim}/phone/pay?code_url={}", url_encode(code_url)),
+                };
+            }
+        }
+        Some(PayAction::Redirect { url }) => {
+            action_kind = "redirect";
+            redirect_url = url.clone();
+        }
+        Some(PayAction::Form { action, fields }) => {
+            action_kind = "form";
+            form_action = action.clone();
+            form_fields = fields.clone();
+        }
+        Some(PayAction::Jsapi { params }) => {
+            action_kind = "jsapi";
+            // Inside WeChat the page calls WeixinJSBridge with these; the simulator's payment
+            // sheet takes the same signed parameters as a form.
+            form_action = sim.as_ref().map(|u| format!("{u}/phone/jsapi")).unwrap_or_default();
+            form_fields = params.clone();
+        }
+        None => {}
+    }
+    let app_name = match p.channel.as_str() {
+        "alipay" => "支付宝",
+        "unionpay" => "云闪付/网银",
+        _ => "微信",
     };
     let view = {
         let mut c = s.engine.store().read().await?;
         payment_view_with_refunds(&mut c, &p).await?
     };
-    render(&PaymentPage {
+    let gateway_origin = origin_of(&form_action);
+    let mut resp = render(&PaymentPage {
         chrome,
         order_id: p.order_id.clone(),
         waiting,
         succeeded: p.state() == PaymentState::Succeeded,
-        qr_svg: if waiting && !code_url.is_empty() { bursar_channels::qr_svg(&code_url) } else { String::new() },
+        qr_svg,
         expires: datetime(p.expires_at_ms),
+        action_kind,
+        app_name,
+        redirect_url,
+        form_action,
+        form_fields,
         phone_url,
         lines: load_order_lines(&s, &p.order_id).await?,
         p: view,
-    })
+    })?;
+    if let Some(origin) = gateway_origin {
+        // This page posts to the channel's gateway: allow exactly that origin as a form target.
+        let csp = format!("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            resp.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// `scheme://host[:port]` of an absolute http(s) URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && !host.contains(['\'', '"', ';', ' '])).then(|| format!("{scheme}://{host}"))
 }
 
 fn url_encode(s: &str) -> String {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use bursar_channels::wechatpay::sandbox::Sandbox;
 use bursar_channels::wechatpay::{WechatPayAdapter, WechatPaySimulator};
-use bursar_channels::{ChannelError, QrChannel, QrRequest};
+use bursar_channels::{Channel, ChannelError, PayAction, PayRequest};
 use bursar_domain::payment::ChannelOutcome;
+use bursar_domain::payment::PayMethod;
 use bursar_domain::{Clock, ManualClock, SystemClock};
 
 struct Sim {
@@ -28,13 +29,25 @@ async fn start_sim() -> Sim {
     Sim { url, sandbox, sim }
 }
 
-fn req(no: &str) -> QrRequest<'_> {
-    QrRequest {
+fn req(no: &str) -> PayRequest<'_> {
+    PayRequest {
+        method: PayMethod::WechatNative,
         merchant_order_no: no,
         description: "测试大学-学费",
         amount_fen: 12_345,
         expires_at_ms: SystemClock.now_ms() + 600_000,
         notify_url: "http://127.0.0.1:9/notify/wechatpay",
+        return_url: "http://127.0.0.1:9/portal/payments/x",
+        client_ip: "10.1.2.3",
+        openid: None,
+    }
+}
+
+/// Starts a Native payment and returns its code URL.
+async fn qr(adapter: &WechatPayAdapter, no: &str) -> String {
+    match adapter.create(&req(no)).await.unwrap() {
+        PayAction::Qr { code_url } => code_url,
+        other => panic!("expected a QR code, got {other:?}"),
     }
 }
 
@@ -43,10 +56,10 @@ async fn native_query_close_against_the_simulator() {
     let s = start_sim().await;
     let adapter = WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(SystemClock)).unwrap();
     let no = "B0000000000000000000000000000001";
-    let code_url = adapter.create_qr(&req(no)).await.unwrap();
+    let code_url = qr(&adapter, no).await;
     assert!(code_url.starts_with("weixin://wxpay/bizpayurl?pr="));
     // Same request again: the same code URL (idempotent at the channel).
-    assert_eq!(adapter.create_qr(&req(no)).await.unwrap(), code_url);
+    assert_eq!(qr(&adapter, no).await, code_url);
     assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Pending);
     assert_eq!(adapter.query("B0000000000000000000000000000404").await.unwrap(), ChannelOutcome::NotFound);
     // Close answers a signed 204, which the adapter verifies.
@@ -55,7 +68,7 @@ async fn native_query_close_against_the_simulator() {
 
     // A paid payment cannot be closed, and the query reports the payment.
     let no2 = "B0000000000000000000000000000002";
-    let code2 = adapter.create_qr(&req(no2)).await.unwrap();
+    let code2 = qr(&adapter, no2).await;
     s.sim.confirm_payment(&code2, false).unwrap();
     match adapter.close(no2).await {
         Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "ORDERPAID"),
@@ -78,7 +91,7 @@ async fn forged_requests_and_responses_are_refused() {
     let mut forged = s.sandbox.merchant_config(&s.url);
     forged.merchant_private_key_pem = other.merchant_private_key_pem.clone();
     let adapter = WechatPayAdapter::new(&forged, Arc::new(SystemClock)).unwrap();
-    match adapter.create_qr(&req("B0000000000000000000000000000003")).await {
+    match adapter.create(&req("B0000000000000000000000000000003")).await {
         Err(ChannelError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
         other => panic!("expected SIGN_ERROR, got {other:?}"),
     }
@@ -88,7 +101,7 @@ async fn forged_requests_and_responses_are_refused() {
     wrong_platform.platform_public_key_pem = other.platform_public_key_pem.clone();
     let adapter = WechatPayAdapter::new(&wrong_platform, Arc::new(SystemClock)).unwrap();
     assert!(matches!(
-        adapter.create_qr(&req("B0000000000000000000000000000004")).await,
+        adapter.create(&req("B0000000000000000000000000000004")).await,
         Err(ChannelError::Verification(_))
     ));
 
@@ -140,7 +153,7 @@ async fn the_trade_bill_lists_payments_and_refunds_and_is_verified() {
     }
     let mut paid = Vec::new();
     for no in ["B0000000000000000000000000000011", "B0000000000000000000000000000012"] {
-        let code = adapter.create_qr(&req(no)).await.unwrap();
+        let code = qr(&adapter, no).await;
         s.sim.confirm_payment(&code, false).unwrap();
         paid.push(no);
     }
@@ -155,7 +168,7 @@ async fn the_trade_bill_lists_payments_and_refunds_and_is_verified() {
     assert!(matches!(adapter.refund(&refund).await.unwrap(), bursar_domain::refund::RefundOutcome::Processing { .. }));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(matches!(
-        adapter.refund_query(refund.out_refund_no).await.unwrap(),
+        adapter.refund_query(refund.merchant_order_no, refund.out_refund_no).await.unwrap(),
         bursar_domain::refund::RefundOutcome::Succeeded { .. }
     ));
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bursar_channels::wechatpay::{WechatPayAdapter, WechatPayConfig};
-use bursar_channels::QrChannel;
+use bursar_channels::Channel;
 use bursar_domain::payment::ChannelOutcome;
 use bursar_domain::SystemClock;
 
@@ -96,6 +96,8 @@ both_stores!(kill_9_during_a_burst_loses_nothing, |env: TestEnv| async move {
     let serve_args = ["serve", "--data-dir", data_dir.to_str().unwrap()];
     let mut server = spawn(&serve_args, Some(&env.url));
     wait_healthy(&base).await;
+    // Finance lets the fee items be paid into the configured merchant account.
+    bursar::demo::enable_channels(&store).await.unwrap();
 
     // 3. A burst: eight students each start two payments.
     let mut payments = Vec::new();

@@ -5,7 +5,9 @@
 
 mod support;
 
+mod channel_alipay;
 mod channel_wechatpay;
+mod channels_portal;
 mod crash;
 mod login;
 mod notifications;

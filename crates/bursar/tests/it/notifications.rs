@@ -31,7 +31,11 @@ pub(crate) async fn start_paying(app: &bursar::app::Running) -> Paying {
         receivables::for_payer(&mut c, &payer.id).await.unwrap().into_iter().find(|r| r.item_code == "ZSF").unwrap();
     drop(c);
     let order = app.engine.create_order(&payer.id, &[(dorm.id.clone(), dorm.outstanding())]).await.unwrap();
-    let payment = app.engine.start_payment(&order, &payer.id, PayMethod::WechatNative).await.unwrap();
+    let payment = app
+        .engine
+        .start_payment(&order, &payer.id, PayMethod::WechatNative, &bursar_engine::PayContext::default())
+        .await
+        .unwrap();
     assert_eq!(payment.state, "paying");
     Paying { payer_id: payer.id, payment, receivable_id: dorm.id }
 }

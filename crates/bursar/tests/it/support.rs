@@ -105,7 +105,9 @@ impl TestEnv {
             query_delays_ms: Some(vec![300, 300, 500]),
             ..Injected::default()
         };
-        app::start_with_store(&cfg, inj, store).await.expect("start")
+        let running = app::start_with_store(&cfg, inj, store).await.expect("start");
+        bursar::demo::enable_channels(&running.store).await.expect("demo channels");
+        running
     }
 }
 
@@ -136,8 +138,10 @@ pub fn csrf_of(html: &str) -> String {
     between(html, "name=\"csrf\" value=\"", "\"").expect("page has a CSRF token").to_string()
 }
 
+/// A redirect's target, without its fragment (which browsers keep to themselves).
 pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    let raw = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    raw.split('#').next().unwrap_or_default().to_string()
 }
 
 /// Logs in as the first demo student; returns the client.

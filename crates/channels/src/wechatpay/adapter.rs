@@ -14,11 +14,14 @@ use serde::Deserialize;
 
 use super::protocol::*;
 use crate::crypto::{aes256gcm_decrypt, random_alnum, RsaSigner, RsaVerifier};
-use crate::{ChannelError, Notice, PaymentNotice, QrChannel, QrRequest, RefundNotice, RefundRequest};
+use crate::{
+    url_encode, Channel, ChannelError, Notice, PayAction, PayRequest, PaymentNotice, RefundNotice, RefundRequest,
+};
+use bursar_domain::payment::PayMethod;
 use bursar_domain::refund::RefundOutcome;
 
 /// A merchant account's WeChat Pay settings. Secrets are never printed by `Debug`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 pub struct WechatPayConfig {
     pub base_url: String,
     pub mchid: String,
@@ -307,17 +310,62 @@ fn refund_outcome(status: &str, refund_id: &str, refund_fen: i64) -> RefundOutco
     }
 }
 
+/// The products of API v3 this adapter starts.
+const WECHAT_METHODS: [PayMethod; 3] = [PayMethod::WechatNative, PayMethod::WechatJsapi, PayMethod::WechatH5];
+
+impl WechatPayAdapter {
+    /// The parameters the page hands to `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`,
+    /// signed with the merchant key (`paySign`, RSA over `appId\ntimeStamp\nnonceStr\npackage\n`).
+    pub fn jsapi_params(&self, prepay_id: &str) -> Result<Vec<(String, String)>, ChannelError> {
+        let ts = (self.clock.now_ms() / 1000).to_string();
+        let nonce = random_alnum(32);
+        let package = format!("prepay_id={prepay_id}");
+        let pay_sign = self.signer.sign_base64(&jsapi_pay_message(&self.appid, &ts, &nonce, &package))?;
+        Ok(vec![
+            ("appId".into(), self.appid.clone()),
+            ("timeStamp".into(), ts),
+            ("nonceStr".into(), nonce),
+            ("package".into(), package),
+            ("signType".into(), "RSA".into()),
+            ("paySign".into(), pay_sign),
+        ])
+    }
+}
+
 #[async_trait]
-impl QrChannel for WechatPayAdapter {
+impl Channel for WechatPayAdapter {
     fn channel(&self) -> &'static str {
         "wechatpay"
     }
     fn merchant_id(&self) -> &str {
         &self.mchid
     }
+    fn methods(&self) -> &[PayMethod] {
+        &WECHAT_METHODS
+    }
+    fn verify_notice(&self, headers: &HeaderMap, body: &[u8]) -> Result<Notice, ChannelError> {
+        self.verify_notification(headers, body).map(|(_, n)| n)
+    }
 
-    async fn create_qr(&self, req: &QrRequest<'_>) -> Result<String, ChannelError> {
-        let body = NativeRequest {
+    async fn create(&self, req: &PayRequest<'_>) -> Result<PayAction, ChannelError> {
+        let (path, payer, scene_info) = match req.method {
+            PayMethod::WechatNative => ("/v3/pay/transactions/native", None, None),
+            PayMethod::WechatJsapi => {
+                let openid = req.openid.filter(|o| !o.is_empty()).ok_or_else(|| {
+                    ChannelError::Config("JSAPI needs the payer's openid (open the page inside WeChat)".into())
+                })?;
+                ("/v3/pay/transactions/jsapi", Some(Payer { openid: openid.to_string() }), None)
+            }
+            PayMethod::WechatH5 => {
+                let scene = SceneInfo {
+                    payer_client_ip: req.client_ip.to_string(),
+                    h5_info: Some(H5Info { kind: "Wap".into() }),
+                };
+                ("/v3/pay/transactions/h5", None, Some(scene))
+            }
+            other => return Err(ChannelError::Config(format!("WeChat Pay v3 cannot start {}", other.as_str()))),
+        };
+        let body = PrepayRequest {
             appid: self.appid.clone(),
             mchid: self.mchid.clone(),
             description: req.description.chars().take(127).collect(),
@@ -326,12 +374,28 @@ impl QrChannel for WechatPayAdapter {
             amount: Amount { total: req.amount_fen, currency: Some("CNY".into()) },
             time_expire: Some(rfc3339_cst(req.expires_at_ms)),
             attach: None,
+            payer,
+            scene_info,
         };
         let bytes = serde_json::to_vec(&body).map_err(|e| ChannelError::Protocol(e.to_string()))?;
-        let (_, resp) = self.call(reqwest::Method::POST, "/v3/pay/transactions/native", Some(bytes)).await?;
-        let r: NativeResponse =
-            serde_json::from_slice(&resp).map_err(|e| ChannelError::Protocol(format!("bad native response: {e}")))?;
-        Ok(r.code_url)
+        let (_, resp) = self.call(reqwest::Method::POST, path, Some(bytes)).await?;
+        let bad = |e: serde_json::Error| ChannelError::Protocol(format!("bad prepay response: {e}"));
+        match req.method {
+            PayMethod::WechatJsapi => {
+                let r: JsapiResponse = serde_json::from_slice(&resp).map_err(bad)?;
+                Ok(PayAction::Jsapi { params: self.jsapi_params(&r.prepay_id)? })
+            }
+            PayMethod::WechatH5 => {
+                let r: H5Response = serde_json::from_slice(&resp).map_err(bad)?;
+                let sep = if r.h5_url.contains('?') { '&' } else { '?' };
+                let back: String = url_encode(req.return_url);
+                Ok(PayAction::Redirect { url: format!("{}{sep}redirect_url={back}", r.h5_url) })
+            }
+            _ => {
+                let r: NativeResponse = serde_json::from_slice(&resp).map_err(bad)?;
+                Ok(PayAction::Qr { code_url: r.code_url })
+            }
+        }
     }
 
     async fn query(&self, merchant_order_no: &str) -> Result<ChannelOutcome, ChannelError> {
@@ -376,7 +440,7 @@ impl QrChannel for WechatPayAdapter {
         Ok(refund_outcome(&r.status, &r.refund_id, r.amount.refund))
     }
 
-    async fn refund_query(&self, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
+    async fn refund_query(&self, _merchant_order_no: &str, out_refund_no: &str) -> Result<RefundOutcome, ChannelError> {
         match self.call(reqwest::Method::GET, &format!("/v3/refund/domestic/refunds/{out_refund_no}"), None).await {
             Ok((_, bytes)) => {
                 let r: Refund = serde_json::from_slice(&bytes)

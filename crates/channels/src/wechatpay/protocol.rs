@@ -87,8 +87,9 @@ pub struct Amount {
     pub currency: Option<String>,
 }
 
+/// The body of a Native, JSAPI or H5 prepay request (JSAPI adds `payer`, H5 adds `scene_info`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NativeRequest {
+pub struct PrepayRequest {
     pub appid: String,
     pub mchid: String,
     pub description: String,
@@ -99,11 +100,42 @@ pub struct NativeRequest {
     pub time_expire: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<Payer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene_info: Option<SceneInfo>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SceneInfo {
+    pub payer_client_ip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h5_info: Option<H5Info>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct H5Info {
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// What a prepay request answers, by product.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NativeResponse {
     pub code_url: String,
+}
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JsapiResponse {
+    pub prepay_id: String,
+}
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct H5Response {
+    pub h5_url: String,
+}
+
+/// The message a JSAPI payment sheet's `paySign` covers: `appId\ntimeStamp\nnonceStr\npackage\n`.
+pub fn jsapi_pay_message(app_id: &str, time_stamp: &str, nonce_str: &str, package: &str) -> Vec<u8> {
+    format!("{app_id}\n{time_stamp}\n{nonce_str}\n{package}\n").into_bytes()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

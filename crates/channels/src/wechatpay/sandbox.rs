@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adapter::WechatPayConfig;
 use crate::crypto::{generate_rsa_pem, random_alnum};
+use crate::files::{io, load_or_create_json, write_private};
 use crate::ChannelError;
 
 /// Everything both sides need. The platform private key stays in the simulator's own folder.
@@ -29,20 +30,6 @@ impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox").field("mchid", &self.mchid).field("appid", &self.appid).finish_non_exhaustive()
     }
-}
-
-fn io(e: std::io::Error, path: &Path) -> ChannelError {
-    ChannelError::Config(format!("{}: {e}", path.display()))
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<(), ChannelError> {
-    std::fs::write(path, contents).map_err(|e| io(e, path))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| io(e, path))?;
-    }
-    Ok(())
 }
 
 impl Sandbox {
@@ -78,18 +65,8 @@ impl Sandbox {
     /// Loads the simulator's credentials from `<data-dir>/simulators/wechatpay/`, generating them
     /// on first start, and (re)publishes the merchant's side with the current base URL.
     pub fn load_or_create(data_dir: &Path, base_url: &str, merchant_name: &str) -> Result<Sandbox, ChannelError> {
-        let state_dir = Self::state_dir(data_dir);
-        let state_file = state_dir.join("credentials.json");
-        let sandbox = if state_file.exists() {
-            let text = std::fs::read_to_string(&state_file).map_err(|e| io(e, &state_file))?;
-            serde_json::from_str(&text).map_err(|e| ChannelError::Config(format!("{}: {e}", state_file.display())))?
-        } else {
-            let s = Self::generate(merchant_name)?;
-            std::fs::create_dir_all(&state_dir).map_err(|e| io(e, &state_dir))?;
-            let text = serde_json::to_string_pretty(&s).map_err(|e| ChannelError::Config(e.to_string()))?;
-            write_private(&state_file, &text)?;
-            s
-        };
+        let state_file = Self::state_dir(data_dir).join("credentials.json");
+        let sandbox: Sandbox = load_or_create_json(&state_file, || Self::generate(merchant_name))?;
         sandbox.publish(data_dir, base_url)?;
         Ok(sandbox)
     }

@@ -43,6 +43,8 @@ struct SimTxn {
     success_time_ms: Option<i64>,
     pr: String,
     openid: String,
+    /// NATIVE, JSAPI or H5.
+    trade_type: &'static str,
 }
 
 impl SimTxn {
@@ -53,7 +55,7 @@ impl SimTxn {
             mchid: self.mchid.clone(),
             out_trade_no: self.out_trade_no.clone(),
             transaction_id: self.transaction_id.clone(),
-            trade_type: Some("NATIVE".into()),
+            trade_type: Some(self.trade_type.into()),
             trade_state: self.trade_state.to_string(),
             trade_state_desc: match self.trade_state {
                 "SUCCESS" => "支付成功",
@@ -186,6 +188,9 @@ impl WechatPaySimulator {
         Router::new()
             .route("/", get(|| async { Redirect::to("/phone") }))
             .route("/v3/pay/transactions/native", post(native))
+            .route("/v3/pay/transactions/jsapi", post(jsapi))
+            .route("/v3/pay/transactions/h5", post(h5))
+            .route("/phone/jsapi", post(phone_jsapi))
             .route("/v3/pay/transactions/out-trade-no/{out_trade_no}", get(query_by_out_trade_no))
             .route("/v3/pay/transactions/id/{transaction_id}", get(query_by_id))
             .route("/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
@@ -476,15 +481,38 @@ impl WechatPaySimulator {
     }
 }
 
-async fn native(
-    State(sim): State<WechatPaySimulator>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+async fn native(State(sim): State<WechatPaySimulator>, m: Method, u: OriginalUri, h: HeaderMap, b: Bytes) -> ApiResult {
+    prepay(&sim, "NATIVE", &m, &u, &h, &b)
+}
+async fn jsapi(State(sim): State<WechatPaySimulator>, m: Method, u: OriginalUri, h: HeaderMap, b: Bytes) -> ApiResult {
+    prepay(&sim, "JSAPI", &m, &u, &h, &b)
+}
+async fn h5(State(sim): State<WechatPaySimulator>, m: Method, u: OriginalUri, h: HeaderMap, b: Bytes) -> ApiResult {
+    prepay(&sim, "H5", &m, &u, &h, &b)
+}
+
+/// The answer to a prepay request for a transaction already on the book.
+/// The H5 page lives on the simulator itself, addressed by the Host the client used.
+fn prepay_answer(sim: &WechatPaySimulator, trade_type: &str, pr: &str, host: &str) -> Response {
+    match trade_type {
+        "JSAPI" => sim.json(&JsapiResponse { prepay_id: pr.to_string() }),
+        "H5" => sim.json(&H5Response { h5_url: format!("http://{host}/phone/pay?pr={pr}") }),
+        _ => sim.json(&NativeResponse { code_url: format!("weixin://wxpay/bizpayurl?pr={pr}") }),
+    }
+}
+
+/// Native, JSAPI and H5 prepay: the same checks, a different answer.
+fn prepay(
+    sim: &WechatPaySimulator,
+    trade_type: &'static str,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: &Bytes,
 ) -> ApiResult {
-    let mchid = sim.authenticate(&method, &uri, &headers, &body)?;
-    let req: NativeRequest = serde_json::from_slice(&body)
+    let mchid = sim.authenticate(method, uri, headers, body)?;
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let req: PrepayRequest = serde_json::from_slice(body)
         .map_err(|e| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", &format!("参数错误：{e}")))?;
     let bad = |msg: &str| sim.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", msg);
     if req.mchid != mchid {
@@ -510,6 +538,17 @@ async fn native(
     if !(req.notify_url.starts_with("http://") || req.notify_url.starts_with("https://")) {
         return Err(bad("notify_url 格式错误"));
     }
+    let openid = match trade_type {
+        "JSAPI" => match &req.payer {
+            Some(p) if !p.openid.is_empty() => p.openid.clone(),
+            _ => return Err(bad("JSAPI 下单缺少 payer.openid")),
+        },
+        _ => format!("oSim{}", random_alnum(24)),
+    };
+    if trade_type == "H5" && req.scene_info.as_ref().is_none_or(|s| s.payer_client_ip.is_empty() || s.h5_info.is_none())
+    {
+        return Err(bad("H5 下单缺少 scene_info.payer_client_ip 或 scene_info.h5_info"));
+    }
     let expires_at_ms = match &req.time_expire {
         Some(t) => Some(parse_rfc3339_ms(t).ok_or_else(|| bad("time_expire 格式错误"))?),
         None => None,
@@ -520,17 +559,23 @@ async fn native(
         return match existing.trade_state {
             "SUCCESS" => Err(sim.error(StatusCode::BAD_REQUEST, "ORDERPAID", "该订单已支付")),
             "CLOSED" => Err(sim.error(StatusCode::BAD_REQUEST, "ORDER_CLOSED", "订单已关闭")),
-            _ if existing.amount_fen != req.amount.total || existing.description != req.description => {
+            _ if existing.amount_fen != req.amount.total
+                || existing.description != req.description
+                || existing.trade_type != trade_type =>
+            {
                 Err(sim.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "商户订单号重复，且参数与原订单不一致"))
             }
             _ => {
-                let code_url = format!("weixin://wxpay/bizpayurl?pr={}", existing.pr);
+                let pr = existing.pr.clone();
                 drop(book);
-                Ok(sim.json(&NativeResponse { code_url }))
+                Ok(prepay_answer(sim, trade_type, &pr, &host))
             }
         };
     }
-    let pr = random_alnum(7);
+    let pr = match trade_type {
+        "NATIVE" => random_alnum(7),
+        _ => format!("wx{}{}", sim.now_ms() / 1000, random_alnum(18)),
+    };
     book.by_pr.insert(pr.clone(), key.clone());
     book.txns.insert(
         key,
@@ -547,11 +592,61 @@ async fn native(
             transaction_id: None,
             success_time_ms: None,
             pr: pr.clone(),
-            openid: format!("oSim{}", random_alnum(24)),
+            openid,
+            trade_type,
         },
     );
     drop(book);
-    Ok(sim.json(&NativeResponse { code_url: format!("weixin://wxpay/bizpayurl?pr={pr}") }))
+    Ok(prepay_answer(sim, trade_type, &pr, &host))
+}
+
+/// The fields `WeixinJSBridge.invoke('getBrandWCPayRequest', …)` receives.
+#[derive(Deserialize)]
+struct JsapiSheet {
+    #[serde(rename = "appId")]
+    app_id: String,
+    #[serde(rename = "timeStamp")]
+    time_stamp: String,
+    #[serde(rename = "nonceStr")]
+    nonce_str: String,
+    package: String,
+    #[serde(rename = "signType")]
+    sign_type: String,
+    #[serde(rename = "paySign")]
+    pay_sign: String,
+}
+
+/// Stands in for WeChat's in-app payment sheet: checks the page's `paySign` as WeChat does
+/// (merchant key, appId, fresh timestamp, a known prepay_id) and then shows the payment page.
+async fn phone_jsapi(State(sim): State<WechatPaySimulator>, Form(f): Form<JsapiSheet>) -> Response {
+    let refuse = |msg: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            phone_page("支付验证签名失败", &format!("<div class=\"card\">{}</div>", html_escape(msg))),
+        )
+            .into_response()
+    };
+    if f.sign_type != "RSA" {
+        return refuse("signType 必须为 RSA");
+    }
+    if f.app_id != sim.inner.sandbox.appid {
+        return refuse("appId 与商户不匹配");
+    }
+    let fresh = f.time_stamp.parse::<i64>().is_ok_and(|t| (t - sim.now_ms() / 1000).abs() <= 300);
+    if !fresh {
+        return refuse("timeStamp 已过期");
+    }
+    let msg = jsapi_pay_message(&f.app_id, &f.time_stamp, &f.nonce_str, &f.package);
+    if !sim.inner.merchant_verifier.verify_base64(&msg, &f.pay_sign) {
+        return refuse("paySign 签名错误");
+    }
+    let Some(prepay_id) = f.package.strip_prefix("prepay_id=") else {
+        return refuse("package 格式错误");
+    };
+    if prepay_id.is_empty() || !prepay_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return refuse("prepay_id 无效");
+    }
+    Redirect::to(&format!("/phone/pay?pr={prepay_id}")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -687,6 +782,8 @@ async fn phone_home(State(sim): State<WechatPaySimulator>) -> Html<String> {
 struct PayQuery {
     pr: Option<String>,
     code_url: Option<String>,
+    /// H5: where WeChat returns the browser after paying (appended by the merchant).
+    redirect_url: Option<String>,
 }
 
 async fn phone_pay_page(State(sim): State<WechatPaySimulator>, Query(q): Query<PayQuery>) -> Response {
@@ -705,9 +802,11 @@ async fn phone_pay_page(State(sim): State<WechatPaySimulator>, Query(q): Query<P
     let status = match txn.trade_state {
         "NOTPAY" => format!(
             "<form method=\"post\" action=\"/phone/pay\"><input type=\"hidden\" name=\"pr\" value=\"{p}\">\
+             <input type=\"hidden\" name=\"redirect_url\" value=\"{r}\">\
              <button class=\"ok\" name=\"action\" value=\"confirm\" type=\"submit\">确认支付</button>\
              <button class=\"no\" name=\"action\" value=\"decline\" type=\"submit\">取消</button></form>",
-            p = html_escape(&pr)
+            p = html_escape(&pr),
+            r = html_escape(q.redirect_url.as_deref().unwrap_or(""))
         ),
         "SUCCESS" => "<p><strong>支付成功</strong></p>".to_string(),
         _ => "<p>订单已关闭</p>".to_string(),
@@ -728,17 +827,22 @@ async fn phone_pay_page(State(sim): State<WechatPaySimulator>, Query(q): Query<P
 }
 
 #[derive(Deserialize)]
-struct PayAction {
+struct PhoneChoice {
     pr: String,
     action: String,
+    #[serde(default)]
+    redirect_url: String,
 }
 
-async fn phone_pay_action(State(sim): State<WechatPaySimulator>, Form(f): Form<PayAction>) -> Response {
+async fn phone_pay_action(State(sim): State<WechatPaySimulator>, Form(f): Form<PhoneChoice>) -> Response {
     match f.action.as_str() {
         "confirm" => match sim.confirm(&f.pr) {
             Ok(txn) => {
                 let amount = Fen(txn.amount_fen);
                 sim.spawn_notify(txn);
+                if f.redirect_url.starts_with("http://") || f.redirect_url.starts_with("https://") {
+                    return Redirect::to(&f.redirect_url).into_response();
+                }
                 phone_page(
                     "支付成功",
                     &format!("<div class=\"card\"><div class=\"amount\">¥{amount}</div><p style=\"text-align:center\"><strong>支付成功</strong></p></div>"),
@@ -752,6 +856,9 @@ async fn phone_pay_action(State(sim): State<WechatPaySimulator>, Form(f): Form<P
                 .into_response(),
         },
         // As on a real phone, declining leaves the order unpaid (NOTPAY) until it expires or is closed.
+        "decline" if f.redirect_url.starts_with("http://") || f.redirect_url.starts_with("https://") => {
+            Redirect::to(&f.redirect_url).into_response()
+        }
         "decline" => phone_page("已取消", "<div class=\"card\">已取消支付。</div>").into_response(),
         _ => (StatusCode::BAD_REQUEST, phone_page("无效操作", "<div class=\"card\">无效操作。</div>")).into_response(),
     }
