@@ -57,17 +57,19 @@ else
 fi
 set -e
 
-# An independent, unmodified WeChat Pay v3 SDK (wechatpayv3 from PyPI, pinned in
-# tests/sdk/requirements.txt) against the simulator.
+# Independent, unmodified channel SDKs from PyPI (pinned in tests/sdk/requirements.txt) against
+# the simulators: one test file per SDK (tests/sdk/test_*.py).
 if [ "$status" -eq 0 ] && command -v python3 >/dev/null 2>&1; then
   venv=target/sdk-venv
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
   fi
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt 2>&1 | grep -v "^\[notice\]" || true
-  "$venv/bin/python" -W ignore tests/sdk/test_wechatpayv3.py 2>&1 | tee -a "$log"
-  sdk_status=${PIPESTATUS[0]}
-  [ "$sdk_status" -eq 0 ] || status=$sdk_status
+  for sdk_test in tests/sdk/test_*.py; do
+    "$venv/bin/python" -W ignore "$sdk_test" 2>&1 | tee -a "$log"
+    sdk_status=${PIPESTATUS[0]}
+    [ "$sdk_status" -eq 0 ] || status=$sdk_status
+  done
 elif [ "$status" -eq 0 ]; then
   echo "error: python3 is needed for the SDK conformance tests" >&2
   status=1

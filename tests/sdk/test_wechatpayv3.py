@@ -84,6 +84,11 @@ def client(private_key=None):
     return pay
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def confirm_on_phone(code_url):
     data = urllib.parse.urlencode({"pr": code_url.split("pr=")[1], "action": "confirm"}).encode()
     with urllib.request.urlopen(urllib.request.Request(f"{BASE}/phone/pay", data=data)) as r:
@@ -114,6 +119,44 @@ class WechatPayV3Sdk(unittest.TestCase):
         self.assertEqual((resource["out_trade_no"], resource["trade_state"], resource["amount"]["total"]), (no, "SUCCESS", 1234))
         code, message = pay.query(transaction_id=resource["transaction_id"])
         self.assertEqual((code, json.loads(message)["out_trade_no"]), (200, no))
+
+    def test_jsapi_prepay_and_the_payment_sheet_checks_pay_sign(self):
+        pay = client()
+        no = new_no()
+        code, message = pay.pay(description="测试大学-住宿费", out_trade_no=no, amount={"total": 120000},
+                                payer={"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}, pay_type=WeChatPayType.JSAPI)
+        self.assertEqual(code, 200, message)
+        prepay_id = json.loads(message)["prepay_id"]
+        ts, nonce, package = str(int(time.time())), uuid.uuid4().hex, f"prepay_id={prepay_id}"
+        sheet = {"appId": SANDBOX["appid"], "timeStamp": ts, "nonceStr": nonce, "package": package, "signType": "RSA",
+                 "paySign": pay.sign([SANDBOX["appid"], ts, nonce, package])}
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(urllib.request.Request(f"{BASE}/phone/jsapi", data=urllib.parse.urlencode(sheet).encode()))
+            self.fail("the sheet opens the payment page")
+        except urllib.error.HTTPError as e:
+            self.assertEqual(e.code, 303)
+            self.assertIn(f"pr={prepay_id}", e.headers["Location"])
+        sheet["paySign"] = pay.sign([SANDBOX["appid"], ts, nonce + "x", package])
+        with self.assertRaises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(urllib.request.Request(f"{BASE}/phone/jsapi", data=urllib.parse.urlencode(sheet).encode()))
+        self.assertEqual(bad.exception.code, 400)
+        confirm_on_phone(f"pr={prepay_id}")
+        note = pay.callback(*NOTIFICATIONS.get(timeout=15))
+        self.assertEqual((note["resource"]["out_trade_no"], note["resource"]["trade_type"]), (no, "JSAPI"))
+
+    def test_h5_prepay(self):
+        pay = client()
+        no = new_no()
+        code, message = pay.pay(description="测试", out_trade_no=no, amount={"total": 100}, pay_type=WeChatPayType.H5,
+                                scene_info={"payer_client_ip": "14.23.150.211", "h5_info": {"type": "Wap"}})
+        self.assertEqual(code, 200, message)
+        h5_url = json.loads(message)["h5_url"]
+        self.assertTrue(h5_url.startswith(f"{BASE}/phone/pay?pr="), h5_url)
+        # Without scene_info.h5_info WeChat Pay refuses an H5 order.
+        code, message = pay.pay(description="测试", out_trade_no=new_no(), amount={"total": 100}, pay_type=WeChatPayType.H5,
+                                scene_info={"payer_client_ip": "14.23.150.211"})
+        self.assertEqual((code, json.loads(message)["code"]), (400, "PARAM_ERROR"))
 
     def test_close_answers_a_signed_204(self):
         pay = client()
