@@ -58,6 +58,8 @@ pub struct Injected {
     pub sweep_every: Duration,
     /// Overrides the engine's active-query delays (tests shorten them).
     pub query_delays_ms: Option<Vec<i64>>,
+    /// Overrides how long a payment-code charge waits before it is reversed (tests shorten it).
+    pub code_deadline_ms: Option<i64>,
 }
 
 impl Default for Injected {
@@ -68,6 +70,7 @@ impl Default for Injected {
             sim_retry_scale: 1.0,
             sweep_every: Duration::from_secs(2),
             query_delays_ms: None,
+            code_deadline_ms: None,
         }
     }
 }
@@ -112,6 +115,10 @@ fn wechat_config_from_files(f: &crate::config::WechatPayFiles) -> anyhow::Result
         platform_public_key_id: f.platform_public_key_id.clone(),
         platform_public_key_pem: read(&f.platform_public_key_file)?,
         apiv3_key: read(&f.apiv3_key_file)?.trim().to_string(),
+        api_v2_key: match &f.api_v2_key_file {
+            Some(p) => Some(read(p)?.trim().to_string()),
+            None => None,
+        },
     })
 }
 
@@ -169,6 +176,9 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         auto_refund_overpayments: cfg.auto_refund_overpayments,
         ..EngineConfig::default()
     };
+    if let Some(d) = inj.code_deadline_ms {
+        engine_config.code_deadline_ms = d;
+    }
     if let Some(d) = inj.query_delays_ms {
         engine_config.query_delays_ms = d;
     }

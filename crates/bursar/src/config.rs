@@ -45,6 +45,9 @@ pub struct WechatPayFiles {
     pub platform_public_key_id: String,
     pub platform_public_key_file: PathBuf,
     pub apiv3_key_file: PathBuf,
+    /// The API v2 key, for payment codes at the counter (optional).
+    #[serde(default)]
+    pub api_v2_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {

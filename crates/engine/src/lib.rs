@@ -4,12 +4,14 @@
 //! transition, the ledger posting and the receivable allocation together.
 
 mod cards;
+mod codes;
 mod error;
 mod payments;
 mod refunds;
 
 pub use bursar_store::oplog::Actor;
 pub use cards::{CARD_LOCK_MS, CARD_MAX_FAILURES};
+pub use codes::{CODE_DEADLINE_MS, CODE_POLL_MS};
 pub use error::EngineError;
 pub use payments::{pay_action_of, ApplyResult, Engine, EngineConfig, OutcomeSource, PayContext, QUERY_JOB};
 pub use refunds::{RefundResult, REFUND_JOB};

@@ -31,6 +31,8 @@ pub struct EngineConfig {
     pub query_delays_ms: Vec<i64>,
     /// Refund overpayments (late or duplicate payments) automatically, without waiting for finance.
     pub auto_refund_overpayments: bool,
+    /// How long a payment-code charge may wait for the payer before it is reversed.
+    pub code_deadline_ms: i64,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +43,7 @@ impl Default for EngineConfig {
             payment_ttl_ms: 15 * 60 * 1000,
             query_delays_ms: vec![5_000, 10_000, 15_000, 30_000],
             auto_refund_overpayments: false,
+            code_deadline_ms: crate::codes::CODE_DEADLINE_MS,
         }
     }
 }
@@ -275,51 +278,19 @@ impl Engine {
         drop(c);
 
         // 1. Record the payment before asking the channel, so that whatever happens next it exists.
-        let payment_id = self.store.new_id();
-        let merchant_order_no = self.store.new_id();
         let expires_at_ms = now + self.config.payment_ttl_ms;
-        {
-            let p = NewPayment {
-                id: &payment_id,
-                order_id,
-                payer_id,
-                method: method.as_str(),
-                channel: channel.channel(),
-                merchant_id: &merchant_no,
-                merchant_order_no: &merchant_order_no,
-                amount: Fen(order.total_fen),
-                expires_at_ms,
-            };
-            let mut tx = self.store.begin().await?;
-            let tx_now = tx.now_ms;
-            pay_store::insert_payment(tx.c(), &p, tx_now).await?;
-            let detail = format!(
-                "method={} amount_fen={} merchant_order_no={merchant_order_no}",
-                method.as_str(),
-                order.total_fen
-            );
-            let change = Change {
-                action: "payment.create",
-                entity: "payment",
-                entity_id: &payment_id,
-                before: "",
-                after: "created",
-                detail: &detail,
-            };
-            oplog::append(tx.c(), tx_now, &Actor::payer(payer_id), &change).await?;
-            // Queued with the payment itself: if Bursar stops before the channel's answer is
-            // recorded, the query still finds out what became of it.
-            let job_id = tx.new_id();
-            let job = NewJob {
-                kind: QUERY_JOB,
-                dedupe_key: &payment_id,
-                payload: &payment_id,
-                run_at_ms: now + self.config.query_delays_ms.first().copied().unwrap_or(5_000),
-                max_attempts: 50,
-            };
-            job_store::enqueue(tx.c(), &job_id, &job, tx_now).await?;
-            tx.commit().await?;
-        }
+        let first_query = now + self.config.query_delays_ms.first().copied().unwrap_or(5_000);
+        let rec = NewRecord {
+            order_id,
+            payer_id,
+            method,
+            channel: channel.channel(),
+            merchant_no: &merchant_no,
+            amount: Fen(order.total_fen),
+            expires_at_ms,
+            first_query_at_ms: first_query,
+        };
+        let (payment_id, merchant_order_no) = self.record_payment(&rec, &Actor::payer(payer_id)).await?;
 
         // 2. Ask the channel.
         let description = match lines.first() {
@@ -343,7 +314,6 @@ impl Engine {
         let created = channel.create(&req).await;
 
         // 3. Record what it said, and (unless it refused) start asking it until the payment is final.
-        let first_query = now + self.config.query_delays_ms.first().copied().unwrap_or(5_000);
         let mut tx = self.store.begin().await?;
         let tx_now = tx.now_ms;
         let system = Actor::system("engine");
@@ -385,6 +355,54 @@ impl Engine {
         result?;
         let mut c = self.store.read().await?;
         Ok(pay_store::payment(&mut c, &payment_id).await?)
+    }
+
+    /// Records a payment (state `created`) and, in the same transaction, the job that will ask the
+    /// channel about it: if Bursar stops before the channel's answer is recorded, the job still
+    /// finds out what became of it. Returns (payment id, merchant order number).
+    pub(crate) async fn record_payment(
+        &self,
+        r: &NewRecord<'_>,
+        actor: &Actor,
+    ) -> Result<(String, String), EngineError> {
+        let payment_id = self.store.new_id();
+        let merchant_order_no = self.store.new_id();
+        let p = NewPayment {
+            id: &payment_id,
+            order_id: r.order_id,
+            payer_id: r.payer_id,
+            method: r.method.as_str(),
+            channel: r.channel,
+            merchant_id: r.merchant_no,
+            merchant_order_no: &merchant_order_no,
+            amount: r.amount,
+            expires_at_ms: r.expires_at_ms,
+        };
+        let mut tx = self.store.begin().await?;
+        let tx_now = tx.now_ms;
+        pay_store::insert_payment(tx.c(), &p, tx_now).await?;
+        let detail =
+            format!("method={} amount_fen={} merchant_order_no={merchant_order_no}", r.method.as_str(), r.amount.get());
+        let change = Change {
+            action: "payment.create",
+            entity: "payment",
+            entity_id: &payment_id,
+            before: "",
+            after: "created",
+            detail: &detail,
+        };
+        oplog::append(tx.c(), tx_now, actor, &change).await?;
+        let job_id = tx.new_id();
+        let job = NewJob {
+            kind: QUERY_JOB,
+            dedupe_key: &payment_id,
+            payload: &payment_id,
+            run_at_ms: r.first_query_at_ms,
+            max_attempts: 50,
+        };
+        job_store::enqueue(tx.c(), &job_id, &job, tx_now).await?;
+        tx.commit().await?;
+        Ok((payment_id, merchant_order_no))
     }
 
     /// Applies what a channel says about a payment, in one transaction. Idempotent: the same
@@ -460,7 +478,20 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        let is_code = PayMethod::parse(&p.method).is_some_and(PayMethod::is_payment_code);
         let result = match &outcome {
+            // A payment-code charge the payer never confirmed: reverse it at the deadline (the
+            // channel refunds it if it was paid after all, so nothing is left half-done).
+            ChannelOutcome::Pending | ChannelOutcome::NotFound if is_code && now >= p.expires_at_ms => {
+                match channel.reverse(&p.merchant_order_no).await {
+                    Ok(true) => self.apply_outcome(&p.merchant_order_no, &ChannelOutcome::Closed, &system).await?,
+                    Ok(false) => ApplyResult::Unchanged, // the channel asks to call again
+                    Err(e) => {
+                        tracing::warn!(payment = %p.id, error = %e, "reversing a payment-code charge failed; will retry");
+                        ApplyResult::Unchanged
+                    }
+                }
+            }
             ChannelOutcome::Pending | ChannelOutcome::NotFound if now >= p.expires_at_ms => {
                 // Expired and still unpaid: close it at the channel. If the channel says it was
                 // paid after all, the next query credits it.
@@ -496,6 +527,13 @@ impl Engine {
     /// Schedules the next active query and returns its time. Never later than one delay past
     /// the expiry, so an expired payment is closed promptly.
     async fn reschedule(&self, p: &PaymentRow, now: i64) -> Result<i64, EngineError> {
+        if PayMethod::parse(&p.method).is_some_and(PayMethod::is_payment_code) {
+            // A payer is waiting at the counter: ask every few seconds until the deadline.
+            let at = (now + crate::codes::CODE_POLL_MS).min(p.expires_at_ms.max(now + 1_000));
+            let mut c = self.store.read().await?;
+            pay_store::schedule_next_query(&mut c, &p.id, Some(at)).await?;
+            return Ok(at);
+        }
         let delays = &self.config.query_delays_ms;
         let idx = usize::try_from(p.query_count).unwrap_or(usize::MAX).saturating_add(1);
         let delay = delays.get(idx).or(delays.last()).copied().unwrap_or(30_000);
@@ -677,6 +715,18 @@ async fn log_move(
     };
     oplog::append(tx.c(), now, actor, &change).await?;
     Ok(())
+}
+
+/// A payment about to be recorded.
+pub(crate) struct NewRecord<'a> {
+    pub order_id: &'a str,
+    pub payer_id: &'a str,
+    pub method: PayMethod,
+    pub channel: &'a str,
+    pub merchant_no: &'a str,
+    pub amount: Fen,
+    pub expires_at_ms: i64,
+    pub first_query_at_ms: i64,
 }
 
 /// Picks the one merchant account that collects every item on an order through `channel`.

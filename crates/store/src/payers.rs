@@ -98,6 +98,16 @@ pub async fn payer_by_login(
         .await?)
 }
 
+/// A payer by login identifier (student/staff/registration number), whatever their kind.
+pub async fn payer_by_identifier(c: &mut AnyConnection, identifier: &str) -> Result<Option<PayerRow>, StoreError> {
+    let rows: Vec<PayerRow> =
+        sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE identifier = $1 ORDER BY kind"))
+            .bind(identifier)
+            .fetch_all(c)
+            .await?;
+    Ok(rows.into_iter().next())
+}
+
 pub async fn payer(c: &mut AnyConnection, id: &str) -> Result<PayerRow, StoreError> {
     sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE id = $1"))
         .bind(id)

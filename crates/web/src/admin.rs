@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route("/admin/payments", get(payments))
         .merge(crate::refunds::routes())
+        .merge(crate::counter::routes())
 }
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {

@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod auth;
+mod counter;
 mod error;
 mod notify;
 mod portal;

@@ -182,3 +182,52 @@ async fn the_trade_bill_lists_payments_and_refunds_and_is_verified() {
     assert_eq!(bill.summary.count, 3);
     assert_eq!(bill.summary.order_fen, 24_690);
 }
+
+fn code_req(no: &str) -> PayRequest<'_> {
+    PayRequest { method: PayMethod::WechatCode, ..req(no) }
+}
+
+#[tokio::test]
+async fn payment_codes_v2_micropay_query_and_reverse() {
+    use bursar_channels::CodeOutcome;
+    let s = start_sim().await;
+    let adapter = WechatPayAdapter::new(&s.sandbox.merchant_config(&s.url), Arc::new(SystemClock)).unwrap();
+    assert!(adapter.methods().contains(&PayMethod::WechatCode));
+
+    // Paid at once (small amount, no password).
+    let code = s.sim.new_payment_code(false);
+    let no = "C0000000000000000000000000000001";
+    match adapter.pay_with_code(&code_req(no), &code).await.unwrap() {
+        CodeOutcome::Final(ChannelOutcome::Paid { amount_fen, .. }) => assert_eq!(amount_fen, 12_345),
+        other => panic!("paid at once: {other:?}"),
+    }
+    // The v3 query and refund APIs see the same trade.
+    assert!(matches!(adapter.query(no).await.unwrap(), ChannelOutcome::Paid { .. }));
+    // The same code again is refused; so is a code WeChat never issued.
+    assert!(matches!(
+        adapter.pay_with_code(&code_req("C0000000000000000000000000000002"), &code).await.unwrap(),
+        CodeOutcome::Final(ChannelOutcome::Failed { .. })
+    ));
+    // Needs the payer's password: waiting, then reversed.
+    let code = s.sim.new_payment_code(true);
+    let no = "C0000000000000000000000000000003";
+    assert_eq!(adapter.pay_with_code(&code_req(no), &code).await.unwrap(), CodeOutcome::Waiting);
+    assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Pending);
+    assert!(adapter.reverse(no).await.unwrap());
+    assert_eq!(adapter.query(no).await.unwrap(), ChannelOutcome::Closed);
+
+    // A client with the wrong API v2 key: WeChat's "签名错误" and nothing charged.
+    let mut wrong = s.sandbox.merchant_config(&s.url);
+    wrong.api_v2_key = Some("0".repeat(32));
+    let forger = WechatPayAdapter::new(&wrong, Arc::new(SystemClock)).unwrap();
+    let code = s.sim.new_payment_code(false);
+    match forger.pay_with_code(&code_req("C0000000000000000000000000000004"), &code).await {
+        Err(ChannelError::Refused { message, .. }) => assert!(message.contains("签名错误"), "{message}"),
+        other => panic!("expected a signature error, got {other:?}"),
+    }
+    assert_eq!(adapter.query("C0000000000000000000000000000004").await.unwrap(), ChannelOutcome::NotFound);
+    // Without a v2 key the adapter does not offer payment codes.
+    let mut no_v2 = s.sandbox.merchant_config(&s.url);
+    no_v2.api_v2_key = None;
+    assert!(!WechatPayAdapter::new(&no_v2, Arc::new(SystemClock)).unwrap().methods().contains(&PayMethod::WechatCode));
+}

@@ -146,6 +146,7 @@ both_stores!(kill_9_during_a_burst_loses_nothing, |env: TestEnv| async move {
         platform_public_key_id: s("platform_public_key_id"),
         platform_public_key_pem: std::fs::read_to_string(sandbox_dir.join("pub_key.pem")).unwrap(),
         apiv3_key: std::fs::read_to_string(sandbox_dir.join("apiv3_key.txt")).unwrap().trim().to_string(),
+        api_v2_key: None,
     };
     let mut confirms = Vec::new();
     for (i, no) in payments.iter().enumerate() {

@@ -8,6 +8,7 @@ mod support;
 mod channel_alipay;
 mod channel_wechatpay;
 mod channels_portal;
+mod counter;
 mod crash;
 mod login;
 mod notifications;

@@ -12,19 +12,6 @@ use crate::both_stores;
 use crate::notifications::start_paying;
 use crate::support::*;
 
-async fn login_operator(base: &str, user: &str, password: &str) -> reqwest::Client {
-    let c = client();
-    let page = c.get(format!("{base}/admin/login")).send().await.unwrap().text().await.unwrap();
-    let r = c
-        .post(format!("{base}/admin/login"))
-        .form(&[("username", user), ("password", password), ("csrf", csrf_of(&page).as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "{user} logs in");
-    c
-}
-
 async fn paid(app: &bursar::app::Running) -> crate::notifications::Paying {
     let p = start_paying(app).await;
     app.wechat_sim.as_ref().unwrap().confirm_payment(p.payment.code_url.as_deref().unwrap(), true).unwrap();

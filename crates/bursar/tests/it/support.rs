@@ -103,6 +103,7 @@ impl TestEnv {
             sim_retry_scale: 0.01,
             sweep_every: Duration::from_millis(200),
             query_delays_ms: Some(vec![300, 300, 500]),
+            code_deadline_ms: Some(4_000),
             ..Injected::default()
         };
         let running = app::start_with_store(&cfg, inj, store).await.expect("start");
@@ -180,4 +181,18 @@ pub async fn assert_verified(store: &Store) {
     let mut c = store.read().await.expect("conn");
     let report = bursar_store::verify::run(&mut c).await.expect("verify");
     assert!(report.is_clean(), "ledger invariants broken:\n{}", report.render());
+}
+
+/// Logs an operator (finance or department) in; returns the client.
+pub async fn login_operator(base: &str, user: &str, password: &str) -> reqwest::Client {
+    let c = client();
+    let page = c.get(format!("{base}/admin/login")).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(format!("{base}/admin/login"))
+        .form(&[("username", user), ("password", password), ("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{user} logs in");
+    c
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::protocol::*;
 use crate::crypto::{aes256gcm_decrypt, random_alnum, RsaSigner, RsaVerifier};
+use crate::CodeOutcome;
 use crate::{
     url_encode, Channel, ChannelError, Notice, PayAction, PayRequest, PaymentNotice, RefundNotice, RefundRequest,
 };
@@ -31,6 +32,9 @@ pub struct WechatPayConfig {
     pub platform_public_key_id: String,
     pub platform_public_key_pem: String,
     pub apiv3_key: String,
+    /// The API v2 key (32 characters), for payment-code (付款码) collection at a counter.
+    #[serde(default)]
+    pub api_v2_key: Option<String>,
 }
 
 impl std::fmt::Debug for WechatPayConfig {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for WechatPayConfig {
             .field("platform_public_key_id", &self.platform_public_key_id)
             .field("merchant_private_key_pem", &"<redacted>")
             .field("apiv3_key", &"<redacted>")
+            .field("api_v2_key", &self.api_v2_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -56,6 +61,7 @@ pub struct WechatPayAdapter {
     signer: RsaSigner,
     verifier: RsaVerifier,
     apiv3_key: Vec<u8>,
+    api_v2_key: Option<String>,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
 }
@@ -79,6 +85,7 @@ impl WechatPayAdapter {
             signer: RsaSigner::from_pkcs8_pem(&cfg.merchant_private_key_pem)?,
             verifier: RsaVerifier::from_spki_pem(&cfg.platform_public_key_pem)?,
             apiv3_key: cfg.apiv3_key.as_bytes().to_vec(),
+            api_v2_key: cfg.api_v2_key.clone().filter(|k| !k.is_empty()),
             http,
             clock,
         })
@@ -310,8 +317,51 @@ fn refund_outcome(status: &str, refund_id: &str, refund_fen: i64) -> RefundOutco
     }
 }
 
-/// The products of API v3 this adapter starts.
-const WECHAT_METHODS: [PayMethod; 3] = [PayMethod::WechatNative, PayMethod::WechatJsapi, PayMethod::WechatH5];
+/// The products this adapter starts: API v3's, plus the v2 payment code when a v2 key is set.
+const WECHAT_METHODS: [PayMethod; 4] =
+    [PayMethod::WechatNative, PayMethod::WechatJsapi, PayMethod::WechatH5, PayMethod::WechatCode];
+
+impl WechatPayAdapter {
+    /// Calls a v2 XML API, signing with HMAC-SHA256 and verifying the answer's signature.
+    async fn call_v2(
+        &self,
+        path: &str,
+        mut params: std::collections::BTreeMap<String, String>,
+    ) -> Result<std::collections::BTreeMap<String, String>, ChannelError> {
+        use super::v2;
+        let key = self.api_v2_key.as_deref().ok_or_else(|| ChannelError::Config("no API v2 key configured".into()))?;
+        params.insert("appid".into(), self.appid.clone());
+        params.insert("mch_id".into(), self.mchid.clone());
+        params.insert("nonce_str".into(), random_alnum(32));
+        params.insert("sign_type".into(), "HMAC-SHA256".into());
+        let signature = v2::sign(&params, key, v2::SignType::HmacSha256);
+        params.insert("sign".into(), signature);
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .body(v2::to_xml(&params))
+            .send()
+            .await
+            .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+        if resp.status().is_server_error() {
+            return Err(ChannelError::Unreachable(format!("HTTP {}", resp.status().as_u16())));
+        }
+        let text = resp.text().await.map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+        let answer = v2::parse_xml(&text).map_err(ChannelError::Protocol)?;
+        let get = |k: &str| answer.get(k).map(String::as_str).unwrap_or("");
+        if get("return_code") != "SUCCESS" {
+            return Err(ChannelError::Refused { code: "FAIL".into(), message: get("return_msg").to_string() });
+        }
+        if !v2::verify(&answer, key, v2::SignType::HmacSha256) {
+            return Err(ChannelError::Verification("v2 answer signature does not verify".into()));
+        }
+        if get("mch_id") != self.mchid || get("appid") != self.appid {
+            return Err(ChannelError::Verification("v2 answer for another merchant".into()));
+        }
+        Ok(answer)
+    }
+}
 
 impl WechatPayAdapter {
     /// The parameters the page hands to `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`,
@@ -341,7 +391,55 @@ impl Channel for WechatPayAdapter {
         &self.mchid
     }
     fn methods(&self) -> &[PayMethod] {
-        &WECHAT_METHODS
+        if self.api_v2_key.is_some() {
+            &WECHAT_METHODS
+        } else {
+            &WECHAT_METHODS[..3]
+        }
+    }
+
+    async fn pay_with_code(&self, req: &PayRequest<'_>, auth_code: &str) -> Result<CodeOutcome, ChannelError> {
+        let mut p = std::collections::BTreeMap::new();
+        p.insert("body".to_string(), req.description.chars().take(40).collect());
+        p.insert("out_trade_no".to_string(), req.merchant_order_no.to_string());
+        p.insert("total_fee".to_string(), req.amount_fen.to_string());
+        p.insert("spbill_create_ip".to_string(), req.client_ip.to_string());
+        p.insert("auth_code".to_string(), auth_code.to_string());
+        let a = self.call_v2("/pay/micropay", p).await?;
+        let get = |k: &str| a.get(k).map(String::as_str).unwrap_or("");
+        if get("result_code") == "SUCCESS" {
+            if get("out_trade_no") != req.merchant_order_no {
+                return Err(ChannelError::Verification("micropay answer for another order".into()));
+            }
+            let amount_fen = get("total_fee").parse().map_err(|_| ChannelError::Protocol("bad total_fee".into()))?;
+            let paid_at_ms = bursar_domain::time_fmt::parse_compact_datetime_cst_ms(get("time_end"))
+                .unwrap_or_else(|| self.clock.now_ms());
+            return Ok(CodeOutcome::Final(ChannelOutcome::Paid {
+                channel_txn_id: get("transaction_id").to_string(),
+                amount_fen,
+                paid_at_ms,
+            }));
+        }
+        Ok(match get("err_code") {
+            // The payer must enter a password, or WeChat is unsure: poll, then reverse.
+            "USERPAYING" | "SYSTEMERROR" | "BANKERROR" => CodeOutcome::Waiting,
+            code => CodeOutcome::Final(ChannelOutcome::Failed { reason: format!("{code}: {}", get("err_code_des")) }),
+        })
+    }
+
+    async fn reverse(&self, merchant_order_no: &str) -> Result<bool, ChannelError> {
+        let mut p = std::collections::BTreeMap::new();
+        p.insert("out_trade_no".to_string(), merchant_order_no.to_string());
+        let a = self.call_v2("/secapi/pay/reverse", p).await?;
+        let get = |k: &str| a.get(k).map(String::as_str).unwrap_or("");
+        if get("recall") == "Y" {
+            return Ok(false); // WeChat asks to call reverse again
+        }
+        if get("result_code") == "SUCCESS" {
+            Ok(true)
+        } else {
+            Err(ChannelError::Refused { code: get("err_code").to_string(), message: get("err_code_des").to_string() })
+        }
     }
     fn verify_notice(&self, headers: &HeaderMap, body: &[u8]) -> Result<Notice, ChannelError> {
         self.verify_notification(headers, body).map(|(_, n)| n)

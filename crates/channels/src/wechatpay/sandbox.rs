@@ -21,6 +21,9 @@ pub struct Sandbox {
     pub merchant_private_key_pem: String,
     pub merchant_public_key_pem: String,
     pub apiv3_key: String,
+    /// The API v2 key (payment codes). Credentials from before it existed get one on load.
+    #[serde(default = "new_v2_key")]
+    pub api_v2_key: String,
     pub platform_public_key_id: String,
     pub platform_private_key_pem: String,
     pub platform_public_key_pem: String,
@@ -55,6 +58,7 @@ impl Sandbox {
             merchant_private_key_pem,
             merchant_public_key_pem,
             apiv3_key: random_alnum(32),
+            api_v2_key: new_v2_key(),
             platform_public_key_id: format!("PUB_KEY_ID_01{mchid}{:010}", rng.gen_range(0..10_000_000_000u64)),
             platform_private_key_pem,
             platform_public_key_pem,
@@ -78,6 +82,7 @@ impl Sandbox {
         write_private(&dir.join("apiclient_key.pem"), &self.merchant_private_key_pem)?;
         std::fs::write(dir.join("pub_key.pem"), &self.platform_public_key_pem).map_err(|e| io(e, &dir))?;
         write_private(&dir.join("apiv3_key.txt"), &self.apiv3_key)?;
+        write_private(&dir.join("apiv2_key.txt"), &self.api_v2_key)?;
         let config = serde_json::json!({
             "base_url": base_url,
             "mchid": self.mchid,
@@ -88,6 +93,7 @@ impl Sandbox {
             "platform_public_key_id": self.platform_public_key_id,
             "platform_public_key_file": "pub_key.pem",
             "apiv3_key_file": "apiv3_key.txt",
+            "api_v2_key_file": "apiv2_key.txt",
         });
         let text = serde_json::to_string_pretty(&config).map_err(|e| ChannelError::Config(e.to_string()))?;
         std::fs::write(dir.join("config.json"), text).map_err(|e| io(e, &dir))?;
@@ -99,7 +105,8 @@ impl Sandbox {
              Merchant cert serial:    {}\n\
              Merchant private key:    apiclient_key.pem\n\
              WeChat Pay public key:   pub_key.pem (id {})\n\
-             APIv3 key:               apiv3_key.txt\n\n\
+             APIv3 key:               apiv3_key.txt\n\
+             API v2 key (付款码):      apiv2_key.txt\n\n\
              Point any WeChat Pay v3 client SDK at the base URL with these credentials, using the\n\
              'WeChat Pay public key' verification mode. Payers confirm payments at {base_url}/phone.\n",
             self.mchid, self.appid, self.merchant_serial_no, self.platform_public_key_id
@@ -119,8 +126,13 @@ impl Sandbox {
             platform_public_key_id: self.platform_public_key_id.clone(),
             platform_public_key_pem: self.platform_public_key_pem.clone(),
             apiv3_key: self.apiv3_key.clone(),
+            api_v2_key: Some(self.api_v2_key.clone()),
         }
     }
+}
+
+fn new_v2_key() -> String {
+    random_alnum(32)
 }
 
 fn hex_lower(bytes: &[u8]) -> String {
