@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bursar_channels::alipay::{AlipaySandbox, AlipaySimulator};
+use bursar_channels::unionpay::{UnionpaySandbox, UnionpaySimulator};
 use bursar_channels::wechatpay::sandbox::Sandbox;
 use bursar_channels::wechatpay::{WechatPayConfig, WechatPaySimulator};
 use bursar_domain::payment::ChannelKind;
@@ -28,6 +29,7 @@ pub struct Running {
     pub engine: Engine,
     pub wechat_sim: Option<WechatPaySimulator>,
     pub alipay_sim: Option<AlipaySimulator>,
+    pub unionpay_sim: Option<UnionpaySimulator>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -155,6 +157,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
     let master = MasterKey::load_or_create(&cfg.data_dir)?;
     let mut wechat_sim = None;
     let mut alipay_sim = None;
+    let mut unionpay_sim = None;
     let mut sim_base_url = None;
     if cfg.simulators {
         let (sims, task) = start_simulators(cfg, inj.clock.clone(), inj.sim_retry_scale, shutdown_rx.clone()).await?;
@@ -162,6 +165,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         register_sandbox_merchants(&store, &master, &sims).await?;
         wechat_sim = Some(sims.wechat);
         alipay_sim = Some(sims.alipay);
+        unionpay_sim = Some(sims.unionpay);
         sim_base_url = Some(sims.base_url);
     }
     if let Some(files) = &cfg.wechatpay {
@@ -203,7 +207,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         shutdown_rx,
     )));
 
-    Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, alipay_sim, shutdown, tasks })
+    Ok(Running { base_url, sim_base_url, store, engine, wechat_sim, alipay_sim, unionpay_sim, shutdown, tasks })
 }
 
 /// The channel simulators, on their own listener.
@@ -213,6 +217,8 @@ pub struct Simulators {
     pub wechat: WechatPaySimulator,
     pub alipay_sandbox: AlipaySandbox,
     pub alipay: AlipaySimulator,
+    pub unionpay_sandbox: UnionpaySandbox,
+    pub unionpay: UnionpaySimulator,
 }
 
 /// The sandbox merchant accounts of the running simulators: one WeChat Pay merchant and two
@@ -220,6 +226,8 @@ pub struct Simulators {
 pub async fn register_sandbox_merchants(store: &Store, master: &MasterKey, sims: &Simulators) -> anyhow::Result<()> {
     let wechat = serde_json::to_value(sims.sandbox.merchant_config(&sims.base_url))?;
     merchants::register(store, master, ChannelKind::Wechatpay, &sims.sandbox.merchant_name, &wechat).await?;
+    let unionpay = serde_json::to_value(sims.unionpay_sandbox.merchant_config(&sims.base_url))?;
+    merchants::register(store, master, ChannelKind::Unionpay, "银联在线支付", &unionpay).await?;
     for (i, app) in sims.alipay_sandbox.apps.iter().enumerate() {
         if let Some(cfg) = sims.alipay_sandbox.merchant_config(i, &sims.base_url) {
             merchants::register(store, master, ChannelKind::Alipay, &app.name, &serde_json::to_value(cfg)?).await?;
@@ -241,9 +249,11 @@ pub async fn start_simulators(
     let sandbox = Sandbox::load_or_create(&cfg.data_dir, &base_url, &cfg.school_name)?;
     let wechat = WechatPaySimulator::new(sandbox.clone(), clock.clone())?.with_retry_scale(retry_scale);
     let alipay_sandbox = AlipaySandbox::load_or_create(&cfg.data_dir, &base_url, &cfg.school_name)?;
-    let alipay = AlipaySimulator::new(alipay_sandbox.clone(), clock)?.with_retry_scale(retry_scale);
-    let task = serve(listener, wechat.router().merge(alipay.router()), shutdown);
-    Ok((Simulators { base_url, sandbox, wechat, alipay_sandbox, alipay }, task))
+    let alipay = AlipaySimulator::new(alipay_sandbox.clone(), clock.clone())?.with_retry_scale(retry_scale);
+    let unionpay_sandbox = UnionpaySandbox::load_or_create(&cfg.data_dir, &base_url, &cfg.school_name)?;
+    let unionpay = UnionpaySimulator::new(unionpay_sandbox.clone(), clock)?;
+    let task = serve(listener, wechat.router().merge(alipay.router()).merge(unionpay.router()), shutdown);
+    Ok((Simulators { base_url, sandbox, wechat, alipay_sandbox, alipay, unionpay_sandbox, unionpay }, task))
 }
 
 fn serve(

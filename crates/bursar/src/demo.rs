@@ -388,7 +388,7 @@ fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
 /// Which channels each demo fee item accepts, into which merchant account: WeChat Pay for all;
 /// Alipay for all, tuition and accommodation into one app and other fees into the other (so a
 /// tuition + textbook order is paid in two payments with Alipay); the campus card for everything
-/// but tuition. Only items with no channel configured yet are touched, so finance's own settings
+/// but tuition; UnionPay online banking for tuition and accommodation. Only items with no channel configured yet are touched, so finance's own settings
 /// survive a restart.
 pub async fn enable_channels(store: &Store) -> anyhow::Result<()> {
     use bursar_store::merchants;
@@ -408,6 +408,7 @@ pub async fn enable_channels(store: &Store) -> anyhow::Result<()> {
     let configured: std::collections::BTreeSet<String> =
         merchants::routes(tx.c()).await?.into_iter().map(|r| r.fee_item_id).collect();
     let wechat = accounts.iter().find(|a| a.channel == "wechatpay").map(|a| a.id.clone());
+    let unionpay = accounts.iter().find(|a| a.channel == "unionpay").map(|a| a.id.clone());
     let mut alipay: Vec<_> = accounts.iter().filter(|a| a.channel == "alipay").collect();
     alipay.sort_by_key(|a| !a.name.contains("学费"));
     for item in receivables::fee_items(tx.c()).await? {
@@ -424,6 +425,9 @@ pub async fn enable_channels(store: &Store) -> anyhow::Result<()> {
         }
         if item.code != "XF" {
             merchants::enable_channel(tx.c(), &item.id, "campus_card", &card_id).await?;
+        }
+        if let Some(u) = unionpay.as_ref().filter(|_| tuition_or_dorm) {
+            merchants::enable_channel(tx.c(), &item.id, "unionpay", u).await?;
         }
     }
     tx.commit().await?;

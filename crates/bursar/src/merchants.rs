@@ -196,6 +196,10 @@ pub fn build_adapter(
             let cfg: bursar_channels::alipay::AlipayConfig = serde_json::from_value(config).with_context(ctx)?;
             Arc::new(bursar_channels::alipay::AlipayAdapter::new(&cfg, clock).with_context(ctx)?)
         }
+        ChannelKind::Unionpay => {
+            let cfg: bursar_channels::unionpay::UnionpayConfig = serde_json::from_value(config).with_context(ctx)?;
+            Arc::new(bursar_channels::unionpay::UnionpayAdapter::new(&cfg, clock).with_context(ctx)?)
+        }
         other => bail!("{} accounts have no adapter", other.as_str()),
     })
 }

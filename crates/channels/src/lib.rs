@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod faults;
 mod files;
 pub mod internal;
+pub mod unionpay;
 pub mod wechatpay;
 
 use async_trait::async_trait;

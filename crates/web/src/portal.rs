@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/orders", post(create_order))
         .route("/portal/orders/{id}", get(order_page))
         .route("/portal/orders/{id}/pay", post(pay_order))
-        .route("/portal/payments/{id}", get(payment_page))
+        .route("/portal/payments/{id}", get(payment_page).post(front_return))
         .route("/portal/payments/{id}/status", get(payment_status))
         .route("/portal/payments/{id}/close", post(close_payment))
         .route("/portal/payments/{id}/voucher", get(voucher))
@@ -600,6 +600,16 @@ async fn payment_page(
         }
     }
     Ok(resp)
+}
+
+/// A gateway (UnionPay) returns the payer by posting a form to the payment page. The post
+/// changes nothing (the back notification and the active query decide the payment) and carries
+/// no session cookie (it is cross-site): answer with a redirect to the page itself.
+async fn front_return(Path(id): Path<String>) -> Response {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return WebError::NotFound.into_response();
+    }
+    Redirect::to(&format!("/portal/payments/{id}")).into_response()
 }
 
 /// `scheme://host[:port]` of an absolute http(s) URL.

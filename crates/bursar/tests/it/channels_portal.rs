@@ -319,3 +319,37 @@ both_stores!(items_collected_into_different_accounts_are_paid_separately, |env: 
     drop(s);
     app.stop().await;
 });
+
+both_stores!(unionpay_gateway_through_the_portal, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let sim = app.sim_base_url.clone().unwrap();
+    let c = login_student(&base).await;
+    let browser = no_redirects();
+    let order = order_for(&c, &base, &app.store, &["住宿费"]).await;
+    let page = c.get(format!("{base}{order}")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("value=\"unionpay_pc\""), "the dorm fee accepts online banking");
+    let resp = choose(&c, &base, &order, "Mozilla/5.0 (X11; Linux x86_64)", &[("method", "unionpay_pc")]).await;
+    let payment = location(&resp);
+    let page = c.get(format!("{base}{payment}")).send().await.unwrap().text().await.unwrap();
+    let (action, fields) = form_fields(&page, "pay-form");
+    assert_eq!(action, format!("{sim}/gateway/api/frontTransReq.do"));
+    assert!(fields.iter().any(|(k, v)| k == "channelType" && v == "07"));
+    let cashier = browser.post(&action).form(&fields).send().await.unwrap().text().await.unwrap();
+    let token = between(&cashier, "name=\"token\" value=\"", "\"").unwrap().to_string();
+    let ret = browser
+        .post(format!("{sim}/unionpay/pay"))
+        .form(&[("token", token.as_str()), ("action", "confirm")])
+        .send()
+        .await
+        .unwrap();
+    let html = ret.text().await.unwrap();
+    let (front, front_fields) = form_fields(&html, "front-return");
+    assert_eq!(front, format!("{base}{payment}"));
+    // The gateway's front return is a cross-site POST without the session: answered by a redirect.
+    let r = browser.post(&front).form(&front_fields).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    wait_succeeded(&app.store, &payment).await;
+    assert_verified(&app.store).await;
+    app.stop().await;
+});

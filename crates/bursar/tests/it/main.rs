@@ -6,6 +6,7 @@
 mod support;
 
 mod channel_alipay;
+mod channel_unionpay;
 mod channel_wechatpay;
 mod channels_portal;
 mod counter;
