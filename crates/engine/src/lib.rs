@@ -6,6 +6,7 @@
 mod cards;
 mod codes;
 mod error;
+pub mod offline;
 mod payments;
 mod refunds;
 

@@ -148,3 +148,8 @@ pub async fn routes(c: &mut AnyConnection) -> Result<Vec<Route>, StoreError> {
     .fetch_all(c)
     .await?)
 }
+
+/// Which merchant account (id) each fee item uses per channel.
+pub async fn route_ids(c: &mut AnyConnection) -> Result<Vec<(String, String, String)>, StoreError> {
+    Ok(sqlx::query_as("SELECT fee_item_id, channel, merchant_account_id FROM fee_item_channels").fetch_all(c).await?)
+}

@@ -340,3 +340,67 @@ pub async fn channel_events(c: &mut AnyConnection, limit: i64) -> Result<Vec<Cha
     .fetch_all(c)
     .await?)
 }
+
+/// The payment a channel knows by this transaction id (offline: the source reference).
+pub async fn payment_by_channel_txn(
+    c: &mut AnyConnection,
+    channel: &str,
+    channel_txn_id: &str,
+) -> Result<Option<PaymentRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {PAYMENT_COLS} FROM payments WHERE channel = $1 AND channel_txn_id = $2"))
+        .bind(channel)
+        .bind(channel_txn_id)
+        .fetch_optional(c)
+        .await?)
+}
+
+/// Records an imported file of offline collections.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_offline_import(
+    c: &mut AnyConnection,
+    id: &str,
+    file_name: &str,
+    sha256: &str,
+    rows: i64,
+    imported: i64,
+    already: i64,
+    operator_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO offline_imports (id, file_name, file_sha256, row_count, imported, already_imported, operator_id, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(file_name)
+    .bind(sha256)
+    .bind(rows)
+    .bind(imported)
+    .bind(already)
+    .bind(operator_id)
+    .bind(now_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OfflineImportRow {
+    pub id: String,
+    pub file_name: String,
+    pub row_count: i64,
+    pub imported: i64,
+    pub already_imported: i64,
+    pub operator_id: String,
+    pub created_at_ms: i64,
+}
+
+pub async fn offline_imports(c: &mut AnyConnection, limit: i64) -> Result<Vec<OfflineImportRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, file_name, row_count, imported, already_imported, operator_id, created_at_ms
+           FROM offline_imports ORDER BY created_at_ms DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(c)
+    .await?)
+}

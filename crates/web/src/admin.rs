@@ -23,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/payments", get(payments))
         .merge(crate::refunds::routes())
         .merge(crate::counter::routes())
+        .merge(crate::imports::routes())
+        .merge(crate::channels::routes())
 }
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {

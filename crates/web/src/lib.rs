@@ -5,8 +5,10 @@
 
 mod admin;
 pub mod auth;
+mod channels;
 mod counter;
 mod error;
+mod imports;
 mod notify;
 mod portal;
 mod refunds;

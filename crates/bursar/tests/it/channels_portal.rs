@@ -31,7 +31,7 @@ async fn receivable(store: &bursar_store::Store, name: &str) -> receivables::Rec
 }
 
 /// Creates an order for the whole outstanding amount of the named items; returns its path.
-async fn order_for(c: &reqwest::Client, base: &str, store: &bursar_store::Store, names: &[&str]) -> String {
+pub(crate) async fn order_for(c: &reqwest::Client, base: &str, store: &bursar_store::Store, names: &[&str]) -> String {
     let page = c.get(format!("{base}/portal/pay?year=2026-2027")).send().await.unwrap().text().await.unwrap();
     let csrf = csrf_of(&page);
     let mut form: Vec<(String, String)> = vec![("csrf".into(), csrf), ("year".into(), "2026-2027".into())];

@@ -13,6 +13,7 @@ mod counter;
 mod crash;
 mod login;
 mod notifications;
+mod offline_and_config;
 mod portal_flow;
 mod refunds;
 mod simulation;
