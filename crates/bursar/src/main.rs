@@ -77,6 +77,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Manage the merchant accounts money is collected into (secrets sealed at rest).
+    Merchant {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: MerchantCmd,
+    },
     /// Check the ledger's invariants; exits non-zero with a report when one fails.
     Verify {
         #[command(flatten)]
@@ -151,6 +158,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(Subcommand)]
+enum MerchantCmd {
+    /// Adds (or replaces the keys of) a merchant account from a channel's JSON configuration.
+    /// Keys ending in `_file` name files (relative to the JSON) holding keys and certificates,
+    /// as in the sandbox's published `config.json`. The adapter is built first: a configuration
+    /// that cannot work is refused with the reason.
+    Add {
+        /// wechatpay, alipay or unionpay (bank e-banking gateways are unionpay accounts).
+        #[arg(long)]
+        channel: String,
+        /// The account's name as finance sees it (e.g. 农行网银).
+        #[arg(long)]
+        name: String,
+        /// The JSON configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Lists the merchant accounts (never their secrets).
+    List,
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -257,6 +285,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
+        Command::Merchant { common, action } => {
+            let cfg = load(&common, None)?;
+            let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
+            let key = bursar::merchants::MasterKey::load_or_create(&cfg.data_dir)?;
+            match action {
+                MerchantCmd::Add { channel, name, config } => {
+                    let kind = bursar_domain::payment::ChannelKind::parse(&channel)
+                        .filter(|k| matches!(k.as_str(), "wechatpay" | "alipay" | "unionpay"))
+                        .ok_or_else(|| anyhow::anyhow!("channel must be wechatpay, alipay or unionpay"))?;
+                    let value = bursar::merchants::read_config_file(&config)?;
+                    bursar::merchants::check_config(kind, &value)?;
+                    let id = bursar::merchants::register(&store, &key, kind, &name, &value).await?;
+                    println!("merchant account {id} ({channel}) registered; its secrets are sealed. Restart Bursar to use it.");
+                }
+                MerchantCmd::List => {
+                    let mut c = store.read().await?;
+                    for m in bursar_store::merchants::all(&mut c).await? {
+                        println!("{}\t{}\t{}\t{}\t{}", m.id, m.channel, m.merchant_no, m.state, m.name);
+                    }
+                }
+            }
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Verify { common } => {
             let cfg = load(&common, None)?;

@@ -167,6 +167,59 @@ pub async fn register(
     Ok(id)
 }
 
+/// Reads a channel configuration JSON, replacing every `X_file` key by the file's contents
+/// (relative to the JSON's folder): `X_key` for the API keys (trimmed), `X_pem` otherwise.
+pub fn read_config_file(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let Value::Object(map) = serde_json::from_str::<Value>(&text).with_context(|| path.display().to_string())? else {
+        bail!("{} is not a JSON object", path.display())
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut out = Map::new();
+    for (k, v) in map {
+        match (k.strip_suffix("_file"), v.as_str()) {
+            (Some(stem), Some(file)) => {
+                let f = dir.join(file);
+                let contents = std::fs::read_to_string(&f).with_context(|| f.display().to_string())?;
+                if stem.ends_with("apiv3_key") || stem.ends_with("api_v2_key") {
+                    out.insert(stem.to_string(), Value::String(contents.trim().to_string()));
+                } else {
+                    out.insert(format!("{stem}_pem"), Value::String(contents));
+                }
+            }
+            _ => {
+                out.insert(k, v);
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Builds the adapter a configuration describes, refusing one that cannot work.
+pub fn check_config(channel: ChannelKind, config: &Value) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(bursar_domain::SystemClock);
+    let ctx = || format!("the {} configuration", channel.as_str());
+    match channel {
+        ChannelKind::Wechatpay => {
+            WechatPayAdapter::new(
+                &serde_json::from_value::<WechatPayConfig>(config.clone()).with_context(ctx)?,
+                clock,
+            )?;
+        }
+        ChannelKind::Alipay => {
+            let c: bursar_channels::alipay::AlipayConfig = serde_json::from_value(config.clone()).with_context(ctx)?;
+            bursar_channels::alipay::AlipayAdapter::new(&c, clock)?;
+        }
+        ChannelKind::Unionpay => {
+            let c: bursar_channels::unionpay::UnionpayConfig =
+                serde_json::from_value(config.clone()).with_context(ctx)?;
+            bursar_channels::unionpay::UnionpayAdapter::new(&c, clock)?;
+        }
+        other => bail!("{} has no merchant configuration", other.as_str()),
+    }
+    Ok(())
+}
+
 /// The full configuration of an account (settings with its secrets unsealed), for building
 /// its adapter in memory.
 pub fn full_config(key: &MasterKey, row: &MerchantAccountRow) -> anyhow::Result<Value> {

@@ -11,6 +11,7 @@ mod channel_wechatpay;
 mod channels_portal;
 mod counter;
 mod crash;
+mod faults;
 mod login;
 mod notifications;
 mod offline_and_config;

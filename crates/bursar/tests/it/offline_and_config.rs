@@ -117,6 +117,18 @@ both_stores!(finance_decides_which_channels_an_item_accepts, |env: TestEnv| asyn
     let page = fin.get(format!("{base}/admin/channels")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("已加密保存"), "merchant secrets are sealed");
     assert!(!page.contains("PRIVATE KEY"), "and never shown");
+    {
+        let mut c = app.store.read().await.unwrap();
+        for m in bursar_store::merchants::all(&mut c).await.unwrap().into_iter().filter(|m| m.channel != "campus_card")
+        {
+            assert!(
+                !m.settings.contains("PRIVATE KEY") && m.sealed_secrets.starts_with("v1:"),
+                "{} stored sealed",
+                m.name
+            );
+            assert!(!m.sealed_secrets.contains("PRIVATE"), "sealed means encrypted");
+        }
+    }
     // Turn Alipay off for the dorm fee.
     let item_id = {
         let mut c = app.store.read().await.unwrap();

@@ -318,3 +318,53 @@ both_stores!(overpayments_can_be_refunded_automatically, |env: TestEnv| async mo
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(card_refunds_return_to_the_wallet_and_offline_ones_go_by_transfer, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let finance = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
+    };
+    let (student, _) = bursar::demo::first_student_login();
+    let payer = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::payer_by_login(&mut c, "enrolled_student", &student).await.unwrap().unwrap()
+    };
+    let card = app.engine.card_of(&payer.id).await.unwrap().unwrap();
+    let textbook = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::receivables::for_payer(&mut c, &payer.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.item_code == "JCF")
+            .unwrap()
+    };
+    // Pay the textbooks by card, then refund part of it: straight back into the wallet.
+    let order = app.engine.create_order(&payer.id, &[(textbook.id.clone(), textbook.outstanding())]).await.unwrap();
+    let pay = app.engine.pay_with_card(&order, &payer.id, |_| true).await.unwrap();
+    let after_pay = app.engine.card_balance(&card.card_no).await.unwrap().get();
+    let r =
+        app.engine.request_refund(&finance, &pay.id, Fen(5_000), RefundKind::FeeCancelled, "教材退订").await.unwrap();
+    app.engine.decide_refund(&finance, &r, true).await.unwrap();
+    wait_refund(&app, &pay.id, "succeeded").await;
+    assert_eq!(app.engine.card_balance(&card.card_no).await.unwrap().get(), after_pay + 5_000);
+
+    // An imported cash payment: the channel cannot pay it back, so it fails to finance's transfer path.
+    let csv = format!(
+        "来源参考号,学号/工号,收费项目代码,学年,金额,方式,收款时间\nCASH-R-1,{student},ZSF,2026-2027,1200.00,现金,2026-11-20 09:30:00\n"
+    );
+    let report = app.engine.import_offline("cash.csv", csv.as_bytes(), &finance.id).await.unwrap();
+    assert_eq!(report.imported, 1, "{report:?}");
+    let cash = {
+        let mut c = app.store.read().await.unwrap();
+        pay_store::payment_by_channel_txn(&mut c, "offline", "CASH-R-1").await.unwrap().unwrap()
+    };
+    let r = app.engine.request_refund(&finance, &cash.id, Fen(20_000), RefundKind::FeeCancelled, "退宿").await.unwrap();
+    app.engine.decide_refund(&finance, &r, true).await.unwrap();
+    wait_refund(&app, &cash.id, "failed").await;
+    app.engine.manual_refund(&finance, &r, "BANK-TR-0001").await.unwrap();
+    wait_refund(&app, &cash.id, "manual").await;
+    assert_verified(&app.store).await;
+    app.stop().await;
+});

@@ -1,0 +1,95 @@
+//! The simulators' fault switches, flipped at run time over HTTP while the platform runs, and
+//! what the engine does about each: a payment the channel never notifies is recovered by asking;
+//! notifications sent twice credit once; an amount that differs from the payment is refused and
+//! recorded, and credited correctly once the channel reports the truth; refunds that fail at
+//! the channel go to finance's transfer path.
+
+use std::time::Duration;
+
+use bursar_store::payments as pay_store;
+
+use crate::both_stores;
+use crate::notifications::start_paying;
+use crate::support::*;
+
+async fn set_faults(sim: &str, channel: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new().post(format!("{sim}/_faults/{channel}")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "fault switch accepted");
+}
+
+async fn state(store: &bursar_store::Store, id: &str) -> String {
+    let mut c = store.read().await.unwrap();
+    pay_store::payment(&mut c, id).await.unwrap().state
+}
+
+async fn events(store: &bursar_store::Store, outcome: &str) -> i64 {
+    let mut c = store.read().await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM channel_events WHERE outcome = $1")
+        .bind(outcome)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}
+
+both_stores!(faults_switched_at_run_time_lose_nothing, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let sim = app.sim_base_url.clone().unwrap();
+    let wechat = app.wechat_sim.as_ref().unwrap();
+
+    // Paid at the channel, never notified: the active query credits it.
+    set_faults(&sim, "wechatpay", serde_json::json!({"drop_notifications": true})).await;
+    let p = start_paying(&app).await;
+    wechat.confirm_payment(p.payment.code_url.as_deref().unwrap(), true).unwrap();
+    eventually("recovered by asking the channel", Duration::from_secs(15), || {
+        let (store, id) = (app.store.clone(), p.payment.id.clone());
+        async move { state(&store, &id).await == "succeeded" }
+    })
+    .await;
+
+    // The channel reports another amount: refused and recorded, nothing credited…
+    set_faults(&sim, "wechatpay", serde_json::json!({"amount_delta_fen": 1, "duplicate_notifications": true})).await;
+    let (student, _) = bursar::demo::first_student_login();
+    let payer = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::payer_by_login(&mut c, "enrolled_student", &student).await.unwrap().unwrap()
+    };
+    let textbook = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::receivables::for_payer(&mut c, &payer.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.item_code == "JCF")
+            .unwrap()
+    };
+    let order = app.engine.create_order(&payer.id, &[(textbook.id.clone(), textbook.outstanding())]).await.unwrap();
+    let pay = app
+        .engine
+        .start_payment(
+            &order,
+            &payer.id,
+            bursar_domain::payment::PayMethod::WechatNative,
+            &bursar_engine::PayContext::default(),
+        )
+        .await
+        .unwrap();
+    wechat.confirm_payment(pay.code_url.as_deref().unwrap(), true).unwrap();
+    eventually("the mismatched amount is refused and recorded", Duration::from_secs(15), || {
+        let store = app.store.clone();
+        async move { events(&store, "refused").await >= 1 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(state(&app.store, &pay.id).await, "paying", "a differing amount is never credited");
+
+    // …until the channel reports the truth: credited once, even with doubled notifications.
+    set_faults(&sim, "wechatpay", serde_json::json!({"duplicate_notifications": true})).await;
+    eventually("credited once the amounts agree", Duration::from_secs(15), || {
+        let (store, id) = (app.store.clone(), pay.id.clone());
+        async move { state(&store, &id).await == "succeeded" }
+    })
+    .await;
+    set_faults(&sim, "wechatpay", serde_json::json!({})).await;
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
