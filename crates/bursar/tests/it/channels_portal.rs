@@ -353,3 +353,48 @@ both_stores!(unionpay_gateway_through_the_portal, |env: TestEnv| async move {
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let finance = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
+    };
+    let payer = payer_id(&app.store).await;
+    for (item, method) in [("住宿费", bursar_domain::payment::PayMethod::AlipayQr), ("学费", bursar_domain::payment::PayMethod::UnionpayPc)] {
+        let r = receivable(&app.store, item).await;
+        let order = app.engine.create_order(&payer, &[(r.id.clone(), r.outstanding())]).await.unwrap();
+        let p = app.engine.start_payment(&order, &payer, method, &bursar_engine::PayContext::default()).await.unwrap();
+        match method {
+            bursar_domain::payment::PayMethod::AlipayQr => {
+                app.alipay_sim.as_ref().unwrap().confirm(&p.merchant_id, &p.merchant_order_no, true).unwrap()
+            }
+            _ => {
+                // The payer posts the signed form to the gateway and pays at its cashier.
+                let Some(bursar_channels::PayAction::Form { action, fields }) = bursar_engine::pay_action_of(&p) else {
+                    panic!("a form")
+                };
+                let page = reqwest::Client::new().post(&action).form(&fields).send().await.unwrap().text().await.unwrap();
+                assert!(page.contains("确认付款"));
+                app.unionpay_sim.as_ref().unwrap().confirm(&p.merchant_order_no, true).unwrap();
+            }
+        }
+        wait_succeeded(&app.store, &format!("/x/{}", p.id)).await;
+        let refund = app
+            .engine
+            .request_refund(&finance, &p.id, bursar_domain::Fen(10_000), bursar_domain::refund::RefundKind::PaidInError, "多缴")
+            .await
+            .unwrap();
+        app.engine.decide_refund(&finance, &refund, true).await.unwrap();
+        eventually("the channel pays the refund out", Duration::from_secs(20), || {
+            let (store, id) = (app.store.clone(), p.id.clone());
+            async move {
+                let mut c = store.read().await.unwrap();
+                bursar_store::refunds::of_payment(&mut c, &id).await.unwrap().iter().any(|r| r.state == "succeeded")
+            }
+        })
+        .await;
+    }
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
