@@ -178,6 +178,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         public_base_url: base_url.clone(),
         payment_ttl_ms: cfg.payment_ttl_secs * 1000,
         auto_refund_overpayments: cfg.auto_refund_overpayments,
+        sealing: master.sealing(),
         ..EngineConfig::default()
     };
     if let Some(d) = inj.code_deadline_ms {
@@ -269,7 +270,8 @@ fn serve(
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, "server stopped");
         }
     })

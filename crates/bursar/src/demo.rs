@@ -434,6 +434,53 @@ pub async fn enable_channels(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's business system: "培训报名系统" (a training sign-up system) may collect training,
+/// exam and insurance fees through the open API. Registered once; its credentials are written
+/// (mode 0600) to `<data-dir>/sandbox/api/demo_app.json` for the example client, because a
+/// secret is shown only when it is made. `webhook_url` is where its events are delivered.
+pub async fn ensure_demo_app(
+    engine: &bursar_engine::Engine,
+    data_dir: &std::path::Path,
+    base_url: &str,
+    webhook_url: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = data_dir.join("sandbox").join("api").join("demo_app.json");
+    let exists = {
+        let mut c = engine.store().read().await?;
+        bursar_store::api::apps(&mut c).await?.iter().any(|a| a.name == DEMO_APP_NAME)
+    };
+    if exists && path.exists() {
+        return Ok(path);
+    }
+    let items = ["PXF", "CET", "NCRE", "BXF"].map(String::from);
+    let (app, secret) = engine
+        .register_app(
+            &engine.config().sealing,
+            DEMO_APP_NAME,
+            webhook_url,
+            &format!("{}/demo-return", base_url.trim_end_matches('/')),
+            "",
+            &items,
+            None,
+            &bursar_store::oplog::Actor::system("demo"),
+        )
+        .await?;
+    std::fs::create_dir_all(path.parent().unwrap_or(data_dir))?;
+    let creds = serde_json::json!({
+        "base_url": base_url, "app_id": app.app_id, "secret": secret, "notify_url": webhook_url,
+        "fee_items": items, "payer_identifier": first_student_login().0,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&creds)?)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(path)
+}
+
+pub const DEMO_APP_NAME: &str = "培训报名系统";
+
 #[cfg(test)]
 mod tests {
     use super::*;

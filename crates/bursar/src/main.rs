@@ -192,6 +192,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let seeded = demo::seed_if_empty(&store, &key).await?;
             let running = app::start_with_store(&cfg, Injected::default(), store).await?;
             demo::enable_channels(&running.store).await?;
+            let webhook_url =
+                std::env::var("BURSAR_DEMO_WEBHOOK_URL").unwrap_or_else(|_| "http://127.0.0.1:8099/webhook".into());
+            let app_file =
+                demo::ensure_demo_app(&running.engine, &cfg.data_dir, &running.base_url, &webhook_url).await?;
             let (student, password) = demo::first_student_login();
             println!();
             println!(
@@ -207,6 +211,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "  Campus card password: {}   (every other demo student holds a loaded card)",
                 demo::CARD_PASSWORD
+            );
+            println!(
+                "  Open API:             {}/api/v1   (demo app credentials: {}; docs: /api/v1/openapi.json)",
+                running.base_url,
+                app_file.display()
             );
             println!(
                 "  Finance view:         {}/admin    ({} / {})",

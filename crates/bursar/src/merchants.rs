@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use base64::Engine as _;
+use bursar_channels::crypto::SealingKey;
 use bursar_channels::wechatpay::{WechatPayAdapter, WechatPayConfig};
 use bursar_channels::Channel;
 use bursar_domain::payment::ChannelKind;
@@ -18,25 +18,14 @@ use bursar_store::merchants::{self, MerchantAccountRow, NewMerchantAccount};
 use bursar_store::Store;
 use serde_json::{Map, Value};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// The key that seals merchant secrets: `BURSAR_MASTER_KEY` (at least 32 characters), or
-/// generated once into `<data-dir>/secrets/master.key` (mode 0600).
-#[derive(Clone)]
-pub struct MasterKey([u8; 32]);
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(<redacted>)")
-    }
-}
+/// The key that seals secrets at rest (merchant keys, API app secrets): `BURSAR_MASTER_KEY` (at
+/// least 32 characters), or generated once into `<data-dir>/secrets/master.key` (mode 0600).
+#[derive(Clone, Debug)]
+pub struct MasterKey(SealingKey);
 
 impl MasterKey {
     pub fn from_material(material: &[u8]) -> MasterKey {
-        let d = ring::digest::digest(&ring::digest::SHA256, material);
-        let mut k = [0u8; 32];
-        k.copy_from_slice(d.as_ref());
-        MasterKey(k)
+        MasterKey(SealingKey::from_material(material))
     }
 
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<MasterKey> {
@@ -62,37 +51,23 @@ impl MasterKey {
         Ok(MasterKey::from_material(material.as_bytes()))
     }
 
+    /// The sealing key, for the parts of Bursar that keep their own secrets (API apps).
+    pub fn sealing(&self) -> SealingKey {
+        self.0.clone()
+    }
+
     fn aad(channel: &str, merchant_no: &str) -> Vec<u8> {
         format!("bursar merchant secrets v1|{channel}|{merchant_no}").into_bytes()
     }
 
-    /// `v1:` + Base64(nonce ‖ ciphertext ‖ tag).
     pub fn seal(&self, channel: &str, merchant_no: &str, plaintext: &[u8]) -> anyhow::Result<String> {
-        use rand::RngCore;
-        let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let ct =
-            bursar_channels::crypto::aes256gcm_encrypt(&self.0, &nonce, &Self::aad(channel, merchant_no), plaintext)?;
-        let mut blob = nonce.to_vec();
-        blob.extend(B64.decode(ct)?);
-        Ok(format!("v1:{}", B64.encode(blob)))
+        Ok(self.0.seal(&Self::aad(channel, merchant_no), plaintext)?)
     }
 
     pub fn unseal(&self, channel: &str, merchant_no: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
-        let body = sealed.strip_prefix("v1:").context("unknown sealed-secret format")?;
-        let blob = B64.decode(body).context("sealed secrets are not Base64")?;
-        if blob.len() < 12 + 16 {
-            bail!("sealed secrets are truncated");
-        }
-        let (nonce, ct) = blob.split_at(12);
-        let plain = bursar_channels::crypto::aes256gcm_decrypt(
-            &self.0,
-            nonce,
-            &Self::aad(channel, merchant_no),
-            &B64.encode(ct),
-        )
-        .context("cannot open the merchant secrets (wrong master key, or copied from another account)")?;
-        Ok(plain)
+        self.0
+            .unseal(&Self::aad(channel, merchant_no), sealed)
+            .context("cannot open the merchant secrets (wrong master key, or copied from another account)")
     }
 }
 

@@ -122,6 +122,49 @@ pub fn aes256gcm_encrypt(key: &[u8], nonce: &[u8], aad: &[u8], plaintext: &[u8])
     Ok(B64.encode(data))
 }
 
+/// A 256-bit key that seals secrets at rest (merchant keys, API app secrets) with AES-256-GCM.
+/// The additional data binds a sealed value to what it belongs to: copied elsewhere, it does
+/// not open.
+#[derive(Clone)]
+pub struct SealingKey([u8; 32]);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(<redacted>)")
+    }
+}
+
+impl SealingKey {
+    /// Derives the key from key material (SHA-256).
+    pub fn from_material(material: &[u8]) -> SealingKey {
+        let d = ring::digest::digest(&ring::digest::SHA256, material);
+        let mut k = [0u8; 32];
+        k.copy_from_slice(d.as_ref());
+        SealingKey(k)
+    }
+
+    /// `v1:` + Base64(nonce ‖ ciphertext ‖ tag).
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<String, ChannelError> {
+        use rand::RngCore;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let ct = aes256gcm_encrypt(&self.0, &nonce, aad, plaintext)?;
+        let mut blob = nonce.to_vec();
+        blob.extend(B64.decode(ct).map_err(|e| ChannelError::Protocol(e.to_string()))?);
+        Ok(format!("v1:{}", B64.encode(blob)))
+    }
+
+    pub fn unseal(&self, aad: &[u8], sealed: &str) -> Result<Vec<u8>, ChannelError> {
+        let body = sealed.strip_prefix("v1:").ok_or_else(|| ChannelError::Config("unknown sealed format".into()))?;
+        let blob = B64.decode(body).map_err(|_| ChannelError::Config("sealed value is not Base64".into()))?;
+        if blob.len() < 12 + 16 {
+            return Err(ChannelError::Config("sealed value is truncated".into()));
+        }
+        let (nonce, ct) = blob.split_at(12);
+        aes256gcm_decrypt(&self.0, nonce, aad, &B64.encode(ct))
+    }
+}
+
 /// A random alphanumeric string (nonces, keys).
 pub fn random_alnum(len: usize) -> String {
     use rand::Rng;

@@ -18,6 +18,9 @@ pub enum EngineError {
     OrderNotOpen(String),
     #[error("不支持的支付方式：{0}")]
     MethodUnavailable(String),
+    /// A request parameter an application sent is wrong (open API).
+    #[error("{}: {}", .0.param, .0.message)]
+    Param(crate::api::ParamError),
     #[error("校园卡不可用：{0}")]
     CardUnavailable(String),
     #[error("校园卡密码错误，还可尝试 {0} 次")]

@@ -3,13 +3,16 @@
 //! notification or an active query — in one transaction that does the compare-and-set
 //! transition, the ledger posting and the receivable allocation together.
 
+pub mod api;
 mod cards;
 mod codes;
 mod error;
 pub mod offline;
 mod payments;
 mod refunds;
+pub mod webhooks;
 
+pub use api::WEBHOOK_JOB;
 pub use bursar_store::oplog::Actor;
 pub use cards::{CARD_LOCK_MS, CARD_MAX_FAILURES};
 pub use codes::{CODE_DEADLINE_MS, CODE_POLL_MS};

@@ -33,6 +33,8 @@ pub struct EngineConfig {
     pub auto_refund_overpayments: bool,
     /// How long a payment-code charge may wait for the payer before it is reversed.
     pub code_deadline_ms: i64,
+    /// Opens the secrets Bursar keeps (API app secrets, for signing webhooks).
+    pub sealing: bursar_channels::crypto::SealingKey,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +46,8 @@ impl Default for EngineConfig {
             query_delays_ms: vec![5_000, 10_000, 15_000, 30_000],
             auto_refund_overpayments: false,
             code_deadline_ms: crate::codes::CODE_DEADLINE_MS,
+            // Replaced by the master key wherever secrets are kept (`bursar::app`).
+            sealing: bursar_channels::crypto::SealingKey::from_material(b"bursar default sealing key"),
         }
     }
 }
@@ -87,6 +91,9 @@ pub struct PayContext {
     pub client_ip: String,
     /// The payer's openid under the merchant's WeChat app (JSAPI inside WeChat).
     pub openid: Option<String>,
+    /// Where redirect flows bring the payer back (default: the portal's payment page). The
+    /// payment id is appended.
+    pub return_base: Option<String>,
 }
 
 #[derive(Clone)]
@@ -299,7 +306,10 @@ impl Engine {
             None => self.config.merchant_display_name.clone(),
         };
         let notify_url = format!("{}/notify/{}", self.config.public_base_url.trim_end_matches('/'), channel.channel());
-        let return_url = format!("{}/portal/payments/{payment_id}", self.config.public_base_url.trim_end_matches('/'));
+        let return_url = match &ctx.return_base {
+            Some(base) => format!("{}/{payment_id}", base.trim_end_matches('/')),
+            None => format!("{}/portal/payments/{payment_id}", self.config.public_base_url.trim_end_matches('/')),
+        };
         let req = PayRequest {
             method,
             merchant_order_no: &merchant_order_no,
@@ -652,6 +662,17 @@ pub(crate) async fn apply_in_tx(
                         detail: "",
                     };
                     oplog::append(tx.c(), now, actor, &change).await?;
+                    // A business system's order: tell it, in this same transaction.
+                    if let Some(api) = bursar_store::api::order_of(tx.c(), &p.order_id).await? {
+                        let data = serde_json::json!({
+                            "order_id": p.order_id,
+                            "out_order_no": api.out_order_no,
+                            "amount_fen": p.amount_fen,
+                            "payment": {"id": p.id, "method": p.method, "channel": p.channel,
+                                        "channel_txn_id": channel_txn_id, "paid_at": paid_at_ms / 1000},
+                        });
+                        Engine::emit_event(tx, &api.app_id, "order.paid", data).await?;
+                    }
                 }
             }
             let receipt_id = tx.new_id();

@@ -226,6 +226,28 @@ impl Engine {
             .await
     }
 
+    /// A business system asks (through the open API) to refund its order's payment as a fee
+    /// cancelled. Finance approves or rejects it like any other request.
+    pub async fn request_refund_for_app(
+        &self,
+        app: &bursar_store::api::AppRow,
+        payment_id: &str,
+        amount: Fen,
+        reason: &str,
+    ) -> Result<String, EngineError> {
+        // The application acts with finance's reach over its own orders (checked by the caller);
+        // it is recorded as `app:<app_id>`, never as a person.
+        let as_app = OperatorRow {
+            id: format!("app:{}", app.app_id),
+            username: app.app_id.clone(),
+            name: app.name.clone(),
+            role: "finance".into(),
+            department_id: None,
+            password_hash: String::new(),
+        };
+        self.request_refund(&as_app, payment_id, amount, RefundKind::FeeCancelled, reason).await
+    }
+
     /// Finance approves or rejects a requested refund. Approving posts the approval entry,
     /// adjusts the receivables and queues the channel refund. Deciding twice is refused.
     pub async fn decide_refund(
@@ -509,6 +531,7 @@ async fn apply_refund_in_tx(
             update_receipt(tx, &r.payment_id).await?;
             log(tx, actor, &r.id, state.as_str(), "succeeded", &format!("channel_refund_id={channel_refund_id}"))
                 .await?;
+            notify_app(tx, &p.order_id, &r, "refund.succeeded").await?;
             Ok(RefundResult::PaidOut)
         }
         RefundOutcome::Processing { channel_refund_id } => {
@@ -526,6 +549,8 @@ async fn apply_refund_in_tx(
                 refund_store::transition(tx.c(), &r.id, state, RefundState::Failed, now).await?;
                 refund_store::set_failure(tx.c(), &r.id, reason).await?;
                 log(tx, actor, &r.id, state.as_str(), "failed", reason).await?;
+                let p = pay_store::payment(tx.c(), &r.payment_id).await?;
+                notify_app(tx, &p.order_id, &r, "refund.failed").await?;
                 Ok(RefundResult::Failed)
             } else {
                 Ok(RefundResult::Unchanged)
@@ -533,4 +558,17 @@ async fn apply_refund_in_tx(
         }
         RefundOutcome::NotFound => Ok(RefundResult::Unchanged),
     }
+}
+
+/// Tells the business system that owns the order what became of its refund (same transaction).
+async fn notify_app(tx: &mut Tx, order_id: &str, r: &RefundRow, kind: &str) -> Result<(), EngineError> {
+    if let Some(api) = bursar_store::api::order_of(tx.c(), order_id).await? {
+        let data = serde_json::json!({
+            "order_id": order_id,
+            "out_order_no": api.out_order_no,
+            "refund": {"id": r.id, "amount_fen": r.amount_fen, "reason": r.reason},
+        });
+        Engine::emit_event(tx, &api.app_id, kind, data).await?;
+    }
+    Ok(())
 }

@@ -9,10 +9,12 @@
 //!   if the channel says it was paid (a lost notification), close it at the channel once expired.
 //! - `refund.process` (payload: refund id): submit an approved refund to its channel and follow
 //!   it to a final state.
+//! - `webhook.deliver` (payload: event id): POST a signed event to its application; retried on
+//!   the webhook schedule (more than 24 h) until answered 2xx.
 
 use std::time::Duration;
 
-use bursar_engine::{ApplyResult, Engine, QUERY_JOB, REFUND_JOB};
+use bursar_engine::{ApplyResult, Engine, QUERY_JOB, REFUND_JOB, WEBHOOK_JOB};
 use bursar_store::jobs::{self, JobRow};
 use tokio::sync::watch;
 
@@ -80,6 +82,11 @@ impl Worker {
         let result = match job.kind.as_str() {
             QUERY_JOB => self.query_payment(&job.payload).await,
             REFUND_JOB => match self.engine.process_refund(&job.payload).await {
+                Ok(Some(next)) => Ok(Outcome::RunAt(next)),
+                Ok(None) => Ok(Outcome::Done),
+                Err(e) => Err(e.to_string()),
+            },
+            WEBHOOK_JOB => match self.engine.deliver_webhook(&self.engine.config().sealing, &job.payload).await {
                 Ok(Some(next)) => Ok(Outcome::RunAt(next)),
                 Ok(None) => Ok(Outcome::Done),
                 Err(e) => Err(e.to_string()),

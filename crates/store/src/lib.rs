@@ -3,6 +3,7 @@
 //! and are retried on serialization failures; state changes are compare-and-set updates that
 //! fail with [`StoreError::Conflict`] when the row moved on.
 
+pub mod api;
 pub mod cards;
 mod db;
 mod error;

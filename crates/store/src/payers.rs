@@ -98,6 +98,22 @@ pub async fn payer_by_login(
         .await?)
 }
 
+/// A payer of `kind` by the keyed digest of their ID number.
+pub async fn payer_by_id_digest(
+    c: &mut AnyConnection,
+    kind: &str,
+    digest: &str,
+) -> Result<Option<PayerRow>, StoreError> {
+    if digest.is_empty() {
+        return Ok(None);
+    }
+    Ok(sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE kind = $1 AND id_number_digest = $2"))
+        .bind(kind)
+        .bind(digest)
+        .fetch_optional(c)
+        .await?)
+}
+
 /// A payer by login identifier (student/staff/registration number), whatever their kind.
 pub async fn payer_by_identifier(c: &mut AnyConnection, identifier: &str) -> Result<Option<PayerRow>, StoreError> {
     let rows: Vec<PayerRow> =

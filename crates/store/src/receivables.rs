@@ -214,6 +214,69 @@ pub async fn add_paid(
     Ok(())
 }
 
+/// The payer's receivable for a fee item and academic year, if any (there is at most one).
+pub async fn find(
+    c: &mut AnyConnection,
+    payer_id: &str,
+    fee_item_id: &str,
+    academic_year: &str,
+) -> Result<Option<ReceivableView>, StoreError> {
+    Ok(sqlx::query_as(&format!("{VIEW_SELECT} WHERE r.payer_id = $1 AND r.fee_item_id = $2 AND r.academic_year = $3"))
+        .bind(payer_id)
+        .bind(fee_item_id)
+        .bind(academic_year)
+        .fetch_optional(c)
+        .await?)
+}
+
+/// Raises more on an existing receivable (another business order for the same item and year):
+/// compare-and-set on the due amount the caller read.
+pub async fn increase_due(
+    c: &mut AnyConnection,
+    id: &str,
+    expected_due: Fen,
+    amount: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let r = sqlx::query("UPDATE receivables SET due_fen = due_fen + $1, state = 'open', updated_at_ms = $2 WHERE id = $3 AND due_fen = $4")
+        .bind(amount.get())
+        .bind(now_ms)
+        .bind(id)
+        .bind(expected_due.get())
+        .execute(c)
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("receivable {id} changed while raising")));
+    }
+    Ok(())
+}
+
+/// Waives what is still owed (a cancelled business order): compare-and-set on the waived amount.
+pub async fn waive_outstanding(
+    c: &mut AnyConnection,
+    id: &str,
+    expected_waived: Fen,
+    amount: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "UPDATE receivables SET waived_fen = waived_fen + $1,
+                state = CASE WHEN due_fen - waived_fen - paid_fen - $1 = 0 THEN 'settled' ELSE 'open' END,
+                updated_at_ms = $2
+          WHERE id = $3 AND waived_fen = $4 AND due_fen - waived_fen - paid_fen >= $1",
+    )
+    .bind(amount.get())
+    .bind(now_ms)
+    .bind(id)
+    .bind(expected_waived.get())
+    .execute(c)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("receivable {id} changed while waiving")));
+    }
+    Ok(())
+}
+
 /// Takes `amount` of a receivable's paid money back for a refund, as a compare-and-set on the
 /// paid amount the caller read. Paid in error (`cancel_due` false): the receivable reopens by
 /// `amount`. Fee cancelled (`cancel_due` true): due and paid both drop, what is owed is unchanged.

@@ -35,6 +35,9 @@
       window.WeixinJSBridge.invoke("getBrandWCPayRequest", params, function () { window.location.reload(); });
     });
   }
+  // Hosted cashier: after success, back to the business system (the link also works by hand).
+  var back = document.querySelector("a[data-autoreturn]");
+  if (back && back.getAttribute("href")) { setTimeout(function () { window.location.href = back.getAttribute("href"); }, 3000); }
   var printButton = document.querySelector("[data-print]");
   if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
 })();

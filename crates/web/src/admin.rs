@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::counter::routes())
         .merge(crate::imports::routes())
         .merge(crate::channels::routes())
+        .merge(crate::apps::routes())
 }
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {

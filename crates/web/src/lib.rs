@@ -4,7 +4,10 @@
 //! carries a CSRF token, and every response carries restrictive security headers.
 
 mod admin;
+pub mod api;
+mod apps;
 pub mod auth;
+pub mod cashier;
 mod channels;
 mod counter;
 mod error;
@@ -60,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(admin::routes())
         .route("/notify/{channel}", post(notify::notify))
+        .merge(api::routes())
+        .merge(cashier::routes())
         .fallback(|| async { WebError::NotFound })
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

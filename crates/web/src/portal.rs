@@ -7,7 +7,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use bursar_channels::PayAction;
 use bursar_domain::fee::FeeType;
 use bursar_domain::payer::PayerKind;
 use bursar_domain::payment::{Device, PayMethod, PaymentState};
@@ -369,13 +368,13 @@ async fn load_order_lines(s: &AppState, order_id: &str) -> Result<Vec<LineRow>, 
 }
 
 /// Where the payer is paying from, by the browser's User-Agent.
-fn device_of(headers: &HeaderMap) -> Device {
+pub(crate) fn device_of(headers: &HeaderMap) -> Device {
     let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     Device::from_user_agent(ua)
 }
 
 /// The payer's IP as the front proxy reports it (WeChat H5 needs it); loopback otherwise.
-fn client_ip(headers: &HeaderMap) -> String {
+pub(crate) fn client_ip(headers: &HeaderMap) -> String {
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next());
     let real = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
     forwarded
@@ -454,7 +453,7 @@ struct PayForm {
 
 /// The payer's openid under the merchant's WeChat app. Production obtains it by WeChat's OAuth
 /// redirect; with the simulators a stable pseudonym of the payer stands in for it.
-fn openid_for(s: &AppState, payer_id: &str) -> Option<String> {
+pub(crate) fn openid_for(s: &AppState, payer_id: &str) -> Option<String> {
     s.config.sim_base_url.as_ref()?;
     let digest = auth::id_number_digest(&s.config.id_digest_key, &format!("openid:{payer_id}"));
     Some(format!("oSim{}", &digest[..24.min(digest.len())]))
@@ -473,7 +472,8 @@ async fn pay_order(
         let password = f.card_password.clone();
         s.engine.pay_with_card(&id, &session.payer_id, |hash| auth::verify_password(&password, hash)).await
     } else {
-        let ctx = PayContext { client_ip: client_ip(&headers), openid: openid_for(&s, &session.payer_id) };
+        let ctx =
+            PayContext { client_ip: client_ip(&headers), openid: openid_for(&s, &session.payer_id), return_base: None };
         s.engine.start_payment(&id, &session.payer_id, method, &ctx).await
     };
     match started {
@@ -500,17 +500,9 @@ struct PaymentPage {
     order_id: String,
     waiting: bool,
     succeeded: bool,
-    qr_svg: String,
     expires: String,
-    /// `qr`, `redirect`, `form` or `jsapi`: what the payer does next.
-    action_kind: &'static str,
-    /// The channel's app the payer uses (微信 / 支付宝 …).
-    app_name: &'static str,
-    redirect_url: String,
-    form_action: String,
-    form_fields: Vec<(String, String)>,
-    /// The simulator's page standing in for the payer's phone (demo only).
-    phone_url: String,
+    /// What the payer does next (QR, redirect, form, JSAPI).
+    act: crate::views::ActionView,
     lines: Vec<LineRow>,
 }
 
@@ -533,72 +525,22 @@ async fn payment_page(
     let chrome = chrome(&s, &session, "pay").await?;
     let p = own_payment(&s, &session, &id).await?;
     let waiting = p.state() == PaymentState::Paying;
-    let action = if waiting { bursar_engine::pay_action_of(&p) } else { None };
-    let sim = s.config.sim_base_url.as_deref().map(|u| u.trim_end_matches('/').to_string());
-    let (mut action_kind, mut redirect_url, mut form_action, mut form_fields, mut qr_svg, mut phone_url) =
-        ("", String::new(), String::new(), Vec::new(), String::new(), String::new());
-    match &action {
-        Some(PayAction::Qr { code_url }) => {
-            action_kind = "qr";
-            qr_svg = bursar_channels::qr_svg(code_url);
-            if let Some(sim) = &sim {
-                phone_url = match p.channel.as_str() {
-                    "alipay" => format!("{sim}/alipay/pay?qr={}", url_encode(code_url)),
-                    _ => format!("{sim}/phone/pay?code_url={}", url_encode(code_url)),
-                };
-            }
-        }
-        Some(PayAction::Redirect { url }) => {
-            action_kind = "redirect";
-            redirect_url = url.clone();
-        }
-        Some(PayAction::Form { action, fields }) => {
-            action_kind = "form";
-            form_action = action.clone();
-            form_fields = fields.clone();
-        }
-        Some(PayAction::Jsapi { params }) => {
-            action_kind = "jsapi";
-            // Inside WeChat the page calls WeixinJSBridge with these; the simulator's payment
-            // sheet takes the same signed parameters as a form.
-            form_action = sim.as_ref().map(|u| format!("{u}/phone/jsapi")).unwrap_or_default();
-            form_fields = params.clone();
-        }
-        None => {}
-    }
-    let app_name = match p.channel.as_str() {
-        "alipay" => "支付宝",
-        "unionpay" => "云闪付/网银",
-        _ => "微信",
-    };
+    let act = crate::views::ActionView::of(&p, waiting, s.config.sim_base_url.as_deref());
     let view = {
         let mut c = s.engine.store().read().await?;
         payment_view_with_refunds(&mut c, &p).await?
     };
-    let gateway_origin = origin_of(&form_action);
     let mut resp = render(&PaymentPage {
         chrome,
         order_id: p.order_id.clone(),
         waiting,
         succeeded: p.state() == PaymentState::Succeeded,
-        qr_svg,
         expires: datetime(p.expires_at_ms),
-        action_kind,
-        app_name,
-        redirect_url,
-        form_action,
-        form_fields,
-        phone_url,
         lines: load_order_lines(&s, &p.order_id).await?,
         p: view,
+        act: act.clone(),
     })?;
-    if let Some(origin) = gateway_origin {
-        // This page posts to the channel's gateway: allow exactly that origin as a form target.
-        let csp = format!("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'");
-        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
-            resp.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
-        }
-    }
+    act.allow_gateway(&mut resp);
     Ok(resp)
 }
 
@@ -610,25 +552,6 @@ async fn front_return(Path(id): Path<String>) -> Response {
         return WebError::NotFound.into_response();
     }
     Redirect::to(&format!("/portal/payments/{id}")).into_response()
-}
-
-/// `scheme://host[:port]` of an absolute http(s) URL.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty() && !host.contains(['\'', '"', ';', ' '])).then(|| format!("{scheme}://{host}"))
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(serde::Serialize)]

@@ -49,3 +49,84 @@ pub fn method_label(code: &str) -> &'static str {
 pub fn payment_state_label(code: &str) -> &'static str {
     bursar_domain::payment::PaymentState::parse(code).map(|s| s.label_zh()).unwrap_or("未知")
 }
+
+/// What a waiting payment's page shows the payer: a QR code, a link to the channel, a form
+/// posted to the gateway, or the WeChat payment sheet. Shared by the portal and the cashier.
+#[derive(Clone, Debug, Default)]
+pub struct ActionView {
+    /// `qr`, `redirect`, `form`, `jsapi`, or empty when nothing is waiting.
+    pub kind: &'static str,
+    pub qr_svg: String,
+    pub redirect_url: String,
+    pub form_action: String,
+    pub form_fields: Vec<(String, String)>,
+    /// The channel's app the payer uses (微信 / 支付宝 …).
+    pub app_name: &'static str,
+    /// The simulator's page standing in for the payer's phone (demo only).
+    pub phone_url: String,
+}
+
+impl ActionView {
+    pub fn of(p: &bursar_store::payments::PaymentRow, waiting: bool, sim_base_url: Option<&str>) -> ActionView {
+        use bursar_channels::PayAction;
+        let sim = sim_base_url.map(|u| u.trim_end_matches('/').to_string());
+        let mut v = ActionView {
+            app_name: match p.channel.as_str() {
+                "alipay" => "支付宝",
+                "unionpay" => "云闪付/网银",
+                _ => "微信",
+            },
+            ..ActionView::default()
+        };
+        let action = if waiting { bursar_engine::pay_action_of(p) } else { None };
+        match action {
+            Some(PayAction::Qr { code_url }) => {
+                v.kind = "qr";
+                v.qr_svg = bursar_channels::qr_svg(&code_url);
+                if let Some(sim) = &sim {
+                    v.phone_url = match p.channel.as_str() {
+                        "alipay" => format!("{sim}/alipay/pay?qr={}", bursar_channels::url_encode(&code_url)),
+                        _ => format!("{sim}/phone/pay?code_url={}", bursar_channels::url_encode(&code_url)),
+                    };
+                }
+            }
+            Some(PayAction::Redirect { url }) => {
+                v.kind = "redirect";
+                v.redirect_url = url;
+            }
+            Some(PayAction::Form { action, fields }) => {
+                v.kind = "form";
+                v.form_action = action;
+                v.form_fields = fields;
+            }
+            Some(PayAction::Jsapi { params }) => {
+                v.kind = "jsapi";
+                // Inside WeChat the page calls WeixinJSBridge with these; the simulator's payment
+                // sheet takes the same signed parameters as a form.
+                v.form_action = sim.as_ref().map(|u| format!("{u}/phone/jsapi")).unwrap_or_default();
+                v.form_fields = params;
+            }
+            None => {}
+        }
+        v
+    }
+
+    /// A page that posts to a channel's gateway names exactly that origin as a form target.
+    pub fn allow_gateway(&self, resp: &mut Response) {
+        let Some(origin) = origin_of(&self.form_action) else { return };
+        let csp = format!("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            resp.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+}
+
+/// `scheme://host[:port]` of an absolute http(s) URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && !host.contains(['\'', '"', ';', ' '])).then(|| format!("{scheme}://{host}"))
+}

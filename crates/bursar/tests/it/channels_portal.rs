@@ -67,7 +67,7 @@ async fn wait_succeeded(store: &bursar_store::Store, payment_path: &str) {
 }
 
 /// Decodes the HTML entities a template writes into attribute values.
-fn unescape(v: &str) -> String {
+pub(crate) fn unescape(v: &str) -> String {
     let mut out = String::new();
     let mut rest = v;
     while let Some(i) = rest.find('&') {
@@ -361,7 +361,10 @@ both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestE
         bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
     };
     let payer = payer_id(&app.store).await;
-    for (item, method) in [("住宿费", bursar_domain::payment::PayMethod::AlipayQr), ("学费", bursar_domain::payment::PayMethod::UnionpayPc)] {
+    for (item, method) in [
+        ("住宿费", bursar_domain::payment::PayMethod::AlipayQr),
+        ("学费", bursar_domain::payment::PayMethod::UnionpayPc),
+    ] {
         let r = receivable(&app.store, item).await;
         let order = app.engine.create_order(&payer, &[(r.id.clone(), r.outstanding())]).await.unwrap();
         let p = app.engine.start_payment(&order, &payer, method, &bursar_engine::PayContext::default()).await.unwrap();
@@ -374,7 +377,8 @@ both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestE
                 let Some(bursar_channels::PayAction::Form { action, fields }) = bursar_engine::pay_action_of(&p) else {
                     panic!("a form")
                 };
-                let page = reqwest::Client::new().post(&action).form(&fields).send().await.unwrap().text().await.unwrap();
+                let page =
+                    reqwest::Client::new().post(&action).form(&fields).send().await.unwrap().text().await.unwrap();
                 assert!(page.contains("确认付款"));
                 app.unionpay_sim.as_ref().unwrap().confirm(&p.merchant_order_no, true).unwrap();
             }
@@ -382,7 +386,13 @@ both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestE
         wait_succeeded(&app.store, &format!("/x/{}", p.id)).await;
         let refund = app
             .engine
-            .request_refund(&finance, &p.id, bursar_domain::Fen(10_000), bursar_domain::refund::RefundKind::PaidInError, "多缴")
+            .request_refund(
+                &finance,
+                &p.id,
+                bursar_domain::Fen(10_000),
+                bursar_domain::refund::RefundKind::PaidInError,
+                "多缴",
+            )
             .await
             .unwrap();
         app.engine.decide_refund(&finance, &refund, true).await.unwrap();

@@ -15,6 +15,7 @@ mod faults;
 mod login;
 mod notifications;
 mod offline_and_config;
+mod open_api;
 mod portal_flow;
 mod refunds;
 mod simulation;

@@ -1,0 +1,517 @@
+//! The open API as an integrator uses it: signed requests, idempotent order creation, the hosted
+//! cashier, signed webhooks, query, list with cursors, refunds, close, arrears, bulk receivables,
+//! SSO handoff — and every bad request refused with one typed error, nothing created. The
+//! webhook retry schedule is checked against an injected clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bursar_domain::Clock;
+use bursar_engine::webhooks::verify_signature;
+use bursar_store::api as api_store;
+use bursar_store::payments as pay_store;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::support::*;
+
+/// A business system's client: signs every request the documented way.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub app_id: String,
+    pub secret: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str, app_id: &str, secret: &str) -> Api {
+        Api { base: base.into(), app_id: app_id.into(), secret: secret.into(), http: reqwest::Client::new() }
+    }
+
+    pub fn sign(&self, method: &str, path: &str, ts: i64, nonce: &str, body: &[u8]) -> String {
+        let msg = bursar_web::api::signing_string(method, path, &ts.to_string(), nonce, body);
+        let sig = bursar_web::api::hmac_hex(&self.secret, &msg);
+        format!(
+            "BURSAR-HMAC-SHA256 app_id=\"{}\",timestamp=\"{ts}\",nonce=\"{nonce}\",signature=\"{sig}\"",
+            self.app_id
+        )
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        idem: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let ts = chrono_now();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let auth = self.sign(method, path, ts, &nonce, &bytes);
+        self.raw(method, path, bytes, Some(auth), idem).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        auth: Option<String>,
+        idem: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).body(bytes);
+        req = req.header("Content-Type", "application/json");
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        if let Some(k) = idem {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A webhook receiver: records (signature header, body); answers `status`.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub got: Arc<Mutex<Vec<(String, String)>>>,
+    pub status: Arc<std::sync::atomic::AtomicU16>,
+}
+
+pub async fn start_receiver() -> (String, Receiver) {
+    let rx = Receiver::default();
+    rx.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let state = rx.clone();
+    let router = axum::Router::new()
+        .route(
+            "/webhook",
+            axum::routing::post(
+                |axum::extract::State(rx): axum::extract::State<Receiver>,
+                 headers: axum::http::HeaderMap,
+                 body: String| async move {
+                    let sig = headers.get("bursar-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    rx.got.lock().unwrap().push((sig, body));
+                    axum::http::StatusCode::from_u16(rx.status.load(std::sync::atomic::Ordering::SeqCst)).unwrap()
+                },
+            ),
+        )
+        .with_state(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, rx)
+}
+
+pub async fn register(app: &bursar::app::Running, notify_url: &str, items: &[&str], allow: &str) -> Api {
+    let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    let (row, secret) = app
+        .engine
+        .register_app(
+            &app.engine.config().sealing,
+            "培训系统",
+            notify_url,
+            "http://127.0.0.1:9/back",
+            allow,
+            &items,
+            None,
+            &bursar_engine::Actor::system("test"),
+        )
+        .await
+        .unwrap();
+    Api::new(&app.base_url, &row.app_id, &secret)
+}
+
+fn outside_payer() -> Value {
+    let id = bursar_domain::payer::complete_resident_id("11010519491231002").unwrap();
+    json!({"name": "王外来", "id_number": id})
+}
+
+fn order_body(no: &str) -> Value {
+    json!({
+        "out_order_no": no,
+        "payer": outside_payer(),
+        "items": [{"fee_item_code": "PXF", "academic_year": "2026-2027", "amount_fen": 88000}],
+        "description": "职业技能培训报名",
+        "metadata": {"class": "2026-秋-电工"}
+    })
+}
+
+async fn events_of(rx: &Receiver, kind: &str) -> Vec<Value> {
+    rx.got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
+        .filter(|v| v["type"] == kind)
+        .collect()
+}
+
+async fn order_count(store: &bursar_store::Store) -> i64 {
+    let mut c = store.read().await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&mut *c).await.unwrap()
+}
+
+both_stores!(an_app_sells_a_training_the_payer_pays_at_the_cashier, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let (hook, rx) = start_receiver().await;
+    let api = register(&app, &hook, &["PXF", "CET"], "").await;
+
+    // Create, idempotently.
+    let body = order_body("T-2026-0001");
+    let (status, order, _) = api.call("POST", "/api/v1/orders", Some(&body), Some("key-1")).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!((order["status"].as_str(), order["amount_fen"].as_i64()), (Some("open"), Some(88000)));
+    let before = order_count(&app.store).await;
+    let (status, again, headers) = api.call("POST", "/api/v1/orders", Some(&body), Some("key-1")).await;
+    assert_eq!((status, &again), (201, &order), "same key, same body: the same response");
+    assert_eq!(headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    let (status, e, _) = api.call("POST", "/api/v1/orders", Some(&order_body("T-2026-0002")), Some("key-1")).await;
+    assert_eq!((status, e["error"]["type"].as_str()), (409, Some("idempotency_error")));
+    let (status, e, _) = api.call("POST", "/api/v1/orders", Some(&body), Some("key-2")).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("duplicate_out_order_no")));
+    assert_eq!(order_count(&app.store).await, before, "nothing more was created");
+
+    // The hosted cashier: the payer chooses WeChat and pays in the simulator.
+    let cashier_url = order["cashier_url"].as_str().unwrap().to_string();
+    let browser = client();
+    let page = browser.get(&cashier_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("职业技能培训费") && page.contains("880.00") && page.contains("wechat_native"));
+    let r = browser
+        .post(&cashier_url)
+        .form(&[("csrf", csrf_of(&page).as_str()), ("method", "wechat_native")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pay_path = location(&r);
+    let pay_page = browser.get(format!("{}{pay_path}", app.base_url)).send().await.unwrap().text().await.unwrap();
+    let code_url = between(&pay_page, "code_url=", "\"").map(|c| c.to_string());
+    let payment = {
+        let mut c = app.store.read().await.unwrap();
+        pay_store::payment(&mut c, pay_path.rsplit('/').next().unwrap()).await.unwrap()
+    };
+    assert!(code_url.is_some(), "a QR with the simulator's phone link");
+    app.wechat_sim.as_ref().unwrap().confirm_payment(payment.code_url.as_deref().unwrap(), true).unwrap();
+    eventually("order.paid webhook", Duration::from_secs(15), || {
+        let rx = rx.clone();
+        async move { !events_of(&rx, "order.paid").await.is_empty() }
+    })
+    .await;
+    // The webhook is signed; the app verifies it with its secret.
+    let (sig, body) = rx.got.lock().unwrap().iter().find(|(_, b)| b.contains("order.paid")).cloned().unwrap();
+    assert!(verify_signature(&api.secret, &sig, &body, chrono_now(), 300), "the webhook signature verifies");
+    assert!(!verify_signature("sk_wrong", &sig, &body, chrono_now(), 300));
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["data"]["out_order_no"], "T-2026-0001");
+
+    // Back to the app with a signed result.
+    let done = browser.get(format!("{}{pay_path}", app.base_url)).send().await.unwrap().text().await.unwrap();
+    let ret =
+        crate::channels_portal::unescape(between(&done, "id=\"return-link\" data-autoreturn href=\"", "\"").unwrap());
+    assert!(ret.starts_with("http://127.0.0.1:9/back?"));
+    let q: Vec<(String, String)> = url_pairs(ret.split_once('?').unwrap().1);
+    let sig = q.iter().find(|(k, _)| k == "signature").unwrap().1.clone();
+    let signed: Vec<String> = q.iter().filter(|(k, _)| k != "signature").map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(bursar_web::api::hmac_hex(&api.secret, signed.join("&").as_bytes()), sig);
+    assert!(signed.contains(&"status=paid".to_string()));
+
+    // Query, list with a cursor.
+    let id = order["id"].as_str().unwrap().to_string();
+    let (status, got, _) = api.call("GET", &format!("/api/v1/orders/{id}"), None, None).await;
+    assert_eq!((status, got["status"].as_str()), (200, Some("paid")));
+    let (status, second, _) = api.call("POST", "/api/v1/orders", Some(&order_body("T-2026-0003")), None).await;
+    assert_eq!(status, 201, "{second}");
+    let (_, page1, _) = api.call("GET", "/api/v1/orders?limit=1", None, None).await;
+    assert_eq!((page1["data"][0]["id"].clone(), page1["has_more"].clone()), (second["id"].clone(), json!(true)));
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let (_, page2, _) = api.call("GET", &format!("/api/v1/orders?limit=1&starting_after={cursor}"), None, None).await;
+    assert_eq!((page2["data"][0]["id"].as_str(), page2["has_more"].clone()), (Some(id.as_str()), json!(false)));
+    let (_, by_no, _) = api.call("GET", "/api/v1/orders?out_order_no=T-2026-0001", None, None).await;
+    assert_eq!(by_no["data"][0]["id"].as_str(), Some(id.as_str()));
+
+    // Refund: asked by the app, approved by finance, paid out by the channel, told by webhook.
+    app.wechat_sim.as_ref().unwrap().set_refund_delay_ms(50);
+    let (status, refund, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/refunds"),
+            Some(&json!({"amount_fen": 20000, "reason": "学员退课"})),
+            Some("r-1"),
+        )
+        .await;
+    assert_eq!((status, refund["status"].as_str()), (201, Some("requested")), "{refund}");
+    let (status, e, _) = api
+        .call("POST", &format!("/api/v1/orders/{id}/refunds"), Some(&json!({"amount_fen": 90000, "reason": "x"})), None)
+        .await;
+    assert_eq!((status, e["error"]["type"].as_str()), (422, Some("invalid_request_error")), "more than paid");
+    let finance = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
+    };
+    app.engine.decide_refund(&finance, refund["id"].as_str().unwrap(), true).await.unwrap();
+    eventually("refund.succeeded webhook", Duration::from_secs(20), || {
+        let rx = rx.clone();
+        async move { !events_of(&rx, "refund.succeeded").await.is_empty() }
+    })
+    .await;
+    let (_, r, _) = api.call("GET", &format!("/api/v1/refunds/{}", refund["id"].as_str().unwrap()), None, None).await;
+    assert_eq!(r["status"], "succeeded");
+
+    // Close the unpaid second order: closed, its receivable waived, a webhook.
+    let (status, closed, _) =
+        api.call("POST", &format!("/api/v1/orders/{}/close", second["id"].as_str().unwrap()), None, None).await;
+    assert_eq!((status, closed["status"].as_str()), (200, Some("closed")));
+    let (status, e, _) = api.call("POST", &format!("/api/v1/orders/{id}/close"), None, None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("order_paid")));
+    eventually("order.closed webhook", Duration::from_secs(15), || {
+        let rx = rx.clone();
+        async move { !events_of(&rx, "order.closed").await.is_empty() }
+    })
+    .await;
+
+    // Arrears and bulk receivables for identified payers.
+    let (student, _) = bursar::demo::first_student_login();
+    let bulk = json!({"receivables": [
+        {"ref": "B-1", "payer_identifier": student, "fee_item_code": "CET", "academic_year": "2027-2028", "amount_fen": 3000},
+        {"ref": "B-2", "payer_identifier": "nobody", "fee_item_code": "CET", "academic_year": "2026-2027", "amount_fen": 3000},
+        {"ref": "B-3", "payer_identifier": student, "fee_item_code": "XF", "academic_year": "2026-2027", "amount_fen": 3000}
+    ]});
+    let (status, res, _) = api.call("POST", "/api/v1/receivables/bulk", Some(&bulk), None).await;
+    assert_eq!(status, 200);
+    let states: Vec<&str> = res["data"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["created", "error", "error"]);
+    let (_, res, _) = api.call("POST", "/api/v1/receivables/bulk", Some(&bulk), None).await;
+    assert_eq!(res["data"][0]["status"], "existing", "pushed once per ref");
+    let (status, arrears, _) = api.call("GET", &format!("/api/v1/payers/{student}/arrears"), None, None).await;
+    assert_eq!(status, 200);
+    let codes: Vec<&str> =
+        arrears["data"].as_array().unwrap().iter().map(|d| d["fee_item_code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"CET") && !codes.contains(&"XF"), "only the app's own fee items: {codes:?}");
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
+
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), bursar_channels::alipay::protocol::form_decode(v)))
+        .collect()
+}
+
+both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let (hook, _rx) = start_receiver().await;
+    let api = register(&app, &hook, &["PXF"], "").await;
+    let before = order_count(&app.store).await;
+    let body = order_body("E-1");
+    let bytes = body.to_string().into_bytes();
+    let now = chrono_now();
+    let check = |(status, v, _): (u16, Value, reqwest::header::HeaderMap), want_status: u16, want_code: &str| {
+        assert_eq!(status, want_status, "{v}");
+        assert_eq!(v["error"]["code"].as_str(), Some(want_code), "{v}");
+        assert!(v["error"]["type"].is_string() && v["error"]["message"].is_string());
+    };
+    check(api.raw("POST", "/api/v1/orders", bytes.clone(), None, None).await, 401, "missing_signature");
+    check(
+        api.raw("POST", "/api/v1/orders", bytes.clone(), Some("BURSAR-HMAC-SHA256 nonsense".into()), None).await,
+        401,
+        "malformed_authorization",
+    );
+    let other = Api::new(&app.base_url, "app_nobody", &api.secret);
+    check(other.call("POST", "/api/v1/orders", Some(&body), None).await, 401, "unknown_app");
+    let forged = Api::new(&app.base_url, &api.app_id, "sk_wrong");
+    check(forged.call("POST", "/api/v1/orders", Some(&body), None).await, 401, "invalid_signature");
+    // Signed over another body.
+    let auth = api.sign("POST", "/api/v1/orders", now, "nonce-tamper-1", b"{}");
+    check(api.raw("POST", "/api/v1/orders", bytes.clone(), Some(auth), None).await, 401, "invalid_signature");
+    // Stale, and replayed.
+    let auth = api.sign("POST", "/api/v1/orders", now - 600, "nonce-stale-01", &bytes);
+    check(api.raw("POST", "/api/v1/orders", bytes.clone(), Some(auth), None).await, 401, "timestamp_out_of_range");
+    let auth = api.sign("GET", "/api/v1/orders", now, "nonce-replay-01", b"");
+    assert_eq!(api.raw("GET", "/api/v1/orders", vec![], Some(auth.clone()), None).await.0, 200);
+    check(api.raw("GET", "/api/v1/orders", vec![], Some(auth), None).await, 401, "replayed_request");
+    // Malformed, unknown fields, oversize.
+    check(api.call("POST", "/api/v1/orders", Some(&json!({"out_order_no": "E-2"})), None).await, 400, "invalid_json");
+    let mut extra = body.clone();
+    extra["surprise"] = json!(1);
+    check(api.call("POST", "/api/v1/orders", Some(&extra), None).await, 400, "invalid_json");
+    let mut big = body.clone();
+    big["description"] = json!("x".repeat(300 * 1024));
+    check(api.call("POST", "/api/v1/orders", Some(&big), None).await, 413, "body_too_large");
+    // Unknown fee item, one not allowed for the app, bad amount, unknown payer, bad ID number.
+    let mut b = body.clone();
+    b["items"][0]["fee_item_code"] = json!("XF");
+    check(api.call("POST", "/api/v1/orders", Some(&b), None).await, 422, "fee_item_not_allowed");
+    b["items"][0]["fee_item_code"] = json!("NOPE");
+    check(api.call("POST", "/api/v1/orders", Some(&b), None).await, 422, "fee_item_not_allowed");
+    let mut b = body.clone();
+    b["items"][0]["amount_fen"] = json!(0);
+    check(api.call("POST", "/api/v1/orders", Some(&b), None).await, 422, "invalid_amount");
+    let mut b = body.clone();
+    b["payer"] = json!({"identifier": "no-such-student"});
+    check(api.call("POST", "/api/v1/orders", Some(&b), None).await, 422, "unknown_payer");
+    let mut b = body.clone();
+    b["payer"] = json!({"name": "某人", "id_number": "110105194912310021"});
+    check(api.call("POST", "/api/v1/orders", Some(&b), None).await, 422, "invalid_id_number");
+    let mut b = body.clone();
+    b["payer"] = json!({"identifier": "x", "name": "y"});
+    check(api.call("POST", "/api/v1/orders", Some(&b), None).await, 400, "invalid_payer");
+    check(api.call("GET", "/api/v1/orders/01a2nonexistent", None, None).await, 404, "not_found");
+    check(api.call("GET", "/api/v1/nowhere", None, None).await, 404, "not_found");
+    check(api.call("GET", "/api/v1/orders?limit=1000", None, None).await, 400, "invalid_limit");
+    assert_eq!(order_count(&app.store).await, before, "nothing was created");
+
+    // An IP allow-list that does not include this client.
+    let fenced = register(&app, &hook, &["PXF"], "10.9.9.9").await;
+    check(fenced.call("GET", "/api/v1/orders", None, None).await, 403, "ip_not_allowed");
+
+    // Key rotation: the old secret keeps working during the overlap, the new one at once.
+    let row = {
+        let mut c = app.store.read().await.unwrap();
+        api_store::app_by_app_id(&mut c, &api.app_id).await.unwrap().unwrap()
+    };
+    let new_secret = app
+        .engine
+        .rotate_app_secret(&app.engine.config().sealing, &row, 3_600_000, &bursar_engine::Actor::system("t"))
+        .await
+        .unwrap();
+    assert_eq!(api.call("GET", "/api/v1/orders", None, None).await.0, 200, "old secret during the overlap");
+    assert_eq!(
+        Api::new(&app.base_url, &api.app_id, &new_secret).call("GET", "/api/v1/orders", None, None).await.0,
+        200
+    );
+
+    // SSO handoff: signed, short-lived, single use.
+    let (student, _) = bursar::demo::first_student_login();
+    let claims = bursar_web::cashier::SsoClaims {
+        identifier: student.clone(),
+        order_id: None,
+        exp: chrono_now() + 120,
+        nonce: "sso-nonce-0001".into(),
+    };
+    let token = bursar_web::cashier::sso_token(&new_secret, &claims);
+    let browser = client();
+    let r =
+        browser.get(format!("{}/cashier/sso?app_id={}&token={token}", app.base_url, api.app_id)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/portal/fees");
+    assert_eq!(browser.get(format!("{}/portal/fees", app.base_url)).send().await.unwrap().status(), 200, "signed in");
+    let again =
+        client().get(format!("{}/cashier/sso?app_id={}&token={token}", app.base_url, api.app_id)).send().await.unwrap();
+    assert_eq!(again.status(), 422, "single use");
+    let expired = bursar_web::cashier::SsoClaims {
+        identifier: student.clone(),
+        order_id: None,
+        exp: chrono_now() - 1,
+        nonce: "sso-nonce-0002".into(),
+    };
+    let r = client()
+        .get(format!(
+            "{}/cashier/sso?app_id={}&token={}",
+            app.base_url,
+            api.app_id,
+            bursar_web::cashier::sso_token(&new_secret, &expired)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "expired");
+    let forged = bursar_web::cashier::sso_token(
+        "sk_wrong",
+        &bursar_web::cashier::SsoClaims {
+            identifier: student,
+            order_id: None,
+            exp: chrono_now() + 60,
+            nonce: "sso-nonce-0003".into(),
+        },
+    );
+    let r = client()
+        .get(format!("{}/cashier/sso?app_id={}&token={forged}", app.base_url, api.app_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "forged");
+    app.stop().await;
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_retry_on_schedule_for_more_than_a_day() {
+    let Some(env) = TestEnv::new(Db::Sqlite).await else { return };
+    let clock = bursar_domain::ManualClock::new(chrono_now() * 1000);
+    let cfg = env.config();
+    let store =
+        bursar::app::open_store(&cfg, Arc::new(clock.clone()), Arc::new(bursar_domain::UuidV7Ids)).await.unwrap();
+    bursar::demo::seed_if_empty(&store, &bursar::app::read_id_digest_key(&cfg.data_dir).unwrap()).await.unwrap();
+    let inj = bursar::app::Injected {
+        clock: Arc::new(clock.clone()),
+        sweep_every: Duration::from_millis(50),
+        sim_retry_scale: 0.01,
+        ..Default::default()
+    };
+    let app = bursar::app::start_with_store(&cfg, inj, store).await.unwrap();
+    bursar::demo::enable_channels(&app.store).await.unwrap();
+    let (hook, rx) = start_receiver().await;
+    rx.status.store(503, std::sync::atomic::Ordering::SeqCst);
+    let api = register(&app, &hook, &["PXF"], "").await;
+    let (status, order, _) = api.call("POST", "/api/v1/orders", Some(&order_body("W-1")), None).await;
+    assert_eq!(status, 201, "{order}");
+    api.call("POST", &format!("/api/v1/orders/{}/close", order["id"].as_str().unwrap()), None, None).await;
+    let event_id = {
+        let mut c = app.store.read().await.unwrap();
+        let row = api_store::app_by_app_id(&mut c, &api.app_id).await.unwrap().unwrap();
+        api_store::events_of_app(&mut c, &row.id, 5).await.unwrap()[0].id.clone()
+    };
+    let attempts = |n: usize| {
+        let rx = rx.clone();
+        async move { rx.got.lock().unwrap().len() >= n }
+    };
+    eventually("first attempt at once", Duration::from_secs(10), || attempts(1)).await;
+    let started = clock.now_ms();
+    for (i, wait_s) in bursar_engine::webhooks::RETRY_SCHEDULE_S.iter().enumerate() {
+        // Not a moment before its time…
+        clock.advance_ms(wait_s * 1000 - 1_000);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(rx.got.lock().unwrap().len(), i + 1, "attempt {} waits its turn", i + 2);
+        // …and then it comes.
+        clock.advance_ms(1_000);
+        eventually("the next attempt", Duration::from_secs(10), || attempts(i + 2)).await;
+    }
+    let span_h = (clock.now_ms() - started) / 3_600_000;
+    assert!(span_h >= 24, "retried for {span_h} h");
+    // No thirteenth attempt: the event is failed, shown to finance for redelivery.
+    clock.advance_ms(48 * 3_600_000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.got.lock().unwrap().len(), 12);
+    let e = {
+        let mut c = app.store.read().await.unwrap();
+        api_store::event(&mut c, &event_id).await.unwrap()
+    };
+    assert_eq!((e.state.as_str(), e.attempts), ("failed", 12));
+    // Finance redelivers once the endpoint is back.
+    rx.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    app.engine.redeliver_webhook(&event_id).await.unwrap();
+    eventually("redelivered", Duration::from_secs(10), || {
+        let store = app.store.clone();
+        let id = event_id.clone();
+        async move {
+            let mut c = store.read().await.unwrap();
+            api_store::event(&mut c, &id).await.unwrap().state == "delivered"
+        }
+    })
+    .await;
+    // Every attempt carried the same event, signed.
+    for (sig, body) in rx.got.lock().unwrap().iter() {
+        assert!(body.contains(&event_id));
+        assert!(sig.starts_with("t=") && sig.contains(",v1="));
+    }
+    app.stop().await;
+}
