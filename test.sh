@@ -70,6 +70,11 @@ if [ "$status" -eq 0 ] && command -v python3 >/dev/null 2>&1; then
     sdk_status=${PIPESTATUS[0]}
     [ "$sdk_status" -eq 0 ] || status=$sdk_status
   done
+  # The open API: the integration guide's example client and a schemathesis fuzz run, against
+  # a real `bursar demo`.
+  tests/api/run.sh "$venv/bin/python" 2>&1 | tee -a "$log"
+  api_status=${PIPESTATUS[0]}
+  [ "$api_status" -eq 0 ] || status=$api_status
 elif [ "$status" -eq 0 ]; then
   echo "error: python3 is needed for the SDK conformance tests" >&2
   status=1

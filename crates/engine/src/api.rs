@@ -286,7 +286,7 @@ impl Engine {
         academic_year: &str,
         amount: Fen,
     ) -> Result<(String, bool), EngineError> {
-        if reference.is_empty() || reference.len() > 64 {
+        if reference.is_empty() || reference.chars().count() > 64 {
             return Err(param("invalid_ref", "ref", "ref 须为 1–64 个字符"));
         }
         if amount.get() <= 0 || amount.get() > MAX_ORDER_FEN {

@@ -266,14 +266,16 @@ pub async fn orders_page(
     limit: i64,
 ) -> Result<Vec<ApiOrderRow>, StoreError> {
     Ok(match starting_after {
-        Some(after) => sqlx::query_as(&format!(
+        Some(after) => {
+            sqlx::query_as(&format!(
             "SELECT {ORDER_COLS} FROM api_orders WHERE app_id = $1 AND order_id < $2 ORDER BY order_id DESC LIMIT $3"
         ))
-        .bind(app)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(c)
-        .await?,
+            .bind(app)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(c)
+            .await?
+        }
         None => {
             sqlx::query_as(&format!(
                 "SELECT {ORDER_COLS} FROM api_orders WHERE app_id = $1 ORDER BY order_id DESC LIMIT $2"

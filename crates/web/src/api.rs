@@ -369,7 +369,17 @@ struct OrderIn {
     metadata: Option<Value>,
 }
 
+/// `YYYY-YYYY` exactly (the schema's pattern); that the years follow each other is checked later.
+fn year_ok(y: &str) -> bool {
+    y.len() == 9 && y.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() })
+}
+
 fn api_payer(s: &AppState, p: PayerIn) -> Result<ApiPayer, ApiError> {
+    if let Some(phone) = &p.phone {
+        if phone.len() != 11 || !phone.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid("invalid_phone", "手机号须为 11 位数字", Some("payer.phone")));
+        }
+    }
     match (p.identifier, p.name) {
         (Some(identifier), None) if p.id_number.is_none() && p.phone.is_none() => {
             Ok(ApiPayer::Identified { identifier })
@@ -409,6 +419,13 @@ async fn create_order(
         let metadata = input.metadata.unwrap_or(Value::Object(Default::default()));
         if !metadata.is_object() || metadata.to_string().len() > 4096 {
             return Err(ApiError::invalid("invalid_metadata", "metadata 须为不超过 4 KB 的对象", Some("metadata")));
+        }
+        if let Some(i) = input.items.iter().position(|i| !year_ok(&i.academic_year)) {
+            return Err(ApiError::invalid(
+                "invalid_academic_year",
+                "学年格式应为 2026-2027",
+                Some(&format!("items[{i}].academic_year")),
+            ));
         }
         let order = ApiOrderInput {
             out_order_no: input.out_order_no,
@@ -664,6 +681,20 @@ async fn bulk_receivables(
         let input: BulkIn = parse_json(&body)?;
         if input.receivables.is_empty() || input.receivables.len() > 500 {
             return Err(ApiError::invalid("invalid_batch", "receivables 须为 1–500 条", Some("receivables")));
+        }
+        // What the schema itself forbids refuses the whole request; business rules (unknown
+        // payer, item not allowed, already raised) are reported per item below.
+        for (i, it) in input.receivables.iter().enumerate() {
+            let n = it.reference.chars().count();
+            if n == 0 || n > 64 {
+                return Err(ApiError::invalid("invalid_ref", "ref 须为 1–64 个字符", Some(&format!("receivables[{i}].ref"))));
+            }
+            if it.amount_fen < 1 || it.amount_fen > 10_000_000_000 {
+                return Err(ApiError::invalid("invalid_amount", "amount_fen 须在 1 到 10000000000 之间", Some(&format!("receivables[{i}].amount_fen"))));
+            }
+            if !year_ok(&it.academic_year) {
+                return Err(ApiError::invalid("invalid_academic_year", "学年格式应为 2026-2027", Some(&format!("receivables[{i}].academic_year"))));
+            }
         }
         let mut data = Vec::new();
         for (i, it) in input.receivables.iter().enumerate() {
