@@ -390,6 +390,42 @@ both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv|
         200
     );
 
+    // An app registered with an RSA public key may sign with it instead.
+    let (private_pem, public_pem) = bursar_channels::crypto::generate_rsa_pem().unwrap();
+    let items = vec!["PXF".to_string()];
+    let (rsa_app, _) = app
+        .engine
+        .register_app(
+            &app.engine.config().sealing,
+            "RSA 应用",
+            &hook,
+            "http://127.0.0.1:9/back",
+            "",
+            &items,
+            Some(&public_pem),
+            &bursar_engine::Actor::system("t"),
+        )
+        .await
+        .unwrap();
+    let signer = bursar_channels::crypto::RsaSigner::from_pkcs8_pem(&private_pem).unwrap();
+    let rsa_auth = |nonce: &str, signer: &bursar_channels::crypto::RsaSigner| {
+        let ts = chrono_now();
+        let msg = bursar_web::api::signing_string("GET", "/api/v1/orders", &ts.to_string(), nonce, b"");
+        let sig = signer.sign_base64(&msg).unwrap();
+        format!(
+            "BURSAR-SHA256-RSA2048 app_id=\"{}\",timestamp=\"{ts}\",nonce=\"{nonce}\",signature=\"{sig}\"",
+            rsa_app.app_id
+        )
+    };
+    assert_eq!(api.raw("GET", "/api/v1/orders", vec![], Some(rsa_auth("rsa-nonce-0001", &signer)), None).await.0, 200);
+    let (other_private, _) = bursar_channels::crypto::generate_rsa_pem().unwrap();
+    let wrong = bursar_channels::crypto::RsaSigner::from_pkcs8_pem(&other_private).unwrap();
+    check(
+        api.raw("GET", "/api/v1/orders", vec![], Some(rsa_auth("rsa-nonce-0002", &wrong)), None).await,
+        401,
+        "invalid_signature",
+    );
+
     // SSO handoff: signed, short-lived, single use.
     let (student, _) = bursar::demo::first_student_login();
     let claims = bursar_web::cashier::SsoClaims {
