@@ -50,6 +50,7 @@ export async function startDemo() {
   const department = /Departments:\s+\S+\s+\((\S+) \/ (\S+) for/.exec(output);
   return {
     base,
+    dataDir,
     simBase: `http://127.0.0.1:${simPort}`,
     student: { user: login[1], password: login[2] },
     finance: { user: finance[1], password: finance[2] },

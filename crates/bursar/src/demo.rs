@@ -458,7 +458,7 @@ pub async fn ensure_demo_app(
             &engine.config().sealing,
             DEMO_APP_NAME,
             webhook_url,
-            &format!("{}/demo-return", base_url.trim_end_matches('/')),
+            &format!("{}/portal", base_url.trim_end_matches('/')),
             "",
             &items,
             None,

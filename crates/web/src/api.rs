@@ -258,6 +258,37 @@ async fn authenticate(
     Ok(app)
 }
 
+/// A request authenticated as an application: who it is, and the exact body it signed. Take it
+/// last (it reads the body).
+pub struct Signed {
+    pub app: AppRow,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl axum::extract::FromRequest<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, s: &AppState) -> Result<Signed, ApiError> {
+        let (parts, body) = req.into_parts();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let uri = parts.extensions.get::<OriginalUri>().cloned().unwrap_or_else(|| OriginalUri(parts.uri.clone()));
+        let too_large = || {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "body_too_large", "请求体超过 256 KB")
+        };
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await.map_err(|_| too_large())?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        let app = authenticate(s, peer, &parts.method, &uri, &parts.headers, &body).await?;
+        Ok(Signed { app, headers: parts.headers, body })
+    }
+}
+
 /// Runs a `POST` under its `Idempotency-Key`: the same key and body again returns the stored
 /// response; the same key with another body is refused; concurrent duplicates wait their turn.
 async fn idempotent<F, Fut>(s: &AppState, app: &AppRow, headers: &HeaderMap, body: &[u8], run: F) -> ApiResult
@@ -397,15 +428,7 @@ fn api_payer(s: &AppState, p: PayerIn) -> Result<ApiPayer, ApiError> {
     }
 }
 
-async fn create_order(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
+async fn create_order(State(s): State<AppState>, Signed { app, headers, body }: Signed) -> ApiResult {
     idempotent(&s, &app, &headers, &body, || async {
         let input: OrderIn = parse_json(&body)?;
         if let Some(u) = &input.return_url {
@@ -459,16 +482,7 @@ async fn own_order(s: &AppState, app: &AppRow, id: &str) -> Result<api_store::Ap
     })
 }
 
-async fn get_order(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
+async fn get_order(State(s): State<AppState>, Path(id): Path<String>, Signed { app, .. }: Signed) -> ApiResult {
     let row = own_order(&s, &app, &id).await?;
     // The channel is the truth: ask it about a payment still waiting before answering.
     refresh_waiting(&s, &row.order_id).await;
@@ -500,14 +514,9 @@ struct ListQuery {
 
 async fn list_orders(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    Signed { app, .. }: Signed,
 ) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
     let Query(q) = q.map_err(|e| ApiError::invalid("invalid_query", e.body_text(), None))?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -542,14 +551,9 @@ async fn list_orders(
 
 async fn close_order(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    Signed { app, headers, body }: Signed,
 ) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
     idempotent(&s, &app, &headers, &body, || async {
         let row = own_order(&s, &app, &id).await?;
         s.engine.api_close_order(&app, &row.order_id).await?;
@@ -568,14 +572,9 @@ struct RefundIn {
 
 async fn create_refund(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    Signed { app, headers, body }: Signed,
 ) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
     idempotent(&s, &app, &headers, &body, || async {
         let input: RefundIn = parse_json(&body)?;
         if input.amount_fen <= 0 {
@@ -597,16 +596,7 @@ fn refund_json(r: &bursar_store::refunds::RefundRow, order: &api_store::ApiOrder
     v
 }
 
-async fn get_refund(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
+async fn get_refund(State(s): State<AppState>, Path(id): Path<String>, Signed { app, .. }: Signed) -> ApiResult {
     let not_found =
         || ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", format!("退款 {id} 不存在"));
     let mut c = s.engine.store().read().await?;
@@ -616,16 +606,7 @@ async fn get_refund(
     Ok(json_response(StatusCode::OK, &refund_json(&r, &order)))
 }
 
-async fn arrears(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Path(identifier): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
+async fn arrears(State(s): State<AppState>, Path(identifier): Path<String>, Signed { app, .. }: Signed) -> ApiResult {
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer_by_identifier(&mut c, &identifier).await?.ok_or_else(|| {
         let mut e = ApiError::new(
@@ -668,15 +649,7 @@ struct BulkIn {
     receivables: Vec<BulkItem>,
 }
 
-async fn bulk_receivables(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let app = authenticate(&s, peer, &method, &uri, &headers, &body).await?;
+async fn bulk_receivables(State(s): State<AppState>, Signed { app, headers, body }: Signed) -> ApiResult {
     idempotent(&s, &app, &headers, &body, || async {
         let input: BulkIn = parse_json(&body)?;
         if input.receivables.is_empty() || input.receivables.len() > 500 {

@@ -21,12 +21,7 @@ struct Sim {
 async fn start_sim() -> Sim {
     let sandbox = AlipaySandbox::generate("测试大学").unwrap();
     let sim = AlipaySimulator::new(sandbox.clone(), Arc::new(SystemClock)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = sim.router();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
+    let url = crate::support::serve_router(sim.router()).await;
     Sim { url, sandbox, sim }
 }
 

@@ -196,3 +196,13 @@ pub async fn login_operator(base: &str, user: &str, password: &str) -> reqwest::
     assert_eq!(r.status(), 303, "{user} logs in");
     c
 }
+
+/// Serves a router (a channel simulator) on an ephemeral port; returns its base URL.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    url
+}
