@@ -311,6 +311,51 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
             receivable_count += 1;
         }
     }
+    // The demo students may log in with their initial password again and again (so the demo can
+    // be replayed); every other account with an initial password must change it first.
+    sqlx::query("UPDATE payers SET must_change_password = 0 WHERE kind = 'enrolled_student'").execute(tx.c()).await?;
+    // Other kinds of payers (payer guide §1): staff and registrants log in with a number and an
+    // initial password (they must change it); new students with their ID number and name.
+    let other_hash = |id: &str| -> anyhow::Result<String> {
+        let pw = initial_password(id).unwrap_or_default();
+        bursar_web::auth::hash_password(&pw).map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    for (i, (kind, identifier, name, id_prefix)) in OTHER_PAYERS.iter().enumerate() {
+        let id_number = complete_resident_id(id_prefix).unwrap_or_default();
+        let payer_id = tx.new_id();
+        let hash = if *kind == "new_student" { "!".to_string() } else { other_hash(&id_number)? };
+        payers::insert_payer(
+            tx.c(),
+            &payer_id,
+            &NewPayer {
+                kind,
+                identifier,
+                name,
+                id_number_masked: &mask_id_number(&id_number),
+                id_number_digest: &bursar_web::auth::id_number_digest(id_digest_key, &id_number),
+                phone: "",
+                department_id: Some(&dept_ids[1 + i % 5]),
+                class_name: "",
+                password_hash: &hash,
+            },
+            t,
+        )
+        .await?;
+        if *kind == "new_student" {
+            // No password to change: new students sign in with their ID number and name.
+            payers::set_payer_password(tx.c(), &payer_id, "!", false).await?;
+        }
+        // New students owe their first year; staff and registrants a training fee.
+        let lines: Vec<(usize, i64)> =
+            if *kind == "new_student" { vec![(0, 480_000), (1, 120_000)] } else { vec![(4, 180_000)] };
+        for (item, due) in lines {
+            let rid = tx.new_id();
+            receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], "2026-2027", Fen(due), t).await?;
+            let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
+            ledger::post(&mut tx, &entry).await?;
+            receivable_count += 1;
+        }
+    }
     // Campus cards for every other student (the first one included), loaded by bank transfer.
     let card_hash = bursar_web::auth::hash_password(CARD_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
     let payer_rows = {
@@ -480,6 +525,29 @@ pub async fn ensure_demo_app(
 }
 
 pub const DEMO_APP_NAME: &str = "培训报名系统";
+
+/// The demo's staff, registrants and new students: (kind, login identifier, name, 17-digit ID prefix).
+pub const OTHER_PAYERS: [(&str, &str, &str, &str); 6] = [
+    ("staff", "T2010001", "赵老师", "37030319800101001"),
+    ("staff", "T2010002", "钱老师", "37030319820202002"),
+    ("registrant", "R2026001", "孙报名", "37030319900303003"),
+    ("new_student", "N2026001", "李新生", "37030320080404004"),
+    ("new_student", "N2026002", "周新生", "37030320080505005"),
+    ("new_student", "N2026003", "吴新生", "37030320080606006"),
+];
+
+/// A demo staff member's login (staff number, initial password).
+pub fn staff_login() -> (String, String) {
+    let (_, number, _, prefix) = OTHER_PAYERS[0];
+    let id = complete_resident_id(prefix).unwrap_or_default();
+    (number.to_string(), initial_password(&id).unwrap_or_default())
+}
+
+/// A demo new student's login (ID number, name).
+pub fn new_student_login() -> (String, String) {
+    let (_, _, name, prefix) = OTHER_PAYERS[3];
+    (complete_resident_id(prefix).unwrap_or_default(), name.to_string())
+}
 
 #[cfg(test)]
 mod tests {

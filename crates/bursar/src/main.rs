@@ -212,6 +212,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "  Campus card password: {}   (every other demo student holds a loaded card)",
                 demo::CARD_PASSWORD
             );
+            let (staff, staff_pw) = demo::staff_login();
+            let (ns_id, ns_name) = demo::new_student_login();
+            println!("  Other payers:         staff {staff} / {staff_pw} (must change it); new student {ns_id} + {ns_name}; outside people register at /portal/register");
             println!(
                 "  Open API:             {}/api/v1   (demo app credentials: {}; docs: /api/v1/openapi.json)",
                 running.base_url,

@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "refunds", include_str!("../migrations/0003_refunds.sql")),
     (4, "channels", include_str!("../migrations/0004_channels.sql")),
     (5, "open_api", include_str!("../migrations/0005_open_api.sql")),
+    (6, "accounts", include_str!("../migrations/0006_accounts.sql")),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an advisory

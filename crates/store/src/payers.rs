@@ -193,3 +193,44 @@ pub async fn operator(c: &mut AnyConnection, id: &str) -> Result<OperatorRow, St
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("operator {id}")))
 }
+
+pub async fn set_phone(c: &mut AnyConnection, id: &str, phone: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payers SET phone = $1 WHERE id = $2").bind(phone).bind(id).execute(c).await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SecurityRow {
+    pub payer_id: String,
+    pub question1: String,
+    pub answer1_hash: String,
+    pub question2: String,
+    pub answer2_hash: String,
+    pub updated_at_ms: i64,
+}
+
+pub async fn security(c: &mut AnyConnection, payer_id: &str) -> Result<Option<SecurityRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT payer_id, question1, answer1_hash, question2, answer2_hash, updated_at_ms FROM payer_security WHERE payer_id = $1",
+    )
+    .bind(payer_id)
+    .fetch_optional(c)
+    .await?)
+}
+
+pub async fn set_security(c: &mut AnyConnection, s: &SecurityRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO payer_security (payer_id, question1, answer1_hash, question2, answer2_hash, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (payer_id) DO UPDATE SET question1 = excluded.question1, answer1_hash = excluded.answer1_hash,
+             question2 = excluded.question2, answer2_hash = excluded.answer2_hash, updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(&s.payer_id)
+    .bind(&s.question1)
+    .bind(&s.answer1_hash)
+    .bind(&s.question2)
+    .bind(&s.answer2_hash)
+    .bind(s.updated_at_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}

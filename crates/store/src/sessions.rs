@@ -101,3 +101,12 @@ pub async fn clear_failures(c: &mut AnyConnection, key: &str) -> Result<(), Stor
     sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1").bind(key).execute(c).await?;
     Ok(())
 }
+
+/// Failed attempts counted for a key (0 when none), e.g. to ask for a captcha.
+pub async fn failures(c: &mut AnyConnection, key: &str) -> Result<i64, StoreError> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT failures FROM login_throttle WHERE throttle_key = $1")
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
+    Ok(n.unwrap_or(0))
+}

@@ -127,10 +127,20 @@ pub struct PayerSession {
 impl FromRequestParts<AppState> for PayerSession {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        match session_of(state, &parts.headers, "payer").await? {
-            Some(s) => Ok(PayerSession { payer_id: s.subject_id, csrf: s.csrf_token }),
-            None => Err(WebError::LoginRequired { login_path: "/portal/login" }),
+        let Some(s) = session_of(state, &parts.headers, "payer").await? else {
+            return Err(WebError::LoginRequired { login_path: "/portal/login" });
+        };
+        // An initial password must be changed before anything else (its page and logout excepted).
+        let path = parts.uri.path();
+        if !path.starts_with("/portal/account") && path != "/portal/logout" {
+            let mut c = state.engine.store().read().await?;
+            let p = bursar_store::payers::payer(&mut c, &s.subject_id).await?;
+            // Payers without a password (new students, by ID number and name) have none to change.
+            if p.must_change_password != 0 && p.password_hash != "!" {
+                return Err(WebError::LoginRequired { login_path: "/portal/account/password" });
+            }
         }
+        Ok(PayerSession { payer_id: s.subject_id, csrf: s.csrf_token })
     }
 }
 

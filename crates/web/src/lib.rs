@@ -3,10 +3,12 @@
 //! every route that shows or changes data requires a session of the right kind, every form
 //! carries a CSRF token, and every response carries restrictive security headers.
 
+mod account;
 mod admin;
 pub mod api;
 mod apps;
 pub mod auth;
+pub mod captcha;
 pub mod cashier;
 mod channels;
 mod counter;
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
         )
         .merge(portal::routes())
+        .merge(account::routes())
         .merge(admin::routes())
         .route("/notify/{channel}", post(notify::notify))
         .merge(api::routes())

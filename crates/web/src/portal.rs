@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/portal", get(|_: PayerSession| async { Redirect::to("/portal/fees") }))
         .route("/portal/login", get(login_page).post(login))
+        .route("/portal/login/new-student", post(login_new_student))
         .route("/portal/logout", post(logout))
         .route("/portal/fees", get(fees))
         .route("/portal/pay", get(pay_page))
@@ -59,17 +60,54 @@ struct LoginPage {
     school_name: String,
     csrf: String,
     error: String,
+    notice: String,
     identifier: String,
+    kind: String,
+    kinds: Vec<(&'static str, &'static str)>,
+    /// Shown after repeated failures: (SVG, token).
+    captcha: Option<(String, String)>,
 }
 
-async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+/// Failed logins on an account before a captcha is asked for.
+const CAPTCHA_AFTER: i64 = 2;
+
+impl LoginPage {
+    fn new(s: &AppState, csrf: String) -> LoginPage {
+        LoginPage {
+            school_name: s.config.school_name.clone(),
+            csrf,
+            error: String::new(),
+            notice: String::new(),
+            identifier: String::new(),
+            kind: PayerKind::EnrolledStudent.as_str().into(),
+            kinds: crate::account::PASSWORD_KINDS.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
+            captcha: None,
+        }
+    }
+    fn with_captcha(mut self, s: &AppState) -> LoginPage {
+        let c = crate::captcha::new(&s.config.id_digest_key, s.engine.store().now_ms() / 1000);
+        self.captcha = Some((c.svg, c.token));
+        self
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    reset: Option<String>,
+}
+
+async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
-    let mut resp = render(&LoginPage {
-        school_name: s.config.school_name.clone(),
-        csrf: csrf.clone(),
-        error: String::new(),
-        identifier: String::new(),
-    })?;
+    let mut page = LoginPage::new(&s, csrf.clone());
+    if q.reset.is_some() {
+        page.notice = "密码已重置，请用新密码登录。".into();
+    }
+    let mut resp = render(&page)?;
     if fresh {
         auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
     }
@@ -81,33 +119,116 @@ struct LoginForm {
     identifier: String,
     password: String,
     csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    captcha_token: String,
+}
+
+fn refused(page: LoginPage) -> Result<Response, WebError> {
+    let mut resp = render(&page)?;
+    *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+    Ok(resp)
+}
+
+/// After login: an initial password must be changed first.
+async fn after_login(s: &AppState, payer_id: &str) -> Result<Response, WebError> {
+    let must_change = {
+        let mut c = s.engine.store().read().await?;
+        let p = payers::payer(&mut c, payer_id).await?;
+        p.must_change_password != 0 && p.password_hash != "!"
+    };
+    let target = if must_change { "/portal/account/password" } else { "/portal/fees" };
+    let mut resp = Redirect::to(target).into_response();
+    auth::start_session(s, &mut resp, "payer", payer_id).await?;
+    Ok(resp)
 }
 
 async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
-    let identifier = f.identifier.trim().to_string();
-    let kind = PayerKind::EnrolledStudent.as_str();
+    let kind = PayerKind::parse(&f.kind)
+        .filter(|k| crate::account::PASSWORD_KINDS.contains(k))
+        .unwrap_or(PayerKind::EnrolledStudent);
+    let identifier = crate::account::stored_identifier(kind, &f.identifier);
+    let key = format!("payer:{}:{identifier}", kind.as_str());
+    let (failures, locked) = {
+        let mut c = s.engine.store().read().await?;
+        let now = s.engine.store().now_ms();
+        (
+            bursar_store::sessions::failures(&mut c, &key).await?,
+            bursar_store::sessions::locked_until(&mut c, &key, now).await?.is_some(),
+        )
+    };
+    let mut page = LoginPage::new(&s, f.csrf.clone());
+    page.identifier = f.identifier.trim().to_string();
+    page.kind = kind.as_str().into();
+    let now_s = s.engine.store().now_ms() / 1000;
+    // After repeated failures a captcha is required; a wrong one counts as a failed attempt, so
+    // the lock still comes after the usual number of tries (a locked account says so first).
+    let captcha_ok = crate::captcha::check(&s.config.id_digest_key, &f.captcha_token, &f.captcha, now_s);
+    if !locked && failures >= CAPTCHA_AFTER && !captcha_ok {
+        let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
+        auth::check_csrf(&expected, Some(&f.csrf))?;
+        page.error = match auth::throttled_check(&s, &key, false).await {
+            Err(WebError::BadRequest(m)) if m.contains("锁定") => m,
+            Err(WebError::BadRequest(_)) | Ok(()) => "请输入正确的验证码".into(),
+            Err(e) => return Err(e),
+        };
+        return refused(page.with_captcha(&s));
+    }
     let account = {
         let mut c = s.engine.store().read().await?;
-        payers::payer_by_login(&mut c, kind, &identifier).await?.map(|p| (p.id, p.password_hash))
+        payers::payer_by_login(&mut c, kind.as_str(), &identifier).await?.map(|p| (p.id, p.password_hash))
     };
-    let key = format!("payer:{kind}:{identifier}");
     match auth::password_login(&s, &headers, &f.csrf, &key, account, &f.password).await? {
-        Ok(payer_id) => {
-            let mut resp = Redirect::to("/portal/fees").into_response();
-            auth::start_session(&s, &mut resp, "payer", &payer_id).await?;
-            Ok(resp)
+        Ok(payer_id) => after_login(&s, &payer_id).await,
+        Err(r) => {
+            page.csrf = r.csrf;
+            page.error = r.message;
+            if failures + 1 >= CAPTCHA_AFTER {
+                page = page.with_captcha(&s);
+            }
+            refused(page)
         }
-        Err(refused) => {
-            let page = LoginPage {
-                school_name: s.config.school_name.clone(),
-                csrf: refused.csrf,
-                error: refused.message,
-                identifier,
-            };
-            let mut resp = render(&page)?;
-            *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-            Ok(resp)
+    }
+}
+
+#[derive(Deserialize)]
+struct NewStudentForm {
+    csrf: String,
+    id_number: String,
+    name: String,
+}
+
+/// New students (新生) sign in with their ID document number and name, as admissions gave them.
+async fn login_new_student(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<NewStudentForm>,
+) -> Result<Response, WebError> {
+    let expected = auth::cookie_value(&headers, auth::LOGIN_CSRF_COOKIE).unwrap_or_default();
+    auth::check_csrf(&expected, Some(&f.csrf))?;
+    let id_number = bursar_domain::payer::normalize_id_number(&f.id_number);
+    let digest = auth::id_number_digest(&s.config.id_digest_key, &id_number);
+    let payer = {
+        let mut c = s.engine.store().read().await?;
+        payers::payer_by_id_digest(&mut c, PayerKind::NewStudent.as_str(), &digest).await?
+    };
+    let ok = payer.as_ref().is_some_and(|p| p.name == f.name.trim());
+    let key = format!("payer:new_student:{digest}");
+    match auth::throttled_check(&s, &key, ok).await {
+        Ok(()) => match payer {
+            Some(p) => after_login(&s, &p.id).await,
+            None => Err(WebError::Forbidden),
+        },
+        Err(WebError::BadRequest(message)) => {
+            let mut page = LoginPage::new(&s, expected);
+            page.error = if message.contains("锁定") { message } else { "证件号码或姓名不正确".into() };
+            page.kind = PayerKind::NewStudent.as_str().into();
+            refused(page)
         }
+        Err(e) => Err(e),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod accounts;
 mod channel_alipay;
 mod channel_unionpay;
 mod channel_wechatpay;
