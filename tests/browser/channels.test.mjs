@@ -19,7 +19,7 @@ async function login(page) {
   await page.goto(`${demo.base}/portal`);
   await page.getByLabel("学号").fill(demo.student.user);
   await page.getByLabel("密码").fill(demo.student.password);
-  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("button", { name: "登录", exact: true }).click();
   await page.getByRole("heading", { name: "当前费用" }).waitFor();
 }
 
@@ -99,7 +99,7 @@ test("finance: counter payment code, channel configuration, offline import", asy
   await page.goto(`${demo.base}/admin`);
   await page.getByLabel("用户名").fill(demo.finance.user);
   await page.getByLabel("密码").fill(demo.finance.password);
-  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("button", { name: "登录", exact: true }).click();
   await page.getByRole("heading", { name: "收费监控" }).waitFor();
 
   // The payer's phone shows a WeChat payment code; the cashier scans it.

@@ -30,11 +30,11 @@ for (const [name, viewport] of Object.entries(viewports)) {
     await shot("01-login");
     await page.getByLabel("学号").fill(demo.student.user);
     await page.getByLabel("密码").fill("wrong-password");
-    await page.getByRole("button", { name: "登录" }).click();
+    await page.getByRole("button", { name: "登录", exact: true }).click();
     await page.getByRole("alert").waitFor();
     assert.match(await page.getByRole("alert").innerText(), /用户名或密码错误/);
     await page.getByLabel("密码").fill(demo.student.password);
-    await page.getByRole("button", { name: "登录" }).click();
+    await page.getByRole("button", { name: "登录", exact: true }).click();
 
     await page.getByRole("heading", { name: "当前费用" }).waitFor();
     const fees = await page.locator("main").innerText();
@@ -96,7 +96,7 @@ test("finance sees collection", async () => {
   await page.goto(`${demo.base}/admin`);
   await page.getByLabel("用户名").fill(demo.finance.user);
   await page.getByLabel("密码").fill(demo.finance.password);
-  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("button", { name: "登录", exact: true }).click();
   await page.getByRole("heading", { name: "收费监控" }).waitFor();
   assert.match(await page.locator("main").innerText(), /成功支付 2 笔/);
   await page.screenshot({ path: join(screenshotDir, "desktop-09-finance.png"), fullPage: true });

@@ -15,7 +15,7 @@ async function login(context, path, userLabel, user, password) {
   await page.goto(`${demo.base}${path}`);
   await page.getByLabel(userLabel).fill(user);
   await page.getByLabel("密码").fill(password);
-  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("button", { name: "登录", exact: true }).click();
   return page;
 }
 
