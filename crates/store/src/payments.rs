@@ -404,3 +404,15 @@ pub async fn offline_imports(c: &mut AnyConnection, limit: i64) -> Result<Vec<Of
     .fetch_all(c)
     .await?)
 }
+
+/// How many of a payer's payments Bursar recovered by asking the channel (the page or the
+/// notification had missed them).
+pub async fn recovered_count(c: &mut AnyConnection, payer_id: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT p.id) FROM payments p JOIN channel_events e ON e.merchant_order_no = p.merchant_order_no
+          WHERE p.payer_id = $1 AND e.outcome = 'credited' AND e.reason = 'recovered by active query'",
+    )
+    .bind(payer_id)
+    .fetch_one(c)
+    .await?)
+}

@@ -86,7 +86,13 @@ async fn healthz(State(s): State<AppState>) -> Response {
 }
 
 async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
+    // How long Bursar took (handler, store, templates), for benchmarks and browser dev tools.
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        resp.headers_mut().insert("server-timing", v);
+    }
     let h = resp.headers_mut();
     // A page that posts to a channel's gateway sets its own policy (naming that gateway).
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {

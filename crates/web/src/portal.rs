@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/payments/{id}/close", post(close_payment))
         .route("/portal/payments/{id}/voucher", get(voucher))
         .route("/portal/records", get(records))
+        .route("/portal/paid", get(paid_info))
         .route("/receipts/verify/{code}", get(verify_receipt))
 }
 
@@ -781,6 +782,74 @@ async fn records(State(s): State<AppState>, session: PayerSession) -> Result<Res
         views.push(payment_view_with_refunds(&mut c, p).await?);
     }
     render(&RecordsPage { chrome, payments: views })
+}
+
+pub struct PaidLine {
+    pub item: String,
+    pub year: String,
+    pub due: String,
+    pub paid: String,
+    pub outstanding: String,
+    /// (time, method, amount) of each payment credited to it — every channel, offline included.
+    pub payments: Vec<(String, &'static str, String)>,
+}
+
+pub struct PaidGroup {
+    pub label: &'static str,
+    pub lines: Vec<PaidLine>,
+    pub paid_total: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal_paid.html")]
+struct PaidPage {
+    chrome: Chrome,
+    groups: Vec<PaidGroup>,
+    recovered: i64,
+}
+
+/// 已缴信息 (payer guide §7): what was paid, by fee type, with every payment behind it.
+async fn paid_info(State(s): State<AppState>, session: PayerSession) -> Result<Response, WebError> {
+    let chrome = chrome(&s, &session, "paid").await?;
+    let mut c = s.engine.store().read().await?;
+    let mut by_receivable: std::collections::HashMap<String, Vec<(String, &'static str, String)>> = Default::default();
+    for p in pay_store::payments_of_payer(&mut c, &session.payer_id).await? {
+        if p.state() != PaymentState::Succeeded {
+            continue;
+        }
+        for (kind, rid, amount) in bursar_store::refunds::payment_allocations(&mut c, &p.id).await? {
+            if kind == "receivable" {
+                let when = datetime(p.succeeded_at_ms.unwrap_or(p.created_at_ms));
+                by_receivable.entry(rid).or_default().push((when, method_label(&p.method), yuan(amount)));
+            }
+        }
+    }
+    let recovered = pay_store::recovered_count(&mut c, &session.payer_id).await?;
+    let receivables = receivables::for_payer(&mut c, &session.payer_id).await?;
+    drop(c);
+    let mut groups = Vec::new();
+    for ft in [FeeType::Tuition, FeeType::Other] {
+        let mine: Vec<_> = receivables.iter().filter(|r| r.fee_type == ft.as_str() && r.paid_fen > 0).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        groups.push(PaidGroup {
+            label: ft.label_zh(),
+            paid_total: yuan(mine.iter().map(|r| r.paid_fen).sum()),
+            lines: mine
+                .iter()
+                .map(|r| PaidLine {
+                    item: r.item_name.clone(),
+                    year: r.academic_year.clone(),
+                    due: yuan(r.due_fen - r.waived_fen),
+                    paid: yuan(r.paid_fen),
+                    outstanding: yuan(r.outstanding().get()),
+                    payments: by_receivable.remove(&r.id).unwrap_or_default(),
+                })
+                .collect(),
+        });
+    }
+    render(&PaidPage { chrome, groups, recovered })
 }
 
 pub fn receipt_state_label(code: &str) -> &'static str {

@@ -93,3 +93,34 @@ both_stores!(faults_switched_at_run_time_lose_nothing, |env: TestEnv| async move
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(paid_info_shows_every_channel_and_says_what_was_recovered, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let sim = app.sim_base_url.clone().unwrap();
+    let base = app.base_url.clone();
+    // A payment the page never heard about: recovered by asking the channel.
+    set_faults(&sim, "wechatpay", serde_json::json!({"drop_notifications": true})).await;
+    let p = start_paying(&app).await;
+    app.wechat_sim.as_ref().unwrap().confirm_payment(p.payment.code_url.as_deref().unwrap(), true).unwrap();
+    eventually("recovered", Duration::from_secs(15), || {
+        let (store, id) = (app.store.clone(), p.payment.id.clone());
+        async move { state(&store, &id).await == "succeeded" }
+    })
+    .await;
+    // And a cash payment imported from the cash desk.
+    let (student, _) = bursar::demo::first_student_login();
+    let finance = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
+    };
+    let csv = format!("来源参考号,学号/工号,收费项目代码,学年,金额,方式,收款时间\nCASH-P-1,{student},JCF,2026-2027,100.00,现金,2026-11-20 09:30:00\n");
+    assert_eq!(app.engine.import_offline("c.csv", csv.as_bytes(), &finance.id).await.unwrap().imported, 1);
+    let c = login_student(&base).await;
+    let page = c.get(format!("{base}/portal/paid")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"recovered\"") && page.contains("有 1 笔支付"), "says what was recovered");
+    for want in ["学费", "其他费用", "住宿费", "教材费", "微信扫码", "现金（线下）", "1,200.00", "100.00"]
+    {
+        assert!(page.contains(want), "paid info shows {want}");
+    }
+    app.stop().await;
+});
