@@ -240,6 +240,42 @@ impl Engine {
             .await
     }
 
+    /// The portal's 业务单: an unfinished order of the payer for exactly these lines is reused (so
+    /// its detail shows every attempt to pay it) instead of making another.
+    pub async fn create_or_reuse_order(&self, payer_id: &str, lines: &[(String, Fen)]) -> Result<String, EngineError> {
+        order::check_lines(lines)?;
+        let mut wanted: Vec<(String, i64)> = lines.iter().map(|(r, a)| (r.clone(), a.get())).collect();
+        wanted.sort();
+        {
+            let mut c = self.store.read().await?;
+            // The same rules as a new order: an order is reused only while it could be made now.
+            let now = self.store.now_ms();
+            for (rid, amount) in lines {
+                match receivables::receivable(&mut c, rid).await {
+                    Ok(r)
+                        if r.payer_id == payer_id && r.rules().check_amount(now, *amount, r.outstanding()).is_ok() => {}
+                    _ => return self.create_order(payer_id, lines).await, // refused there, with the reason
+                }
+            }
+            for id in pay_store::open_portal_orders(&mut c, payer_id).await? {
+                let mut have: Vec<(String, i64)> = pay_store::order_lines(&mut c, &id)
+                    .await?
+                    .into_iter()
+                    .map(|l| (l.receivable_id, l.amount_fen))
+                    .collect();
+                have.sort();
+                let paid = pay_store::payments_of_order(&mut c, &id)
+                    .await?
+                    .iter()
+                    .any(|p| p.state() == PaymentState::Succeeded);
+                if have == wanted && !paid {
+                    return Ok(id);
+                }
+            }
+        }
+        self.create_order(payer_id, lines).await
+    }
+
     /// Starts (or resumes) paying an order through a QR channel. An unexpired payment of the same
     /// method still waiting for the payer is reused, so reloading the page never creates a
     /// second payment.

@@ -416,3 +416,15 @@ pub async fn recovered_count(c: &mut AnyConnection, payer_id: &str) -> Result<i6
     .fetch_one(c)
     .await?)
 }
+
+/// A payer's open orders made in the portal (not business systems' API orders), newest first.
+pub async fn open_portal_orders(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT o.id FROM orders o WHERE o.payer_id = $1 AND o.state = 'open'
+            AND NOT EXISTS (SELECT 1 FROM api_orders a WHERE a.order_id = o.id)
+          ORDER BY o.created_at_ms DESC, o.id DESC LIMIT 20",
+    )
+    .bind(payer_id)
+    .fetch_all(c)
+    .await?)
+}

@@ -408,7 +408,7 @@ async fn create_order(
             Err(e) => return pay_page_with(&s, &session, year, e.to_string()).await,
         }
     }
-    match s.engine.create_order(&session.payer_id, &lines).await {
+    match s.engine.create_or_reuse_order(&session.payer_id, &lines).await {
         Ok(order_id) => Ok(Redirect::to(&format!("/portal/orders/{order_id}")).into_response()),
         Err(bursar_engine::EngineError::Rule(e)) => pay_page_with(&s, &session, year, e.to_string()).await,
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),

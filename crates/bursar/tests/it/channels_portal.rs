@@ -408,3 +408,21 @@ both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestE
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(an_unfinished_business_order_is_reused_with_all_its_payments, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let c = login_student(&base).await;
+    let first = order_for(&c, &base, &app.store, &["住宿费"]).await;
+    // Start paying, give up, choose the same item again: the same order, with its attempt.
+    let r = choose(&c, &base, &first, "x", &[("method", "wechat_native")]).await;
+    assert_eq!(r.status(), 303);
+    let again = order_for(&c, &base, &app.store, &["住宿费"]).await;
+    assert_eq!(again, first, "the unfinished order is reused");
+    let page = c.get(format!("{base}{again}")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("该订单的支付记录") && page.contains("微信扫码"), "its detail shows the earlier attempt");
+    // Different items make a different order.
+    let other = order_for(&c, &base, &app.store, &["住宿费", "教材费"]).await;
+    assert_ne!(other, first);
+    app.stop().await;
+});
