@@ -551,3 +551,64 @@ async fn webhooks_retry_on_schedule_for_more_than_a_day() {
     }
     app.stop().await;
 }
+
+both_stores!(finance_registers_apps_and_redelivers_webhooks, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let (hook, rx) = start_receiver().await;
+    let fin = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let page = fin.get(format!("{base}/admin/apps")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("csrf", csrf_of(&page)),
+        ("name", "会议注册系统".to_string()),
+        ("notify_url", hook.clone()),
+        ("return_url", "http://127.0.0.1:9/back".to_string()),
+        ("ip_allowlist", String::new()),
+        ("item", "PXF".to_string()),
+    ];
+    let page = fin.post(format!("{base}/admin/apps")).form(&form).send().await.unwrap().text().await.unwrap();
+    let app_id = between(&page, "id=\"new-app-id\">", "<").unwrap().to_string();
+    let secret = between(&page, "id=\"new-secret\">", "<").unwrap().to_string();
+    // The secret is shown once: not on the list afterwards.
+    let list = fin.get(format!("{base}/admin/apps")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains(&app_id) && !list.contains(&secret));
+    // The app works with it; its events show on its page with every attempt, and can be redelivered.
+    let api = Api::new(&base, &app_id, &secret);
+    let (status, order, _) = api.call("POST", "/api/v1/orders", Some(&order_body("M-1")), None).await;
+    assert_eq!(status, 201, "{order}");
+    api.call("POST", &format!("/api/v1/orders/{}/close", order["id"].as_str().unwrap()), None, None).await;
+    eventually("delivered", Duration::from_secs(10), || {
+        let rx = rx.clone();
+        async move { !rx.got.lock().unwrap().is_empty() }
+    })
+    .await;
+    let row_id = between(&list, "<a href=\"/admin/apps/", "\"").unwrap().to_string();
+    let detail = fin.get(format!("{base}/admin/apps/{row_id}")).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("order.closed") && detail.contains("HTTP 200"), "the delivery log");
+    let event = between(&detail, "<td><code>", "</code>").unwrap().to_string();
+    let r = fin
+        .post(format!("{base}/admin/apps/{row_id}/events/{event}/redeliver"))
+        .form(&[("csrf", csrf_of(&detail))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    eventually("redelivered", Duration::from_secs(10), || {
+        let rx = rx.clone();
+        async move { rx.got.lock().unwrap().len() >= 2 }
+    })
+    .await;
+    // Rotating the secret shows the new one once; the old keeps working during the overlap.
+    let r = fin
+        .post(format!("{base}/admin/apps/{row_id}/rotate"))
+        .form(&[("csrf", csrf_of(&detail)), ("overlap_hours", "1".into())])
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    let new_secret = between(&page, "id=\"new-secret\">", "<").unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    assert_eq!(api.call("GET", "/api/v1/orders", None, None).await.0, 200);
+    assert_eq!(Api::new(&base, &app_id, &new_secret).call("GET", "/api/v1/orders", None, None).await.0, 200);
+    app.stop().await;
+});
