@@ -342,15 +342,7 @@ impl Engine {
                         amount.get(),
                         app.app_id
                     );
-                    let change = Change {
-                        action: "receivable.raise",
-                        entity: "receivable",
-                        entity_id: &rid,
-                        before: "",
-                        after: "open",
-                        detail: &detail,
-                    };
-                    oplog::append(tx.c(), now, &Actor::system(&app.app_id), &change).await?;
+                    log_raise(tx, &app, &rid, &detail).await?;
                     Ok((rid, true))
                 })
             })
@@ -513,15 +505,7 @@ async fn create_in_tx(tx: &mut Tx, app: &AppRow, input: &ApiOrderInput) -> Resul
             it.amount.get(),
             app.app_id
         );
-        let change = Change {
-            action: "receivable.raise",
-            entity: "receivable",
-            entity_id: &rid,
-            before: "",
-            after: "open",
-            detail: &detail,
-        };
-        oplog::append(tx.c(), now, &Actor::system(&app.app_id), &change).await?;
+        log_raise(tx, app, &rid, &detail).await?;
         total = total.checked_add(it.amount)?;
         lines.push((rid, it.amount));
     }
@@ -593,5 +577,14 @@ async fn close_in_tx(tx: &mut Tx, app: &AppRow, order_id: &str) -> Result<(), En
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The operation-log line of a receivable an application raised.
+async fn log_raise(tx: &mut Tx, app: &AppRow, rid: &str, detail: &str) -> Result<(), EngineError> {
+    let now = tx.now_ms;
+    let change =
+        Change { action: "receivable.raise", entity: "receivable", entity_id: rid, before: "", after: "open", detail };
+    oplog::append(tx.c(), now, &Actor::system(&app.app_id), &change).await?;
     Ok(())
 }

@@ -160,6 +160,22 @@ async fn change_phone(
     Ok(Redirect::to("/portal/account?saved=phone").into_response())
 }
 
+/// The payer behind a form that changes their account: CSRF checked, current password confirmed
+/// (`Ok(Err(()))` when it is wrong).
+async fn confirmed(
+    s: &AppState,
+    session: &PayerSession,
+    csrf: &str,
+    current: &str,
+) -> Result<Result<payers::PayerRow, ()>, WebError> {
+    auth::check_csrf(&session.csrf, Some(csrf))?;
+    let p = {
+        let mut c = s.engine.store().read().await?;
+        payers::payer(&mut c, &session.payer_id).await?
+    };
+    Ok(if verify(current, &p.password_hash).await? { Ok(p) } else { Err(()) })
+}
+
 #[derive(Deserialize)]
 struct PasswordForm {
     csrf: String,
@@ -173,14 +189,10 @@ async fn change_password(
     session: PayerSession,
     Form(f): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    auth::check_csrf(&session.csrf, Some(&f.csrf))?;
-    let p = {
-        let mut c = s.engine.store().read().await?;
-        payers::payer(&mut c, &session.payer_id).await?
+    let p = match confirmed(&s, &session, &f.csrf, &f.current).await? {
+        Ok(p) => p,
+        Err(()) => return render_account(&s, &session, false, String::new(), "当前密码不正确".into()).await,
     };
-    if !verify(&f.current, &p.password_hash).await? {
-        return render_account(&s, &session, false, String::new(), "当前密码不正确".into()).await;
-    }
     if f.new != f.confirm {
         return render_account(&s, &session, false, String::new(), "两次输入的新密码不一致".into()).await;
     }
@@ -208,14 +220,12 @@ async fn set_security(
     session: PayerSession,
     Form(f): Form<SecurityForm>,
 ) -> Result<Response, WebError> {
-    auth::check_csrf(&session.csrf, Some(&f.csrf))?;
-    let p = {
-        let mut c = s.engine.store().read().await?;
-        payers::payer(&mut c, &session.payer_id).await?
+    let p = match confirmed(&s, &session, &f.csrf, &f.current).await? {
+        Ok(p) => p,
+        Err(()) => {
+            return render_account(&s, &session, false, String::new(), "当前密码不正确，密保问题未修改".into()).await
+        }
     };
-    if !verify(&f.current, &p.password_hash).await? {
-        return render_account(&s, &session, false, String::new(), "当前密码不正确，密保问题未修改".into()).await;
-    }
     let fields = [&f.question1, &f.answer1, &f.question2, &f.answer2];
     if fields.iter().any(|v| v.trim().is_empty() || v.chars().count() > 60) || f.question1.trim() == f.question2.trim()
     {
