@@ -526,6 +526,84 @@ pub async fn ensure_demo_app(
 
 pub const DEMO_APP_NAME: &str = "培训报名系统";
 
+/// The demo's projects open for registration (项目报名): a paid training with a capacity, a
+/// conference open to staff and outside people, and a free lecture. Published once, by finance,
+/// collecting through the same channels as the training fee item.
+pub const DEMO_PROJECTS: [&str; 3] = ["PX-2026-PY", "HY-2026-12", "JZ-2026-01"];
+
+pub async fn ensure_demo_projects(engine: &bursar_engine::Engine) -> anyhow::Result<()> {
+    use bursar_domain::project::parse_field_lines;
+    let (finance, depts, training_item) = {
+        let mut c = engine.store().read().await?;
+        if !bursar_store::projects::all(&mut c).await?.is_empty() {
+            return Ok(());
+        }
+        let finance = payers::operator_by_username(&mut c, FINANCE_USER)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo finance operator missing"))?;
+        let depts = payers::departments(&mut c).await?;
+        let training = receivables::fee_items(&mut c).await?.into_iter().find(|f| f.code == "PXF").map(|f| f.id);
+        (finance, depts, training)
+    };
+    let dept = |name: &str| depts.iter().find(|(_, n)| n == name).map(|(id, _)| id.clone()).unwrap_or_default();
+    let now = engine.store().now_ms();
+    let day = 86_400_000;
+    let projects = [
+        (
+            DEMO_PROJECTS[0],
+            "2026年秋季职业技能培训（Python 数据分析）",
+            dept("继续教育学院"),
+            Fen(80_000),
+            Some(40),
+            PayerKind::ALL.to_vec(),
+            "为期 4 周的周末班，结业颁发培训证书。",
+            "1. 报名费一经缴纳，开课后不予退还。\n2. 请如实填写联系方式，开课通知以短信发送。\n3. 请确认收款方为本校统一支付平台。",
+            "phone|联系电话|phone|1\ncompany|工作单位|text|0\nsize|服装尺码|select|1|S,M,L,XL",
+        ),
+        (
+            DEMO_PROJECTS[1],
+            "第十二届校园学术会议",
+            dept("教务处"),
+            Fen(30_000),
+            None,
+            vec![PayerKind::Staff, PayerKind::External, PayerKind::EnrolledStudent],
+            "会议注册费含会议资料与午餐。",
+            "参会人员须提交论文题目；注册费发票由财务处统一开具。",
+            "paper|论文题目|text|1\nemail|电子邮箱|email|1\nnote|备注|textarea|0",
+        ),
+        (
+            DEMO_PROJECTS[2],
+            "心理健康讲座（免费）",
+            dept("学生工作处"),
+            Fen::ZERO,
+            Some(100),
+            vec![PayerKind::EnrolledStudent, PayerKind::NewStudent],
+            "面向全体学生的公益讲座。",
+            "请准时到场，讲座期间请将手机调至静音。",
+            "phone|联系电话|phone|0",
+        ),
+    ];
+    for (code, title, department_id, fee, capacity, open_to, description, notice, fields) in projects {
+        let p = bursar_engine::NewProject {
+            code: code.into(),
+            title: title.into(),
+            department_id,
+            academic_year: "2026-2027".into(),
+            description: description.into(),
+            notice: notice.into(),
+            fee,
+            capacity,
+            open_to,
+            opens_at_ms: Some(now - 7 * day),
+            closes_at_ms: Some(now + 60 * day),
+            fields: parse_field_lines(fields).map_err(|e| anyhow::anyhow!(e))?,
+            channels_like: training_item.clone(),
+        };
+        engine.create_project(&finance, p).await?;
+    }
+    Ok(())
+}
+
 /// The demo's staff, registrants and new students: (kind, login identifier, name, 17-digit ID prefix).
 pub const OTHER_PAYERS: [(&str, &str, &str, &str); 6] = [
     ("staff", "T2010001", "赵老师", "37030319800101001"),

@@ -192,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let seeded = demo::seed_if_empty(&store, &key).await?;
             let running = app::start_with_store(&cfg, Injected::default(), store).await?;
             demo::enable_channels(&running.store).await?;
+            demo::ensure_demo_projects(&running.engine).await?;
             let webhook_url =
                 std::env::var("BURSAR_DEMO_WEBHOOK_URL").unwrap_or_else(|_| "http://127.0.0.1:8099/webhook".into());
             let app_file =

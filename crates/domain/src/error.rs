@@ -31,4 +31,9 @@ pub enum DomainError {
     EmptyPosting,
     #[error("学年格式应为 2026-2027：{0}")]
     BadAcademicYear(String),
+    /// A business rule refused the request; the message says which, for the person asking.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Registration(#[from] crate::project::RegistrationError),
 }

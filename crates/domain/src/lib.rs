@@ -12,6 +12,7 @@ pub mod money;
 pub mod order;
 pub mod payer;
 pub mod payment;
+pub mod project;
 pub mod refund;
 pub mod time_fmt;
 

@@ -32,7 +32,7 @@ impl Engine {
         }
         let code: String = auth_code.chars().filter(|c| !c.is_whitespace()).collect();
         if code.is_empty() || !code.chars().all(|c| c.is_ascii_digit()) || !(16..=24).contains(&code.len()) {
-            return Err(EngineError::Rule(bursar_domain::DomainError::BadAmount("付款码应为 16–24 位数字".into())));
+            return Err(EngineError::Rule(bursar_domain::DomainError::Refused("付款码应为 16–24 位数字".into())));
         }
         let merchant_no = self.route(order_id, method.channel_kind()).await?;
         let channel = self

@@ -9,6 +9,7 @@ mod codes;
 mod error;
 pub mod offline;
 mod payments;
+pub mod projects;
 mod refunds;
 pub mod webhooks;
 
@@ -18,4 +19,5 @@ pub use cards::{CARD_LOCK_MS, CARD_MAX_FAILURES};
 pub use codes::{CODE_DEADLINE_MS, CODE_POLL_MS};
 pub use error::EngineError;
 pub use payments::{pay_action_of, ApplyResult, Engine, EngineConfig, OutcomeSource, PayContext, QUERY_JOB};
+pub use projects::{NewProject, Registered};
 pub use refunds::{RefundResult, REFUND_JOB};

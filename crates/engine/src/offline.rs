@@ -120,7 +120,7 @@ impl Engine {
     /// Checks every row of a file against the store. Returns the rows to import and every
     /// row's problem; nothing is written.
     pub async fn check_offline_file(&self, bytes: &[u8]) -> Result<(Vec<OfflineRow>, Vec<RowError>), EngineError> {
-        let table = read_table(bytes).map_err(|e| EngineError::Rule(bursar_domain::DomainError::BadAmount(e)))?;
+        let table = read_table(bytes).map_err(|e| EngineError::Rule(bursar_domain::DomainError::Refused(e)))?;
         let mut errors = Vec::new();
         let Some(header) = table.first() else {
             return Ok((Vec::new(), vec![RowError { line: 1, reason: "文件为空".into() }]));

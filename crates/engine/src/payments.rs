@@ -213,7 +213,7 @@ impl Engine {
                         };
                         r.rules().check_amount(now, *amount, r.outstanding()).map_err(|e| match e {
                             bursar_domain::DomainError::NotPayable(n) => {
-                                bursar_domain::DomainError::BadAmount(format!("{}（{}）", n, r.item_name))
+                                bursar_domain::DomainError::Refused(format!("{}（{}）", n, r.item_name))
                             }
                             other => other,
                         })?;

@@ -23,7 +23,7 @@ use crate::payments::Engine;
 pub const REFUND_JOB: &str = "refund.process";
 
 fn rule(msg: impl Into<String>) -> EngineError {
-    EngineError::Rule(DomainError::BadAmount(msg.into()))
+    EngineError::Rule(DomainError::Refused(msg.into()))
 }
 
 async fn log(

@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod oplog;
 pub mod payers;
 pub mod payments;
+pub mod projects;
 pub mod receipts;
 pub mod receivables;
 pub mod refunds;

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "channels", include_str!("../migrations/0004_channels.sql")),
     (5, "open_api", include_str!("../migrations/0005_open_api.sql")),
     (6, "accounts", include_str!("../migrations/0006_accounts.sql")),
+    (7, "projects", include_str!("../migrations/0007_projects.sql")),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an advisory

@@ -54,6 +54,11 @@ pub async fn insert_department(c: &mut AnyConnection, id: &str, code: &str, name
     Ok(())
 }
 
+/// Every department: (id, name), by code.
+pub async fn departments(c: &mut AnyConnection) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as("SELECT id, name FROM departments ORDER BY code").fetch_all(c).await?)
+}
+
 pub async fn department_name(c: &mut AnyConnection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await?)
 }

@@ -14,6 +14,7 @@ use bursar_store::payers::{self, NewPayer, SecurityRow};
 use serde::Deserialize;
 
 use crate::auth::{self, PayerSession};
+use crate::i18n::Translate as _;
 use crate::views::{render, Chrome};
 use crate::{AppState, WebError};
 
@@ -388,16 +389,43 @@ struct RegisterPage {
     name: String,
     phone: String,
     error: String,
+    next: String,
+    /// Registering in order to sign up for a project: its (title, notice), accepted together.
+    project: Option<(String, String)>,
 }
 
-async fn register_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+#[derive(Deserialize, Default)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// The project a `next` path leads to, if any: its title and notice.
+async fn project_of_next(s: &AppState, next: &str) -> Result<Option<(String, String)>, WebError> {
+    let Some(id) = next.strip_prefix("/portal/projects/") else { return Ok(None) };
+    let mut c = s.engine.store().read().await?;
+    match bursar_store::projects::get(&mut c, id).await {
+        Ok(p) => Ok(Some((p.title, p.notice))),
+        Err(bursar_store::StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn register_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
+    let next = crate::portal::portal_next(&q.next);
     let mut resp = render(&RegisterPage {
         school_name: s.config.school_name.clone(),
         csrf: csrf.clone(),
         name: String::new(),
         phone: String::new(),
         error: String::new(),
+        project: project_of_next(&s, &next).await?,
+        next,
     })?;
     if fresh {
         auth::set_cookie(&mut resp, auth::LOGIN_CSRF_COOKIE, &csrf, 3600, s.config.secure_cookies);
@@ -420,6 +448,8 @@ struct RegisterForm {
     answer2: String,
     #[serde(default)]
     accept: Option<String>,
+    #[serde(default)]
+    next: String,
 }
 
 async fn register(
@@ -431,6 +461,8 @@ async fn register(
     auth::check_csrf(&csrf, Some(&f.csrf))?;
     let (name, phone, id_number) =
         (f.name.trim().to_string(), f.phone.trim().to_string(), f.id_number.trim().to_uppercase());
+    let next = crate::portal::portal_next(&f.next);
+    let project = project_of_next(&s, &next).await?;
     let refuse = |error: &str| -> Result<Response, WebError> {
         let mut resp = render(&RegisterPage {
             school_name: s.config.school_name.clone(),
@@ -438,6 +470,8 @@ async fn register(
             name: name.clone(),
             phone: phone.clone(),
             error: error.into(),
+            next: next.clone(),
+            project: project.clone(),
         })?;
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         Ok(resp)
@@ -511,7 +545,8 @@ async fn register(
     };
     bursar_store::oplog::append(tx.c(), now, &bursar_store::oplog::Actor::payer(&id), &change).await?;
     tx.commit().await?;
-    let mut resp = Redirect::to("/portal/fees").into_response();
+    let target = if next.is_empty() { "/portal/fees" } else { next.as_str() };
+    let mut resp = Redirect::to(target).into_response();
     auth::start_session(&s, &mut resp, "payer", &id).await?;
     Ok(resp)
 }

@@ -14,6 +14,7 @@ use bursar_store::api as api_store;
 use bursar_store::receivables;
 
 use crate::auth::{self, FinanceSession};
+use crate::i18n::Translate as _;
 use crate::views::{datetime, render, Chrome};
 use crate::{AppState, WebError};
 

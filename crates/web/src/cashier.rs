@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::api::hmac_hex;
 use crate::auth;
+use crate::i18n::Translate as _;
 use crate::portal::MethodOption;
 use crate::views::{render, yuan, ActionView};
 use crate::{AppState, WebError};

@@ -15,6 +15,7 @@ use bursar_store::{payers, receivables};
 use serde::Deserialize;
 
 use crate::auth::{self, FinanceSession};
+use crate::i18n::Translate as _;
 use crate::views::{datetime, render, yuan, Chrome};
 use crate::{AppState, WebError};
 

@@ -1,3 +1,4 @@
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};

@@ -9,6 +9,7 @@ use axum::Router;
 use bursar_engine::offline::ImportReport;
 
 use crate::auth::{self, FinanceSession};
+use crate::i18n::Translate as _;
 use crate::views::{datetime, render, Chrome};
 use crate::{AppState, WebError};
 

@@ -13,9 +13,11 @@ pub mod cashier;
 mod channels;
 mod counter;
 mod error;
+pub mod i18n;
 mod imports;
 mod notify;
 mod portal;
+mod projects;
 mod refunds;
 mod views;
 
@@ -65,10 +67,13 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(account::routes())
         .merge(admin::routes())
+        .merge(projects::routes())
+        .route("/lang/{code}", get(i18n::switch))
         .route("/notify/{channel}", post(notify::notify))
         .merge(api::routes())
         .merge(cashier::routes())
         .fallback(|| async { WebError::NotFound })
+        .layer(middleware::from_fn(i18n::locale))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -17,6 +17,7 @@ use bursar_store::{payers, receivables};
 use serde::Deserialize;
 
 use crate::auth::{self, PayerSession};
+use crate::i18n::Translate as _;
 use crate::views::{date_or_unlimited, datetime, method_label, payment_state_label, render, yuan, Chrome};
 use crate::{AppState, WebError};
 
@@ -40,7 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/receipts/verify/{code}", get(verify_receipt))
 }
 
-async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> Result<Chrome, WebError> {
+pub(crate) async fn chrome(s: &AppState, session: &PayerSession, section: &'static str) -> Result<Chrome, WebError> {
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer(&mut c, &session.payer_id).await?;
     Ok(Chrome {
@@ -67,6 +68,8 @@ struct LoginPage {
     kinds: Vec<(&'static str, &'static str)>,
     /// Shown after repeated failures: (SVG, token).
     captcha: Option<(String, String)>,
+    /// Where to go after logging in (a portal page, e.g. the project being registered for).
+    next: String,
 }
 
 /// Failed logins on an account before a captcha is asked for.
@@ -83,6 +86,7 @@ impl LoginPage {
             kind: PayerKind::EnrolledStudent.as_str().into(),
             kinds: crate::account::PASSWORD_KINDS.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
             captcha: None,
+            next: String::new(),
         }
     }
     fn with_captcha(mut self, s: &AppState) -> LoginPage {
@@ -96,6 +100,18 @@ impl LoginPage {
 struct LoginQuery {
     #[serde(default)]
     reset: Option<String>,
+    #[serde(default)]
+    next: String,
+}
+
+/// A page of the portal to continue to after logging in or registering; anything else is dropped.
+pub(crate) fn portal_next(next: &str) -> String {
+    let p = crate::i18n::local_path(next);
+    if p.starts_with("/portal/") {
+        p.to_string()
+    } else {
+        String::new()
+    }
 }
 
 async fn login_page(
@@ -105,6 +121,7 @@ async fn login_page(
 ) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
     let mut page = LoginPage::new(&s, csrf.clone());
+    page.next = portal_next(&q.next);
     if q.reset.is_some() {
         page.notice = "密码已重置，请用新密码登录。".into();
     }
@@ -126,6 +143,8 @@ struct LoginForm {
     captcha: String,
     #[serde(default)]
     captcha_token: String,
+    #[serde(default)]
+    next: String,
 }
 
 fn refused(page: LoginPage) -> Result<Response, WebError> {
@@ -135,13 +154,20 @@ fn refused(page: LoginPage) -> Result<Response, WebError> {
 }
 
 /// After login: an initial password must be changed first.
-async fn after_login(s: &AppState, payer_id: &str) -> Result<Response, WebError> {
+async fn after_login(s: &AppState, payer_id: &str, next: &str) -> Result<Response, WebError> {
     let must_change = {
         let mut c = s.engine.store().read().await?;
         let p = payers::payer(&mut c, payer_id).await?;
         p.must_change_password != 0 && p.password_hash != "!"
     };
-    let target = if must_change { "/portal/account/password" } else { "/portal/fees" };
+    let next = portal_next(next);
+    let target = if must_change {
+        "/portal/account/password"
+    } else if !next.is_empty() {
+        next.as_str()
+    } else {
+        "/portal/fees"
+    };
     let mut resp = Redirect::to(target).into_response();
     auth::start_session(s, &mut resp, "payer", payer_id).await?;
     Ok(resp)
@@ -164,6 +190,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
     let mut page = LoginPage::new(&s, f.csrf.clone());
     page.identifier = f.identifier.trim().to_string();
     page.kind = kind.as_str().into();
+    page.next = portal_next(&f.next);
     let now_s = s.engine.store().now_ms() / 1000;
     // After repeated failures a captcha is required; a wrong one counts as a failed attempt, so
     // the lock still comes after the usual number of tries (a locked account says so first).
@@ -183,7 +210,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
         payers::payer_by_login(&mut c, kind.as_str(), &identifier).await?.map(|p| (p.id, p.password_hash))
     };
     match auth::password_login(&s, &headers, &f.csrf, &key, account, &f.password).await? {
-        Ok(payer_id) => after_login(&s, &payer_id).await,
+        Ok(payer_id) => after_login(&s, &payer_id, &f.next).await,
         Err(r) => {
             page.csrf = r.csrf;
             page.error = r.message;
@@ -220,7 +247,7 @@ async fn login_new_student(
     let key = format!("payer:new_student:{digest}");
     match auth::throttled_check(&s, &key, ok).await {
         Ok(()) => match payer {
-            Some(p) => after_login(&s, &p.id).await,
+            Some(p) => after_login(&s, &p.id, "").await,
             None => Err(WebError::Forbidden),
         },
         Err(WebError::BadRequest(message)) => {
@@ -679,7 +706,8 @@ async fn front_return(Path(id): Path<String>) -> Response {
 #[derive(serde::Serialize)]
 struct StatusJson {
     state: String,
-    label: &'static str,
+    /// The state as the payer reads it, in their language.
+    label: String,
 }
 
 async fn payment_status(
@@ -688,7 +716,7 @@ async fn payment_status(
     Path(id): Path<String>,
 ) -> Result<Json<StatusJson>, WebError> {
     let p = own_payment(&s, &session, &id).await?;
-    Ok(Json(StatusJson { label: payment_state_label(&p.state), state: p.state }))
+    Ok(Json(StatusJson { label: crate::i18n::t(payment_state_label(&p.state)).into_owned(), state: p.state }))
 }
 
 async fn close_payment(

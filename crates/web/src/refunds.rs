@@ -13,6 +13,7 @@ use bursar_store::{payers, payments as pay_store, refunds as refund_store};
 use serde::Deserialize;
 
 use crate::auth::{self, OperatorSession};
+use crate::i18n::Translate as _;
 use crate::views::{datetime, method_label, payment_state_label, render, yuan, Chrome};
 use crate::{AppState, WebError};
 

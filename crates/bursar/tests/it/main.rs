@@ -18,6 +18,7 @@ mod notifications;
 mod offline_and_config;
 mod open_api;
 mod portal_flow;
+mod projects;
 mod refunds;
 mod simulation;
 mod store;

@@ -108,6 +108,7 @@ impl TestEnv {
         };
         let running = app::start_with_store(&cfg, inj, store).await.expect("start");
         bursar::demo::enable_channels(&running.store).await.expect("demo channels");
+        bursar::demo::ensure_demo_projects(&running.engine).await.expect("demo projects");
         running
     }
 }

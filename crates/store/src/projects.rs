@@ -1,0 +1,215 @@
+//! Projects, their registration fields and the registrations payers made.
+
+use bursar_domain::payer::PayerKind;
+use bursar_domain::project::{Field, FieldKind, Openness};
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ProjectRow {
+    pub id: String,
+    pub code: String,
+    pub title: String,
+    pub department_id: String,
+    pub fee_item_id: String,
+    pub academic_year: String,
+    pub description: String,
+    pub notice: String,
+    pub fee_fen: i64,
+    pub capacity: Option<i64>,
+    pub registered: i64,
+    pub open_to: String,
+    pub opens_at_ms: Option<i64>,
+    pub closes_at_ms: Option<i64>,
+    pub state: String,
+    pub created_at_ms: i64,
+}
+
+impl ProjectRow {
+    pub fn open_to_kinds(&self) -> Vec<PayerKind> {
+        self.open_to.split(',').filter_map(|k| PayerKind::parse(k.trim())).collect()
+    }
+    pub fn openness(&self) -> Openness {
+        Openness {
+            open: self.state == "open",
+            opens_at_ms: self.opens_at_ms,
+            closes_at_ms: self.closes_at_ms,
+            capacity: self.capacity,
+            registered: self.registered,
+            open_to: self.open_to_kinds(),
+        }
+    }
+}
+
+const COLS: &str = "id, code, title, department_id, fee_item_id, academic_year, description, notice, fee_fen, capacity, registered, open_to, opens_at_ms, closes_at_ms, state, created_at_ms";
+
+pub async fn insert(c: &mut AnyConnection, p: &ProjectRow) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO projects ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ))
+    .bind(&p.id)
+    .bind(&p.code)
+    .bind(&p.title)
+    .bind(&p.department_id)
+    .bind(&p.fee_item_id)
+    .bind(&p.academic_year)
+    .bind(&p.description)
+    .bind(&p.notice)
+    .bind(p.fee_fen)
+    .bind(p.capacity)
+    .bind(p.registered)
+    .bind(&p.open_to)
+    .bind(p.opens_at_ms)
+    .bind(p.closes_at_ms)
+    .bind(&p.state)
+    .bind(p.created_at_ms)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_field(c: &mut AnyConnection, project_id: &str, position: i64, f: &Field) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO project_fields (project_id, position, name, label, kind, required, options) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(project_id)
+    .bind(position)
+    .bind(&f.name)
+    .bind(&f.label)
+    .bind(f.kind.as_str())
+    .bind(i64::from(f.required))
+    .bind(f.options.join("|"))
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn all(c: &mut AnyConnection) -> Result<Vec<ProjectRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM projects ORDER BY created_at_ms DESC, code")).fetch_all(c).await?)
+}
+
+pub async fn get(c: &mut AnyConnection, id: &str) -> Result<ProjectRow, StoreError> {
+    sqlx::query_as(&format!("SELECT {COLS} FROM projects WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("project {id}")))
+}
+
+pub async fn by_code(c: &mut AnyConnection, code: &str) -> Result<Option<ProjectRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM projects WHERE code = $1")).bind(code).fetch_optional(c).await?)
+}
+
+#[derive(sqlx::FromRow)]
+struct FieldRow {
+    name: String,
+    label: String,
+    kind: String,
+    required: i64,
+    options: String,
+}
+
+pub async fn fields(c: &mut AnyConnection, project_id: &str) -> Result<Vec<Field>, StoreError> {
+    let rows: Vec<FieldRow> = sqlx::query_as(
+        "SELECT name, label, kind, required, options FROM project_fields WHERE project_id = $1 ORDER BY position",
+    )
+    .bind(project_id)
+    .fetch_all(c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Field {
+            name: r.name,
+            label: r.label,
+            kind: FieldKind::parse(&r.kind).unwrap_or(FieldKind::Text),
+            required: r.required != 0,
+            options: r.options.split('|').filter(|s| !s.is_empty()).map(String::from).collect(),
+        })
+        .collect())
+}
+
+/// Takes a seat: compare-and-set on the count the caller read, refused when the project is full
+/// or no longer open.
+pub async fn take_seat(c: &mut AnyConnection, id: &str, expected_registered: i64) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE projects SET registered = registered + 1
+          WHERE id = $1 AND registered = $2 AND state = 'open' AND (capacity IS NULL OR registered < capacity)",
+    )
+    .bind(id)
+    .bind(expected_registered)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Opens or closes registration: compare-and-set on the state.
+pub async fn set_state(c: &mut AnyConnection, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
+    let r = sqlx::query("UPDATE projects SET state = $1 WHERE id = $2 AND state = $3")
+        .bind(to)
+        .bind(id)
+        .bind(from)
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RegistrationRow {
+    pub id: String,
+    pub project_id: String,
+    pub payer_id: String,
+    pub answers: String,
+    pub receivable_id: Option<String>,
+    pub state: String,
+    pub created_at_ms: i64,
+}
+
+const REG_COLS: &str = "id, project_id, payer_id, answers, receivable_id, state, created_at_ms";
+
+pub async fn insert_registration(c: &mut AnyConnection, r: &RegistrationRow) -> Result<(), StoreError> {
+    sqlx::query(&format!("INSERT INTO registrations ({REG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        .bind(&r.id)
+        .bind(&r.project_id)
+        .bind(&r.payer_id)
+        .bind(&r.answers)
+        .bind(&r.receivable_id)
+        .bind(&r.state)
+        .bind(r.created_at_ms)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn registration_of(
+    c: &mut AnyConnection,
+    project_id: &str,
+    payer_id: &str,
+) -> Result<Option<RegistrationRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {REG_COLS} FROM registrations WHERE project_id = $1 AND payer_id = $2"))
+        .bind(project_id)
+        .bind(payer_id)
+        .fetch_optional(c)
+        .await?)
+}
+
+pub async fn registrations_of_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<RegistrationRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {REG_COLS} FROM registrations WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC"
+    ))
+    .bind(payer_id)
+    .fetch_all(c)
+    .await?)
+}
+
+pub async fn registrations_of_project(
+    c: &mut AnyConnection,
+    project_id: &str,
+) -> Result<Vec<RegistrationRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {REG_COLS} FROM registrations WHERE project_id = $1 ORDER BY created_at_ms, id"
+    ))
+    .bind(project_id)
+    .fetch_all(c)
+    .await?)
+}
