@@ -76,7 +76,14 @@ pages = {
     "records": "/portal/records",
     "paid info": "/portal/paid",
     "personal info": "/portal/account",
+    "projects": "/portal/projects",
+    "my registrations": "/portal/registrations",
 }
+# A project's page (with its registration form), found on the list.
+projects_page, _ = get("/portal/projects")
+project = re.search(r'href="(/portal/projects/[0-9a-f-]+)"', projects_page)
+if project:
+    pages["project"] = project.group(1)
 worst = 0.0
 print(f"{'page':<16} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   (n={n} each, Server-Timing)")
 for name, path in pages.items():
