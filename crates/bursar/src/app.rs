@@ -194,6 +194,8 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
         engine: engine.clone(),
         config: Arc::new(WebConfig {
             school_name: cfg.school_name.clone(),
+            school_name_en: cfg.school_name_en.clone(),
+            initial_password: cfg.initial_password_rule()?,
             secure_cookies: cfg.secure_cookies,
             id_digest_key: id_digest_key(&cfg.data_dir)?,
             sim_base_url: sim_base_url.clone(),

@@ -20,6 +20,11 @@ pub struct Config {
     /// How payers and channels reach Bursar (notification URLs). Default: `http://<listen>`.
     pub public_base_url: Option<String>,
     pub school_name: String,
+    /// The school's name in English, for the portal's English pages (the Chinese name otherwise).
+    pub school_name_en: Option<String>,
+    /// Payers' initial passwords: `id_last6` (last six characters of the ID-card number, X upper
+    /// case; the default) or one fixed password such as `000000`.
+    pub initial_password: String,
     /// Mark cookies Secure; turn on whenever Bursar is served over HTTPS.
     pub secure_cookies: bool,
     /// Run the channel simulators and use their sandbox merchant (the demo does).
@@ -50,6 +55,9 @@ pub struct WechatPayFiles {
     pub api_v2_key_file: Option<PathBuf>,
 }
 
+/// The demo school, in Chinese and English.
+const DEFAULT_SCHOOL: (&str, &str) = ("山东理工大学", "Shandong University of Technology");
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -58,7 +66,9 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             public_base_url: None,
-            school_name: "山东理工大学".into(),
+            school_name: DEFAULT_SCHOOL.0.into(),
+            school_name_en: Some(DEFAULT_SCHOOL.1.into()),
+            initial_password: "id_last6".into(),
             secure_cookies: false,
             simulators: false,
             payment_ttl_secs: 15 * 60,
@@ -109,7 +119,16 @@ impl Config {
             cfg.data_dir = d;
         }
         cfg.apply_env()?;
+        // Another school keeps no English name of the demo school's.
+        if cfg.school_name != DEFAULT_SCHOOL.0 && cfg.school_name_en.as_deref() == Some(DEFAULT_SCHOOL.1) {
+            cfg.school_name_en = None;
+        }
+        cfg.initial_password_rule()?;
         Ok(cfg)
+    }
+
+    pub fn initial_password_rule(&self) -> anyhow::Result<bursar_domain::payer::InitialPasswordRule> {
+        bursar_domain::payer::InitialPasswordRule::parse(&self.initial_password).map_err(|e| anyhow::anyhow!(e))
     }
 
     fn apply_env(&mut self) -> anyhow::Result<()> {
@@ -128,6 +147,12 @@ impl Config {
         }
         if let Some(v) = var("BURSAR_SCHOOL_NAME") {
             self.school_name = v;
+        }
+        if let Some(v) = var("BURSAR_SCHOOL_NAME_EN") {
+            self.school_name_en = Some(v);
+        }
+        if let Some(v) = var("BURSAR_INITIAL_PASSWORD") {
+            self.initial_password = v;
         }
         if let Some(v) = var("BURSAR_SECURE_COOKIES") {
             self.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
@@ -161,6 +186,25 @@ mod tests {
         assert!(!shown.contains("pw@"), "{shown}");
         std::fs::write(dir.join("bursar.toml"), "no_such_key = 1\n").unwrap();
         assert!(Config::load(Some(&dir), None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_school_and_a_fixed_initial_password() {
+        let dir = std::env::temp_dir().join(format!("bursar-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = Config::load(Some(&dir), None).unwrap();
+        assert_eq!(cfg.school_name_en.as_deref(), Some(DEFAULT_SCHOOL.1), "the demo school's English name");
+        assert_eq!(cfg.initial_password_rule().unwrap(), bursar_domain::payer::InitialPasswordRule::IdLastSix);
+        std::fs::write(dir.join("bursar.toml"), "school_name = \"示范学院\"\ninitial_password = \"000000\"\n").unwrap();
+        let cfg = Config::load(Some(&dir), None).unwrap();
+        assert_eq!(cfg.school_name_en, None, "no English name of another school");
+        assert_eq!(
+            cfg.initial_password_rule().unwrap(),
+            bursar_domain::payer::InitialPasswordRule::Fixed("000000".into())
+        );
+        std::fs::write(dir.join("bursar.toml"), "initial_password = \"123\"\n").unwrap();
+        assert!(Config::load(Some(&dir), None).is_err(), "a password too short to be an initial one");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

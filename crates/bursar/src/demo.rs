@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use bursar_domain::fee::{FeeItemStatus, FeeType};
-use bursar_domain::payer::{complete_resident_id, initial_password, mask_id_number, PayerKind};
+use bursar_domain::payer::{complete_resident_id, mask_id_number, InitialPasswordRule, PayerKind};
 use bursar_domain::Fen;
 use bursar_store::payers::{self, NewPayer};
 use bursar_store::receivables::{self, NewFeeItem};
@@ -93,6 +93,15 @@ fn students() -> Vec<Student> {
 
 /// Seeds the demo school when the store has no payers yet. Returns what it created.
 pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Result<Option<DemoSummary>> {
+    seed_if_empty_with(store, id_digest_key, &InitialPasswordRule::IdLastSix).await
+}
+
+/// The same, with the school's rule for initial passwords (`initial_password` in the config).
+pub async fn seed_if_empty_with(
+    store: &Store,
+    id_digest_key: &[u8],
+    rule: &InitialPasswordRule,
+) -> anyhow::Result<Option<DemoSummary>> {
     {
         let mut c = store.read().await?;
         if payers::count_payers(&mut c).await? > 0 {
@@ -101,7 +110,7 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
     }
     let students = students();
     // argon2id hashing is deliberately slow: spread it over the cores before the transaction.
-    let passwords: Vec<String> = students.iter().map(|s| initial_password(&s.id_number).unwrap_or_default()).collect();
+    let passwords: Vec<String> = students.iter().map(|s| rule.password_for(&s.id_number).unwrap_or_default()).collect();
     let hashes = demo_hashes(&passwords)?;
     let finance_hash = bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -317,7 +326,7 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
     // Other kinds of payers (payer guide §1): staff and registrants log in with a number and an
     // initial password (they must change it); new students with their ID number and name.
     let other_hash = |id: &str| -> anyhow::Result<String> {
-        let pw = initial_password(id).unwrap_or_default();
+        let pw = rule.password_for(id).unwrap_or_default();
         bursar_web::auth::hash_password(&pw).map_err(|e| anyhow::anyhow!("{e}"))
     };
     for (i, (kind, identifier, name, id_prefix)) in OTHER_PAYERS.iter().enumerate() {
@@ -378,7 +387,7 @@ pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Resul
         receivables: receivable_count,
         student_number: first.number.clone(),
         student_name: first.name.clone(),
-        student_password: initial_password(&first.id_number).unwrap_or_default(),
+        student_password: rule.password_for(&first.id_number).unwrap_or_default(),
     }))
 }
 
@@ -389,18 +398,24 @@ pub fn first_student_login() -> (String, String) {
 
 /// The first `n` demo students' logins (student number, initial password).
 pub fn student_logins(n: usize) -> Vec<(String, String)> {
-    students().iter().take(n).map(|s| (s.number.clone(), initial_password(&s.id_number).unwrap_or_default())).collect()
+    student_logins_with(n, &InitialPasswordRule::IdLastSix)
+}
+
+/// The same under the school's rule for initial passwords.
+pub fn student_logins_with(n: usize, rule: &InitialPasswordRule) -> Vec<(String, String)> {
+    students().iter().take(n).map(|s| (s.number.clone(), rule.password_for(&s.id_number).unwrap_or_default())).collect()
 }
 
 /// The demo students' password hashes, computed once per process (tests seed many databases).
 fn demo_hashes(passwords: &[String]) -> anyhow::Result<Vec<String>> {
-    static CACHE: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
+    type Cached = (Vec<String>, Vec<String>);
+    static CACHE: std::sync::Mutex<Option<Cached>> = std::sync::Mutex::new(None);
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(h) = cache.as_ref().filter(|h| h.len() == passwords.len()) {
+    if let Some((_, h)) = cache.as_ref().filter(|(p, _)| p.as_slice() == passwords) {
         return Ok(h.clone());
     }
     let hashes = hash_all(passwords)?;
-    *cache = Some(hashes.clone());
+    *cache = Some((passwords.to_vec(), hashes.clone()));
     Ok(hashes)
 }
 
@@ -616,9 +631,13 @@ pub const OTHER_PAYERS: [(&str, &str, &str, &str); 6] = [
 
 /// A demo staff member's login (staff number, initial password).
 pub fn staff_login() -> (String, String) {
+    staff_login_with(&InitialPasswordRule::IdLastSix)
+}
+
+pub fn staff_login_with(rule: &InitialPasswordRule) -> (String, String) {
     let (_, number, _, prefix) = OTHER_PAYERS[0];
     let id = complete_resident_id(prefix).unwrap_or_default();
-    (number.to_string(), initial_password(&id).unwrap_or_default())
+    (number.to_string(), rule.password_for(&id).unwrap_or_default())
 }
 
 /// A demo new student's login (ID number, name).

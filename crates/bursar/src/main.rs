@@ -189,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cfg.simulators = true;
             let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
             let key = app::read_id_digest_key(&cfg.data_dir)?;
-            let seeded = demo::seed_if_empty(&store, &key).await?;
+            let seeded = demo::seed_if_empty_with(&store, &key, &cfg.initial_password_rule()?).await?;
             let running = app::start_with_store(&cfg, Injected::default(), store).await?;
             demo::enable_channels(&running.store).await?;
             demo::ensure_demo_projects(&running.engine).await?;
@@ -197,7 +197,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::env::var("BURSAR_DEMO_WEBHOOK_URL").unwrap_or_else(|_| "http://127.0.0.1:8099/webhook".into());
             let app_file =
                 demo::ensure_demo_app(&running.engine, &cfg.data_dir, &running.base_url, &webhook_url).await?;
-            let (student, password) = demo::first_student_login();
+            let rule = cfg.initial_password_rule()?;
+            let (student, password) = demo::student_logins_with(1, &rule).remove(0);
             println!();
             println!(
                 "  Bursar demo is running ({} ms to start{}).",
@@ -213,7 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "  Campus card password: {}   (every other demo student holds a loaded card)",
                 demo::CARD_PASSWORD
             );
-            let (staff, staff_pw) = demo::staff_login();
+            let (staff, staff_pw) = demo::staff_login_with(&rule);
             let (ns_id, ns_name) = demo::new_student_login();
             println!("  Other payers:         staff {staff} / {staff_pw} (must change it); new student {ns_id} + {ns_name}; outside people register at /portal/register");
             println!(

@@ -59,6 +59,36 @@ pub fn initial_password(id_number: &str) -> Option<String> {
     Some(chars[chars.len() - 6..].iter().collect())
 }
 
+/// How a school sets payers' initial passwords (payer guide §1): the last six characters of the
+/// ID-card number (the default), or one fixed password such as `000000`. Either must be changed
+/// at first login, except where the school exempts enrolled students.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitialPasswordRule {
+    IdLastSix,
+    Fixed(String),
+}
+
+impl InitialPasswordRule {
+    /// `id_last6`, or a fixed password of 6–32 printable ASCII characters.
+    pub fn parse(text: &str) -> Result<InitialPasswordRule, String> {
+        let t = text.trim();
+        if t == "id_last6" || t.is_empty() {
+            return Ok(InitialPasswordRule::IdLastSix);
+        }
+        if (6..=32).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(InitialPasswordRule::Fixed(t.to_string()))
+        } else {
+            Err(format!("initial_password must be \"id_last6\" or a fixed password of 6-32 characters, not {t:?}"))
+        }
+    }
+    pub fn password_for(&self, id_number: &str) -> Option<String> {
+        match self {
+            InitialPasswordRule::IdLastSix => initial_password(id_number),
+            InitialPasswordRule::Fixed(p) => Some(p.clone()),
+        }
+    }
+}
+
 /// What may be shown of an ID number: first 3 and last 4 characters, the rest starred.
 /// `370302200001011234` → `370***********1234`.
 pub fn mask_id_number(id_number: &str) -> String {
@@ -131,6 +161,16 @@ pub fn complete_resident_id(prefix17: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_school_may_fix_the_initial_password() {
+        assert_eq!(InitialPasswordRule::parse("id_last6"), Ok(InitialPasswordRule::IdLastSix));
+        let fixed = InitialPasswordRule::parse("000000").expect("fixed");
+        assert_eq!(fixed.password_for("37030219990101123x").as_deref(), Some("000000"));
+        assert_eq!(InitialPasswordRule::IdLastSix.password_for("37030219990101123x").as_deref(), Some("01123X"));
+        assert!(InitialPasswordRule::parse("123").is_err());
+        assert!(InitialPasswordRule::parse("12 456").is_err());
+    }
 
     #[test]
     fn initial_password_is_last_six_with_upper_x() {

@@ -94,7 +94,7 @@ async fn render_account(
     let questions = payers::security(&mut c, &p.id).await?.map(|q| (q.question1, q.question2));
     drop(c);
     let chrome = Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: p.name.clone(),
         csrf: session.csrf.clone(),
         section: "account",
@@ -284,7 +284,7 @@ fn kinds() -> Vec<(&'static str, &'static str)> {
 async fn forgot_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
     let mut resp = render(&ForgotPage {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         csrf: csrf.clone(),
         kind: PayerKind::EnrolledStudent.as_str().into(),
         identifier: String::new(),
@@ -334,7 +334,7 @@ async fn forgot_step(
         (p, q)
     };
     let page = |questions: Option<(String, String)>, error: String| ForgotPage {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         csrf: csrf.clone(),
         kind: kind.as_str().into(),
         identifier: f.identifier.trim().to_string(),
@@ -419,7 +419,7 @@ async fn register_page(
     let (csrf, fresh) = auth::login_csrf(&headers);
     let next = crate::portal::portal_next(&q.next);
     let mut resp = render(&RegisterPage {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         csrf: csrf.clone(),
         name: String::new(),
         phone: String::new(),
@@ -465,7 +465,7 @@ async fn register(
     let project = project_of_next(&s, &next).await?;
     let refuse = |error: &str| -> Result<Response, WebError> {
         let mut resp = render(&RegisterPage {
-            school_name: s.config.school_name.clone(),
+            school_name: s.config.school_name(),
             csrf: csrf.clone(),
             name: name.clone(),
             phone: phone.clone(),

@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 
 fn chrome(s: &AppState, session: &FinanceSession, section: &'static str) -> Chrome {
     Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: session.name.clone(),
         csrf: session.csrf.clone(),
         section,
@@ -52,7 +52,7 @@ struct LoginPage {
 async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let (csrf, fresh) = auth::login_csrf(&headers);
     let mut resp = render(&LoginPage {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         csrf: csrf.clone(),
         error: String::new(),
         username: String::new(),
@@ -85,12 +85,8 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
             Ok(resp)
         }
         Err(refused) => {
-            let page = LoginPage {
-                school_name: s.config.school_name.clone(),
-                csrf: refused.csrf,
-                error: refused.message,
-                username,
-            };
+            let page =
+                LoginPage { school_name: s.config.school_name(), csrf: refused.csrf, error: refused.message, username };
             let mut resp = render(&page)?;
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)

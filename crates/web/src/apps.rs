@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
 
 fn chrome(s: &AppState, session: &FinanceSession) -> Chrome {
     Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: session.name.clone(),
         csrf: session.csrf.clone(),
         section: "apps",

@@ -98,7 +98,7 @@ async fn page(
         .collect();
     render(&ChannelsPage {
         chrome: Chrome {
-            school_name: s.config.school_name.clone(),
+            school_name: s.config.school_name(),
             user_name: session.name.clone(),
             csrf: session.csrf.clone(),
             section: "channels",

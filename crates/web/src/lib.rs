@@ -37,6 +37,10 @@ pub use error::WebError;
 #[derive(Clone, Debug)]
 pub struct WebConfig {
     pub school_name: String,
+    /// The school's name on English pages (the Chinese name when none is configured).
+    pub school_name_en: Option<String>,
+    /// How initial passwords are set, for the login page's hint.
+    pub initial_password: bursar_domain::payer::InitialPasswordRule,
     /// Set the `Secure` flag on cookies (true whenever Bursar is served over HTTPS).
     pub secure_cookies: bool,
     /// Keys the digest of ID numbers kept for look-up (never the number itself).
@@ -47,6 +51,16 @@ pub struct WebConfig {
     /// Failed logins before an account is locked, and for how long.
     pub max_login_failures: i64,
     pub lockout_ms: i64,
+}
+
+impl WebConfig {
+    /// The school's name in the request's language.
+    pub fn school_name(&self) -> String {
+        match (i18n::current(), &self.school_name_en) {
+            (i18n::Lang::En, Some(en)) => en.clone(),
+            _ => self.school_name.clone(),
+        }
+    }
 }
 
 #[derive(Clone)]

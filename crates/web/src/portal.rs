@@ -45,7 +45,7 @@ pub(crate) async fn chrome(s: &AppState, session: &PayerSession, section: &'stat
     let mut c = s.engine.store().read().await?;
     let payer = payers::payer(&mut c, &session.payer_id).await?;
     Ok(Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: payer.name,
         csrf: session.csrf.clone(),
         section,
@@ -70,6 +70,8 @@ struct LoginPage {
     captcha: Option<(String, String)>,
     /// Where to go after logging in (a portal page, e.g. the project being registered for).
     next: String,
+    /// The school's fixed initial password, when it uses one (else: last six of the ID number).
+    fixed_initial: String,
 }
 
 /// Failed logins on an account before a captcha is asked for.
@@ -78,7 +80,7 @@ const CAPTCHA_AFTER: i64 = 2;
 impl LoginPage {
     fn new(s: &AppState, csrf: String) -> LoginPage {
         LoginPage {
-            school_name: s.config.school_name.clone(),
+            school_name: s.config.school_name(),
             csrf,
             error: String::new(),
             notice: String::new(),
@@ -87,6 +89,10 @@ impl LoginPage {
             kinds: crate::account::PASSWORD_KINDS.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
             captcha: None,
             next: String::new(),
+            fixed_initial: match &s.config.initial_password {
+                bursar_domain::payer::InitialPasswordRule::Fixed(p) => p.clone(),
+                bursar_domain::payer::InitialPasswordRule::IdLastSix => String::new(),
+            },
         }
     }
     fn with_captcha(mut self, s: &AppState) -> LoginPage {
@@ -917,7 +923,7 @@ async fn verify_receipt(State(s): State<AppState>, Path(code): Path<String>) -> 
     let payer = payers::payer(&mut c, &receipt.payer_id).await?;
     drop(c);
     render(&ReceiptVerifyPage {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         number: receipt.number,
         valid: receipt.state == "valid",
         state: receipt_state_label(&receipt.state),

@@ -55,7 +55,7 @@ async fn chrome_for(s: &AppState, who: &MaybePayer) -> Result<Chrome, WebError> 
     match &who.0 {
         Some(session) => crate::portal::chrome(s, session, "projects").await,
         None => Ok(Chrome {
-            school_name: s.config.school_name.clone(),
+            school_name: s.config.school_name(),
             user_name: String::new(),
             csrf: String::new(),
             section: "projects",
@@ -337,7 +337,7 @@ async fn mine(State(s): State<AppState>, session: PayerSession) -> Result<Respon
 
 fn admin_chrome(s: &AppState, session: &OperatorSession) -> Chrome {
     Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: session.operator.name.clone(),
         csrf: session.csrf.clone(),
         section: "projects",

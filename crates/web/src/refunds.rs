@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 
 fn chrome(s: &AppState, session: &OperatorSession) -> Chrome {
     Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: session.operator.name.clone(),
         csrf: session.csrf.clone(),
         section: "refunds",
@@ -316,7 +316,7 @@ async fn overpayments(State(s): State<AppState>, session: crate::auth::FinanceSe
     }
     drop(c);
     let chrome = Chrome {
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name(),
         user_name: session.name.clone(),
         csrf: session.csrf.clone(),
         section: "overpayments",

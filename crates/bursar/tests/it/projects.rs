@@ -350,3 +350,28 @@ both_stores!(the_portal_speaks_english_when_asked, |env: TestEnv| async move {
     let pay = s.get(format!("{base}/portal/pay")).send().await.unwrap().text().await.unwrap();
     assert!(pay.contains("Choose what to pay"));
 });
+
+both_stores!(a_school_with_a_fixed_initial_password_and_its_english_name, |env: TestEnv| async move {
+    let app = env.start_demo_with(|cfg| cfg.initial_password = "000000".into()).await;
+    let base = app.base_url.clone();
+    let c = client();
+    let page = c.get(format!("{base}/portal/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("初始密码为 000000"), "the login page says so");
+    let (user, id_last6) = bursar::demo::first_student_login();
+    let login = |password: &'static str| {
+        let (c, base, user, csrf) = (c.clone(), base.clone(), user.clone(), csrf_of(&page));
+        async move {
+            c.post(format!("{base}/portal/login"))
+                .form(&[("csrf", csrf.as_str()), ("identifier", user.as_str()), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_ne!(id_last6, "000000");
+    assert_eq!(login("000000").await.status(), 303, "the school's fixed initial password works");
+    let en = c.get(format!("{base}/lang/en?back=/portal/fees")).send().await.unwrap();
+    assert_eq!(location(&en), "/portal/fees");
+    let fees = c.get(format!("{base}/portal/fees")).send().await.unwrap().text().await.unwrap();
+    assert!(fees.contains("Shandong University of Technology Unified Payment Platform"), "the school's English name");
+});

@@ -98,7 +98,8 @@ impl TestEnv {
         adjust(&mut cfg);
         let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await.expect("store");
         let key = app::read_id_digest_key(&cfg.data_dir).expect("key");
-        bursar::demo::seed_if_empty(&store, &key).await.expect("seed");
+        let rule = cfg.initial_password_rule().expect("initial password rule");
+        bursar::demo::seed_if_empty_with(&store, &key, &rule).await.expect("seed");
         let inj = Injected {
             sim_retry_scale: 0.01,
             sweep_every: Duration::from_millis(200),
