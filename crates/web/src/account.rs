@@ -547,6 +547,6 @@ async fn register(
     tx.commit().await?;
     let target = if next.is_empty() { "/portal/fees" } else { next.as_str() };
     let mut resp = Redirect::to(target).into_response();
-    auth::start_session(&s, &mut resp, "payer", &id).await?;
+    auth::start_session(&s, &headers, &mut resp, "payer", &id).await?;
     Ok(resp)
 }

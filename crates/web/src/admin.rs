@@ -81,7 +81,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
     match auth::password_login(&s, &headers, &f.csrf, &format!("operator:{username}"), account, &f.password).await? {
         Ok(operator_id) => {
             let mut resp = Redirect::to(home).into_response();
-            auth::start_session(&s, &mut resp, "operator", &operator_id).await?;
+            auth::start_session(&s, &headers, &mut resp, "operator", &operator_id).await?;
             Ok(resp)
         }
         Err(refused) => {

@@ -78,8 +78,11 @@ pub fn check_csrf(expected: &str, submitted: Option<&str>) -> Result<(), WebErro
 }
 
 /// Starts a session for a subject and sets its cookie on `resp`.
+/// Starts a session for one subject; the browser's previous session, if any, ends (one payer
+/// per browser session, and no session id survives a login).
 pub async fn start_session(
     state: &AppState,
+    request: &HeaderMap,
     resp: &mut Response,
     subject_kind: &str,
     subject_id: &str,
@@ -90,6 +93,9 @@ pub async fn start_session(
     let now = store.now_ms();
     let mut c = store.read().await?;
     sessions::delete_expired(&mut c, now).await?;
+    if let Some(previous) = cookie_value(request, SESSION_COOKIE) {
+        sessions::delete(&mut c, &previous).await?;
+    }
     sessions::create(&mut c, &token, subject_kind, subject_id, &csrf, now, SESSION_TTL_MS).await?;
     set_cookie(resp, SESSION_COOKIE, &token, SESSION_TTL_MS / 1000, state.config.secure_cookies);
     set_cookie(resp, LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies);

@@ -284,7 +284,7 @@ pub fn sso_token(secret: &str, claims: &SsoClaims) -> String {
     format!("{payload}.{sig}")
 }
 
-async fn sso(State(s): State<AppState>, Query(q): Query<SsoQuery>) -> Result<Response, WebError> {
+async fn sso(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<SsoQuery>) -> Result<Response, WebError> {
     let refuse = |why: &str| WebError::BadRequest(format!("登录凭证无效：{why}"));
     let app = {
         let mut c = s.engine.store().read().await?;
@@ -335,6 +335,6 @@ async fn sso(State(s): State<AppState>, Query(q): Query<SsoQuery>) -> Result<Res
     };
     drop(c);
     let mut resp = Redirect::to(&target).into_response();
-    auth::start_session(&s, &mut resp, "payer", &payer.id).await?;
+    auth::start_session(&s, &headers, &mut resp, "payer", &payer.id).await?;
     Ok(resp)
 }

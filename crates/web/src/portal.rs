@@ -160,7 +160,7 @@ fn refused(page: LoginPage) -> Result<Response, WebError> {
 }
 
 /// After login: an initial password must be changed first.
-async fn after_login(s: &AppState, payer_id: &str, next: &str) -> Result<Response, WebError> {
+async fn after_login(s: &AppState, headers: &HeaderMap, payer_id: &str, next: &str) -> Result<Response, WebError> {
     let must_change = {
         let mut c = s.engine.store().read().await?;
         let p = payers::payer(&mut c, payer_id).await?;
@@ -175,7 +175,7 @@ async fn after_login(s: &AppState, payer_id: &str, next: &str) -> Result<Respons
         "/portal/fees"
     };
     let mut resp = Redirect::to(target).into_response();
-    auth::start_session(s, &mut resp, "payer", payer_id).await?;
+    auth::start_session(s, headers, &mut resp, "payer", payer_id).await?;
     Ok(resp)
 }
 
@@ -216,7 +216,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
         payers::payer_by_login(&mut c, kind.as_str(), &identifier).await?.map(|p| (p.id, p.password_hash))
     };
     match auth::password_login(&s, &headers, &f.csrf, &key, account, &f.password).await? {
-        Ok(payer_id) => after_login(&s, &payer_id, &f.next).await,
+        Ok(payer_id) => after_login(&s, &headers, &payer_id, &f.next).await,
         Err(r) => {
             page.csrf = r.csrf;
             page.error = r.message;
@@ -253,7 +253,7 @@ async fn login_new_student(
     let key = format!("payer:new_student:{digest}");
     match auth::throttled_check(&s, &key, ok).await {
         Ok(()) => match payer {
-            Some(p) => after_login(&s, &p.id, "").await,
+            Some(p) => after_login(&s, &headers, &p.id, "").await,
             None => Err(WebError::Forbidden),
         },
         Err(WebError::BadRequest(message)) => {

@@ -87,3 +87,61 @@ both_stores!(routes_need_the_right_session_and_forms_need_csrf, |env: TestEnv| a
     assert_eq!(health.status(), 200);
     app.stop().await;
 });
+
+both_stores!(a_login_ends_the_browsers_previous_session, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let raw = client_without_cookies();
+    let session_of = |r: &reqwest::Response| -> String {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.strip_prefix("bursar_session=").map(|rest| rest.split(';').next().unwrap_or("").to_string())
+            })
+            .expect("a session cookie")
+    };
+    let login = |cookie: String| {
+        let (raw, base) = (raw.clone(), base.clone());
+        async move {
+            let page = raw.get(format!("{base}/portal/login")).send().await.unwrap();
+            let csrf_cookie = page
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| {
+                    v.strip_prefix("bursar_login_csrf=").map(|r| r.split(';').next().unwrap_or("").to_string())
+                })
+                .unwrap();
+            let csrf = csrf_of(&page.text().await.unwrap());
+            let (user, password) = bursar::demo::first_student_login();
+            raw.post(format!("{base}/portal/login"))
+                .header("cookie", format!("bursar_login_csrf={csrf_cookie}; bursar_session={cookie}"))
+                .form(&[("csrf", csrf.as_str()), ("identifier", user.as_str()), ("password", password.as_str())])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = session_of(&login("none".into()).await);
+    let second = session_of(&login(first.clone()).await);
+    assert_ne!(first, second);
+    let with = |token: String| {
+        let (raw, base) = (raw.clone(), base.clone());
+        async move {
+            raw.get(format!("{base}/portal/fees"))
+                .header("cookie", format!("bursar_session={token}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(with(second).await.status(), 200, "the new session works");
+    assert_eq!(location(&with(first).await), "/portal/login", "the previous one ended");
+});
+
+fn client_without_cookies() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
