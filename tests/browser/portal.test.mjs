@@ -151,6 +151,8 @@ for (const [name, viewport] of Object.entries(viewports)) {
     // §2: personal information; an edit is undone by reset before saving.
     await page.getByRole("link", { name: "个人信息" }).click();
     await page.getByRole("heading", { name: "个人信息" }).waitFor();
+    const info = await page.locator("dl.info").innerText();
+    assert.ok(info.includes(who.phone) && !info.includes(`M${who.phone}`), "the account is the phone number as typed");
     await page.getByLabel("修改手机号").fill("13000000000");
     await page.getByRole("button", { name: "重置" }).click();
     assert.equal(await page.getByLabel("修改手机号").inputValue(), who.phone);

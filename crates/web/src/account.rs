@@ -108,7 +108,7 @@ async fn render_account(
         phone_masked: mask_phone(&p.phone),
         phone: p.phone.clone(),
         class_name: p.class_name.clone(),
-        identifier: p.identifier.clone(),
+        identifier: shown_identifier(&p.kind, &p.identifier),
         name: p.name.clone(),
         department,
         questions,
@@ -268,6 +268,14 @@ struct ForgotPage {
 
 pub const PASSWORD_KINDS: [PayerKind; 4] =
     [PayerKind::EnrolledStudent, PayerKind::Staff, PayerKind::Registrant, PayerKind::External];
+
+/// A login identifier as its owner types it (an outside person's phone, not the stored `M…`).
+pub fn shown_identifier(kind: &str, stored: &str) -> String {
+    match stored.strip_prefix('M') {
+        Some(phone) if kind == PayerKind::External.as_str() => phone.to_string(),
+        _ => stored.to_string(),
+    }
+}
 
 /// The login identifier stored for what the payer types (outside people log in by phone).
 pub fn stored_identifier(kind: PayerKind, typed: &str) -> String {
