@@ -99,6 +99,15 @@ impl Openness {
     /// Whether `kind` may register at `now_ms` (the capacity is re-checked by the store's
     /// compare-and-set when the seat is taken).
     pub fn check(&self, kind: PayerKind, now_ms: i64) -> Result<(), RegistrationError> {
+        self.check_now(now_ms)?;
+        if !self.open_to.contains(&kind) {
+            return Err(RegistrationError::KindNotAllowed(kind.label_zh()));
+        }
+        Ok(())
+    }
+
+    /// Whether anyone may register at `now_ms` (state, window, places), whoever they are.
+    pub fn check_now(&self, now_ms: i64) -> Result<(), RegistrationError> {
         if !self.open {
             return Err(RegistrationError::NotOpen);
         }
@@ -107,9 +116,6 @@ impl Openness {
         }
         if self.closes_at_ms.is_some_and(|t| now_ms >= t) {
             return Err(RegistrationError::Closed);
-        }
-        if !self.open_to.contains(&kind) {
-            return Err(RegistrationError::KindNotAllowed(kind.label_zh()));
         }
         if self.capacity.is_some_and(|c| self.registered >= c) {
             return Err(RegistrationError::Full);

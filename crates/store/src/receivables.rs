@@ -196,20 +196,44 @@ pub async fn add_paid(
     amount: Fen,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let r = sqlx::query(
-        "UPDATE receivables SET paid_fen = paid_fen + $1,
+    reduce_outstanding(c, Reduction::Paid, id, expected_paid, amount, now_ms).await
+}
+
+/// What reduces what a receivable still owes: money paid, or an amount waived.
+#[derive(Clone, Copy)]
+enum Reduction {
+    Paid,
+    Waived,
+}
+
+/// Adds `amount` to the paid or waived column, never beyond what is owed, as a compare-and-set
+/// on the value the caller read; the receivable settles when nothing is left.
+async fn reduce_outstanding(
+    c: &mut AnyConnection,
+    by: Reduction,
+    id: &str,
+    expected: Fen,
+    amount: Fen,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let (column, doing) = match by {
+        Reduction::Paid => ("paid_fen", "crediting"),
+        Reduction::Waived => ("waived_fen", "waiving"),
+    };
+    let r = sqlx::query(&format!(
+        "UPDATE receivables SET {column} = {column} + $1,
                 state = CASE WHEN due_fen - waived_fen - paid_fen - $1 = 0 THEN 'settled' ELSE 'open' END,
                 updated_at_ms = $2
-          WHERE id = $3 AND paid_fen = $4 AND due_fen - waived_fen - paid_fen >= $1",
-    )
+          WHERE id = $3 AND {column} = $4 AND due_fen - waived_fen - paid_fen >= $1"
+    ))
     .bind(amount.get())
     .bind(now_ms)
     .bind(id)
-    .bind(expected_paid.get())
+    .bind(expected.get())
     .execute(c)
     .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("receivable {id} changed while crediting")));
+        return Err(StoreError::Conflict(format!("receivable {id} changed while {doing}")));
     }
     Ok(())
 }
@@ -259,22 +283,7 @@ pub async fn waive_outstanding(
     amount: Fen,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let r = sqlx::query(
-        "UPDATE receivables SET waived_fen = waived_fen + $1,
-                state = CASE WHEN due_fen - waived_fen - paid_fen - $1 = 0 THEN 'settled' ELSE 'open' END,
-                updated_at_ms = $2
-          WHERE id = $3 AND waived_fen = $4 AND due_fen - waived_fen - paid_fen >= $1",
-    )
-    .bind(amount.get())
-    .bind(now_ms)
-    .bind(id)
-    .bind(expected_waived.get())
-    .execute(c)
-    .await?;
-    if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("receivable {id} changed while waiving")));
-    }
-    Ok(())
+    reduce_outstanding(c, Reduction::Waived, id, expected_waived, amount, now_ms).await
 }
 
 /// Takes `amount` of a receivable's paid money back for a refund, as a compare-and-set on the

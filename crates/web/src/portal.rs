@@ -112,7 +112,7 @@ struct LoginQuery {
 
 /// A page of the portal to continue to after logging in or registering; anything else is dropped.
 pub(crate) fn portal_next(next: &str) -> String {
-    let p = crate::i18n::local_path(next);
+    let p = crate::views::local_path(next);
     if p.starts_with("/portal/") {
         p.to_string()
     } else {

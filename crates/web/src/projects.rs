@@ -96,9 +96,9 @@ async fn view_of(s: &AppState, p: &ProjectRow, now: i64) -> Result<ProjectView, 
     let mut c = s.engine.store().read().await?;
     let department = payers::department_name(&mut c, &p.department_id).await?.unwrap_or_default();
     let o = p.openness();
-    let status = match o.check(*o.open_to.first().unwrap_or(&PayerKind::External), now) {
+    let open_now = o.check_now(now);
+    let status = match &open_now {
         Ok(()) => "报名中".to_string(),
-        Err(bursar_domain::project::RegistrationError::KindNotAllowed(_)) => "报名中".to_string(),
         Err(e) => e.to_string(),
     };
     Ok(ProjectView {
@@ -116,7 +116,7 @@ async fn view_of(s: &AppState, p: &ProjectRow, now: i64) -> Result<ProjectView, 
             None => "不限".into(),
         },
         open_to: o.open_to.iter().map(|k| crate::i18n::t(k.label_zh()).into_owned()).collect::<Vec<_>>().join(" · "),
-        can_register: status == "报名中",
+        can_register: open_now.is_ok(),
         status,
     })
 }

@@ -25,6 +25,16 @@ pub struct Chrome {
     pub finance: bool,
 }
 
+/// A path on this site to return to, or the portal: never another origin.
+pub fn local_path(p: &str) -> &str {
+    let ok = p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control);
+    if ok {
+        p
+    } else {
+        "/portal"
+    }
+}
+
 pub fn yuan(fen: i64) -> String {
     Fen(fen).to_string()
 }
@@ -129,4 +139,16 @@ pub fn origin_of(url: &str) -> Option<String> {
     }
     let host = rest.split(['/', '?', '#']).next()?;
     (!host.is_empty() && !host.contains(['\'', '"', ';', ' '])).then(|| format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(local_path("//evil.example/x"), "/portal");
+        assert_eq!(local_path("https://evil.example"), "/portal");
+        assert_eq!(local_path("/portal/fees?year=2026-2027"), "/portal/fees?year=2026-2027");
+    }
 }

@@ -232,6 +232,12 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         app.engine.register_for_project(&students[0], &over, &answers).await.unwrap_err().to_string(),
         "报名已截止"
     );
+    let houqin = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::payers::operator_by_username(&mut c, "houqin").await.unwrap().unwrap()
+    };
+    let e = app.engine.set_project_open(&houqin, &staff_only, false).await.unwrap_err();
+    assert!(matches!(e, EngineError::NotFound(_)), "another department cannot close it: {e}");
     app.engine.set_project_open(&finance, &staff_only, false).await.unwrap();
     let e = app.engine.set_project_open(&dept_jw, &staff_only, true).await;
     assert!(e.is_ok(), "its own department reopens it");
