@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDemo, launchBrowser, viewports, guardRequests, screenshotDir } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, guardRequests, screenshotDir, typeSmsCode } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -12,8 +12,8 @@ before(async () => { demo = await startDemo(); browser = await launchBrowser(); 
 after(async () => { await browser?.close(); await demo?.stop(); });
 
 function parseOther(output) {
-  const m = /staff (\S+) \/ (\S+) \(must change it\); new student (\S+) \+ (\S+);/.exec(output);
-  return { staff: m[1], staffPassword: m[2], newId: m[3], newName: m[4] };
+  const m = /staff (\S+) \/ (\S+) \(must change it; ID number (\S+)\); new student (\S+) \+ (\S+);/.exec(output);
+  return { staff: m[1], staffPassword: m[2], staffId: m[3], newId: m[4], newName: m[5] };
 }
 
 test("staff change the initial password before anything else (desktop)", async () => {
@@ -31,6 +31,8 @@ test("staff change the initial password before anything else (desktop)", async (
   await page.getByRole("link", { name: "当前费用" }).click();
   await page.locator("#forced-change").waitFor(); // sent back
   await page.getByLabel("当前密码", { exact: true }).fill(who.staffPassword);
+  // The first change also asks for the whole ID number the school registered.
+  await page.getByLabel("证件号码（核实身份）").fill(who.staffId);
   await page.getByLabel(/^新密码/).fill("Teacher2026");
   await page.getByLabel("确认新密码").fill("Teacher2026");
   await page.getByRole("button", { name: "修改密码" }).click();
@@ -62,6 +64,7 @@ test("a new student signs in by ID number and name; an outside person registers 
   await page.goto(`${demo.base}/portal/register`);
   await page.getByLabel("姓名").fill("陈校外");
   await page.getByLabel("手机号（登录账号）").fill("13700002222");
+  await typeSmsCode(page, demo, "13700002222");
   await page.getByLabel(/^密码/).fill("Outside2026");
   await page.getByLabel("确认密码").fill("Outside2026");
   await page.getByLabel("密保问题一").fill("出生城市");

@@ -71,7 +71,10 @@ test("a desktop pays textbooks by campus card and tuition by UnionPay online ban
   await page.getByRole("button", { name: "确定支付" }).click();
   await page.getByRole("alert").waitFor();
   assert.match(await page.getByRole("alert").innerText(), /密码错误/);
-  await page.getByLabel(/校园卡（余额/).check();
+  // The refusal keeps the card chosen and says so next to the password (which is cleared).
+  assert.ok(await page.getByLabel(/校园卡（余额/).isChecked(), "the card stays chosen");
+  assert.equal(await page.getByLabel(/校园卡密码/).getAttribute("aria-invalid"), "true");
+  assert.equal(await page.getByLabel(/校园卡密码/).inputValue(), "");
   await page.getByLabel(/校园卡密码/).fill("246810");
   await shot("01-card");
   await page.getByRole("button", { name: "确定支付" }).click();

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
+import { createHmac, randomUUID } from "node:crypto";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -46,19 +47,30 @@ export async function startDemo() {
     await new Promise((r) => setTimeout(r, 200));
   }
   const login = /student (\S+) \/ password (\S+)\)/.exec(output);
-  const finance = /admin\s+\((\S+) \/ (\S+)\)/.exec(output);
+  const finance = /admin\s+\((\S+) \/ ([^\s:]+): finance administrator/.exec(output);
+  const approver = /(\S+) \(approver\)/.exec(output);
   const department = /Departments:\s+\S+\s+\((\S+) \/ (\S+) for/.exec(output);
+  if (!login || !finance || !approver || !department) {
+    child.kill("SIGTERM");
+    throw new Error(`cannot read the demo's logins from its output:\n${output}`);
+  }
   return {
     base,
     dataDir,
     simBase: `http://127.0.0.1:${simPort}`,
     student: { user: login[1], password: login[2] },
     finance: { user: finance[1], password: finance[2] },
+    // Refunds and fee items a finance user asks for are approved by another (four eyes).
+    approver: { user: approver[1], password: finance[2] },
     department: { user: department[1], password: department[2] },
     output: () => output,
     async stop() {
+      // A server that does not stop within 10 s (an open long poll, a stuck request) is killed:
+      // a test run never waits on it.
       child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
+      clearTimeout(killer);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -86,4 +98,47 @@ export function guardRequests(page, allowedOrigins) {
     if (url.protocol.startsWith("http") && !allowedOrigins.includes(url.origin)) outside.push(req.url());
   });
   return outside;
+}
+
+/** A signed open-API request as a business system makes it (BURSAR-HMAC-SHA256). */
+export async function api(creds, method, path, body) {
+  const data = body ? JSON.stringify(body) : "";
+  const ts = Math.floor(Date.now() / 1000).toString();
+  const nonce = randomUUID().replaceAll("-", "");
+  const signature = createHmac("sha256", creds.secret).update(`${method}\n${path}\n${ts}\n${nonce}\n${data}`).digest("hex");
+  const r = await fetch(`${creds.base_url}${path}`, {
+    method,
+    signal: AbortSignal.timeout(30_000),
+    body: data || undefined,
+    headers: {
+      "Content-Type": "application/json",
+      Authorization: `BURSAR-HMAC-SHA256 app_id="${creds.app_id}",timestamp="${ts}",nonce="${nonce}",signature="${signature}"`,
+    },
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+/**
+ * On the registration form: asks for a text message code for `phone` (already typed), reads it
+ * from the demo's SMS simulator as the person would on their phone, and types it in.
+ */
+export async function typeSmsCode(page, demo, phone) {
+  await page.getByRole("button", { name: "获取验证码" }).click();
+  await page.locator("#sms-notice").waitFor();
+  const html = await (await fetch(`${demo.simBase}/sms?phone=${phone}`, { signal: AbortSignal.timeout(10_000) })).text();
+  const code = /(\d{6})/.exec(html.split('class="text"')[1] ?? "")?.[1];
+  if (!code) throw new Error(`no code for ${phone} in the SMS simulator:\n${html}`);
+  await page.getByLabel("短信验证码").fill(code);
+  return code;
+}
+
+/** Waits until `locator` shows, running the page's frozen clock 2 s at a time (its polling). */
+export async function whenShown(page, locator, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!(await locator.isVisible())) {
+    if (Date.now() > end) throw new Error(`${locator} did not show within ${ms / 1000} s`);
+    // A reload may be under way between two runs; the next turn of the loop runs the new page.
+    await page.clock.runFor(2_000).catch(() => {});
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

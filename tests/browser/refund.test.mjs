@@ -38,12 +38,15 @@ test("a department's refund, approved by finance, reaches the payer", async () =
   await phone.goto(phoneUrl);
   await phone.getByRole("button", { name: "确认支付" }).click();
   await payer.getByRole("heading", { name: "支付成功" }).waitFor({ timeout: 15_000 });
-  const no = (await payer.locator("text=商户订单号").innerText()).replace("商户订单号", "").trim();
+  // The number is shown truncated with a copy button; its whole value is in the title.
+  const no = await payer.locator("p", { hasText: "商户订单号" }).locator(".id").getAttribute("title");
 
   // The dorm office (后勤管理处) asks for the dorm fee back.
   const deptCtx = await browser.newContext({ viewport: viewports.desktop, locale: "zh-CN" });
   const dept = await login(deptCtx, "/admin/login", "用户名", demo.department.user, demo.department.password);
-  await dept.getByRole("heading", { name: "退款管理" }).waitFor();
+  // A department lands on its own collection; refunds are one step away.
+  await dept.getByRole("heading", { name: "收费监控" }).waitFor();
+  await dept.getByRole("link", { name: "退款管理" }).click();
   await dept.getByRole("link", { name: "申请退款" }).click();
   await dept.getByLabel("商户订单号").fill(no);
   await dept.getByRole("button", { name: "查询交易" }).click();

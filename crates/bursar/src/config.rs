@@ -25,8 +25,11 @@ pub struct Config {
     /// Payers' initial passwords: `id_last6` (last six characters of the ID-card number, X upper
     /// case; the default) or one fixed password such as `000000`.
     pub initial_password: String,
-    /// Mark cookies Secure; turn on whenever Bursar is served over HTTPS.
+    /// Mark cookies Secure (and send HSTS); turn on whenever Bursar is served over HTTPS.
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` tells the client's address (for login limits per
+    /// source). Default: loopback, i.e. a proxy on the same host.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Run the channel simulators and use their sandbox merchant (the demo does).
     pub simulators: bool,
     /// How long a QR payment stays payable, in seconds.
@@ -36,6 +39,17 @@ pub struct Config {
     pub auto_refund_overpayments: bool,
     /// WeChat Pay merchant settings for real use (ignored when `simulators` is on).
     pub wechatpay: Option<WechatPayFiles>,
+    /// The SMS gateway (one-time codes when outside people register); ignored with simulators.
+    pub sms: Option<SmsGatewayFiles>,
+}
+
+/// An SMS gateway speaking Bursar's signed JSON call (see `bursar_channels::sms`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsGatewayFiles {
+    pub base_url: String,
+    pub app_key: String,
+    pub secret_file: PathBuf,
 }
 
 /// A WeChat Pay merchant, with its secrets in files rather than in the configuration.
@@ -70,10 +84,15 @@ impl Default for Config {
             school_name_en: Some(DEFAULT_SCHOOL.1.into()),
             initial_password: "id_last6".into(),
             secure_cookies: false,
+            trusted_proxies: vec![
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ],
             simulators: false,
             payment_ttl_secs: 15 * 60,
             auto_refund_overpayments: false,
             wechatpay: None,
+            sms: None,
         }
     }
 }
@@ -156,6 +175,12 @@ impl Config {
         }
         if let Some(v) = var("BURSAR_SECURE_COOKIES") {
             self.secure_cookies = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = var("BURSAR_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(|a| a.trim().parse().map_err(|e| anyhow::anyhow!("BURSAR_TRUSTED_PROXIES: {a}: {e}")))
+                .collect::<anyhow::Result<_>>()?;
         }
         Ok(())
     }

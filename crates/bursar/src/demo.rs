@@ -2,15 +2,37 @@
 //! across two academic years, and a finance operator. Deterministic, so the printed logins work.
 
 use anyhow::Context;
-use bursar_domain::fee::{FeeItemStatus, FeeType};
-use bursar_domain::payer::{complete_resident_id, mask_id_number, InitialPasswordRule, PayerKind};
+use bursar_domain::access::{Principal, Role, SystemJob};
+use bursar_domain::fee::FeeType;
+use bursar_domain::ledger::{AccountKind, AccountRef};
+use bursar_domain::payer::{complete_resident_id, InitialPasswordRule, PayerKind};
+use bursar_domain::payment::ChannelKind;
 use bursar_domain::Fen;
-use bursar_store::payers::{self, NewPayer};
-use bursar_store::receivables::{self, NewFeeItem};
-use bursar_store::{ledger, Store};
+use bursar_engine::access::operators::NewOperator;
+use bursar_engine::setup::{BillInput, ConfiguredFeeItem, PayerInput};
+use bursar_engine::Engine;
 
+/// The finance administrator (财务管理员): configures channels and applications, and approves.
 pub const FINANCE_USER: &str = "finance";
 pub const FINANCE_PASSWORD: &str = "Finance@2026";
+/// A finance clerk (财务经办) and a finance approver (财务审核): refunds and waivers a clerk asks
+/// for are approved by someone else.
+pub const CLERK_USER: &str = "clerk";
+pub const APPROVER_USER: &str = "approver";
+pub const CASHIER_USER: &str = "cashier";
+pub const AUDITOR_USER: &str = "auditor";
+pub const LEADER_USER: &str = "leader";
+pub const SYSADMIN_USER: &str = "sysadmin";
+/// Every finance-side demo operator: (user name, name, password, roles).
+pub const FINANCE_USERS: [(&str, &str, &str, &[Role]); 7] = [
+    (FINANCE_USER, "财务处 张会计", FINANCE_PASSWORD, &[Role::FinanceAdmin]),
+    (CLERK_USER, "财务处 陈经办", FINANCE_PASSWORD, &[Role::FinanceClerk]),
+    (APPROVER_USER, "财务处 林审核", FINANCE_PASSWORD, &[Role::FinanceApprover]),
+    (CASHIER_USER, "财务处 何收费员", FINANCE_PASSWORD, &[Role::Cashier]),
+    (AUDITOR_USER, "审计处 郑审计", FINANCE_PASSWORD, &[Role::Auditor]),
+    (LEADER_USER, "校领导 王副校长", FINANCE_PASSWORD, &[Role::Leader]),
+    (SYSADMIN_USER, "信息中心 系统管理员", FINANCE_PASSWORD, &[Role::SystemAdmin]),
+];
 /// Charging-department operators: (user name, name, department code).
 pub const DEPARTMENT_USERS: [(&str, &str, &str); 2] =
     [("houqin", "后勤管理处 李老师", "HQ"), ("jiaowu", "教务处 王老师", "JW")];
@@ -92,31 +114,27 @@ fn students() -> Vec<Student> {
 }
 
 /// Seeds the demo school when the store has no payers yet. Returns what it created.
-pub async fn seed_if_empty(store: &Store, id_digest_key: &[u8]) -> anyhow::Result<Option<DemoSummary>> {
-    seed_if_empty_with(store, id_digest_key, &InitialPasswordRule::IdLastSix).await
+pub async fn seed_if_empty(engine: &Engine) -> anyhow::Result<Option<DemoSummary>> {
+    seed_if_empty_with(engine, &InitialPasswordRule::IdLastSix).await
+}
+
+/// The principal the demo seed acts as.
+fn seed() -> Principal {
+    Principal::System(SystemJob::Seed)
 }
 
 /// The same, with the school's rule for initial passwords (`initial_password` in the config).
-pub async fn seed_if_empty_with(
-    store: &Store,
-    id_digest_key: &[u8],
-    rule: &InitialPasswordRule,
-) -> anyhow::Result<Option<DemoSummary>> {
-    {
-        let mut c = store.read().await?;
-        if payers::count_payers(&mut c).await? > 0 {
-            return Ok(None);
-        }
+/// Everything goes through engine commands, as the demo school's own setup would.
+pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> anyhow::Result<Option<DemoSummary>> {
+    if engine.payer_count().await? > 0 {
+        return Ok(None);
     }
     let students = students();
-    // argon2id hashing is deliberately slow: spread it over the cores before the transaction.
+    // argon2id hashing is deliberately slow: spread it over the cores first.
     let passwords: Vec<String> = students.iter().map(|s| rule.password_for(&s.id_number).unwrap_or_default()).collect();
     let hashes = demo_hashes(&passwords)?;
-    let finance_hash = bursar_web::auth::hash_password(FINANCE_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
-
-    let now = store.now_ms();
-    let mut tx = store.begin().await?;
-    let t = tx.now_ms;
+    let by = seed();
+    let now = engine.store().now_ms();
     let depts = [
         ("CW", "财务处"),
         ("JW", "教务处"),
@@ -127,35 +145,48 @@ pub async fn seed_if_empty_with(
     ];
     let mut dept_ids = Vec::new();
     for (code, name) in depts {
-        let id = tx.new_id();
-        payers::insert_department(tx.c(), &id, code, name).await?;
-        dept_ids.push(id);
+        dept_ids.push(engine.create_department(&by, code, name).await?);
     }
-    let dept_hash = bursar_web::auth::hash_password(DEPARTMENT_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Colleges the demo students belong to (not offices).
+    let colleges = [
+        ("JSJ", "计算机学院"),
+        ("JX", "机械工程学院"),
+        ("JG", "经济管理学院"),
+        ("WYX", "外国语学院（学生）"),
+        ("HG", "化学化工学院"),
+    ];
+    let mut college_ids = Vec::new();
+    for (code, name) in colleges {
+        college_ids.push(engine.create_department(&by, code, name).await?);
+    }
     for (user, name, code) in DEPARTMENT_USERS {
         let idx = depts.iter().position(|(c, _)| *c == code).unwrap_or(0);
-        let id = tx.new_id();
-        payers::insert_operator(tx.c(), &id, user, name, "department", Some(&dept_ids[idx]), &dept_hash, t).await?;
+        let op = NewOperator {
+            username: user.into(),
+            name: name.into(),
+            password: DEPARTMENT_PASSWORD.into(),
+            roles: vec![Role::DepartmentOperator],
+            departments: vec![dept_ids[idx].clone()],
+        };
+        engine.create_operator(&by, &op).await?;
     }
-    let fin_id = tx.new_id();
-    payers::insert_operator(
-        tx.c(),
-        &fin_id,
-        FINANCE_USER,
-        "财务处 张会计",
-        "finance",
-        Some(&dept_ids[0]),
-        &finance_hash,
-        t,
-    )
-    .await?;
+    for (user, name, password, roles) in FINANCE_USERS {
+        let op = NewOperator {
+            username: user.into(),
+            name: name.into(),
+            password: password.into(),
+            roles: roles.to_vec(),
+            departments: Vec::new(),
+        };
+        engine.create_operator(&by, &op).await?;
+    }
 
     struct Item {
         code: &'static str,
         name: &'static str,
         dept: usize,
         fee_type: FeeType,
-        status: FeeItemStatus,
+        collecting: bool,
         window: Option<(i64, i64)>,
         partial: Option<i64>,
     }
@@ -166,7 +197,7 @@ pub async fn seed_if_empty_with(
             name: "学费",
             dept: 0,
             fee_type: FeeType::Tuition,
-            status: FeeItemStatus::Collecting,
+            collecting: true,
             window: None,
             partial: Some(100_000),
         },
@@ -174,8 +205,8 @@ pub async fn seed_if_empty_with(
             code: "ZSF",
             name: "住宿费",
             dept: 3,
-            fee_type: FeeType::Tuition,
-            status: FeeItemStatus::Collecting,
+            fee_type: FeeType::Accommodation,
+            collecting: true,
             window: None,
             partial: None,
         },
@@ -183,8 +214,8 @@ pub async fn seed_if_empty_with(
             code: "JCF",
             name: "教材费",
             dept: 1,
-            fee_type: FeeType::Other,
-            status: FeeItemStatus::Collecting,
+            fee_type: FeeType::Agency,
+            collecting: true,
             window: open,
             partial: None,
         },
@@ -192,8 +223,8 @@ pub async fn seed_if_empty_with(
             code: "CET",
             name: "英语四六级考试报名费",
             dept: 5,
-            fee_type: FeeType::Other,
-            status: FeeItemStatus::Collecting,
+            fee_type: FeeType::Exam,
+            collecting: true,
             window: open,
             partial: None,
         },
@@ -201,8 +232,8 @@ pub async fn seed_if_empty_with(
             code: "PXF",
             name: "职业技能培训费",
             dept: 4,
-            fee_type: FeeType::Other,
-            status: FeeItemStatus::Collecting,
+            fee_type: FeeType::Training,
+            collecting: true,
             window: open,
             partial: Some(20_000),
         },
@@ -210,8 +241,8 @@ pub async fn seed_if_empty_with(
             code: "TJF",
             name: "新生体检费",
             dept: 2,
-            fee_type: FeeType::Other,
-            status: FeeItemStatus::Stopped,
+            fee_type: FeeType::Service,
+            collecting: false,
             window: open,
             partial: None,
         },
@@ -219,8 +250,8 @@ pub async fn seed_if_empty_with(
             code: "NCRE",
             name: "计算机等级考试报名费",
             dept: 1,
-            fee_type: FeeType::Other,
-            status: FeeItemStatus::Collecting,
+            fee_type: FeeType::Exam,
+            collecting: true,
             window: Some((now - 60 * DAY_MS, now - DAY_MS)),
             partial: None,
         },
@@ -228,159 +259,133 @@ pub async fn seed_if_empty_with(
             code: "BXF",
             name: "学生医疗保险费",
             dept: 2,
-            fee_type: FeeType::Other,
-            status: FeeItemStatus::Collecting,
+            fee_type: FeeType::Agency,
+            collecting: true,
             window: Some((now + 10 * DAY_MS, now + 40 * DAY_MS)),
             partial: None,
         },
     ];
     let mut item_ids = Vec::new();
     for it in &items {
-        let id = tx.new_id();
-        receivables::insert_fee_item(
-            tx.c(),
-            &id,
-            &NewFeeItem {
-                code: it.code,
-                name: it.name,
-                department_id: &dept_ids[it.dept],
-                fee_type: it.fee_type,
-                status: it.status,
-                window_start_ms: it.window.map(|w| w.0),
-                window_end_ms: it.window.map(|w| w.1),
-                partial_allowed: it.partial.is_some(),
-                min_partial: Fen(it.partial.unwrap_or(0)),
-            },
-            t,
-        )
-        .await?;
-        item_ids.push(id);
+        let f = ConfiguredFeeItem {
+            code: it.code.into(),
+            name: it.name.into(),
+            department_id: dept_ids[it.dept].clone(),
+            fee_type: it.fee_type,
+            collecting: it.collecting,
+            window: it.window,
+            min_partial: it.partial.map(Fen),
+        };
+        item_ids.push(engine.configure_fee_item(&by, &f).await?);
     }
 
-    let mut receivable_count = 0;
-    for (i, (s, hash)) in students.iter().zip(&hashes).enumerate() {
-        let payer_id = tx.new_id();
-        let digest = bursar_web::auth::id_number_digest(id_digest_key, &s.id_number);
-        payers::insert_payer(
-            tx.c(),
-            &payer_id,
-            &NewPayer {
-                kind: PayerKind::EnrolledStudent.as_str(),
-                identifier: &s.number,
-                name: &s.name,
-                id_number_masked: &mask_id_number(&s.id_number),
-                id_number_digest: &digest,
-                phone: &s.phone,
-                department_id: Some(&dept_ids[1 + s.dept % 5]),
-                class_name: &s.class_name,
-                password_hash: hash,
-            },
-            t,
-        )
-        .await?;
+    let inputs: Vec<PayerInput> = students
+        .iter()
+        .zip(&hashes)
+        .map(|(s, hash)| PayerInput {
+            kind: PayerKind::EnrolledStudent,
+            identifier: s.number.clone(),
+            name: s.name.clone(),
+            id_number: s.id_number.clone(),
+            phone: s.phone.clone(),
+            department_id: Some(college_ids[s.dept % college_ids.len()].clone()),
+            class_name: s.class_name.clone(),
+            password_hash: hash.clone(),
+            // The demo students may log in with their initial password again and again (so
+            // the demo can be replayed); every other account must change it first.
+            must_change_password: false,
+        })
+        .collect();
+    let payer_ids = engine.add_payers(&by, &inputs).await?;
+    let mut bills = Vec::new();
+    for (i, (s, payer_id)) in students.iter().zip(&payer_ids).enumerate() {
         let tuition = [480_000i64, 520_000, 440_000, 400_000, 500_000][s.dept];
-        let raise = |item: usize, year: &str, due: i64| (item, year.to_string(), due);
-        let mut lines = vec![raise(0, "2026-2027", tuition), raise(1, "2026-2027", 120_000)];
+        let mut bill = |item: usize, year: &str, due: i64| {
+            bills.push(BillInput {
+                payer_id: payer_id.clone(),
+                fee_item_id: item_ids[item].clone(),
+                academic_year: year.to_string(),
+                amount: Fen(due),
+            })
+        };
+        bill(0, "2026-2027", tuition);
+        bill(1, "2026-2027", 120_000);
         if s.grade < 2026 && i % 5 == 0 {
-            lines.push(raise(0, "2025-2026", tuition / 2));
+            bill(0, "2025-2026", tuition / 2);
         }
+        let n = i64::try_from(i).unwrap_or(0);
         if i % 2 == 0 {
-            lines.push(raise(2, "2026-2027", 32_000 + (i as i64 % 4) * 2_500));
+            bill(2, "2026-2027", 32_000 + (n % 4) * 2_500);
         }
         if i % 3 == 0 {
-            lines.push(raise(3, "2026-2027", 3_000));
+            bill(3, "2026-2027", 3_000);
         }
         if i % 4 == 0 {
-            lines.push(raise(4, "2026-2027", 180_000));
+            bill(4, "2026-2027", 180_000);
         }
         if s.grade == 2026 {
-            lines.push(raise(5, "2026-2027", 6_000));
+            bill(5, "2026-2027", 6_000);
         }
         if i % 6 == 0 {
-            lines.push(raise(6, "2026-2027", 8_000));
+            bill(6, "2026-2027", 8_000);
         }
         if i % 7 == 0 {
-            lines.push(raise(7, "2026-2027", 25_000));
-        }
-        for (item, year, due) in lines {
-            let rid = tx.new_id();
-            receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], &year, Fen(due), t).await?;
-            let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
-            ledger::post(&mut tx, &entry).await?;
-            let detail = format!("fee_item={} year={year} due_fen={due}", item_ids[item]);
-            let change = bursar_store::oplog::Change {
-                action: "receivable.raise",
-                entity: "receivable",
-                entity_id: &rid,
-                before: "",
-                after: "open",
-                detail: &detail,
-            };
-            bursar_store::oplog::append(tx.c(), t, &bursar_store::oplog::Actor::system("demo_import"), &change).await?;
-            receivable_count += 1;
+            bill(7, "2026-2027", 25_000);
         }
     }
-    // The demo students may log in with their initial password again and again (so the demo can
-    // be replayed); every other account with an initial password must change it first.
-    sqlx::query("UPDATE payers SET must_change_password = 0 WHERE kind = 'enrolled_student'").execute(tx.c()).await?;
     // Other kinds of payers (payer guide §1): staff and registrants log in with a number and an
     // initial password (they must change it); new students with their ID number and name.
-    let other_hash = |id: &str| -> anyhow::Result<String> {
-        let pw = rule.password_for(id).unwrap_or_default();
-        bursar_web::auth::hash_password(&pw).map_err(|e| anyhow::anyhow!("{e}"))
-    };
+    let mut others = Vec::new();
     for (i, (kind, identifier, name, id_prefix)) in OTHER_PAYERS.iter().enumerate() {
         let id_number = complete_resident_id(id_prefix).unwrap_or_default();
-        let payer_id = tx.new_id();
-        let hash = if *kind == "new_student" { "!".to_string() } else { other_hash(&id_number)? };
-        payers::insert_payer(
-            tx.c(),
-            &payer_id,
-            &NewPayer {
-                kind,
-                identifier,
-                name,
-                id_number_masked: &mask_id_number(&id_number),
-                id_number_digest: &bursar_web::auth::id_number_digest(id_digest_key, &id_number),
-                phone: "",
-                department_id: Some(&dept_ids[1 + i % 5]),
-                class_name: "",
-                password_hash: &hash,
-            },
-            t,
-        )
-        .await?;
-        if *kind == "new_student" {
-            // No password to change: new students sign in with their ID number and name.
-            payers::set_payer_password(tx.c(), &payer_id, "!", false).await?;
-        }
+        let new_student = *kind == PayerKind::NewStudent;
+        let password_hash = if new_student {
+            "!".to_string()
+        } else {
+            let pw = rule.password_for(&id_number).unwrap_or_default();
+            bursar_engine::access::passwords::hash(&pw).await?
+        };
+        others.push(PayerInput {
+            kind: *kind,
+            identifier: identifier.to_string(),
+            name: name.to_string(),
+            id_number,
+            phone: String::new(),
+            department_id: Some(college_ids[i % college_ids.len()].clone()),
+            class_name: String::new(),
+            password_hash,
+            // No password to change for new students: they sign in with ID number and name.
+            must_change_password: !new_student,
+        });
+    }
+    let other_ids = engine.add_payers(&by, &others).await?;
+    for (id, (kind, ..)) in other_ids.iter().zip(OTHER_PAYERS.iter()) {
         // New students owe their first year; staff and registrants a training fee.
         let lines: Vec<(usize, i64)> =
-            if *kind == "new_student" { vec![(0, 480_000), (1, 120_000)] } else { vec![(4, 180_000)] };
+            if *kind == PayerKind::NewStudent { vec![(0, 480_000), (1, 120_000)] } else { vec![(4, 180_000)] };
         for (item, due) in lines {
-            let rid = tx.new_id();
-            receivables::insert_receivable(tx.c(), &rid, &payer_id, &item_ids[item], "2026-2027", Fen(due), t).await?;
-            let entry = bursar_domain::ledger::receivable_raised(&rid, &item_ids[item], Fen(due))?;
-            ledger::post(&mut tx, &entry).await?;
-            receivable_count += 1;
+            bills.push(BillInput {
+                payer_id: id.clone(),
+                fee_item_id: item_ids[item].clone(),
+                academic_year: "2026-2027".into(),
+                amount: Fen(due),
+            });
         }
     }
+    let receivable_count = engine.raise_bills(&by, &bills, "demo seed").await.context("raising the demo bills")?;
     // Campus cards for every other student (the first one included), loaded by bank transfer.
-    let card_hash = bursar_web::auth::hash_password(CARD_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let payer_rows = {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, identifier FROM payers ORDER BY identifier").fetch_all(tx.c()).await?;
-        rows
-    };
-    for (i, (payer_id, number)) in payer_rows.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+    let card_hash = bursar_engine::access::passwords::hash(CARD_PASSWORD).await?;
+    let mut all: Vec<(String, String)> =
+        students.iter().map(|s| s.number.clone()).zip(payer_ids.iter().cloned()).collect();
+    all.extend(OTHER_PAYERS.iter().map(|(_, n, _, _)| n.to_string()).zip(other_ids.iter().cloned()));
+    all.sort();
+    for (i, (number, payer_id)) in all.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
         let card_no = format!("C{number}");
-        bursar_store::cards::insert(tx.c(), &card_no, payer_id, &card_hash, t).await?;
-        let amount = Fen(100_000 + (i as i64 % 5) * 20_000);
-        let from = bursar_domain::ledger::AccountRef::new(bursar_domain::ledger::AccountKind::Bank, "school");
-        let entry = bursar_domain::ledger::card_loaded(&format!("demo-load-{card_no}"), &card_no, from, amount)?;
-        ledger::post(&mut tx, &entry).await?;
+        engine.issue_card(&by, payer_id, &card_no, &card_hash).await?;
+        let amount = Fen(100_000 + i64::try_from(i % 5).unwrap_or(0) * 20_000);
+        let from = AccountRef::new(AccountKind::Bank, "school");
+        engine.load_card(&by, &card_no, amount, from, &format!("demo-load-{card_no}")).await?;
     }
-    tx.commit().await.context("committing demo data")?;
     let first = &students[0];
     Ok(Some(DemoSummary {
         payers: students.len(),
@@ -406,6 +411,12 @@ pub fn student_logins_with(n: usize, rule: &InitialPasswordRule) -> Vec<(String,
     students().iter().take(n).map(|s| (s.number.clone(), rule.password_for(&s.id_number).unwrap_or_default())).collect()
 }
 
+/// The first `n` demo students' (student number, ID document number, name): what the school
+/// registered, for tests of what only the student should know.
+pub fn student_identities(n: usize) -> Vec<(String, String, String)> {
+    students().iter().take(n).map(|s| (s.number.clone(), s.id_number.clone(), s.name.clone())).collect()
+}
+
 /// The demo students' password hashes, computed once per process (tests seed many databases).
 fn demo_hashes(passwords: &[String]) -> anyhow::Result<Vec<String>> {
     type Cached = (Vec<String>, Vec<String>);
@@ -428,7 +439,7 @@ fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|p| bursar_web::auth::hash_password(p).map_err(|e| anyhow::anyhow!("{e}")))
+                        .map(|p| bursar_engine::access::passwords::hash_blocking(p).map_err(|e| anyhow::anyhow!("{e}")))
                         .collect::<anyhow::Result<Vec<String>>>()
                 })
             })
@@ -448,49 +459,37 @@ fn hash_all(passwords: &[String]) -> anyhow::Result<Vec<String>> {
 /// Which channels each demo fee item accepts, into which merchant account: WeChat Pay for all;
 /// Alipay for all, tuition and accommodation into one app and other fees into the other (so a
 /// tuition + textbook order is paid in two payments with Alipay); the campus card for everything
-/// but tuition; UnionPay online banking for tuition and accommodation. Only items with no channel configured yet are touched, so finance's own settings
-/// survive a restart.
-pub async fn enable_channels(store: &Store) -> anyhow::Result<()> {
-    use bursar_store::merchants;
-    let mut tx = store.begin().await?;
-    let now = tx.now_ms;
-    let card_id = tx.new_id();
-    let card = merchants::NewMerchantAccount {
-        id: &card_id,
-        channel: "campus_card",
-        merchant_no: "wallet",
-        name: "校园卡钱包",
-        settings: "{}",
-        sealed_secrets: "",
-    };
-    let card_id = merchants::upsert(tx.c(), &card, now).await?;
-    let accounts = merchants::all(tx.c()).await?;
-    let configured: std::collections::BTreeSet<String> =
-        merchants::routes(tx.c()).await?.into_iter().map(|r| r.fee_item_id).collect();
-    let wechat = accounts.iter().find(|a| a.channel == "wechatpay").map(|a| a.id.clone());
-    let unionpay = accounts.iter().find(|a| a.channel == "unionpay").map(|a| a.id.clone());
-    let mut alipay: Vec<_> = accounts.iter().filter(|a| a.channel == "alipay").collect();
+/// but tuition; UnionPay online banking for tuition and accommodation. Only items with no channel
+/// configured yet are touched, so finance's own settings survive a restart.
+pub async fn enable_channels(engine: &Engine) -> anyhow::Result<()> {
+    let by = seed();
+    let wallet = serde_json::json!({"merchant_no": "wallet"});
+    let card_id = engine.register_merchant(&by, ChannelKind::CampusCard, "校园卡钱包", &wallet).await?;
+    let channels = engine.operator_view(&by).channels().await?;
+    let accounts = channels.accounts;
+    let configured: std::collections::BTreeSet<String> = channels.routes.iter().map(|r| r.0.clone()).collect();
+    let wechat = accounts.iter().find(|a| a.channel == ChannelKind::Wechatpay).map(|a| a.id.clone());
+    let unionpay = accounts.iter().find(|a| a.channel == ChannelKind::Unionpay).map(|a| a.id.clone());
+    let mut alipay: Vec<_> = accounts.iter().filter(|a| a.channel == ChannelKind::Alipay).collect();
     alipay.sort_by_key(|a| !a.name.contains("学费"));
-    for item in receivables::fee_items(tx.c()).await? {
-        if configured.contains(&item.id) {
-            continue;
-        }
-        if let Some(w) = &wechat {
-            merchants::enable_channel(tx.c(), &item.id, "wechatpay", w).await?;
-        }
+    let mut changes = Vec::new();
+    for item in channels.items.iter().filter(|i| !configured.contains(&i.id)) {
         let tuition_or_dorm = matches!(item.code.as_str(), "XF" | "ZSF");
+        if let Some(w) = &wechat {
+            changes.push((item.id.clone(), ChannelKind::Wechatpay, Some(w.clone())));
+        }
         let app = if tuition_or_dorm { alipay.first() } else { alipay.get(1).or(alipay.first()) };
         if let Some(a) = app {
-            merchants::enable_channel(tx.c(), &item.id, "alipay", &a.id).await?;
+            changes.push((item.id.clone(), ChannelKind::Alipay, Some(a.id.clone())));
         }
         if item.code != "XF" {
-            merchants::enable_channel(tx.c(), &item.id, "campus_card", &card_id).await?;
+            changes.push((item.id.clone(), ChannelKind::CampusCard, Some(card_id.clone())));
         }
         if let Some(u) = unionpay.as_ref().filter(|_| tuition_or_dorm) {
-            merchants::enable_channel(tx.c(), &item.id, "unionpay", u).await?;
+            changes.push((item.id.clone(), ChannelKind::Unionpay, Some(u.clone())));
         }
     }
-    tx.commit().await?;
+    engine.set_routes(&by, &changes).await?;
     Ok(())
 }
 
@@ -505,26 +504,21 @@ pub async fn ensure_demo_app(
     webhook_url: &str,
 ) -> anyhow::Result<std::path::PathBuf> {
     let path = data_dir.join("sandbox").join("api").join("demo_app.json");
-    let exists = {
-        let mut c = engine.store().read().await?;
-        bursar_store::api::apps(&mut c).await?.iter().any(|a| a.name == DEMO_APP_NAME)
-    };
+    let by = seed();
+    let exists = engine.operator_view(&by).apps().await?.iter().any(|a| a.name == DEMO_APP_NAME);
     if exists && path.exists() {
         return Ok(path);
     }
     let items = ["PXF", "CET", "NCRE", "BXF"].map(String::from);
-    let (app, secret) = engine
-        .register_app(
-            &engine.config().sealing,
-            DEMO_APP_NAME,
-            webhook_url,
-            &format!("{}/portal", base_url.trim_end_matches('/')),
-            "",
-            &items,
-            None,
-            &bursar_store::oplog::Actor::system("demo"),
-        )
-        .await?;
+    let input = bursar_engine::api::apps::NewAppInput {
+        name: DEMO_APP_NAME.into(),
+        notify_url: webhook_url.into(),
+        return_url: format!("{}/portal", base_url.trim_end_matches('/')),
+        ip_allowlist: String::new(),
+        fee_item_codes: items.to_vec(),
+        rsa_public_key_pem: None,
+    };
+    let (app, secret) = engine.register_app(&by, &input).await?;
     std::fs::create_dir_all(path.parent().unwrap_or(data_dir))?;
     let creds = serde_json::json!({
         "base_url": base_url, "app_id": app.app_id, "secret": secret, "notify_url": webhook_url,
@@ -542,24 +536,21 @@ pub async fn ensure_demo_app(
 pub const DEMO_APP_NAME: &str = "培训报名系统";
 
 /// The demo's projects open for registration (项目报名): a paid training with a capacity, a
-/// conference open to staff and outside people, and a free lecture. Published once, by finance,
-/// collecting through the same channels as the training fee item.
+/// conference open to staff and outside people, and a free lecture. Published once by the finance
+/// clerk, collecting through the same channels as the training fee item, and approved by the
+/// finance approver (their fee items wait for approval like any other).
 pub const DEMO_PROJECTS: [&str; 3] = ["PX-2026-PY", "HY-2026-12", "JZ-2026-01"];
 
-pub async fn ensure_demo_projects(engine: &bursar_engine::Engine) -> anyhow::Result<()> {
+pub async fn ensure_demo_projects(engine: &Engine) -> anyhow::Result<()> {
     use bursar_domain::project::parse_field_lines;
-    let (finance, depts, training_item) = {
-        let mut c = engine.store().read().await?;
-        if !bursar_store::projects::all(&mut c).await?.is_empty() {
-            return Ok(());
-        }
-        let finance = payers::operator_by_username(&mut c, FINANCE_USER)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("demo finance operator missing"))?;
-        let depts = payers::departments(&mut c).await?;
-        let training = receivables::fee_items(&mut c).await?.into_iter().find(|f| f.code == "PXF").map(|f| f.id);
-        (finance, depts, training)
-    };
+    let clerk = engine.operator_principal(CLERK_USER).await?.context("demo finance clerk missing")?;
+    let approver = engine.operator_principal(APPROVER_USER).await?.context("demo finance approver missing")?;
+    let view = engine.operator_view(&clerk);
+    if !view.projects().await?.is_empty() {
+        return Ok(());
+    }
+    let depts = view.departments().await?;
+    let training_item = view.fee_items().await?.into_iter().find(|f| f.code == "PXF").map(|f| f.id);
     let dept = |name: &str| depts.iter().find(|(_, n)| n == name).map(|(id, _)| id.clone()).unwrap_or_default();
     let now = engine.store().now_ms();
     let day = 86_400_000;
@@ -614,19 +605,26 @@ pub async fn ensure_demo_projects(engine: &bursar_engine::Engine) -> anyhow::Res
             fields: parse_field_lines(fields).map_err(|e| anyhow::anyhow!(e))?,
             channels_like: training_item.clone(),
         };
-        engine.create_project(&finance, p).await?;
+        let id = engine.create_project(&clerk, p).await?;
+        let item = engine.operator_view(&approver).project(&id).await?.item;
+        let channels = engine.operator_view(&approver).fee_item(&item.id).await?.1;
+        let decision = bursar_engine::collection::fee_items::FeeItemDecision::Approve {
+            channels: channels.into_iter().map(|(c, m)| (c, m.id)).collect(),
+            open: true,
+        };
+        engine.decide_fee_item(&approver, &item.id, decision, "演示项目，同意").await?;
     }
     Ok(())
 }
 
 /// The demo's staff, registrants and new students: (kind, login identifier, name, 17-digit ID prefix).
-pub const OTHER_PAYERS: [(&str, &str, &str, &str); 6] = [
-    ("staff", "T2010001", "赵老师", "37030319800101001"),
-    ("staff", "T2010002", "钱老师", "37030319820202002"),
-    ("registrant", "R2026001", "孙报名", "37030319900303003"),
-    ("new_student", "N2026001", "李新生", "37030320080404004"),
-    ("new_student", "N2026002", "周新生", "37030320080505005"),
-    ("new_student", "N2026003", "吴新生", "37030320080606006"),
+pub const OTHER_PAYERS: [(PayerKind, &str, &str, &str); 6] = [
+    (PayerKind::Staff, "T2010001", "赵老师", "37030319800101001"),
+    (PayerKind::Staff, "T2010002", "钱老师", "37030319820202002"),
+    (PayerKind::Registrant, "R2026001", "孙报名", "37030319900303003"),
+    (PayerKind::NewStudent, "N2026001", "李新生", "37030320080404004"),
+    (PayerKind::NewStudent, "N2026002", "周新生", "37030320080505005"),
+    (PayerKind::NewStudent, "N2026003", "吴新生", "37030320080606006"),
 ];
 
 /// A demo staff member's login (staff number, initial password).
@@ -638,6 +636,11 @@ pub fn staff_login_with(rule: &InitialPasswordRule) -> (String, String) {
     let (_, number, _, prefix) = OTHER_PAYERS[0];
     let id = complete_resident_id(prefix).unwrap_or_default();
     (number.to_string(), rule.password_for(&id).unwrap_or_default())
+}
+
+/// The demo staff member's ID document number (their first password change asks for it).
+pub fn staff_id_number() -> String {
+    complete_resident_id(OTHER_PAYERS[0].3).unwrap_or_default()
 }
 
 /// A demo new student's login (ID number, name).

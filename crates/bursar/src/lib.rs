@@ -6,5 +6,6 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod imports;
 pub mod merchants;
 pub mod simulate;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context as _;
 use bursar::app::{self, Injected};
 use bursar::config::Config;
 use bursar::demo;
@@ -84,6 +85,50 @@ enum Command {
         #[command(subcommand)]
         action: MerchantCmd,
     },
+    /// Import offline collections (cash desk, POS, bank deduction) from an xlsx or CSV file, as
+    /// the finance view's 线下导入 does: every row is checked first and a file with any bad row
+    /// changes nothing; rows already imported are skipped. Exits 1 when the file is refused.
+    ImportOffline {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// Only check the file and report; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Import the school's roster of students or staff (花名册) from xlsx or CSV: columns by their
+    /// Chinese headers (学号/工号, 姓名, 证件类型, 证件号码, 性别, 院系, 专业, 年级, 班级,
+    /// 学籍状态/在职状态, 手机, 入学年份); payers upserted by number. A file with any bad row
+    /// changes nothing (unless --valid-rows); every problem is written to FILE.errors.csv.
+    /// Exits 2 when the file is refused.
+    ImportPayers {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// enrolled_student, new_student or staff.
+        #[arg(long, default_value = "enrolled_student")]
+        kind: String,
+        /// Apply the good rows even when others are bad.
+        #[arg(long)]
+        valid_rows: bool,
+    },
+    /// Import receivables (应收) from xlsx or CSV: 学号/工号, 项目编码, 学年, 金额, 备注. A receivable
+    /// already raised with the same amount is left alone; a different amount is reported, never
+    /// changed. A file with any bad row changes nothing (unless --valid-rows); every problem is
+    /// written to FILE.errors.csv. Exits 2 when the file is refused.
+    ImportReceivables {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// Apply the good rows even when others are bad.
+        #[arg(long)]
+        valid_rows: bool,
+    },
+    /// Print which permissions each operator role holds (a Markdown table).
+    Roles,
     /// Check the ledger's invariants; exits non-zero with a report when one fails.
     Verify {
         #[command(flatten)]
@@ -151,7 +196,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    if std::env::var_os("BURSAR_PRINT_PEAK_MEMORY").is_some() {
+        // For benchmarks and the bounded-memory tests: this process's own high-water mark
+        // (VmHWM), which a parent's wait4 cannot give (it counts the parent it forked from).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+            eprintln!("peak memory: {}", line.trim_start_matches("VmHWM:").trim());
+        }
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -187,11 +241,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let started = Instant::now();
             let mut cfg = load(&common, Some(&serving))?;
             cfg.simulators = true;
-            let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
-            let key = app::read_id_digest_key(&cfg.data_dir)?;
-            let seeded = demo::seed_if_empty_with(&store, &key, &cfg.initial_password_rule()?).await?;
-            let running = app::start_with_store(&cfg, Injected::default(), store).await?;
-            demo::enable_channels(&running.store).await?;
+            let running = app::start(&cfg, Injected::default()).await?;
+            let seeded = demo::seed_if_empty_with(&running.engine, &cfg.initial_password_rule()?).await?;
+            demo::enable_channels(&running.engine).await?;
             demo::ensure_demo_projects(&running.engine).await?;
             let webhook_url =
                 std::env::var("BURSAR_DEMO_WEBHOOK_URL").unwrap_or_else(|_| "http://127.0.0.1:8099/webhook".into());
@@ -216,17 +268,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let (staff, staff_pw) = demo::staff_login_with(&rule);
             let (ns_id, ns_name) = demo::new_student_login();
-            println!("  Other payers:         staff {staff} / {staff_pw} (must change it); new student {ns_id} + {ns_name}; outside people register at /portal/register");
+            println!(
+                "  Other payers:         staff {staff} / {staff_pw} (must change it; ID number {}); new student {ns_id} + {ns_name}; outside people register at /portal/register (code by SMS: simulator /sms)",
+                demo::staff_id_number()
+            );
             println!(
                 "  Open API:             {}/api/v1   (demo app credentials: {}; docs: /api/v1/openapi.json)",
                 running.base_url,
                 app_file.display()
             );
             println!(
-                "  Finance view:         {}/admin    ({} / {})",
+                "  Finance view:         {}/admin    ({} / {}: finance administrator; also {} (clerk), {} (approver), {} (cashier), {} (auditor), {} (leader), {} (system administrator), same password)",
                 running.base_url,
                 demo::FINANCE_USER,
-                demo::FINANCE_PASSWORD
+                demo::FINANCE_PASSWORD,
+                demo::CLERK_USER,
+                demo::APPROVER_USER,
+                demo::CASHIER_USER,
+                demo::AUDITOR_USER,
+                demo::LEADER_USER,
+                demo::SYSADMIN_USER
             );
             println!(
                 "  Departments:          {}/admin    ({} / {} for refunds of dorm fees; {} / {})",
@@ -302,34 +363,97 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Merchant { common, action } => {
             let cfg = load(&common, None)?;
-            let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
-            let key = bursar::merchants::MasterKey::load_or_create(&cfg.data_dir)?;
+            let engine = app::cli_engine(&cfg).await?;
+            let by = bursar_domain::Principal::System(bursar_domain::SystemJob::Cli);
             match action {
                 MerchantCmd::Add { channel, name, config } => {
                     let kind = bursar_domain::payment::ChannelKind::parse(&channel)
                         .filter(|k| matches!(k.as_str(), "wechatpay" | "alipay" | "unionpay"))
                         .ok_or_else(|| anyhow::anyhow!("channel must be wechatpay, alipay or unionpay"))?;
                     let value = bursar::merchants::read_config_file(&config)?;
-                    bursar::merchants::check_config(kind, &value)?;
-                    let id = bursar::merchants::register(&store, &key, kind, &name, &value).await?;
-                    println!("merchant account {id} ({channel}) registered; its secrets are sealed. Restart Bursar to use it.");
+                    let id = engine.register_merchant(&by, kind, &name, &value).await?;
+                    println!("merchant account {id} ({channel}) registered; its secrets are sealed. Running instances use it at once.");
                 }
                 MerchantCmd::List => {
-                    let mut c = store.read().await?;
-                    for m in bursar_store::merchants::all(&mut c).await? {
-                        println!("{}\t{}\t{}\t{}\t{}", m.id, m.channel, m.merchant_no, m.state, m.name);
+                    for m in engine.operator_view(&by).channels().await?.accounts {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            m.id,
+                            m.channel.as_str(),
+                            m.merchant_no,
+                            m.state.as_str(),
+                            m.name
+                        );
                     }
                 }
             }
-            store.close().await;
+            engine.store().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportOffline { common, file, check } => {
+            let cfg = load(&common, None)?;
+            let bytes = std::fs::read(&file).with_context(|| file.display().to_string())?;
+            let engine = app::cli_engine(&cfg).await?;
+            let by = bursar_domain::Principal::System(bursar_domain::SystemJob::Cli);
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let result = if check {
+                engine.check_offline_file(&by, &bytes).await.map(|(rows, errors)| {
+                    bursar_engine::collection::offline::ImportReport {
+                        rows: rows.len() + errors.len(),
+                        errors,
+                        ..Default::default()
+                    }
+                })
+            } else {
+                engine.import_offline(&by, &name, &bytes).await
+            };
+            engine.store().close().await;
+            let report = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("refused: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            for e in &report.errors {
+                eprintln!("line {}: {}", e.line, e.reason);
+            }
+            if !report.errors.is_empty() {
+                eprintln!(
+                    "refused: {} of {} rows have problems; nothing was imported",
+                    report.errors.len(),
+                    report.rows
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if check {
+                println!("{} rows checked: all can be imported", report.rows);
+            } else {
+                println!(
+                    "{} rows: {} imported, {} imported before",
+                    report.rows, report.imported, report.already_imported
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportPayers { common, file, kind, valid_rows } => {
+            let cfg = load(&common, None)?;
+            let kind = bursar_domain::payer::PayerKind::parse(&kind)
+                .ok_or_else(|| anyhow::anyhow!("--kind must be enrolled_student, new_student or staff"))?;
+            bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Payers(kind)).await
+        }
+        Command::ImportReceivables { common, file, valid_rows } => {
+            let cfg = load(&common, None)?;
+            bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Receivables).await
+        }
+        Command::Roles => {
+            print!("{}", bursar_domain::access::role_table_markdown());
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { common } => {
             let cfg = load(&common, None)?;
             let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await?;
-            let mut c = store.read().await?;
-            let report = bursar_store::verify::run(&mut c).await?;
-            drop(c);
+            let report = bursar_store::verify::run(&store).await?;
             print!("{}", report.render());
             store.close().await;
             if report.is_clean() {

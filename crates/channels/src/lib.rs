@@ -1,12 +1,12 @@
 //! Payment channels. One module per channel; inside each, `protocol` holds the wire types and
-//! signing rules shared by `adapter` (Bursar's client) and `simulator` (the channel's server side,
-//! served by the same binary so the platform runs offline and any client SDK can be pointed at it).
+//! signing rules shared by `adapter` (Bursar's client) and the channel's simulator (its server
+//! side, in `bursar-simulators`, served by the same binary so the platform runs offline and any
+//! client SDK can be pointed at it).
 
 pub mod alipay;
 pub mod crypto;
-pub mod faults;
-mod files;
 pub mod internal;
+pub mod sms;
 pub mod unionpay;
 pub mod wechatpay;
 
@@ -146,6 +146,11 @@ pub trait Channel: Send + Sync {
     async fn query(&self, merchant_order_no: &str) -> Result<ChannelOutcome, ChannelError>;
     /// Closes an unpaid payment at the channel.
     async fn close(&self, merchant_order_no: &str) -> Result<(), ChannelError>;
+    /// Whether [`Channel::close`] really stops an unpaid payment from being paid later. UnionPay's
+    /// gateway has no close: an unpaid order lapses only at its payment timeout.
+    fn closes_unpaid(&self) -> bool {
+        true
+    }
     /// Asks the channel to refund (part of) a paid payment. The same `out_refund_no` again is the
     /// same refund (idempotent).
     async fn refund(&self, req: &RefundRequest<'_>) -> Result<RefundOutcome, ChannelError>;

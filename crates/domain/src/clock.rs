@@ -74,6 +74,12 @@ impl IdGen for SeqIds {
     }
 }
 
+/// Whether two instants (in the same unit) are at most `window` apart, by checked arithmetic: a
+/// timestamp far outside the range (`i64::MIN + now`) never wraps into the window.
+pub fn within(a: i64, b: i64, window: i64) -> bool {
+    a.checked_sub(b).is_some_and(|d| d.unsigned_abs() <= window.unsigned_abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +94,15 @@ mod tests {
         assert_ne!(a, b);
         let seq = SeqIds::new(7);
         assert!(seq.new_id() < seq.new_id());
+    }
+
+    #[test]
+    fn windows_never_wrap() {
+        let now = 1_764_000_000;
+        assert!(within(now + 300, now, 300) && within(now - 300, now, 300));
+        assert!(!within(now + 301, now, 300));
+        assert!(!within(i64::MIN + now, now, 300));
+        assert!(!within(i64::MIN, now, 300) && !within(i64::MAX, -now, 300));
     }
 
     #[test]

@@ -6,61 +6,75 @@ use thiserror::Error;
 use crate::error::DomainError;
 use crate::money::Fen;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeeType {
-    Tuition,
-    Other,
+crate::coded_enum! {
+    /// What a fee item charges for. Tuition and accommodation are billed by academic year and
+    /// shown together under 学费 on the portal; the rest are other fees (其他费用).
+    pub enum FeeType {
+        Tuition = ("tuition", "学费", "Tuition"),
+        Accommodation = ("accommodation", "住宿费", "Accommodation"),
+        /// Collected on behalf of others (textbooks, insurance…).
+        Agency = ("agency", "代收费", "Collected on behalf"),
+        Service = ("service", "服务性收费", "Service fee"),
+        Exam = ("exam", "考试报名费", "Exam registration"),
+        Training = ("training", "培训费", "Training"),
+        Conference = ("conference", "会务费", "Conference"),
+        Donation = ("donation", "捐赠", "Donation"),
+        Other = ("other", "其他费用", "Other fees"),
+    }
 }
 
 impl FeeType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeeType::Tuition => "tuition",
-            FeeType::Other => "other",
-        }
-    }
-    pub fn parse(s: &str) -> Option<FeeType> {
-        match s {
-            "tuition" => Some(FeeType::Tuition),
-            "other" => Some(FeeType::Other),
-            _ => None,
-        }
-    }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            FeeType::Tuition => "学费",
-            FeeType::Other => "其他费用",
-        }
+    /// Billed by academic year (the payer guide's 学费 section).
+    pub fn is_annual(self) -> bool {
+        matches!(self, FeeType::Tuition | FeeType::Accommodation)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeeItemStatus {
-    Collecting,
-    Stopped,
+crate::coded_enum! {
+    /// A fee item's life: a department applies, finance approves (or rejects), then it collects
+    /// until stopped or closed. Only a collecting item can be paid.
+    pub enum FeeItemStatus {
+        PendingApproval = ("pending_approval", "待审核", "Awaiting approval"),
+        Rejected = ("rejected", "未通过", "Rejected"),
+        Collecting = ("collecting", "收费", "Collecting"),
+        Stopped = ("stopped", "停止", "Stopped"),
+        Closed = ("closed", "已关闭", "Closed"),
+    }
 }
 
 impl FeeItemStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeeItemStatus::Collecting => "collecting",
-            FeeItemStatus::Stopped => "stopped",
-        }
+    /// Whether finance's decision has been made (the item may then be opened and stopped).
+    pub fn is_approved(self) -> bool {
+        matches!(self, FeeItemStatus::Collecting | FeeItemStatus::Stopped | FeeItemStatus::Closed)
     }
-    pub fn parse(s: &str) -> Option<FeeItemStatus> {
-        match s {
-            "collecting" => Some(FeeItemStatus::Collecting),
-            "stopped" => Some(FeeItemStatus::Stopped),
-            _ => None,
-        }
+    pub fn can_become(self, next: FeeItemStatus) -> bool {
+        use FeeItemStatus::*;
+        matches!(
+            (self, next),
+            (PendingApproval, Collecting | Stopped | Rejected)
+                | (Rejected, PendingApproval)
+                | (Collecting, Stopped | Closed)
+                | (Stopped, Collecting | Closed)
+        )
     }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            FeeItemStatus::Collecting => "收费",
-            FeeItemStatus::Stopped => "停止",
-        }
+}
+
+crate::coded_enum! {
+    /// What a receivable still asks of its payer.
+    pub enum ReceivableState {
+        /// Something is still owed.
+        Open = ("open", "未缴清", "Outstanding"),
+        /// Nothing is owed (paid, waived, or both).
+        Settled = ("settled", "已缴清", "Settled"),
+    }
+}
+
+crate::coded_enum! {
+    /// A request to reduce what a payer owes (减免), decided by another person.
+    pub enum WaiverState {
+        Requested = ("requested", "待审批", "Awaiting approval"),
+        Approved = ("approved", "已批准", "Approved"),
+        Rejected = ("rejected", "已驳回", "Rejected"),
     }
 }
 
@@ -93,6 +107,8 @@ impl AcademicYear {
 pub enum NotPayable {
     #[error("该项目已停止收费")]
     Stopped,
+    #[error("该项目尚未开放收费")]
+    NotOpen,
     #[error("该项目尚未开始收费（收费起始 {0}）")]
     NotStarted(String),
     #[error("该项目已过收费期限（收费终止 {0}）")]
@@ -116,8 +132,10 @@ pub struct FeeRules {
 impl FeeRules {
     /// Whether a receivable of this fee item can be paid at `now_ms`, and why not.
     pub fn check_open(&self, now_ms: i64) -> Result<(), NotPayable> {
-        if self.status == FeeItemStatus::Stopped {
-            return Err(NotPayable::Stopped);
+        match self.status {
+            FeeItemStatus::Collecting => {}
+            FeeItemStatus::PendingApproval | FeeItemStatus::Rejected => return Err(NotPayable::NotOpen),
+            FeeItemStatus::Stopped | FeeItemStatus::Closed => return Err(NotPayable::Stopped),
         }
         if let Some(start) = self.window_start_ms {
             if now_ms < start {

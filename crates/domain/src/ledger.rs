@@ -9,51 +9,23 @@ use crate::money::Fen;
 use crate::order::Allocation;
 use crate::payment::PayMethod;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountKind {
-    Receivable,
-    FeeIncome,
-    ChannelClearing,
-    Bank,
-    Cash,
-    PayerCredit,
-    CardWallet,
-    MerchantPayable,
-    ChannelFees,
-    RefundsInTransit,
+crate::coded_enum! {
+    /// The ledger's account kinds (docs/LEDGER.md §2).
+    pub enum AccountKind {
+        Receivable = ("receivable", "应收款", "Receivables"),
+        FeeIncome = ("fee_income", "收费收入", "Fee income"),
+        ChannelClearing = ("channel_clearing", "渠道待清算", "Channel clearing"),
+        Bank = ("bank", "银行存款", "Bank"),
+        Cash = ("cash", "库存现金", "Cash"),
+        PayerCredit = ("payer_credit", "多缴款（应退）", "Payer credit"),
+        CardWallet = ("card_wallet", "校园卡余额", "Campus card wallets"),
+        MerchantPayable = ("merchant_payable", "应付商户", "Merchant payables"),
+        ChannelFees = ("channel_fees", "渠道手续费", "Channel fees"),
+        RefundsInTransit = ("refunds_in_transit", "在途退款", "Refunds in transit"),
+    }
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 10] = [
-        AccountKind::Receivable,
-        AccountKind::FeeIncome,
-        AccountKind::ChannelClearing,
-        AccountKind::Bank,
-        AccountKind::Cash,
-        AccountKind::PayerCredit,
-        AccountKind::CardWallet,
-        AccountKind::MerchantPayable,
-        AccountKind::ChannelFees,
-        AccountKind::RefundsInTransit,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Receivable => "receivable",
-            AccountKind::FeeIncome => "fee_income",
-            AccountKind::ChannelClearing => "channel_clearing",
-            AccountKind::Bank => "bank",
-            AccountKind::Cash => "cash",
-            AccountKind::PayerCredit => "payer_credit",
-            AccountKind::CardWallet => "card_wallet",
-            AccountKind::MerchantPayable => "merchant_payable",
-            AccountKind::ChannelFees => "channel_fees",
-            AccountKind::RefundsInTransit => "refunds_in_transit",
-        }
-    }
-    pub fn parse(s: &str) -> Option<AccountKind> {
-        AccountKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
     /// Assets and expenses have debit (positive) balances; liabilities and income credit ones.
     pub fn is_debit_normal(self) -> bool {
         matches!(
@@ -118,42 +90,16 @@ impl AccountRef {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    ReceivableRaised,
-    Waiver,
-    PaymentSucceeded,
-    RefundApproved,
-    RefundConfirmed,
-    RefundManual,
-    CardLoad,
-}
-
-impl EntryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::ReceivableRaised => "receivable_raised",
-            EntryKind::Waiver => "waiver",
-            EntryKind::PaymentSucceeded => "payment_succeeded",
-            EntryKind::RefundApproved => "refund_approved",
-            EntryKind::RefundConfirmed => "refund_confirmed",
-            EntryKind::RefundManual => "refund_manual",
-            EntryKind::CardLoad => "card_load",
-        }
-    }
-    pub fn parse(s: &str) -> Option<EntryKind> {
-        [
-            EntryKind::ReceivableRaised,
-            EntryKind::Waiver,
-            EntryKind::PaymentSucceeded,
-            EntryKind::RefundApproved,
-            EntryKind::RefundConfirmed,
-            EntryKind::RefundManual,
-            EntryKind::CardLoad,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+crate::coded_enum! {
+    /// The business events the ledger records (docs/LEDGER.md §3).
+    pub enum EntryKind {
+        ReceivableRaised = ("receivable_raised", "应收登记", "Receivable raised"),
+        Waiver = ("waiver", "减免", "Waiver"),
+        PaymentSucceeded = ("payment_succeeded", "收款入账", "Payment credited"),
+        RefundApproved = ("refund_approved", "退款审批", "Refund approved"),
+        RefundConfirmed = ("refund_confirmed", "退款到账", "Refund paid out"),
+        RefundManual = ("refund_manual", "线下转账退款", "Refund by bank transfer"),
+        CardLoad = ("card_load", "校园卡充值", "Card load"),
     }
 }
 

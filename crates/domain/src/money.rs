@@ -70,6 +70,12 @@ impl Fen {
     }
 }
 
+impl From<i64> for Fen {
+    fn from(fen: i64) -> Fen {
+        Fen(fen)
+    }
+}
+
 /// Display with thousands grouping for people: `¥1,234.50` is written by templates as `¥{{ amount }}`.
 impl fmt::Display for Fen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

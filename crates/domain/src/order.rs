@@ -1,45 +1,21 @@
 //! Orders: the receivable lines and amounts a payer chose to pay now, and how a payment's money
 //! is allocated to them.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::DomainError;
 use crate::money::Fen;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderState {
-    /// Waiting for payment; can be paid by several attempts until settled.
-    Open,
-    /// A payment for the whole order succeeded.
-    Paid,
-    /// Abandoned by the payer or expired.
-    Closed,
+crate::coded_enum! {
+    pub enum OrderState {
+        /// Waiting for payment; can be paid by several attempts until settled.
+        Open = ("open", "待支付", "Awaiting payment"),
+        /// A payment for the whole order succeeded.
+        Paid = ("paid", "已支付", "Paid"),
+        /// Abandoned by the payer or expired.
+        Closed = ("closed", "已关闭", "Closed"),
+    }
 }
 
 impl OrderState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::Open => "open",
-            OrderState::Paid => "paid",
-            OrderState::Closed => "closed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<OrderState> {
-        match s {
-            "open" => Some(OrderState::Open),
-            "paid" => Some(OrderState::Paid),
-            "closed" => Some(OrderState::Closed),
-            _ => None,
-        }
-    }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            OrderState::Open => "待支付",
-            OrderState::Paid => "已支付",
-            OrderState::Closed => "已关闭",
-        }
-    }
     pub fn can_become(self, next: OrderState) -> bool {
         // A closed order whose late payment the channel confirms becomes paid: money wins.
         matches!(

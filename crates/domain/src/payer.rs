@@ -1,49 +1,21 @@
 //! Payers: who pays, how they are identified, and what of them may be shown.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayerKind {
-    EnrolledStudent,
-    NewStudent,
-    Staff,
-    Registrant,
-    External,
-}
-
-impl PayerKind {
-    pub const ALL: [PayerKind; 5] = [
-        PayerKind::EnrolledStudent,
-        PayerKind::NewStudent,
-        PayerKind::Staff,
-        PayerKind::Registrant,
-        PayerKind::External,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PayerKind::EnrolledStudent => "enrolled_student",
-            PayerKind::NewStudent => "new_student",
-            PayerKind::Staff => "staff",
-            PayerKind::Registrant => "registrant",
-            PayerKind::External => "external",
-        }
-    }
-    pub fn parse(s: &str) -> Option<PayerKind> {
-        PayerKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            PayerKind::EnrolledStudent => "在校生",
-            PayerKind::NewStudent => "新生",
-            PayerKind::Staff => "教工",
-            PayerKind::Registrant => "报名人员",
-            PayerKind::External => "校外人员",
-        }
+crate::coded_enum! {
+    /// The kinds of payer (缴费人), each with its own login identifier.
+    pub enum PayerKind {
+        EnrolledStudent = ("enrolled_student", "在校生", "Enrolled student"),
+        NewStudent = ("new_student", "新生", "New student"),
+        Staff = ("staff", "教工", "Staff"),
+        Registrant = ("registrant", "报名人员", "Registrant"),
+        External = ("external", "校外人员", "Outside person"),
     }
 }
 
-/// Normalises an ID document number: trimmed, ASCII upper case (a trailing `x` becomes `X`).
+/// A mainland mobile number: 11 digits starting with 1.
+pub fn is_mobile(phone: &str) -> bool {
+    phone.len() == 11 && phone.starts_with('1') && phone.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub fn normalize_id_number(id_number: &str) -> String {
     id_number.trim().to_ascii_uppercase()
 }

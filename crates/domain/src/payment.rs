@@ -4,61 +4,54 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 
-/// A channel family: who holds the money and speaks the protocol. Names the merchant accounts
-/// and the ledger's clearing accounts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelKind {
-    Wechatpay,
-    Alipay,
-    /// UnionPay online gateway (ACP); bank e-banking gateways are merchants of this kind.
-    Unionpay,
-    /// The campus card wallet, held in Bursar's own ledger.
-    CampusCard,
-    /// Collected outside Bursar (cash desk, POS, bank deduction) and imported.
-    Offline,
+crate::coded_enum! {
+    /// A channel family: who holds the money and speaks the protocol. Names the merchant accounts
+    /// and the ledger's clearing accounts. The labels are the plain names payers know.
+    pub enum ChannelKind {
+        Wechatpay = ("wechatpay", "微信支付", "WeChat Pay"),
+        Alipay = ("alipay", "支付宝", "Alipay"),
+        /// UnionPay online gateway (ACP); bank e-banking gateways are merchants of this kind.
+        Unionpay = ("unionpay", "银联在线支付", "UnionPay online"),
+        /// The campus card wallet, held in Bursar's own ledger.
+        CampusCard = ("campus_card", "校园卡", "Campus card"),
+        /// Collected outside Bursar (cash desk, POS, bank deduction) and imported.
+        Offline = ("offline", "线下缴费", "Paid offline"),
+    }
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 5] = [
-        ChannelKind::Wechatpay,
-        ChannelKind::Alipay,
-        ChannelKind::Unionpay,
-        ChannelKind::CampusCard,
-        ChannelKind::Offline,
-    ];
     /// The channels a payer can choose online, in display order.
     pub const ONLINE: [ChannelKind; 4] =
         [ChannelKind::Wechatpay, ChannelKind::Alipay, ChannelKind::Unionpay, ChannelKind::CampusCard];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Wechatpay => "wechatpay",
-            ChannelKind::Alipay => "alipay",
-            ChannelKind::Unionpay => "unionpay",
-            ChannelKind::CampusCard => "campus_card",
-            ChannelKind::Offline => "offline",
-        }
+}
+
+crate::coded_enum! {
+    /// Whether a merchant account collects.
+    pub enum MerchantState {
+        Active = ("active", "启用", "Active"),
+        Disabled = ("disabled", "停用", "Disabled"),
     }
-    pub fn parse(s: &str) -> Option<ChannelKind> {
-        ChannelKind::ALL.into_iter().find(|m| m.as_str() == s)
+}
+
+crate::coded_enum! {
+    /// What Bursar did with a message a channel sent.
+    pub enum EventOutcome {
+        Credited = ("credited", "已入账", "Credited"),
+        Refunded = ("refunded", "已退款", "Refunded"),
+        Duplicate = ("duplicate", "重复通知（已忽略）", "Duplicate (ignored)"),
+        Refused = ("refused", "已拒绝", "Refused"),
+        Applied = ("applied", "已处理", "Applied"),
+        Unchanged = ("unchanged", "无变化", "Unchanged"),
+        Error = ("error", "处理出错（渠道将重试）", "Error (the channel retries)"),
     }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            ChannelKind::Wechatpay => "微信支付",
-            ChannelKind::Alipay => "支付宝",
-            ChannelKind::Unionpay => "银联在线/网银",
-            ChannelKind::CampusCard => "校园卡",
-            ChannelKind::Offline => "线下缴费",
-        }
-    }
-    pub fn label_en(self) -> &'static str {
-        match self {
-            ChannelKind::Wechatpay => "WeChat Pay",
-            ChannelKind::Alipay => "Alipay",
-            ChannelKind::Unionpay => "UnionPay / online banking",
-            ChannelKind::CampusCard => "Campus card",
-            ChannelKind::Offline => "Offline",
-        }
+}
+
+crate::coded_enum! {
+    /// What a channel sent (or what Bursar asked it).
+    pub enum EventKind {
+        PaymentNotification = ("payment_notification", "支付通知", "Payment notification"),
+        RefundNotification = ("refund_notification", "退款通知", "Refund notification"),
+        ActiveQuery = ("active_query", "主动查询", "Active query"),
     }
 }
 
@@ -87,77 +80,59 @@ impl Device {
     }
 }
 
-/// How a payment is collected: a channel and one of its products. Stored as its `as_str` code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayMethod {
-    /// WeChat Pay v3 Native: the payer scans Bursar's QR code.
-    WechatNative,
-    /// WeChat Pay v3 JSAPI: inside WeChat, the page invokes the payment sheet.
-    WechatJsapi,
-    /// WeChat Pay v3 H5: a phone browser jumps to WeChat.
-    WechatH5,
-    /// WeChat Pay v2 payment code (付款码): a cashier scans the payer's code.
-    WechatCode,
-    /// Alipay precreate: the payer scans Bursar's QR code.
-    AlipayQr,
-    /// Alipay page.pay: the PC cashier.
-    AlipayPage,
-    /// Alipay wap.pay: the mobile cashier.
-    AlipayWap,
-    /// Alipay trade.pay bar_code: a cashier scans the payer's code.
-    AlipayCode,
-    /// UnionPay ACP front consume, PC (channelType 07).
-    UnionpayPc,
-    /// UnionPay ACP front consume, mobile (channelType 08).
-    UnionpayMobile,
-    /// Paid from the payer's campus card wallet after confirming with the card password.
-    CampusCard,
-    /// Cash taken at a cash desk and imported.
-    OfflineCash,
-    /// A POS terminal's card payment, imported.
-    OfflinePos,
-    /// A bank deduction or transfer, imported.
-    OfflineBank,
+crate::coded_enum! {
+    /// How a payment is collected: a channel and one of its products. The labels are what a
+    /// payer or a cashier calls it (the product shows in [`PayMethod::product_zh`]).
+    pub enum PayMethod {
+        /// WeChat Pay v3 Native: the payer scans Bursar's QR code.
+        WechatNative = ("wechat_native", "微信支付", "WeChat Pay"),
+        /// WeChat Pay v3 JSAPI: inside WeChat, the page invokes the payment sheet.
+        WechatJsapi = ("wechat_jsapi", "微信支付", "WeChat Pay"),
+        /// WeChat Pay v3 H5: a phone browser jumps to WeChat.
+        WechatH5 = ("wechat_h5", "微信支付", "WeChat Pay"),
+        /// WeChat Pay v2 payment code (付款码): a cashier scans the payer's code.
+        WechatCode = ("wechat_code", "微信付款码", "WeChat payment code"),
+        /// Alipay precreate: the payer scans Bursar's QR code.
+        AlipayQr = ("alipay_qr", "支付宝", "Alipay"),
+        /// Alipay page.pay: the PC cashier.
+        AlipayPage = ("alipay_page", "支付宝", "Alipay"),
+        /// Alipay wap.pay: the mobile cashier.
+        AlipayWap = ("alipay_wap", "支付宝", "Alipay"),
+        /// Alipay trade.pay bar_code: a cashier scans the payer's code.
+        AlipayCode = ("alipay_code", "支付宝付款码", "Alipay payment code"),
+        /// UnionPay ACP front consume, PC (channelType 07).
+        UnionpayPc = ("unionpay_pc", "银联在线支付", "UnionPay online"),
+        /// UnionPay ACP front consume, mobile (channelType 08).
+        UnionpayMobile = ("unionpay_mobile", "银联在线支付", "UnionPay online"),
+        /// Paid from the payer's campus card wallet after confirming with the card password.
+        CampusCard = ("campus_card", "校园卡", "Campus card"),
+        /// Cash taken at a cash desk and imported.
+        OfflineCash = ("offline_cash", "现金", "Cash"),
+        /// A POS terminal's card payment, imported.
+        OfflinePos = ("offline_pos", "POS刷卡", "Card at a POS terminal"),
+        /// A bank deduction or transfer, imported.
+        OfflineBank = ("offline_bank", "银行转账/代扣", "Bank transfer or deduction"),
+    }
 }
 
 impl PayMethod {
-    pub const ALL: [PayMethod; 14] = [
-        PayMethod::WechatNative,
-        PayMethod::WechatJsapi,
-        PayMethod::WechatH5,
-        PayMethod::WechatCode,
-        PayMethod::AlipayQr,
-        PayMethod::AlipayPage,
-        PayMethod::AlipayWap,
-        PayMethod::AlipayCode,
-        PayMethod::UnionpayPc,
-        PayMethod::UnionpayMobile,
-        PayMethod::CampusCard,
-        PayMethod::OfflineCash,
-        PayMethod::OfflinePos,
-        PayMethod::OfflineBank,
-    ];
-    pub fn as_str(self) -> &'static str {
+    /// The channel's product, for finance's detail views (e.g. 扫码, H5, 付款码).
+    pub fn product_zh(self) -> &'static str {
+        use PayMethod::*;
         match self {
-            PayMethod::WechatNative => "wechat_native",
-            PayMethod::WechatJsapi => "wechat_jsapi",
-            PayMethod::WechatH5 => "wechat_h5",
-            PayMethod::WechatCode => "wechat_code",
-            PayMethod::AlipayQr => "alipay_qr",
-            PayMethod::AlipayPage => "alipay_page",
-            PayMethod::AlipayWap => "alipay_wap",
-            PayMethod::AlipayCode => "alipay_code",
-            PayMethod::UnionpayPc => "unionpay_pc",
-            PayMethod::UnionpayMobile => "unionpay_mobile",
-            PayMethod::CampusCard => "campus_card",
-            PayMethod::OfflineCash => "offline_cash",
-            PayMethod::OfflinePos => "offline_pos",
-            PayMethod::OfflineBank => "offline_bank",
+            WechatNative | AlipayQr => "扫码支付",
+            WechatJsapi => "公众号支付",
+            WechatH5 => "手机浏览器支付",
+            WechatCode | AlipayCode => "付款码支付",
+            AlipayPage => "电脑网站支付",
+            AlipayWap => "手机网站支付",
+            UnionpayPc => "电脑网关支付",
+            UnionpayMobile => "手机网关支付",
+            CampusCard => "校园卡支付",
+            OfflineCash => "现金",
+            OfflinePos => "POS刷卡",
+            OfflineBank => "银行转账/代扣",
         }
-    }
-    pub fn parse(s: &str) -> Option<PayMethod> {
-        PayMethod::ALL.into_iter().find(|m| m.as_str() == s)
     }
     pub fn channel_kind(self) -> ChannelKind {
         use PayMethod::*;
@@ -194,89 +169,27 @@ impl PayMethod {
     pub fn is_payment_code(self) -> bool {
         matches!(self, PayMethod::WechatCode | PayMethod::AlipayCode)
     }
-    pub fn label_zh(self) -> &'static str {
-        use PayMethod::*;
-        match self {
-            WechatNative => "微信扫码",
-            WechatJsapi => "微信支付",
-            WechatH5 => "微信支付（H5）",
-            WechatCode => "微信付款码",
-            AlipayQr => "支付宝扫码",
-            AlipayPage => "支付宝网页",
-            AlipayWap => "支付宝手机网站",
-            AlipayCode => "支付宝付款码",
-            UnionpayPc => "银联在线（电脑）",
-            UnionpayMobile => "银联在线（手机）",
-            CampusCard => "校园卡",
-            OfflineCash => "现金（线下）",
-            OfflinePos => "POS 刷卡（线下）",
-            OfflineBank => "银行代扣/转账（线下）",
-        }
-    }
-    pub fn label_en(self) -> &'static str {
-        use PayMethod::*;
-        match self {
-            WechatNative => "WeChat Pay QR",
-            WechatJsapi => "WeChat Pay",
-            WechatH5 => "WeChat Pay (H5)",
-            WechatCode => "WeChat payment code",
-            AlipayQr => "Alipay QR",
-            AlipayPage => "Alipay web",
-            AlipayWap => "Alipay mobile",
-            AlipayCode => "Alipay payment code",
-            UnionpayPc => "UnionPay online (PC)",
-            UnionpayMobile => "UnionPay online (mobile)",
-            CampusCard => "Campus card",
-            OfflineCash => "Cash (offline)",
-            OfflinePos => "POS (offline)",
-            OfflineBank => "Bank deduction/transfer (offline)",
-        }
-    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentState {
-    /// Recorded, not yet accepted by the channel.
-    Created,
-    /// The channel accepted it; the payer may pay.
-    Paying,
-    /// The channel says it is paid. Terminal for collection (refunds are separate records).
-    Succeeded,
-    /// The channel refused it or the payer's payment failed.
-    Failed,
-    /// Closed at the channel (expired or abandoned) before being paid.
-    Closed,
+crate::coded_enum! {
+    pub enum PaymentState {
+        /// Recorded, not yet accepted by the channel.
+        Created = ("created", "待支付", "Not paid yet"),
+        /// The channel accepted it; the payer may pay.
+        Paying = ("paying", "支付中", "Paying"),
+        /// The channel says it is paid. Terminal for collection (refunds are separate records).
+        Succeeded = ("succeeded", "支付成功", "Paid"),
+        /// The channel refused it or the payer's payment failed.
+        Failed = ("failed", "支付失败", "Failed"),
+        /// Closed at the channel (expired or abandoned) before being paid.
+        Closed = ("closed", "已关闭", "Closed"),
+    }
 }
 
 impl PaymentState {
-    pub const ALL: [PaymentState; 5] = [
-        PaymentState::Created,
-        PaymentState::Paying,
-        PaymentState::Succeeded,
-        PaymentState::Failed,
-        PaymentState::Closed,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentState::Created => "created",
-            PaymentState::Paying => "paying",
-            PaymentState::Succeeded => "succeeded",
-            PaymentState::Failed => "failed",
-            PaymentState::Closed => "closed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<PaymentState> {
-        PaymentState::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            PaymentState::Created => "待支付",
-            PaymentState::Paying => "支付中",
-            PaymentState::Succeeded => "支付成功",
-            PaymentState::Failed => "支付失败",
-            PaymentState::Closed => "已关闭",
-        }
+    /// Still waiting for the channel or the payer: at most one such payment per order.
+    pub fn is_live(self) -> bool {
+        matches!(self, PaymentState::Created | PaymentState::Paying)
     }
 
     /// The legal transitions. The channel is the truth about "paid": a payment Bursar believed
@@ -343,8 +256,8 @@ mod tests {
             (Failed, Succeeded),
             (Closed, Succeeded),
         ];
-        for from in PaymentState::ALL {
-            for to in PaymentState::ALL {
+        for &from in PaymentState::ALL {
+            for &to in PaymentState::ALL {
                 assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from:?} -> {to:?}");
             }
         }
@@ -353,13 +266,13 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for s in PaymentState::ALL {
+        for &s in PaymentState::ALL {
             assert_eq!(PaymentState::parse(s.as_str()), Some(s));
         }
-        for m in PayMethod::ALL {
+        for &m in PayMethod::ALL {
             assert_eq!(PayMethod::parse(m.as_str()), Some(m));
         }
-        for c in ChannelKind::ALL {
+        for &c in ChannelKind::ALL {
             assert_eq!(ChannelKind::parse(c.as_str()), Some(c));
         }
     }

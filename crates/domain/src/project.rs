@@ -10,35 +10,34 @@ use thiserror::Error;
 
 use crate::payer::PayerKind;
 
-/// The kinds of answer a project can ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FieldKind {
-    Text,
-    LongText,
-    /// One of the field's options.
-    Choice,
-    /// A mainland mobile number (11 digits starting with 1).
-    Phone,
-    Email,
-    /// `YYYY-MM-DD`.
-    Date,
+crate::coded_enum! {
+    /// The kinds of answer a project can ask for.
+    pub enum FieldKind {
+        Text = ("text", "单行文字", "Text"),
+        LongText = ("textarea", "多行文字", "Long text"),
+        /// One of the field's options.
+        Choice = ("select", "选择", "Choice"),
+        /// A mainland mobile number (11 digits starting with 1).
+        Phone = ("phone", "手机号", "Mobile number"),
+        Email = ("email", "电子邮箱", "E-mail"),
+        /// `YYYY-MM-DD`.
+        Date = ("date", "日期", "Date"),
+    }
 }
 
-impl FieldKind {
-    pub const ALL: [FieldKind; 6] =
-        [FieldKind::Text, FieldKind::LongText, FieldKind::Choice, FieldKind::Phone, FieldKind::Email, FieldKind::Date];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FieldKind::Text => "text",
-            FieldKind::LongText => "textarea",
-            FieldKind::Choice => "select",
-            FieldKind::Phone => "phone",
-            FieldKind::Email => "email",
-            FieldKind::Date => "date",
-        }
+crate::coded_enum! {
+    /// Whether a project takes registrations.
+    pub enum ProjectState {
+        /// Published; takes registrations within its window (once its fee item is approved).
+        Open = ("open", "报名中", "Open"),
+        Closed = ("closed", "已关闭", "Closed"),
     }
-    pub fn parse(s: &str) -> Option<FieldKind> {
-        FieldKind::ALL.into_iter().find(|k| k.as_str() == s)
+}
+
+crate::coded_enum! {
+    pub enum RegistrationState {
+        Registered = ("registered", "已报名", "Registered"),
+        Cancelled = ("cancelled", "已取消", "Cancelled"),
     }
 }
 

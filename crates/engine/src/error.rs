@@ -1,13 +1,18 @@
 use bursar_channels::ChannelError;
+use bursar_domain::access::AccessError;
 use bursar_domain::DomainError;
 use bursar_store::{Retryable, StoreError};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
-    /// A rule the payer can fix (amount, window, status…). The message is for the payer.
+    /// A rule the person asking can fix (amount, window, status…). The message is for them.
     #[error("{0}")]
     Rule(#[from] DomainError),
+    /// Refused before anything was touched: a permission missing, data out of scope, or a
+    /// decision by whoever asked for it.
+    #[error("{0}")]
+    Access(#[from] AccessError),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -36,6 +41,16 @@ pub enum EngineError {
     /// The channel reports a second, different transaction for a payment already credited.
     #[error("payment {merchant_order_no} already credited with channel transaction {credited}, channel now reports {reported}")]
     TransactionMismatch { merchant_order_no: String, credited: String, reported: String },
+    /// A channel message verified by one merchant account speaks of a payment collected into
+    /// another: refused, nothing applied.
+    #[error("notification for {merchant_order_no} verified by merchant {verified_by}, but the payment belongs to merchant {expected}")]
+    AccountMismatch { merchant_order_no: String, verified_by: String, expected: String },
+    /// A login or account check failed; the message never says which part was wrong.
+    #[error("{0}")]
+    Login(String),
+    /// Something that must hold did not (a bug or a corrupt row); logged, shown as a busy system.
+    #[error("internal: {0}")]
+    Invariant(String),
 }
 
 impl Retryable for EngineError {
@@ -46,5 +61,18 @@ impl Retryable for EngineError {
             EngineError::Store(e) => e.is_retryable(),
             _ => false,
         }
+    }
+}
+
+pub(crate) fn refused(msg: impl Into<String>) -> EngineError {
+    EngineError::Rule(DomainError::Refused(msg.into()))
+}
+
+/// A store `NotFound` as the engine's, naming what the person asked for.
+pub(crate) fn not_found(what: impl Into<String>) -> impl FnOnce(StoreError) -> EngineError {
+    let what = what.into();
+    move |e| match e {
+        StoreError::NotFound(_) => EngineError::NotFound(what),
+        other => other.into(),
     }
 }

@@ -4,23 +4,19 @@
 
 use std::collections::BTreeMap;
 
+use bursar_domain::access::{Permission, Principal};
 use bursar_domain::fee::{AcademicYear, FeeItemStatus, FeeType};
-use bursar_domain::ledger;
 use bursar_domain::payer::PayerKind;
-use bursar_domain::project::{check_answers, Field, RegistrationError};
+use bursar_domain::payment::ChannelKind;
+use bursar_domain::project::{check_answers, Field, ProjectState, RegistrationError, RegistrationState};
 use bursar_domain::{DomainError, Fen};
-use bursar_store::oplog::{self, Actor, Change};
-use bursar_store::payers::{self, OperatorRow};
 use bursar_store::projects::{self as project_store, ProjectRow, RegistrationRow};
-use bursar_store::receivables::{self, NewFeeItem};
-use bursar_store::{merchants, StoreError, Tx};
+use bursar_store::{merchants, payers, receivables, Tx};
 
-use crate::error::EngineError;
-use crate::payments::Engine;
-
-fn refused(msg: impl Into<String>) -> EngineError {
-    EngineError::Rule(DomainError::Refused(msg.into()))
-}
+use crate::collection::fee_items::{insert_application, FeeItemApplication};
+use crate::collection::receivables::{raise_receivable, Raise, RaiseMode};
+use crate::engine::{log, require, Engine};
+use crate::error::{not_found, refused, EngineError};
 
 /// What a department publishes.
 #[derive(Clone, Debug)]
@@ -37,8 +33,8 @@ pub struct NewProject {
     pub opens_at_ms: Option<i64>,
     pub closes_at_ms: Option<i64>,
     pub fields: Vec<Field>,
-    /// A fee item whose channel routes the project's own fee item copies (finance can change
-    /// them later under 收款渠道).
+    /// A fee item whose channels the project's own fee item proposes (finance decides them when
+    /// it approves the item).
     pub channels_like: Option<String>,
 }
 
@@ -85,46 +81,46 @@ impl NewProject {
 }
 
 impl Engine {
-    /// Publishes a project: its own fee item (other fees, the department's, payable from the
-    /// registration start, in full), the project and its fields, in one transaction.
-    pub async fn create_project(&self, operator: &OperatorRow, p: NewProject) -> Result<String, EngineError> {
+    /// Publishes a project: its own fee item (other fees, the department's), the project and its
+    /// fields, in one transaction. The fee item waits for finance's approval: until finance
+    /// approves it with channels that work, the project is not shown to payers and nobody can
+    /// register or be charged.
+    pub async fn create_project(&self, by: &Principal, p: NewProject) -> Result<String, EngineError> {
+        let scope = require(by, Permission::ManageProjects)?;
         p.check()?;
-        match operator.role.as_str() {
-            "finance" => {}
-            "department" if operator.department_id.as_deref() == Some(p.department_id.as_str()) => {}
-            _ => return Err(refused("只能为本部门发布项目")),
+        if !scope.covers_department(&p.department_id) {
+            return Err(refused("只能为本部门发布项目"));
         }
-        let op = operator.clone();
+        let by = by.clone();
         self.store()
             .write(|tx: &mut Tx| {
-                let (op, p) = (op.clone(), p.clone());
+                let (by, p) = (by.clone(), p.clone());
                 Box::pin(async move {
                     let now = tx.now_ms;
-                    if project_store::by_code(tx.c(), &p.code).await?.is_some()
-                        || receivables::fee_items(tx.c()).await?.iter().any(|f| f.code == p.code)
-                    {
+                    if project_store::by_code(tx, &p.code).await?.is_some() {
                         return Err(refused(format!("编号 {} 已被使用", p.code)));
                     }
-                    let item_id = tx.new_id();
-                    let item = NewFeeItem {
-                        code: &p.code,
-                        name: p.title.trim(),
-                        department_id: &p.department_id,
+                    let mut channels: Vec<(ChannelKind, String)> = Vec::new();
+                    if let Some(like) = &p.channels_like {
+                        for (fee_item, channel, merchant) in merchants::route_ids(tx).await? {
+                            if &fee_item == like {
+                                channels.push((channel, merchant));
+                            }
+                        }
+                    }
+                    let application = FeeItemApplication {
+                        code: p.code.clone(),
+                        name: p.title.trim().to_string(),
+                        department_id: p.department_id.clone(),
                         fee_type: FeeType::Other,
-                        status: FeeItemStatus::Collecting,
                         window_start_ms: p.opens_at_ms,
                         window_end_ms: None,
                         partial_allowed: false,
                         min_partial: Fen::ZERO,
+                        note: format!("项目报名：{}", p.title.trim()),
+                        channels,
                     };
-                    receivables::insert_fee_item(tx.c(), &item_id, &item, now).await?;
-                    if let Some(like) = &p.channels_like {
-                        for (fee_item, channel, merchant) in merchants::route_ids(tx.c()).await? {
-                            if &fee_item == like {
-                                merchants::enable_channel(tx.c(), &item_id, &channel, &merchant).await?;
-                            }
-                        }
-                    }
+                    let item_id = insert_application(tx, &by, &application).await?;
                     let id = tx.new_id();
                     let row = ProjectRow {
                         id: id.clone(),
@@ -135,29 +131,22 @@ impl Engine {
                         academic_year: p.academic_year.clone(),
                         description: p.description.trim().to_string(),
                         notice: p.notice.trim().to_string(),
-                        fee_fen: p.fee.get(),
+                        fee_fen: p.fee,
                         capacity: p.capacity,
                         registered: 0,
                         open_to: p.open_to.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
                         opens_at_ms: p.opens_at_ms,
                         closes_at_ms: p.closes_at_ms,
-                        state: "open".into(),
+                        state: ProjectState::Open,
                         created_at_ms: now,
                     };
-                    project_store::insert(tx.c(), &row).await?;
+                    project_store::insert(tx, &row).await?;
                     for (i, f) in p.fields.iter().enumerate() {
-                        project_store::insert_field(tx.c(), &id, i as i64, f).await?;
+                        let position = i64::try_from(i).map_err(|_| refused("报名字段过多"))?;
+                        project_store::insert_field(tx, &id, position, f).await?;
                     }
                     let detail = format!("code={} fee_fen={} capacity={:?}", p.code, p.fee.get(), p.capacity);
-                    let change = Change {
-                        action: "project.create",
-                        entity: "project",
-                        entity_id: &id,
-                        before: "",
-                        after: "open",
-                        detail: &detail,
-                    };
-                    oplog::append(tx.c(), now, &Actor::operator(&op.id), &change).await?;
+                    log(tx, &by, "project.create", ("project", &id), ("", "open"), &detail).await?;
                     Ok(id)
                 })
             })
@@ -165,36 +154,27 @@ impl Engine {
     }
 
     /// Opens or closes a project's registration (its department or finance).
-    pub async fn set_project_open(
-        &self,
-        operator: &OperatorRow,
-        project_id: &str,
-        open: bool,
-    ) -> Result<(), EngineError> {
-        let (op, project_id) = (operator.clone(), project_id.to_string());
+    pub async fn set_project_open(&self, by: &Principal, project_id: &str, open: bool) -> Result<(), EngineError> {
+        let scope = require(by, Permission::ManageProjects)?;
+        let (by, project_id) = (by.clone(), project_id.to_string());
         self.store()
             .write(|tx: &mut Tx| {
-                let (op, project_id) = (op.clone(), project_id.clone());
+                let (by, project_id, scope) = (by.clone(), project_id.clone(), scope.clone());
                 Box::pin(async move {
-                    let p = project_store::get(tx.c(), &project_id).await?;
-                    if op.role != "finance" && op.department_id.as_deref() != Some(p.department_id.as_str()) {
+                    let p =
+                        project_store::get(tx, &project_id).await.map_err(not_found(format!("项目 {project_id}")))?;
+                    if !scope.covers_department(&p.department_id) {
                         return Err(EngineError::NotFound(format!("项目 {project_id}")));
                     }
-                    let (from, to) = if open { ("closed", "open") } else { ("open", "closed") };
-                    if !project_store::set_state(tx.c(), &project_id, from, to).await? {
+                    let (from, to) = if open {
+                        (ProjectState::Closed, ProjectState::Open)
+                    } else {
+                        (ProjectState::Open, ProjectState::Closed)
+                    };
+                    if !project_store::set_state(tx, &project_id, from, to).await? {
                         return Ok(());
                     }
-                    let now = tx.now_ms;
-                    let change = Change {
-                        action: "project.state",
-                        entity: "project",
-                        entity_id: &project_id,
-                        before: from,
-                        after: to,
-                        detail: "",
-                    };
-                    oplog::append(tx.c(), now, &Actor::operator(&op.id), &change).await?;
-                    Ok(())
+                    log(tx, &by, "project.state", ("project", &project_id), (from.as_str(), to.as_str()), "").await
                 })
             })
             .await
@@ -205,91 +185,85 @@ impl Engine {
     /// first registration and changes nothing.
     pub async fn register_for_project(
         &self,
-        payer_id: &str,
+        by: &Principal,
         project_id: &str,
         answers: &BTreeMap<String, String>,
     ) -> Result<Registered, EngineError> {
-        let (payer_id, project_id, answers) = (payer_id.to_string(), project_id.to_string(), answers.clone());
+        let scope = require(by, Permission::PayOwnFees)?;
+        let bursar_domain::Scope::Payer(payer_id) = scope else {
+            return Err(EngineError::Access(bursar_domain::AccessError::Missing(Permission::PayOwnFees)));
+        };
+        let (by, project_id, answers) = (by.clone(), project_id.to_string(), answers.clone());
         self.store()
             .write(|tx: &mut Tx| {
-                let (payer_id, project_id, answers) = (payer_id.clone(), project_id.clone(), answers.clone());
-                Box::pin(async move {
-                    let now = tx.now_ms;
-                    let project = project_store::get(tx.c(), &project_id).await.map_err(|e| match e {
-                        StoreError::NotFound(_) => EngineError::NotFound(format!("项目 {project_id}")),
-                        other => other.into(),
-                    })?;
-                    if let Some(existing) = project_store::registration_of(tx.c(), &project_id, &payer_id).await? {
-                        return Ok(Registered {
-                            registration_id: existing.id,
-                            receivable_id: existing.receivable_id,
-                            created: false,
-                        });
-                    }
-                    let payer = payers::payer(tx.c(), &payer_id).await?;
-                    let kind = PayerKind::parse(&payer.kind).ok_or_else(|| refused("缴费人类别未知"))?;
-                    project.openness().check(kind, now).map_err(DomainError::from)?;
-                    let fields = project_store::fields(tx.c(), &project_id).await?;
-                    let answers = check_answers(&fields, &answers).map_err(DomainError::from)?;
-                    if !project_store::take_seat(tx.c(), &project_id, project.registered).await? {
-                        // Someone else took a seat meanwhile (retried from a fresh read), or the
-                        // last one is gone.
-                        let now_full = project_store::get(tx.c(), &project_id).await?;
-                        if now_full.capacity.is_some_and(|c| now_full.registered >= c) {
-                            return Err(DomainError::from(RegistrationError::Full).into());
-                        }
-                        return Err(StoreError::Conflict(format!("project {project_id} seat count moved")).into());
-                    }
-                    let receivable_id = if project.fee_fen > 0 {
-                        let fee = Fen(project.fee_fen);
-                        let rid = tx.new_id();
-                        receivables::insert_receivable(
-                            tx.c(),
-                            &rid,
-                            &payer_id,
-                            &project.fee_item_id,
-                            &project.academic_year,
-                            fee,
-                            now,
-                        )
-                        .await?;
-                        bursar_store::ledger::post(tx, &ledger::receivable_raised(&rid, &project.fee_item_id, fee)?)
-                            .await?;
-                        Some(rid)
-                    } else {
-                        None
-                    };
-                    let id = tx.new_id();
-                    let answers_json =
-                        serde_json::to_string(&answers).map_err(|e| refused(format!("报名信息无法保存：{e}")))?;
-                    let row = RegistrationRow {
-                        id: id.clone(),
-                        project_id: project_id.clone(),
-                        payer_id: payer_id.clone(),
-                        answers: answers_json,
-                        receivable_id: receivable_id.clone(),
-                        state: "registered".into(),
-                        created_at_ms: now,
-                    };
-                    project_store::insert_registration(tx.c(), &row).await?;
-                    let detail = format!(
-                        "project={} receivable={} fee_fen={}",
-                        project.code,
-                        receivable_id.as_deref().unwrap_or("-"),
-                        project.fee_fen
-                    );
-                    let change = Change {
-                        action: "project.register",
-                        entity: "registration",
-                        entity_id: &id,
-                        before: "",
-                        after: "registered",
-                        detail: &detail,
-                    };
-                    oplog::append(tx.c(), now, &Actor::payer(&payer_id), &change).await?;
-                    Ok(Registered { registration_id: id, receivable_id, created: true })
-                })
+                let (by, payer_id, project_id, answers) =
+                    (by.clone(), payer_id.clone(), project_id.clone(), answers.clone());
+                Box::pin(async move { register_in_tx(tx, &by, &payer_id, &project_id, &answers).await })
             })
             .await
     }
+}
+
+async fn register_in_tx(
+    tx: &mut Tx,
+    by: &Principal,
+    payer_id: &str,
+    project_id: &str,
+    answers: &BTreeMap<String, String>,
+) -> Result<Registered, EngineError> {
+    let now = tx.now_ms;
+    let project = project_store::get(tx, project_id).await.map_err(not_found(format!("项目 {project_id}")))?;
+    if let Some(existing) = project_store::registration_of(tx, project_id, payer_id).await? {
+        return Ok(Registered { registration_id: existing.id, receivable_id: existing.receivable_id, created: false });
+    }
+    // A project whose fee item finance has not approved (or has stopped) takes nobody.
+    let item = receivables::fee_item(tx, &project.fee_item_id).await?;
+    if item.status != FeeItemStatus::Collecting {
+        return Err(EngineError::NotFound(format!("项目 {project_id}")));
+    }
+    let payer = payers::payer(tx, payer_id).await?;
+    project.openness().check(payer.kind, now).map_err(DomainError::from)?;
+    let fields = project_store::fields(tx, project_id).await?;
+    let answers = check_answers(&fields, answers).map_err(DomainError::from)?;
+    if !project_store::take_seat(tx, project_id, project.registered).await? {
+        // Someone else took a seat meanwhile (retried from a fresh read), or the last one is gone.
+        let now_full = project_store::get(tx, project_id).await?;
+        if now_full.capacity.is_some_and(|c| now_full.registered >= c) {
+            return Err(DomainError::from(RegistrationError::Full).into());
+        }
+        return Err(bursar_store::StoreError::Conflict(format!("project {project_id} seat count moved")).into());
+    }
+    let id = tx.new_id();
+    let receivable_id = if project.fee_fen.is_positive() {
+        let raise = Raise {
+            payer_id,
+            fee_item_id: &project.fee_item_id,
+            academic_year: &project.academic_year,
+            amount: project.fee_fen,
+            mode: RaiseMode::Bill,
+            source: &id,
+        };
+        Some(raise_receivable(tx, by, &raise).await?.receivable_id().to_string())
+    } else {
+        None
+    };
+    let answers_json = serde_json::to_string(&answers).map_err(|e| refused(format!("报名信息无法保存：{e}")))?;
+    let row = RegistrationRow {
+        id: id.clone(),
+        project_id: project_id.to_string(),
+        payer_id: payer_id.to_string(),
+        answers: answers_json,
+        receivable_id: receivable_id.clone(),
+        state: RegistrationState::Registered,
+        created_at_ms: now,
+    };
+    project_store::insert_registration(tx, &row).await?;
+    let detail = format!(
+        "project={} receivable={} fee_fen={}",
+        project.code,
+        receivable_id.as_deref().unwrap_or("-"),
+        project.fee_fen.get()
+    );
+    log(tx, by, "project.register", ("registration", &id), ("", "registered"), &detail).await?;
+    Ok(Registered { registration_id: id, receivable_id, created: true })
 }

@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
+use bursar_engine::jobs::{Job, JobEnd};
 use bursar_engine::{ApplyResult, Engine, QUERY_JOB, REFUND_JOB, WEBHOOK_JOB};
-use bursar_store::jobs::{self, JobRow};
 use tokio::sync::watch;
 
 /// How long a claimed job stays leased; a job runs well within it (channel calls time out after
@@ -55,12 +55,7 @@ impl Worker {
         let mut summary = RunSummary::default();
         let mut ran = 0;
         while ran < limit {
-            let store = self.engine.store();
-            let claimed = match store.read().await {
-                Ok(mut c) => jobs::claim(&mut c, &self.owner, store.now_ms(), LEASE_MS).await,
-                Err(e) => Err(e),
-            };
-            let job = match claimed {
+            let job = match self.engine.claim_job(&self.owner, LEASE_MS).await {
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(e) => {
@@ -78,7 +73,7 @@ impl Worker {
     }
 
     /// Runs one job; true when it credited a payment.
-    async fn run_one(&self, job: &JobRow) -> bool {
+    async fn run_one(&self, job: &Job) -> bool {
         let result = match job.kind.as_str() {
             QUERY_JOB => self.query_payment(&job.payload).await,
             REFUND_JOB => match self.engine.process_refund(&job.payload).await {
@@ -86,7 +81,7 @@ impl Worker {
                 Ok(None) => Ok(Outcome::Done),
                 Err(e) => Err(e.to_string()),
             },
-            WEBHOOK_JOB => match self.engine.deliver_webhook(&self.engine.config().sealing, &job.payload).await {
+            WEBHOOK_JOB => match self.engine.deliver_webhook(&job.payload).await {
                 Ok(Some(next)) => Ok(Outcome::RunAt(next)),
                 Ok(None) => Ok(Outcome::Done),
                 Err(e) => Err(e.to_string()),
@@ -94,30 +89,20 @@ impl Worker {
             other => Err(format!("unknown job kind {other}")),
         };
         let credited = matches!(result, Ok(Outcome::Credited));
-        let store = self.engine.store();
-        let now = store.now_ms();
-        let finished = match store.read().await {
-            Ok(mut c) => match result {
-                Ok(Outcome::Done | Outcome::Credited) => jobs::complete(&mut c, &job.id, &self.owner, now).await,
-                Ok(Outcome::RunAt(at)) => jobs::reschedule(&mut c, &job.id, &self.owner, at, now).await,
-                Err(error) => match jobs::fail(&mut c, job, &self.owner, &error, now, BASE_BACKOFF_MS).await {
-                    Ok(true) => {
-                        tracing::error!(job = %job.id, kind = %job.kind, %error, "job failed for the last time");
-                        Ok(())
-                    }
-                    Ok(false) => {
-                        tracing::info!(job = %job.id, kind = %job.kind, %error, "job failed; will retry");
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-            },
-            Err(e) => Err(e),
+        let end = match result {
+            Ok(Outcome::Done | Outcome::Credited) => JobEnd::Done,
+            Ok(Outcome::RunAt(at)) => JobEnd::RunAt(at),
+            Err(error) => JobEnd::Failed(error),
         };
-        if let Err(e) = finished {
+        match self.engine.finish_job(job, &self.owner, &end, BASE_BACKOFF_MS).await {
+            Ok(true) => tracing::error!(job = %job.id, kind = %job.kind, ?end, "job failed for the last time"),
+            Ok(false) if matches!(end, JobEnd::Failed(_)) => {
+                tracing::info!(job = %job.id, kind = %job.kind, ?end, "job failed; will retry")
+            }
+            Ok(false) => {}
             // Lost the lease (another worker took over) or the store is down: the job stays
             // claimable and runs again; every job is idempotent.
-            tracing::warn!(job = %job.id, error = %e, "could not record a job's result");
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "could not record a job's result"),
         }
         credited
     }
@@ -143,6 +128,29 @@ pub async fn run_worker(worker: Worker, every: Duration, mut shutdown: watch::Re
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { return; }
+            }
+        }
+    }
+}
+
+/// Seals the operation log: as soon as a committed transaction appended to it, and every second
+/// as a fallback, until `shutdown` turns true.
+pub async fn run_sealer(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = engine.seal_operation_log().await {
+            tracing::warn!(error = %e, "could not seal the operation log; will try again");
+        }
+        tokio::select! {
+            _ = engine.store().oplog_appended() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    // What was committed before stopping is sealed now.
+                    if let Err(e) = engine.seal_operation_log().await {
+                        tracing::warn!(error = %e, "could not seal the operation log at shutdown");
+                    }
+                    return;
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 //! Storage for the open API: applications, nonces, idempotency keys, API orders, pushed
 //! receivables and webhook events with their deliveries.
 
-use sqlx::AnyConnection;
+use bursar_domain::api::{ApiAppState, WebhookState};
+
+use crate::db::{Conn, Tx};
 
 use crate::error::StoreError;
 
@@ -17,7 +19,8 @@ pub struct AppRow {
     pub notify_url: String,
     pub return_url: String,
     pub ip_allowlist: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ApiAppState,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -35,7 +38,7 @@ pub struct NewApp<'a> {
     pub ip_allowlist: &'a str,
 }
 
-pub async fn insert_app(c: &mut AnyConnection, a: &NewApp<'_>, now_ms: i64) -> Result<(), StoreError> {
+pub async fn insert_app(c: &mut Tx, a: &NewApp<'_>, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_apps (id, app_id, name, sealed_secret, rsa_public_key_pem, notify_url, return_url, ip_allowlist, state, created_at_ms, updated_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)",
@@ -49,33 +52,33 @@ pub async fn insert_app(c: &mut AnyConnection, a: &NewApp<'_>, now_ms: i64) -> R
     .bind(a.return_url)
     .bind(a.ip_allowlist)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn app_by_app_id(c: &mut AnyConnection, app_id: &str) -> Result<Option<AppRow>, StoreError> {
+pub async fn app_by_app_id(c: &mut impl Conn, app_id: &str) -> Result<Option<AppRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {APP_COLS} FROM api_apps WHERE app_id = $1"))
         .bind(app_id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
-pub async fn app(c: &mut AnyConnection, id: &str) -> Result<AppRow, StoreError> {
+pub async fn app(c: &mut impl Conn, id: &str) -> Result<AppRow, StoreError> {
     sqlx::query_as(&format!("SELECT {APP_COLS} FROM api_apps WHERE id = $1"))
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("app {id}")))
 }
 
-pub async fn apps(c: &mut AnyConnection) -> Result<Vec<AppRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {APP_COLS} FROM api_apps ORDER BY created_at_ms")).fetch_all(c).await?)
+pub async fn apps(c: &mut impl Conn) -> Result<Vec<AppRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {APP_COLS} FROM api_apps ORDER BY created_at_ms")).fetch_all(c.raw()).await?)
 }
 
 /// Replaces the secret; the old one keeps working until `previous_valid_until_ms`.
 pub async fn rotate_secret(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     new_sealed: &str,
     previous_sealed: &str,
@@ -90,44 +93,47 @@ pub async fn rotate_secret(
     .bind(previous_valid_until_ms)
     .bind(now_ms)
     .bind(id)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn allow_item(c: &mut AnyConnection, app: &str, fee_item_id: &str) -> Result<(), StoreError> {
+pub async fn allow_item(c: &mut Tx, app: &str, fee_item_id: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_app_items (app_id, fee_item_id) VALUES ($1, $2) ON CONFLICT (app_id, fee_item_id) DO NOTHING",
     )
     .bind(app)
     .bind(fee_item_id)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn allowed_items(c: &mut AnyConnection, app: &str) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT fee_item_id FROM api_app_items WHERE app_id = $1").bind(app).fetch_all(c).await?)
+pub async fn allowed_items(c: &mut impl Conn, app: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT fee_item_id FROM api_app_items WHERE app_id = $1")
+        .bind(app)
+        .fetch_all(c.raw())
+        .await?)
 }
 
 /// Remembers a request nonce; false when it was seen before (a replay).
-pub async fn remember_nonce(c: &mut AnyConnection, app: &str, nonce: &str, now_ms: i64) -> Result<bool, StoreError> {
+pub async fn remember_nonce(c: &mut Tx, app: &str, nonce: &str, now_ms: i64) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "INSERT INTO api_nonces (app_id, nonce, seen_at_ms) VALUES ($1, $2, $3) ON CONFLICT (app_id, nonce) DO NOTHING",
     )
     .bind(app)
     .bind(nonce)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Forgets nonces older than the clock window (a replay that old fails the timestamp check).
-pub async fn prune_nonces(c: &mut AnyConnection, older_than_ms: i64) -> Result<u64, StoreError> {
+pub async fn prune_nonces(c: &mut Tx, older_than_ms: i64) -> Result<u64, StoreError> {
     Ok(sqlx::query("DELETE FROM api_nonces WHERE seen_at_ms < $1")
         .bind(older_than_ms)
-        .execute(c)
+        .execute(c.raw())
         .await?
         .rows_affected())
 }
@@ -137,19 +143,24 @@ pub struct IdempotentRow {
     pub request_hash: String,
     pub status: i64,
     pub response: String,
+    /// When the key was claimed (or last taken over): the start of its lease.
+    pub created_at_ms: i64,
+    /// What the request committed, recorded in that commit: `order` or `refund`, and its id.
+    pub effect_kind: Option<String>,
+    pub effect_id: Option<String>,
 }
 
-pub async fn idempotent(c: &mut AnyConnection, app: &str, key: &str) -> Result<Option<IdempotentRow>, StoreError> {
-    Ok(sqlx::query_as("SELECT request_hash, status, response FROM api_idempotency WHERE app_id = $1 AND idem_key = $2")
+pub async fn idempotent(c: &mut impl Conn, app: &str, key: &str) -> Result<Option<IdempotentRow>, StoreError> {
+    Ok(sqlx::query_as("SELECT request_hash, status, response, created_at_ms, effect_kind, effect_id FROM api_idempotency WHERE app_id = $1 AND idem_key = $2")
         .bind(app)
         .bind(key)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// Records the response to an idempotent request; false if another request stored one first.
 pub async fn store_idempotent(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     app: &str,
     key: &str,
     request_hash: &str,
@@ -167,14 +178,14 @@ pub async fn store_idempotent(
     .bind(status)
     .bind(response)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Stores the response of a request that was running under its key.
 pub async fn finish_idempotent(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     app: &str,
     key: &str,
     status: i64,
@@ -185,17 +196,50 @@ pub async fn finish_idempotent(
         .bind(response)
         .bind(app)
         .bind(key)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
 
+/// Records, in the effect's own transaction, what a request under a key committed.
+pub async fn record_effect(c: &mut Tx, app: &str, key: &str, kind: &str, id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_idempotency SET effect_kind = $1, effect_id = $2 WHERE app_id = $3 AND idem_key = $4")
+        .bind(kind)
+        .bind(id)
+        .bind(app)
+        .bind(key)
+        .execute(c.raw())
+        .await?;
+    Ok(())
+}
+
+/// Takes over a key whose lease ran out (compare-and-set on the lease it had); false when
+/// another retry took it first or it finished meanwhile.
+pub async fn retake_idempotent(
+    c: &mut Tx,
+    app: &str,
+    key: &str,
+    lease_from_ms: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE api_idempotency SET created_at_ms = $1 WHERE app_id = $2 AND idem_key = $3 AND status = 0 AND created_at_ms = $4",
+    )
+    .bind(now_ms)
+    .bind(app)
+    .bind(key)
+    .bind(lease_from_ms)
+    .execute(c.raw())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Releases a key whose request failed on Bursar's side (it may be retried).
-pub async fn forget_idempotent(c: &mut AnyConnection, app: &str, key: &str) -> Result<(), StoreError> {
+pub async fn forget_idempotent(c: &mut Tx, app: &str, key: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM api_idempotency WHERE app_id = $1 AND idem_key = $2")
         .bind(app)
         .bind(key)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
@@ -216,7 +260,7 @@ pub struct ApiOrderRow {
 const ORDER_COLS: &str =
     "order_id, app_id, out_order_no, cashier_token, return_url, description, metadata, expires_at_ms, created_at_ms";
 
-pub async fn insert_order(c: &mut AnyConnection, o: &ApiOrderRow) -> Result<(), StoreError> {
+pub async fn insert_order(c: &mut Tx, o: &ApiOrderRow) -> Result<(), StoreError> {
     sqlx::query(&format!("INSERT INTO api_orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
         .bind(&o.order_id)
         .bind(&o.app_id)
@@ -227,40 +271,40 @@ pub async fn insert_order(c: &mut AnyConnection, o: &ApiOrderRow) -> Result<(), 
         .bind(&o.metadata)
         .bind(o.expires_at_ms)
         .bind(o.created_at_ms)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
 
-pub async fn order_of(c: &mut AnyConnection, order_id: &str) -> Result<Option<ApiOrderRow>, StoreError> {
+pub async fn order_of(c: &mut impl Conn, order_id: &str) -> Result<Option<ApiOrderRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM api_orders WHERE order_id = $1"))
         .bind(order_id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 pub async fn order_by_out_no(
-    c: &mut AnyConnection,
+    c: &mut impl Conn,
     app: &str,
     out_order_no: &str,
 ) -> Result<Option<ApiOrderRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM api_orders WHERE app_id = $1 AND out_order_no = $2"))
         .bind(app)
         .bind(out_order_no)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
-pub async fn order_by_token(c: &mut AnyConnection, token: &str) -> Result<Option<ApiOrderRow>, StoreError> {
+pub async fn order_by_token(c: &mut impl Conn, token: &str) -> Result<Option<ApiOrderRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM api_orders WHERE cashier_token = $1"))
         .bind(token)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// An app's orders, newest first, after the cursor `starting_after` (an order id).
 pub async fn orders_page(
-    c: &mut AnyConnection,
+    c: &mut impl Conn,
     app: &str,
     starting_after: Option<&str>,
     limit: i64,
@@ -273,7 +317,7 @@ pub async fn orders_page(
             .bind(app)
             .bind(after)
             .bind(limit)
-            .fetch_all(c)
+            .fetch_all(c.raw())
             .await?
         }
         None => {
@@ -282,22 +326,35 @@ pub async fn orders_page(
             ))
             .bind(app)
             .bind(limit)
-            .fetch_all(c)
+            .fetch_all(c.raw())
             .await?
         }
     })
 }
 
-pub async fn receivable_ref(c: &mut AnyConnection, app: &str, reference: &str) -> Result<Option<String>, StoreError> {
+pub async fn receivable_ref(c: &mut impl Conn, app: &str, reference: &str) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar("SELECT receivable_id FROM api_receivable_refs WHERE app_id = $1 AND ref = $2")
         .bind(app)
         .bind(reference)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
+/// Whether an application has dealt with a payer: an order for them, or a receivable it raised.
+pub async fn app_knows_payer(c: &mut impl Conn, app: &str, payer_id: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM api_orders a JOIN orders o ON o.id = a.order_id WHERE a.app_id = $1 AND o.payer_id = $2)
+              + (SELECT COUNT(*) FROM api_receivable_refs x JOIN receivables r ON r.id = x.receivable_id WHERE x.app_id = $1 AND r.payer_id = $2)",
+    )
+    .bind(app)
+    .bind(payer_id)
+    .fetch_one(c.raw())
+    .await?;
+    Ok(n > 0)
+}
+
 pub async fn insert_receivable_ref(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     app: &str,
     reference: &str,
     receivable_id: &str,
@@ -306,7 +363,7 @@ pub async fn insert_receivable_ref(
         .bind(app)
         .bind(reference)
         .bind(receivable_id)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
@@ -318,7 +375,8 @@ pub struct EventRow {
     #[sqlx(rename = "type")]
     pub kind: String,
     pub payload: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: WebhookState,
     pub attempts: i64,
     pub next_attempt_at_ms: Option<i64>,
     pub delivered_at_ms: Option<i64>,
@@ -329,7 +387,7 @@ const EVENT_COLS: &str =
     "id, app_id, type, payload, state, attempts, next_attempt_at_ms, delivered_at_ms, created_at_ms";
 
 pub async fn insert_event(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     app: &str,
     kind: &str,
@@ -345,43 +403,49 @@ pub async fn insert_event(
     .bind(kind)
     .bind(payload)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn event(c: &mut AnyConnection, id: &str) -> Result<EventRow, StoreError> {
+pub async fn event(c: &mut impl Conn, id: &str) -> Result<EventRow, StoreError> {
     sqlx::query_as(&format!("SELECT {EVENT_COLS} FROM webhook_events WHERE id = $1"))
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("event {id}")))
 }
 
-pub async fn events_of_app(c: &mut AnyConnection, app: &str, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+pub async fn events_of_app(c: &mut impl Conn, app: &str, limit: i64) -> Result<Vec<EventRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {EVENT_COLS} FROM webhook_events WHERE app_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
     ))
     .bind(app)
     .bind(limit)
-    .fetch_all(c)
+    .fetch_all(c.raw())
     .await?)
 }
 
+/// What one delivery attempt got back.
+pub struct Delivery<'a> {
+    pub status_code: Option<i64>,
+    pub error: &'a str,
+    pub duration_ms: i64,
+}
+
 /// Records one delivery attempt and the event's new state.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the attempt, its result and the event's new state
 pub async fn record_delivery(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     delivery_id: &str,
     event_id: &str,
     attempt: i64,
-    status_code: Option<i64>,
-    error: &str,
-    duration_ms: i64,
-    state: &str,
+    d: &Delivery<'_>,
+    state: WebhookState,
     next_attempt_at_ms: Option<i64>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    let (status_code, error, duration_ms) = (d.status_code, d.error, d.duration_ms);
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, event_id, attempt, at_ms, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -392,18 +456,18 @@ pub async fn record_delivery(
     .bind(status_code)
     .bind(error)
     .bind(duration_ms)
-    .execute(&mut *c)
+    .execute(c.raw())
     .await?;
-    let delivered = (state == "delivered").then_some(now_ms);
+    let delivered = (state == WebhookState::Delivered).then_some(now_ms);
     sqlx::query(
         "UPDATE webhook_events SET attempts = $1, state = $2, next_attempt_at_ms = $3, delivered_at_ms = COALESCE($4, delivered_at_ms) WHERE id = $5",
     )
     .bind(attempt)
-    .bind(state)
+    .bind(state.as_str())
     .bind(next_attempt_at_ms)
     .bind(delivered)
     .bind(event_id)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
@@ -419,11 +483,11 @@ pub struct DeliveryRow {
     pub duration_ms: i64,
 }
 
-pub async fn deliveries(c: &mut AnyConnection, event_id: &str) -> Result<Vec<DeliveryRow>, StoreError> {
+pub async fn deliveries(c: &mut impl Conn, event_id: &str) -> Result<Vec<DeliveryRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, event_id, attempt, at_ms, status_code, error, duration_ms FROM webhook_deliveries WHERE event_id = $1 ORDER BY attempt",
     )
     .bind(event_id)
-    .fetch_all(c)
+    .fetch_all(c.raw())
     .await?)
 }

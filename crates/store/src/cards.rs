@@ -1,7 +1,9 @@
 //! Campus cards: the card, its holder and its password. The wallet balance is not stored here:
 //! it is the card's `card_wallet` account in the ledger.
 
-use sqlx::AnyConnection;
+use bursar_domain::card::CardState;
+
+use crate::db::{Conn, Tx};
 
 use crate::error::StoreError;
 
@@ -10,7 +12,8 @@ pub struct CardRow {
     pub card_no: String,
     pub payer_id: String,
     pub password_hash: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: CardState,
     pub failed_attempts: i64,
     pub locked_until_ms: Option<i64>,
     pub created_at_ms: i64,
@@ -21,7 +24,7 @@ const COLS: &str =
     "card_no, payer_id, password_hash, state, failed_attempts, locked_until_ms, created_at_ms, updated_at_ms";
 
 pub async fn insert(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     card_no: &str,
     payer_id: &str,
     password_hash: &str,
@@ -35,28 +38,28 @@ pub async fn insert(
     .bind(payer_id)
     .bind(password_hash)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn of_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Option<CardRow>, StoreError> {
+pub async fn of_payer(c: &mut impl Conn, payer_id: &str) -> Result<Option<CardRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {COLS} FROM campus_cards WHERE payer_id = $1"))
         .bind(payer_id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
-pub async fn by_no(c: &mut AnyConnection, card_no: &str) -> Result<Option<CardRow>, StoreError> {
+pub async fn by_no(c: &mut impl Conn, card_no: &str) -> Result<Option<CardRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {COLS} FROM campus_cards WHERE card_no = $1"))
         .bind(card_no)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// Counts a wrong card password; locks the card for `lock_ms` at `max_failures`.
 pub async fn record_failure(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     card_no: &str,
     max_failures: i64,
     lock_ms: i64,
@@ -72,39 +75,39 @@ pub async fn record_failure(
     .bind(now_ms + lock_ms)
     .bind(now_ms)
     .bind(card_no)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn clear_failures(c: &mut AnyConnection, card_no: &str, now_ms: i64) -> Result<(), StoreError> {
+pub async fn clear_failures(c: &mut Tx, card_no: &str, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE campus_cards SET failed_attempts = 0, locked_until_ms = NULL, updated_at_ms = $1 WHERE card_no = $2",
     )
     .bind(now_ms)
     .bind(card_no)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
 /// Compare-and-set of a card's state (active ↔ lost).
 pub async fn set_state(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     card_no: &str,
-    from: &str,
-    to: &str,
+    from: CardState,
+    to: CardState,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let r = sqlx::query("UPDATE campus_cards SET state = $1, updated_at_ms = $2 WHERE card_no = $3 AND state = $4")
-        .bind(to)
+        .bind(to.as_str())
         .bind(now_ms)
         .bind(card_no)
-        .bind(from)
-        .execute(c)
+        .bind(from.as_str())
+        .execute(c.raw())
         .await?;
     if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("card {card_no} is no longer {from}")));
+        return Err(StoreError::Conflict(format!("card {card_no} is no longer {}", from.as_str())));
     }
     Ok(())
 }
@@ -113,12 +116,7 @@ pub async fn set_state(
 /// active with the password that was just checked. On PostgreSQL the update also row-locks the
 /// card, so two payments from one wallet never both see the same balance (SQLite's writer lock
 /// already serializes them).
-pub async fn take_for_payment(
-    c: &mut AnyConnection,
-    card_no: &str,
-    password_hash: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
+pub async fn take_for_payment(c: &mut Tx, card_no: &str, password_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "UPDATE campus_cards SET failed_attempts = 0, locked_until_ms = NULL, updated_at_ms = $1
           WHERE card_no = $2 AND state = 'active' AND password_hash = $3",
@@ -126,7 +124,7 @@ pub async fn take_for_payment(
     .bind(now_ms)
     .bind(card_no)
     .bind(password_hash)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(r.rows_affected() == 1)
 }

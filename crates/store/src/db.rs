@@ -4,7 +4,9 @@ use std::time::Duration;
 use bursar_domain::{Clock, IdGen};
 use futures_util::future::BoxFuture;
 use sqlx::any::AnyPoolOptions;
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use tokio::sync::Notify;
 
 use crate::error::{Retryable, StoreError};
 
@@ -47,36 +49,65 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The store: a connection pool plus the injected clock and id generator.
+///
+/// There is one way to write: [`Store::write`], which runs a closure in a transaction
+/// (`BEGIN IMMEDIATE` on SQLite; `SERIALIZABLE` on PostgreSQL, so that every check-then-act is
+/// safe without remembering to lock what it checked) and runs it again on a serialization
+/// failure or a lost compare-and-set. Reads use a [`Reader`], which no writing function accepts.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
+    /// Woken after a commit that appended to the operation log (the sealer waits on it).
+    oplog_appended: Arc<Notify>,
+}
+
+/// What every store function runs its SQL on: a [`Reader`] or a [`Tx`]. Only this crate can
+/// reach the connection inside, and only reading functions take `impl Conn`.
+pub trait Conn: Send {
+    #[doc(hidden)]
+    fn raw(&mut self) -> &mut AnyConnection;
+}
+
+/// A pooled connection for reads outside any transaction.
+pub struct Reader(PoolConnection<Any>);
+
+impl Conn for Reader {
+    fn raw(&mut self) -> &mut AnyConnection {
+        &mut self.0
+    }
 }
 
 /// A write transaction. `now_ms` is read once when it begins so that every row it writes carries
 /// the same time.
 pub struct Tx {
-    tx: Transaction<'static, Any>,
+    pub(crate) tx: Transaction<'static, Any>,
     pub now_ms: i64,
-    pub ids: Arc<dyn IdGen>,
+    ids: Arc<dyn IdGen>,
+    backend: Backend,
+    /// Set when the transaction appended to the operation log.
+    pub(crate) logged: bool,
+}
+
+impl Conn for Tx {
+    fn raw(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Tx {
-    pub fn c(&mut self) -> &mut AnyConnection {
-        &mut self.tx
-    }
     pub fn new_id(&self) -> String {
         self.ids.new_id()
     }
-    pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.tx.commit().await?)
-    }
-    pub async fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.tx.rollback().await?)
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 }
+
+/// Attempts of one write transaction before its serialization failure is returned.
+const WRITE_ATTEMPTS: u32 = 16;
 
 impl Store {
     /// Connects, applies pending migrations and returns the store.
@@ -107,7 +138,7 @@ impl Store {
         if backend == Backend::Sqlite {
             sqlx::raw_sql("PRAGMA journal_mode = WAL;").execute(&pool).await?;
         }
-        let store = Store { pool, backend, clock, ids };
+        let store = Store { pool, backend, clock, ids, oplog_appended: Arc::new(Notify::new()) };
         crate::migrate::run(&store).await?;
         Ok(store)
     }
@@ -115,7 +146,7 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
-    pub fn pool(&self) -> &AnyPool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
     pub fn now_ms(&self) -> i64 {
@@ -132,22 +163,24 @@ impl Store {
     }
 
     /// A connection for reads.
-    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>, StoreError> {
-        Ok(self.pool.acquire().await?)
+    pub async fn read(&self) -> Result<Reader, StoreError> {
+        Ok(Reader(self.pool.acquire().await?))
     }
 
-    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite so that a transaction which reads
-    /// before it writes cannot fail to upgrade its lock.
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
+    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (a transaction that reads before
+    /// it writes cannot fail to upgrade its lock, and writers are serialised), `SERIALIZABLE` on
+    /// PostgreSQL (a transaction whose reads another one invalidated fails and is run again).
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await?,
         };
-        Ok(Tx { tx, now_ms: self.clock.now_ms(), ids: self.ids.clone() })
+        Ok(Tx { tx, now_ms: self.clock.now_ms(), ids: self.ids.clone(), backend: self.backend, logged: false })
     }
 
-    /// Runs `work` in a write transaction and commits it; on a serialization failure (SQLSTATE
-    /// 40001 on distributed SQL, SQLITE_BUSY) rolls back and runs it again, up to 8 times.
+    /// Runs `work` in a write transaction and commits it. On a serialization failure (SQLSTATE
+    /// 40001, a deadlock, SQLITE_BUSY) or a compare-and-set that lost a race, rolls back and runs
+    /// it again from a fresh read, up to 16 times with a growing, jittered pause.
     pub async fn write<T, E, F>(&self, mut work: F) -> Result<T, E>
     where
         E: From<StoreError> + Retryable,
@@ -158,43 +191,43 @@ impl Store {
             attempt += 1;
             let mut tx = self.begin().await.map_err(E::from)?;
             let result = work(&mut tx).await;
+            let logged = tx.logged;
             let result = match result {
                 Ok(value) => tx.tx.commit().await.map(|_| value).map_err(|e| E::from(StoreError::Db(e))),
                 Err(e) => {
-                    let _ = tx.tx.rollback().await;
+                    // A failed rollback leaves nothing behind: the connection is discarded.
+                    if let Err(rb) = tx.tx.rollback().await {
+                        tracing::warn!(error = %rb, "rollback failed");
+                    }
                     Err(e)
                 }
             };
             match result {
-                Err(e) if e.is_retryable() && attempt < 8 => {
-                    tracing::debug!(attempt, "retrying transaction after a serialization failure");
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
+                Ok(value) => {
+                    if logged {
+                        self.oplog_appended.notify_one();
+                    }
+                    return Ok(value);
                 }
-                other => return other,
+                Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(attempt, "retrying a transaction that lost a race");
+                    let jitter = u64::from(self.clock.now_ms().rem_euclid(7).unsigned_abs() as u32);
+                    let pause = 2 * u64::from(attempt * attempt) + jitter;
+                    tokio::time::sleep(Duration::from_millis(pause.min(400))).await;
+                }
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Waits until a committed transaction appended to the operation log (the sealer's cue).
+    pub async fn oplog_appended(&self) {
+        self.oplog_appended.notified().await;
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&self.pool).await.is_ok()
-    }
-
-    pub async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    /// Stores a setting only if it is not set yet and returns the value in force.
-    pub async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        self.get_setting(name).await?.ok_or_else(|| StoreError::NotFound(name.to_string()))
     }
 
     pub async fn close(&self) {
@@ -205,7 +238,7 @@ impl Store {
 /// The compare-and-set every state machine uses: move row `id` of `table` from `from` to `to`,
 /// or fail with `Conflict` when it is no longer in `from` (someone else moved it first).
 pub(crate) async fn cas_state(
-    c: &mut AnyConnection,
+    tx: &mut Tx,
     table: &'static str,
     id: &str,
     from: &str,
@@ -213,7 +246,7 @@ pub(crate) async fn cas_state(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let sql = format!("UPDATE {table} SET state = $1, updated_at_ms = $2 WHERE id = $3 AND state = $4");
-    let r = sqlx::query(&sql).bind(to).bind(now_ms).bind(id).bind(from).execute(c).await?;
+    let r = sqlx::query(&sql).bind(to).bind(now_ms).bind(id).bind(from).execute(tx.raw()).await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::Conflict(format!("{table} {id} is no longer {from}")));
     }

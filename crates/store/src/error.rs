@@ -9,12 +9,21 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A unique rule refused the row (it exists already, or an order already has a live
+    /// payment). Not a race to retry: the answer will be the same.
+    #[error("already exists: {0}")]
+    Duplicate(String),
     #[error("{0}")]
     Domain(#[from] bursar_domain::DomainError),
     #[error("this event was already posted: {0}")]
     AlreadyPosted(String),
     #[error("migration {version} failed: {source}")]
     Migration { version: i64, source: sqlx::Error },
+    #[error("migration {version} left the database inconsistent: {detail}")]
+    MigrationCheck { version: i64, detail: String },
+    /// A stored code names no value of its enum (a corrupt row).
+    #[error("{0}")]
+    UnknownCode(#[from] bursar_domain::codes::UnknownCode),
     #[error("unsupported database URL (use sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
 }

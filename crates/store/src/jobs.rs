@@ -2,9 +2,19 @@
 //! PostgreSQL): a worker claims a due job with a compare-and-set that takes a lease; only the
 //! lease holder can finish it; an expired lease makes the job claimable again.
 
-use sqlx::AnyConnection;
+use crate::db::{Conn, Tx};
 
 use crate::error::StoreError;
+
+bursar_domain::coded_enum! {
+    pub enum JobState {
+        Queued = ("queued", "待执行", "Queued"),
+        Running = ("running", "执行中", "Running"),
+        Done = ("done", "已完成", "Done"),
+        /// Gave up after its last attempt.
+        Dead = ("dead", "已放弃", "Given up"),
+    }
+}
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
@@ -12,7 +22,8 @@ pub struct JobRow {
     pub kind: String,
     pub dedupe_key: String,
     pub payload: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: JobState,
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_at_ms: i64,
@@ -34,7 +45,7 @@ pub struct NewJob<'a> {
 
 /// Enqueues a job unless one of this kind and key exists (then nothing changes). Returns whether
 /// a job was added.
-pub async fn enqueue(c: &mut AnyConnection, id: &str, job: &NewJob<'_>, now_ms: i64) -> Result<bool, StoreError> {
+pub async fn enqueue(c: &mut Tx, id: &str, job: &NewJob<'_>, now_ms: i64) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "INSERT INTO jobs (id, kind, dedupe_key, payload, state, attempts, max_attempts, run_at_ms, created_at_ms, updated_at_ms)
          VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) ON CONFLICT (kind, dedupe_key) DO NOTHING",
@@ -46,32 +57,27 @@ pub async fn enqueue(c: &mut AnyConnection, id: &str, job: &NewJob<'_>, now_ms: 
     .bind(job.max_attempts)
     .bind(job.run_at_ms)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Claims one due job (queued and due, or running with an expired lease) for `owner`.
-pub async fn claim(
-    c: &mut AnyConnection,
-    owner: &str,
-    now_ms: i64,
-    lease_ms: i64,
-) -> Result<Option<JobRow>, StoreError> {
+pub async fn claim(c: &mut Tx, owner: &str, now_ms: i64, lease_ms: i64) -> Result<Option<JobRow>, StoreError> {
     for _ in 0..5 {
         // Two index-friendly look-ups rather than one OR (which would scan the table).
         let mut candidate: Option<(String, String)> = sqlx::query_as(
             "SELECT id, state FROM jobs WHERE state = 'queued' AND run_at_ms <= $1 ORDER BY run_at_ms, id LIMIT 1",
         )
         .bind(now_ms)
-        .fetch_optional(&mut *c)
+        .fetch_optional(c.raw())
         .await?;
         if candidate.is_none() {
             candidate = sqlx::query_as(
                 "SELECT id, state FROM jobs WHERE state = 'running' AND lease_until_ms < $1 ORDER BY lease_until_ms, id LIMIT 1",
             )
             .bind(now_ms)
-            .fetch_optional(&mut *c)
+            .fetch_optional(c.raw())
             .await?;
         }
         let Some((id, state)) = candidate else { return Ok(None) };
@@ -85,7 +91,7 @@ pub async fn claim(
         .bind(now_ms)
         .bind(&id)
         .bind(&state)
-        .fetch_optional(&mut *c)
+        .fetch_optional(c.raw())
         .await?;
         if claimed.is_some() {
             return Ok(claimed);
@@ -96,7 +102,7 @@ pub async fn claim(
 }
 
 async fn finish(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     owner: &str,
     set: &str,
@@ -111,7 +117,7 @@ async fn finish(
         .bind(now_ms)
         .bind(id)
         .bind(owner)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::Conflict(format!("job {id} is no longer leased to {owner}")));
@@ -120,7 +126,7 @@ async fn finish(
 }
 
 /// The job is done for good.
-pub async fn complete(c: &mut AnyConnection, id: &str, owner: &str, now_ms: i64) -> Result<(), StoreError> {
+pub async fn complete(c: &mut Tx, id: &str, owner: &str, now_ms: i64) -> Result<(), StoreError> {
     finish(
         c,
         id,
@@ -133,13 +139,7 @@ pub async fn complete(c: &mut AnyConnection, id: &str, owner: &str, now_ms: i64)
 }
 
 /// The job ran fine and wants to run again at `run_at_ms` (e.g. the next active query).
-pub async fn reschedule(
-    c: &mut AnyConnection,
-    id: &str,
-    owner: &str,
-    run_at_ms: i64,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub async fn reschedule(c: &mut Tx, id: &str, owner: &str, run_at_ms: i64, now_ms: i64) -> Result<(), StoreError> {
     finish(
         c,
         id,
@@ -153,7 +153,7 @@ pub async fn reschedule(
 
 /// The job failed: run again after a backoff, or give up (`dead`) after its last attempt.
 pub async fn fail(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     job: &JobRow,
     owner: &str,
     error: &str,
@@ -176,17 +176,17 @@ pub async fn fail(
     Ok(dead)
 }
 
-pub async fn job(c: &mut AnyConnection, kind: &str, dedupe_key: &str) -> Result<Option<JobRow>, StoreError> {
+pub async fn job(c: &mut impl Conn, kind: &str, dedupe_key: &str) -> Result<Option<JobRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {COLS} FROM jobs WHERE kind = $1 AND dedupe_key = $2"))
         .bind(kind)
         .bind(dedupe_key)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// Counts by state, for the finance view and tests.
-pub async fn counts(c: &mut AnyConnection) -> Result<Vec<(String, String, i64)>, StoreError> {
+pub async fn counts(c: &mut impl Conn) -> Result<Vec<(String, String, i64)>, StoreError> {
     Ok(sqlx::query_as("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state")
-        .fetch_all(c)
+        .fetch_all(c.raw())
         .await?)
 }

@@ -4,9 +4,11 @@
 //! fail with [`StoreError::Conflict`] when the row moved on.
 
 pub mod api;
+pub mod audit;
 pub mod cards;
 mod db;
 mod error;
+pub mod exceptions;
 pub mod jobs;
 pub mod ledger;
 pub mod merchants;
@@ -14,13 +16,18 @@ pub mod migrate;
 pub mod oplog;
 pub mod payers;
 pub mod payments;
+pub mod phone_codes;
 pub mod projects;
 pub mod receipts;
 pub mod receivables;
 pub mod refunds;
 pub mod sessions;
+pub mod settings;
 pub mod verify;
+pub mod waivers;
 
-pub use db::{Backend, Store, Tx};
+#[cfg(test)]
+mod tests;
+
+pub use db::{Backend, Conn, Reader, Store, Tx};
 pub use error::{Retryable, StoreError};
-pub use sqlx::AnyConnection;

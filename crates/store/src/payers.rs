@@ -1,13 +1,17 @@
 //! Departments, payers and operators.
 
-use sqlx::AnyConnection;
+use bursar_domain::access::{OperatorPrincipal, Role};
+use bursar_domain::payer::PayerKind;
+
+use crate::db::{Conn, Tx};
 
 use crate::error::{is_unique_violation, StoreError};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PayerRow {
     pub id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: PayerKind,
     pub identifier: String,
     pub name: String,
     pub id_number_masked: String,
@@ -16,11 +20,15 @@ pub struct PayerRow {
     pub class_name: String,
     pub password_hash: String,
     pub must_change_password: i64,
+    /// The keyed digest of the ID document number ("" when the school registered none).
+    pub id_number_digest: String,
+    /// When the phone was proven by a one-time code (`None`: never).
+    pub phone_verified_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
 pub struct NewPayer<'a> {
-    pub kind: &'a str,
+    pub kind: PayerKind,
     pub identifier: &'a str,
     pub name: &'a str,
     pub id_number_masked: &'a str,
@@ -36,41 +44,50 @@ pub struct OperatorRow {
     pub id: String,
     pub username: String,
     pub name: String,
-    pub role: String,
-    pub department_id: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub state: OperatorState,
     pub password_hash: String,
 }
 
-const PAYER_COLS: &str =
-    "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password";
+bursar_domain::coded_enum! {
+    pub enum OperatorState {
+        Active = ("active", "启用", "Active"),
+        Disabled = ("disabled", "停用", "Disabled"),
+    }
+}
 
-pub async fn insert_department(c: &mut AnyConnection, id: &str, code: &str, name: &str) -> Result<(), StoreError> {
+const OPERATOR_COLS: &str = "id, username, name, state, password_hash";
+
+const PAYER_COLS: &str =
+    "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password, id_number_digest, phone_verified_at_ms";
+
+pub async fn insert_department(c: &mut Tx, id: &str, code: &str, name: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO departments (id, code, name) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(code)
         .bind(name)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
 
 /// Every department: (id, name), by code.
-pub async fn departments(c: &mut AnyConnection) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(sqlx::query_as("SELECT id, name FROM departments ORDER BY code").fetch_all(c).await?)
+pub async fn departments(c: &mut impl Conn) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as("SELECT id, name FROM departments ORDER BY code").fetch_all(c.raw()).await?)
 }
 
-pub async fn department_name(c: &mut AnyConnection, id: &str) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await?)
+pub async fn department_name(c: &mut impl Conn, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c.raw()).await?)
 }
 
 /// Inserts a payer; `Conflict` when a payer of that kind with that identifier exists.
-pub async fn insert_payer(c: &mut AnyConnection, id: &str, p: &NewPayer<'_>, now_ms: i64) -> Result<(), StoreError> {
+pub async fn insert_payer(c: &mut Tx, id: &str, p: &NewPayer<'_>, now_ms: i64) -> Result<(), StoreError> {
     let r = sqlx::query(
         "INSERT INTO payers (id, kind, identifier, name, id_number_masked, id_number_digest, phone, department_id, class_name, password_hash, must_change_password, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11)",
     )
     .bind(id)
-    .bind(p.kind)
+    .bind(p.kind.as_str())
     .bind(p.identifier)
     .bind(p.name)
     .bind(p.id_number_masked)
@@ -80,127 +97,204 @@ pub async fn insert_payer(c: &mut AnyConnection, id: &str, p: &NewPayer<'_>, now
     .bind(p.class_name)
     .bind(p.password_hash)
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await;
     match r {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => {
-            Err(StoreError::Conflict(format!("payer {} {} exists", p.kind, p.identifier)))
+            Err(StoreError::Duplicate(format!("payer {} {} exists", p.kind.as_str(), p.identifier)))
         }
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn payer_by_login(
-    c: &mut AnyConnection,
-    kind: &str,
+    c: &mut impl Conn,
+    kind: PayerKind,
     identifier: &str,
 ) -> Result<Option<PayerRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE kind = $1 AND identifier = $2"))
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(identifier)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// A payer of `kind` by the keyed digest of their ID number.
 pub async fn payer_by_id_digest(
-    c: &mut AnyConnection,
-    kind: &str,
+    c: &mut impl Conn,
+    kind: PayerKind,
     digest: &str,
 ) -> Result<Option<PayerRow>, StoreError> {
     if digest.is_empty() {
         return Ok(None);
     }
     Ok(sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE kind = $1 AND id_number_digest = $2"))
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(digest)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// A payer by login identifier (student/staff/registration number), whatever their kind.
-pub async fn payer_by_identifier(c: &mut AnyConnection, identifier: &str) -> Result<Option<PayerRow>, StoreError> {
+pub async fn payer_by_identifier(c: &mut impl Conn, identifier: &str) -> Result<Option<PayerRow>, StoreError> {
     let rows: Vec<PayerRow> =
         sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE identifier = $1 ORDER BY kind"))
             .bind(identifier)
-            .fetch_all(c)
+            .fetch_all(c.raw())
             .await?;
     Ok(rows.into_iter().next())
 }
 
-pub async fn payer(c: &mut AnyConnection, id: &str) -> Result<PayerRow, StoreError> {
+pub async fn payer(c: &mut impl Conn, id: &str) -> Result<PayerRow, StoreError> {
     sqlx::query_as(&format!("SELECT {PAYER_COLS} FROM payers WHERE id = $1"))
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("payer {id}")))
 }
 
-pub async fn count_payers(c: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payers").fetch_one(c).await?)
+pub async fn count_payers(c: &mut impl Conn) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payers").fetch_one(c.raw()).await?)
 }
 
-pub async fn set_payer_password(
-    c: &mut AnyConnection,
-    id: &str,
-    hash: &str,
-    must_change: bool,
-) -> Result<(), StoreError> {
+pub async fn set_payer_password(c: &mut Tx, id: &str, hash: &str, must_change: bool) -> Result<(), StoreError> {
     sqlx::query("UPDATE payers SET password_hash = $1, must_change_password = $2 WHERE id = $3")
         .bind(hash)
         .bind(i64::from(must_change))
         .bind(id)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
+/// Inserts an operator with their roles and departments.
 pub async fn insert_operator(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     username: &str,
     name: &str,
-    role: &str,
-    department_id: Option<&str>,
     password_hash: &str,
-    now_ms: i64,
+    roles: &[Role],
+    departments: &[String],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO operators (id, username, name, role, department_id, password_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    let now = c.now_ms;
+    let r = sqlx::query(
+        "INSERT INTO operators (id, username, name, state, password_hash, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'active', $4, $5, $5)",
     )
     .bind(id)
     .bind(username)
     .bind(name)
-    .bind(role)
-    .bind(department_id)
     .bind(password_hash)
-    .bind(now_ms)
-    .execute(c)
-    .await?;
+    .bind(now)
+    .execute(c.raw())
+    .await;
+    match r {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate(format!("operator {username} exists"))),
+        Err(e) => return Err(e.into()),
+    }
+    set_roles(c, id, roles, departments).await
+}
+
+/// Replaces an operator's roles and departments.
+pub async fn set_roles(c: &mut Tx, id: &str, roles: &[Role], departments: &[String]) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM operator_roles WHERE operator_id = $1").bind(id).execute(c.raw()).await?;
+    sqlx::query("DELETE FROM operator_departments WHERE operator_id = $1").bind(id).execute(c.raw()).await?;
+    for role in roles {
+        sqlx::query("INSERT INTO operator_roles (operator_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(role.as_str())
+            .execute(c.raw())
+            .await?;
+    }
+    for d in departments {
+        sqlx::query(
+            "INSERT INTO operator_departments (operator_id, department_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(d)
+        .execute(c.raw())
+        .await?;
+    }
     Ok(())
 }
 
-pub async fn operator_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<OperatorRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, username, name, role, department_id, password_hash FROM operators WHERE username = $1",
-    )
-    .bind(username)
-    .fetch_optional(c)
-    .await?)
+pub async fn operator_by_username(c: &mut impl Conn, username: &str) -> Result<Option<OperatorRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {OPERATOR_COLS} FROM operators WHERE username = $1"))
+        .bind(username)
+        .fetch_optional(c.raw())
+        .await?)
 }
 
-pub async fn operator(c: &mut AnyConnection, id: &str) -> Result<OperatorRow, StoreError> {
-    sqlx::query_as("SELECT id, username, name, role, department_id, password_hash FROM operators WHERE id = $1")
+pub async fn operator(c: &mut impl Conn, id: &str) -> Result<OperatorRow, StoreError> {
+    sqlx::query_as(&format!("SELECT {OPERATOR_COLS} FROM operators WHERE id = $1"))
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("operator {id}")))
 }
 
-pub async fn set_phone(c: &mut AnyConnection, id: &str, phone: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE payers SET phone = $1 WHERE id = $2").bind(phone).bind(id).execute(c).await?;
+/// An active operator as a principal: their roles and departments. `None` when the operator is
+/// unknown or disabled.
+pub async fn operator_principal(c: &mut impl Conn, id: &str) -> Result<Option<OperatorPrincipal>, StoreError> {
+    let Some(op) = sqlx::query_as::<_, OperatorRow>(&format!("SELECT {OPERATOR_COLS} FROM operators WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c.raw())
+        .await?
+    else {
+        return Ok(None);
+    };
+    if op.state != OperatorState::Active {
+        return Ok(None);
+    }
+    let codes: Vec<String> = sqlx::query_scalar("SELECT role FROM operator_roles WHERE operator_id = $1 ORDER BY role")
+        .bind(id)
+        .fetch_all(c.raw())
+        .await?;
+    let roles = codes.into_iter().map(Role::try_from).collect::<Result<Vec<_>, _>>()?;
+    let departments: Vec<String> = sqlx::query_scalar(
+        "SELECT department_id FROM operator_departments WHERE operator_id = $1 ORDER BY department_id",
+    )
+    .bind(id)
+    .fetch_all(c.raw())
+    .await?;
+    Ok(Some(OperatorPrincipal { id: op.id, name: op.name, roles, departments }))
+}
+
+/// Names of operators by id (for showing who asked and who decided).
+pub async fn operator_names(c: &mut impl Conn) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as("SELECT id, name FROM operators ORDER BY username").fetch_all(c.raw()).await?)
+}
+
+pub async fn set_operator_password(c: &mut Tx, id: &str, hash: &str) -> Result<(), StoreError> {
+    let now = c.now_ms;
+    sqlx::query("UPDATE operators SET password_hash = $1, updated_at_ms = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(c.raw())
+        .await?;
+    Ok(())
+}
+
+/// Changes a payer's phone; a new phone is not verified.
+pub async fn set_phone(c: &mut Tx, id: &str, phone: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payers SET phone = $1, phone_verified_at_ms = NULL WHERE id = $2")
+        .bind(phone)
+        .bind(id)
+        .execute(c.raw())
+        .await?;
+    Ok(())
+}
+
+/// Marks a payer's phone as proven by a one-time code.
+pub async fn set_phone_verified(c: &mut Tx, id: &str, at_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payers SET phone_verified_at_ms = $1 WHERE id = $2")
+        .bind(at_ms)
+        .bind(id)
+        .execute(c.raw())
+        .await?;
     Ok(())
 }
 
@@ -214,16 +308,16 @@ pub struct SecurityRow {
     pub updated_at_ms: i64,
 }
 
-pub async fn security(c: &mut AnyConnection, payer_id: &str) -> Result<Option<SecurityRow>, StoreError> {
+pub async fn security(c: &mut impl Conn, payer_id: &str) -> Result<Option<SecurityRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT payer_id, question1, answer1_hash, question2, answer2_hash, updated_at_ms FROM payer_security WHERE payer_id = $1",
     )
     .bind(payer_id)
-    .fetch_optional(c)
+    .fetch_optional(c.raw())
     .await?)
 }
 
-pub async fn set_security(c: &mut AnyConnection, s: &SecurityRow) -> Result<(), StoreError> {
+pub async fn set_security(c: &mut Tx, s: &SecurityRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO payer_security (payer_id, question1, answer1_hash, question2, answer2_hash, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (payer_id) DO UPDATE SET question1 = excluded.question1, answer1_hash = excluded.answer1_hash,
@@ -235,7 +329,171 @@ pub async fn set_security(c: &mut AnyConnection, s: &SecurityRow) -> Result<(), 
     .bind(&s.question2)
     .bind(&s.answer2_hash)
     .bind(s.updated_at_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
+}
+
+/// What a roster says about a payer (the import's view of the row).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct RosterRow {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    pub id_type: String,
+    pub id_number_masked: String,
+    pub id_number_digest: String,
+    pub gender: Option<String>,
+    pub department_id: Option<String>,
+    pub major: String,
+    pub grade: String,
+    pub class_name: String,
+    pub status: String,
+    pub phone: String,
+    pub enrolled_year: Option<i64>,
+}
+
+const ROSTER_COLS: &str = "id, identifier, name, id_type, id_number_masked, id_number_digest, gender, department_id, major, grade, class_name, status, phone, enrolled_year";
+
+/// Every payer of a kind as a roster sees them (an import compares against these).
+pub async fn roster_of_kind(c: &mut impl Conn, kind: PayerKind) -> Result<Vec<RosterRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {ROSTER_COLS} FROM payers WHERE kind = $1"))
+        .bind(kind.as_str())
+        .fetch_all(c.raw())
+        .await?)
+}
+
+/// Adds a payer from a roster with an initial password (`password_hash`), to be changed first.
+pub async fn insert_roster_payer(
+    c: &mut Tx,
+    kind: PayerKind,
+    r: &RosterRow,
+    password_hash: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let res = sqlx::query(
+        "INSERT INTO payers (id, kind, identifier, name, id_type, id_number_masked, id_number_digest, gender, department_id,
+             major, grade, class_name, status, phone, enrolled_year, password_hash, must_change_password, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17)",
+    )
+    .bind(&r.id)
+    .bind(kind.as_str())
+    .bind(&r.identifier)
+    .bind(&r.name)
+    .bind(&r.id_type)
+    .bind(&r.id_number_masked)
+    .bind(&r.id_number_digest)
+    .bind(&r.gender)
+    .bind(&r.department_id)
+    .bind(&r.major)
+    .bind(&r.grade)
+    .bind(&r.class_name)
+    .bind(&r.status)
+    .bind(&r.phone)
+    .bind(r.enrolled_year)
+    .bind(password_hash)
+    .bind(now_ms)
+    .execute(c.raw())
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            Err(StoreError::Duplicate(format!("payer {} {} exists", kind.as_str(), r.identifier)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Updates what a roster says about an existing payer (never the password).
+pub async fn update_roster_payer(c: &mut Tx, r: &RosterRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE payers SET name = $1, id_type = $2, id_number_masked = $3, id_number_digest = $4, gender = $5,
+             department_id = $6, major = $7, grade = $8, class_name = $9, status = $10, phone = $11, enrolled_year = $12
+         WHERE id = $13",
+    )
+    .bind(&r.name)
+    .bind(&r.id_type)
+    .bind(&r.id_number_masked)
+    .bind(&r.id_number_digest)
+    .bind(&r.gender)
+    .bind(&r.department_id)
+    .bind(&r.major)
+    .bind(&r.grade)
+    .bind(&r.class_name)
+    .bind(&r.status)
+    .bind(&r.phone)
+    .bind(r.enrolled_year)
+    .bind(&r.id)
+    .execute(c.raw())
+    .await?;
+    Ok(())
+}
+
+/// A payer in a finance list.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PayerListRow {
+    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: PayerKind,
+    pub identifier: String,
+    pub name: String,
+    pub id_number_masked: String,
+    pub department: Option<String>,
+    pub class_name: String,
+    pub status: String,
+    pub phone: String,
+}
+
+/// A search of payers: by number (prefix), name (part), the last four characters of the ID
+/// number, or class; within departments when given; after a (identifier, id) cursor.
+pub struct PayerSearch<'a> {
+    pub text: &'a str,
+    pub kind: Option<PayerKind>,
+    pub departments: Option<&'a [String]>,
+    pub after: Option<(&'a str, &'a str)>,
+    pub limit: i64,
+}
+
+pub async fn search(c: &mut impl Conn, s: &PayerSearch<'_>) -> Result<Vec<PayerListRow>, StoreError> {
+    // LIKE's own characters are taken out of what was typed: a search is never a pattern.
+    let text: String = s.text.trim().chars().filter(|ch| !matches!(ch, '%' | '_' | '\\')).take(40).collect();
+    let mut sql = String::from(
+        "SELECT p.id, p.kind, p.identifier, p.name, p.id_number_masked, d.name AS department, p.class_name, p.status, p.phone
+         FROM payers p LEFT JOIN departments d ON d.id = p.department_id WHERE 1 = 1",
+    );
+    let mut binds: Vec<String> = Vec::new();
+    let next = |v: String, binds: &mut Vec<String>| {
+        binds.push(v);
+        format!("${}", binds.len())
+    };
+    if !text.is_empty() {
+        let t = next(text.clone(), &mut binds);
+        let tail =
+            if text.chars().count() == 4 { format!(" OR p.id_number_masked LIKE '%' || {t}") } else { String::new() };
+        sql.push_str(&format!(
+            " AND (p.identifier LIKE {t} || '%' OR p.name LIKE '%' || {t} || '%' OR p.class_name = {t}{tail})"
+        ));
+    }
+    if let Some(k) = s.kind {
+        let k = next(k.as_str().to_string(), &mut binds);
+        sql.push_str(&format!(" AND p.kind = {k}"));
+    }
+    if let Some(depts) = s.departments {
+        if depts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = depts.iter().map(|d| next(d.clone(), &mut binds)).collect();
+        sql.push_str(&format!(" AND p.department_id IN ({})", list.join(", ")));
+    }
+    if let Some((ident, id)) = s.after {
+        let a = next(ident.to_string(), &mut binds);
+        let b = next(id.to_string(), &mut binds);
+        sql.push_str(&format!(" AND (p.identifier > {a} OR (p.identifier = {a} AND p.id > {b}))"));
+    }
+    sql.push_str(&format!(" ORDER BY p.identifier, p.id LIMIT {}", s.limit.clamp(1, 200)));
+    let mut q = sqlx::query_as::<_, PayerListRow>(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_all(c.raw()).await?)
 }

@@ -1,8 +1,9 @@
 //! Projects, their registration fields and the registrations payers made.
 
+use crate::db::{Conn, Tx};
 use bursar_domain::payer::PayerKind;
-use bursar_domain::project::{Field, FieldKind, Openness};
-use sqlx::AnyConnection;
+use bursar_domain::project::{Field, FieldKind, Openness, ProjectState, RegistrationState};
+use bursar_domain::Fen;
 
 use crate::error::StoreError;
 
@@ -16,13 +17,15 @@ pub struct ProjectRow {
     pub academic_year: String,
     pub description: String,
     pub notice: String,
-    pub fee_fen: i64,
+    #[sqlx(try_from = "i64")]
+    pub fee_fen: Fen,
     pub capacity: Option<i64>,
     pub registered: i64,
     pub open_to: String,
     pub opens_at_ms: Option<i64>,
     pub closes_at_ms: Option<i64>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ProjectState,
     pub created_at_ms: i64,
 }
 
@@ -32,7 +35,7 @@ impl ProjectRow {
     }
     pub fn openness(&self) -> Openness {
         Openness {
-            open: self.state == "open",
+            open: self.state == ProjectState::Open,
             opens_at_ms: self.opens_at_ms,
             closes_at_ms: self.closes_at_ms,
             capacity: self.capacity,
@@ -44,7 +47,7 @@ impl ProjectRow {
 
 const COLS: &str = "id, code, title, department_id, fee_item_id, academic_year, description, notice, fee_fen, capacity, registered, open_to, opens_at_ms, closes_at_ms, state, created_at_ms";
 
-pub async fn insert(c: &mut AnyConnection, p: &ProjectRow) -> Result<(), StoreError> {
+pub async fn insert(c: &mut Tx, p: &ProjectRow) -> Result<(), StoreError> {
     sqlx::query(&format!(
         "INSERT INTO projects ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
@@ -56,20 +59,20 @@ pub async fn insert(c: &mut AnyConnection, p: &ProjectRow) -> Result<(), StoreEr
     .bind(&p.academic_year)
     .bind(&p.description)
     .bind(&p.notice)
-    .bind(p.fee_fen)
+    .bind(p.fee_fen.get())
     .bind(p.capacity)
     .bind(p.registered)
     .bind(&p.open_to)
     .bind(p.opens_at_ms)
     .bind(p.closes_at_ms)
-    .bind(&p.state)
+    .bind(p.state.as_str())
     .bind(p.created_at_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn insert_field(c: &mut AnyConnection, project_id: &str, position: i64, f: &Field) -> Result<(), StoreError> {
+pub async fn insert_field(c: &mut Tx, project_id: &str, position: i64, f: &Field) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO project_fields (project_id, position, name, label, kind, required, options) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -80,49 +83,55 @@ pub async fn insert_field(c: &mut AnyConnection, project_id: &str, position: i64
     .bind(f.kind.as_str())
     .bind(i64::from(f.required))
     .bind(f.options.join("|"))
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn all(c: &mut AnyConnection) -> Result<Vec<ProjectRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM projects ORDER BY created_at_ms DESC, code")).fetch_all(c).await?)
+pub async fn all(c: &mut impl Conn) -> Result<Vec<ProjectRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM projects ORDER BY created_at_ms DESC, code"))
+        .fetch_all(c.raw())
+        .await?)
 }
 
-pub async fn get(c: &mut AnyConnection, id: &str) -> Result<ProjectRow, StoreError> {
+pub async fn get(c: &mut impl Conn, id: &str) -> Result<ProjectRow, StoreError> {
     sqlx::query_as(&format!("SELECT {COLS} FROM projects WHERE id = $1"))
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("project {id}")))
 }
 
-pub async fn by_code(c: &mut AnyConnection, code: &str) -> Result<Option<ProjectRow>, StoreError> {
-    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM projects WHERE code = $1")).bind(code).fetch_optional(c).await?)
+pub async fn by_code(c: &mut impl Conn, code: &str) -> Result<Option<ProjectRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM projects WHERE code = $1"))
+        .bind(code)
+        .fetch_optional(c.raw())
+        .await?)
 }
 
 #[derive(sqlx::FromRow)]
 struct FieldRow {
     name: String,
     label: String,
-    kind: String,
+    #[sqlx(try_from = "String")]
+    kind: FieldKind,
     required: i64,
     options: String,
 }
 
-pub async fn fields(c: &mut AnyConnection, project_id: &str) -> Result<Vec<Field>, StoreError> {
+pub async fn fields(c: &mut impl Conn, project_id: &str) -> Result<Vec<Field>, StoreError> {
     let rows: Vec<FieldRow> = sqlx::query_as(
         "SELECT name, label, kind, required, options FROM project_fields WHERE project_id = $1 ORDER BY position",
     )
     .bind(project_id)
-    .fetch_all(c)
+    .fetch_all(c.raw())
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| Field {
             name: r.name,
             label: r.label,
-            kind: FieldKind::parse(&r.kind).unwrap_or(FieldKind::Text),
+            kind: r.kind,
             required: r.required != 0,
             options: r.options.split('|').filter(|s| !s.is_empty()).map(String::from).collect(),
         })
@@ -131,25 +140,26 @@ pub async fn fields(c: &mut AnyConnection, project_id: &str) -> Result<Vec<Field
 
 /// Takes a seat: compare-and-set on the count the caller read, refused when the project is full
 /// or no longer open.
-pub async fn take_seat(c: &mut AnyConnection, id: &str, expected_registered: i64) -> Result<bool, StoreError> {
+pub async fn take_seat(c: &mut Tx, id: &str, expected_registered: i64) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "UPDATE projects SET registered = registered + 1
-          WHERE id = $1 AND registered = $2 AND state = 'open' AND (capacity IS NULL OR registered < capacity)",
+          WHERE id = $1 AND registered = $2 AND state = $3 AND (capacity IS NULL OR registered < capacity)",
     )
     .bind(id)
     .bind(expected_registered)
-    .execute(c)
+    .bind(ProjectState::Open.as_str())
+    .execute(c.raw())
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Opens or closes registration: compare-and-set on the state.
-pub async fn set_state(c: &mut AnyConnection, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
+pub async fn set_state(c: &mut Tx, id: &str, from: ProjectState, to: ProjectState) -> Result<bool, StoreError> {
     let r = sqlx::query("UPDATE projects SET state = $1 WHERE id = $2 AND state = $3")
-        .bind(to)
+        .bind(to.as_str())
         .bind(id)
-        .bind(from)
-        .execute(c)
+        .bind(from.as_str())
+        .execute(c.raw())
         .await?;
     Ok(r.rows_affected() == 1)
 }
@@ -161,55 +171,53 @@ pub struct RegistrationRow {
     pub payer_id: String,
     pub answers: String,
     pub receivable_id: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RegistrationState,
     pub created_at_ms: i64,
 }
 
 const REG_COLS: &str = "id, project_id, payer_id, answers, receivable_id, state, created_at_ms";
 
-pub async fn insert_registration(c: &mut AnyConnection, r: &RegistrationRow) -> Result<(), StoreError> {
+pub async fn insert_registration(c: &mut Tx, r: &RegistrationRow) -> Result<(), StoreError> {
     sqlx::query(&format!("INSERT INTO registrations ({REG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
         .bind(&r.id)
         .bind(&r.project_id)
         .bind(&r.payer_id)
         .bind(&r.answers)
         .bind(&r.receivable_id)
-        .bind(&r.state)
+        .bind(r.state.as_str())
         .bind(r.created_at_ms)
-        .execute(c)
+        .execute(c.raw())
         .await?;
     Ok(())
 }
 
 pub async fn registration_of(
-    c: &mut AnyConnection,
+    c: &mut impl Conn,
     project_id: &str,
     payer_id: &str,
 ) -> Result<Option<RegistrationRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {REG_COLS} FROM registrations WHERE project_id = $1 AND payer_id = $2"))
         .bind(project_id)
         .bind(payer_id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
-pub async fn registrations_of_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<RegistrationRow>, StoreError> {
+pub async fn registrations_of_payer(c: &mut impl Conn, payer_id: &str) -> Result<Vec<RegistrationRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {REG_COLS} FROM registrations WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC"
     ))
     .bind(payer_id)
-    .fetch_all(c)
+    .fetch_all(c.raw())
     .await?)
 }
 
-pub async fn registrations_of_project(
-    c: &mut AnyConnection,
-    project_id: &str,
-) -> Result<Vec<RegistrationRow>, StoreError> {
+pub async fn registrations_of_project(c: &mut impl Conn, project_id: &str) -> Result<Vec<RegistrationRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {REG_COLS} FROM registrations WHERE project_id = $1 ORDER BY created_at_ms, id"
     ))
     .bind(project_id)
-    .fetch_all(c)
+    .fetch_all(c.raw())
     .await?)
 }

@@ -1,8 +1,8 @@
 //! Fee items and receivables.
 
-use bursar_domain::fee::{FeeItemStatus, FeeRules, FeeType};
+use crate::db::{Conn, Tx};
+use bursar_domain::fee::{FeeItemStatus, FeeRules, FeeType, ReceivableState};
 use bursar_domain::Fen;
-use sqlx::AnyConnection;
 
 use crate::error::StoreError;
 
@@ -12,44 +12,56 @@ pub struct FeeItemRow {
     pub code: String,
     pub name: String,
     pub department_id: String,
-    pub fee_type: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub fee_type: FeeType,
+    #[sqlx(try_from = "String")]
+    pub status: FeeItemStatus,
     pub window_start_ms: Option<i64>,
     pub window_end_ms: Option<i64>,
     pub partial_allowed: i64,
-    pub min_partial_fen: i64,
+    #[sqlx(try_from = "i64")]
+    pub min_partial_fen: Fen,
+    pub requested_by: String,
+    pub request_note: String,
+    pub decided_by: Option<String>,
+    pub decision_comment: Option<String>,
+    pub decided_at_ms: Option<i64>,
 }
 
-/// The fee rules from a fee item's stored columns. An unknown status reads as stopped: a corrupt
-/// row can never make an item payable.
+/// The fee rules from a fee item's stored columns.
 fn rules_from(
-    fee_type: &str,
-    status: &str,
+    fee_type: FeeType,
+    status: FeeItemStatus,
     window: (Option<i64>, Option<i64>),
     partial_allowed: i64,
-    min_partial_fen: i64,
+    min_partial: Fen,
 ) -> FeeRules {
     FeeRules {
-        fee_type: FeeType::parse(fee_type).unwrap_or(FeeType::Other),
-        status: FeeItemStatus::parse(status).unwrap_or(FeeItemStatus::Stopped),
+        fee_type,
+        status,
         window_start_ms: window.0,
         window_end_ms: window.1,
         partial_allowed: partial_allowed != 0,
-        min_partial: Fen(min_partial_fen),
+        min_partial,
     }
 }
 
 impl FeeItemRow {
     pub fn rules(&self) -> FeeRules {
         rules_from(
-            &self.fee_type,
-            &self.status,
+            self.fee_type,
+            self.status,
             (self.window_start_ms, self.window_end_ms),
             self.partial_allowed,
             self.min_partial_fen,
         )
     }
 }
+
+const FEE_ITEM_COLS: &str = "id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, requested_by, request_note, decided_by, decision_comment, decided_at_ms";
+
+/// Orders fee items as payers and finance expect them: tuition, accommodation, then the rest.
+pub(crate) const FEE_TYPE_ORDER: &str = "CASE f.fee_type WHEN 'tuition' THEN 0 WHEN 'accommodation' THEN 1 ELSE 2 END";
 
 /// A receivable with its fee item's facts, as the portal and the engine need them.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -58,29 +70,36 @@ pub struct ReceivableView {
     pub payer_id: String,
     pub fee_item_id: String,
     pub academic_year: String,
-    pub due_fen: i64,
-    pub waived_fen: i64,
-    pub paid_fen: i64,
-    pub state: String,
+    #[sqlx(try_from = "i64")]
+    pub due_fen: Fen,
+    #[sqlx(try_from = "i64")]
+    pub waived_fen: Fen,
+    #[sqlx(try_from = "i64")]
+    pub paid_fen: Fen,
+    #[sqlx(try_from = "String")]
+    pub state: ReceivableState,
     pub item_code: String,
     pub item_name: String,
     pub department_id: String,
-    pub fee_type: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub fee_type: FeeType,
+    #[sqlx(try_from = "String")]
+    pub status: FeeItemStatus,
     pub window_start_ms: Option<i64>,
     pub window_end_ms: Option<i64>,
     pub partial_allowed: i64,
-    pub min_partial_fen: i64,
+    #[sqlx(try_from = "i64")]
+    pub min_partial_fen: Fen,
 }
 
 impl ReceivableView {
     pub fn outstanding(&self) -> Fen {
-        bursar_domain::fee::outstanding(Fen(self.due_fen), Fen(self.waived_fen), Fen(self.paid_fen))
+        bursar_domain::fee::outstanding(self.due_fen, self.waived_fen, self.paid_fen)
     }
     pub fn rules(&self) -> FeeRules {
         rules_from(
-            &self.fee_type,
-            &self.status,
+            self.fee_type,
+            self.status,
             (self.window_start_ms, self.window_end_ms),
             self.partial_allowed,
             self.min_partial_fen,
@@ -104,17 +123,15 @@ pub struct NewFeeItem<'a> {
     pub window_end_ms: Option<i64>,
     pub partial_allowed: bool,
     pub min_partial: Fen,
+    /// Who applied for it (an actor reference) and why.
+    pub requested_by: &'a str,
+    pub request_note: &'a str,
 }
 
-pub async fn insert_fee_item(
-    c: &mut AnyConnection,
-    id: &str,
-    f: &NewFeeItem<'_>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+pub async fn insert_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>, now_ms: i64) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms, requested_by, request_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(id)
     .bind(f.code)
@@ -127,27 +144,83 @@ pub async fn insert_fee_item(
     .bind(i64::from(f.partial_allowed))
     .bind(f.min_partial.get())
     .bind(now_ms)
-    .execute(c)
-    .await?;
+    .bind(f.requested_by)
+    .bind(f.request_note)
+    .execute(c.raw())
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if crate::error::is_unique_violation(&e) => {
+            Err(StoreError::Duplicate(format!("fee item code {} exists", f.code)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn fee_items(c: &mut impl Conn) -> Result<Vec<FeeItemRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {FEE_ITEM_COLS} FROM fee_items f ORDER BY {FEE_TYPE_ORDER}, code"))
+        .fetch_all(c.raw())
+        .await?)
+}
+
+pub async fn fee_item(c: &mut impl Conn, id: &str) -> Result<FeeItemRow, StoreError> {
+    sqlx::query_as(&format!("SELECT {FEE_ITEM_COLS} FROM fee_items WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c.raw())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("fee item {id}")))
+}
+
+pub async fn fee_item_by_code(c: &mut impl Conn, code: &str) -> Result<Option<FeeItemRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {FEE_ITEM_COLS} FROM fee_items WHERE code = $1"))
+        .bind(code)
+        .fetch_optional(c.raw())
+        .await?)
+}
+
+/// A fee item's status change as a compare-and-set on the status the caller read.
+pub async fn set_fee_item_status(
+    c: &mut Tx,
+    id: &str,
+    from: FeeItemStatus,
+    to: FeeItemStatus,
+) -> Result<(), StoreError> {
+    if !from.can_become(to) {
+        return Err(bursar_domain::DomainError::IllegalTransition {
+            machine: "fee_item",
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+        }
+        .into());
+    }
+    let r = sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2 AND status = $3")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(c.raw())
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("fee item {id} is no longer {}", from.as_str())));
+    }
     Ok(())
 }
 
-pub async fn fee_items(c: &mut AnyConnection) -> Result<Vec<FeeItemRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen FROM fee_items ORDER BY fee_type DESC, code",
-    )
-    .fetch_all(c)
-    .await?)
-}
-
-pub async fn set_fee_item_status(c: &mut AnyConnection, id: &str, status: FeeItemStatus) -> Result<(), StoreError> {
-    sqlx::query("UPDATE fee_items SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(c).await?;
+/// Records finance's decision on a fee item (with the status change, in the same transaction).
+pub async fn set_fee_item_decision(c: &mut Tx, id: &str, decided_by: &str, comment: &str) -> Result<(), StoreError> {
+    let now = c.now_ms;
+    sqlx::query("UPDATE fee_items SET decided_by = $1, decision_comment = $2, decided_at_ms = $3 WHERE id = $4")
+        .bind(decided_by)
+        .bind(comment)
+        .bind(now)
+        .bind(id)
+        .execute(c.raw())
+        .await?;
     Ok(())
 }
 
 /// Inserts a receivable row (the caller posts the matching ledger entry in the same transaction).
 pub async fn insert_receivable(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     payer_id: &str,
     fee_item_id: &str,
@@ -157,7 +230,7 @@ pub async fn insert_receivable(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO receivables (id, payer_id, fee_item_id, academic_year, due_fen, waived_fen, paid_fen, state, created_at_ms, updated_at_ms)
-         VALUES ($1, $2, $3, $4, $5, 0, 0, 'open', $6, $6)",
+         VALUES ($1, $2, $3, $4, $5, 0, 0, CASE WHEN $5 = 0 THEN 'settled' ELSE 'open' END, $6, $6)",
     )
     .bind(id)
     .bind(payer_id)
@@ -165,37 +238,31 @@ pub async fn insert_receivable(
     .bind(academic_year)
     .bind(due.get())
     .bind(now_ms)
-    .execute(c)
+    .execute(c.raw())
     .await?;
     Ok(())
 }
 
-pub async fn receivable(c: &mut AnyConnection, id: &str) -> Result<ReceivableView, StoreError> {
+pub async fn receivable(c: &mut impl Conn, id: &str) -> Result<ReceivableView, StoreError> {
     sqlx::query_as(&format!("{VIEW_SELECT} WHERE r.id = $1"))
         .bind(id)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("receivable {id}")))
 }
 
 /// All of a payer's receivables, newest academic year first, tuition before other fees.
-pub async fn for_payer(c: &mut AnyConnection, payer_id: &str) -> Result<Vec<ReceivableView>, StoreError> {
+pub async fn for_payer(c: &mut impl Conn, payer_id: &str) -> Result<Vec<ReceivableView>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "{VIEW_SELECT} WHERE r.payer_id = $1 ORDER BY r.academic_year DESC, f.fee_type DESC, f.code"
+        "{VIEW_SELECT} WHERE r.payer_id = $1 ORDER BY r.academic_year DESC, {FEE_TYPE_ORDER}, f.code"
     ))
     .bind(payer_id)
-    .fetch_all(c)
+    .fetch_all(c.raw())
     .await?)
 }
 
 /// Credits `amount` to a receivable as a compare-and-set on the paid amount the caller read.
-pub async fn add_paid(
-    c: &mut AnyConnection,
-    id: &str,
-    expected_paid: Fen,
-    amount: Fen,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub async fn add_paid(c: &mut Tx, id: &str, expected_paid: Fen, amount: Fen, now_ms: i64) -> Result<(), StoreError> {
     reduce_outstanding(c, Reduction::Paid, id, expected_paid, amount, now_ms).await
 }
 
@@ -209,7 +276,7 @@ enum Reduction {
 /// Adds `amount` to the paid or waived column, never beyond what is owed, as a compare-and-set
 /// on the value the caller read; the receivable settles when nothing is left.
 async fn reduce_outstanding(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     by: Reduction,
     id: &str,
     expected: Fen,
@@ -230,7 +297,7 @@ async fn reduce_outstanding(
     .bind(now_ms)
     .bind(id)
     .bind(expected.get())
-    .execute(c)
+    .execute(c.raw())
     .await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::Conflict(format!("receivable {id} changed while {doing}")));
@@ -240,7 +307,7 @@ async fn reduce_outstanding(
 
 /// The payer's receivable for a fee item and academic year, if any (there is at most one).
 pub async fn find(
-    c: &mut AnyConnection,
+    c: &mut impl Conn,
     payer_id: &str,
     fee_item_id: &str,
     academic_year: &str,
@@ -249,25 +316,19 @@ pub async fn find(
         .bind(payer_id)
         .bind(fee_item_id)
         .bind(academic_year)
-        .fetch_optional(c)
+        .fetch_optional(c.raw())
         .await?)
 }
 
 /// Raises more on an existing receivable (another business order for the same item and year):
 /// compare-and-set on the due amount the caller read.
-pub async fn increase_due(
-    c: &mut AnyConnection,
-    id: &str,
-    expected_due: Fen,
-    amount: Fen,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub async fn increase_due(c: &mut Tx, id: &str, expected_due: Fen, amount: Fen, now_ms: i64) -> Result<(), StoreError> {
     let r = sqlx::query("UPDATE receivables SET due_fen = due_fen + $1, state = 'open', updated_at_ms = $2 WHERE id = $3 AND due_fen = $4")
         .bind(amount.get())
         .bind(now_ms)
         .bind(id)
         .bind(expected_due.get())
-        .execute(c)
+        .execute(c.raw())
         .await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::Conflict(format!("receivable {id} changed while raising")));
@@ -277,7 +338,7 @@ pub async fn increase_due(
 
 /// Waives what is still owed (a cancelled business order): compare-and-set on the waived amount.
 pub async fn waive_outstanding(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     expected_waived: Fen,
     amount: Fen,
@@ -290,7 +351,7 @@ pub async fn waive_outstanding(
 /// paid amount the caller read. Paid in error (`cancel_due` false): the receivable reopens by
 /// `amount`. Fee cancelled (`cancel_due` true): due and paid both drop, what is owed is unchanged.
 pub async fn take_back_paid(
-    c: &mut AnyConnection,
+    c: &mut Tx,
     id: &str,
     expected_paid: Fen,
     amount: Fen,
@@ -308,7 +369,7 @@ pub async fn take_back_paid(
     .bind(id)
     .bind(expected_paid.get())
     .bind(i64::from(cancel_due))
-    .execute(c)
+    .execute(c.raw())
     .await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::Conflict(format!("receivable {id} changed while refunding")));
@@ -322,25 +383,30 @@ pub struct CollectionRow {
     pub fee_item_id: String,
     pub code: String,
     pub name: String,
-    pub fee_type: String,
-    pub status: String,
+    pub department_id: String,
+    #[sqlx(try_from = "String")]
+    pub fee_type: FeeType,
+    #[sqlx(try_from = "String")]
+    pub status: FeeItemStatus,
     pub receivables: i64,
     pub settled: i64,
-    pub due_fen: i64,
-    pub paid_fen: i64,
+    #[sqlx(try_from = "i64")]
+    pub due_fen: Fen,
+    #[sqlx(try_from = "i64")]
+    pub paid_fen: Fen,
 }
 
-pub async fn collection_by_item(c: &mut AnyConnection) -> Result<Vec<CollectionRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT f.id AS fee_item_id, f.code, f.name, f.fee_type, f.status,
+pub async fn collection_by_item(c: &mut impl Conn) -> Result<Vec<CollectionRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT f.id AS fee_item_id, f.code, f.name, f.department_id, f.fee_type, f.status,
                 COUNT(r.id) AS receivables,
                 CAST(COALESCE(SUM(CASE WHEN r.state = 'settled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled,
                 CAST(COALESCE(SUM(r.due_fen - r.waived_fen), 0) AS BIGINT) AS due_fen,
                 CAST(COALESCE(SUM(r.paid_fen), 0) AS BIGINT) AS paid_fen
            FROM fee_items f LEFT JOIN receivables r ON r.fee_item_id = f.id
-          GROUP BY f.id, f.code, f.name, f.fee_type, f.status
-          ORDER BY f.fee_type DESC, f.code",
-    )
-    .fetch_all(c)
+          GROUP BY f.id, f.code, f.name, f.department_id, f.fee_type, f.status
+          ORDER BY {FEE_TYPE_ORDER}, f.code"
+    ))
+    .fetch_all(c.raw())
     .await?)
 }

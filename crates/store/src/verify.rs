@@ -1,8 +1,14 @@
 //! The ledger's invariants (LEDGER.md), checked against the whole store by `bursar verify` and
 //! by tests after every money path.
 
-use sqlx::AnyConnection;
+use bursar_domain::fee::ReceivableState;
+use bursar_domain::ledger::{AccountKind, EntryKind};
+use bursar_domain::order::OrderState;
+use bursar_domain::payment::PaymentState;
+use bursar_domain::receipt::ReceiptState;
+use bursar_domain::refund::RefundState;
 
+use crate::db::{Conn, Store};
 use crate::error::StoreError;
 
 #[derive(Clone, Debug, Default)]
@@ -40,12 +46,37 @@ impl VerifyReport {
     }
 }
 
-async fn rows(c: &mut AnyConnection, sql: &str) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar::<_, String>(sql).fetch_all(c).await?)
+async fn rows(c: &mut impl Conn, sql: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar::<_, String>(sql).fetch_all(c.raw()).await?)
 }
 
-pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
+/// `'a', 'b'` for a set of enum values.
+fn codes<T: Copy>(values: &[T], code: fn(T) -> &'static str) -> String {
+    values.iter().map(|v| format!("'{}'", code(*v))).collect::<Vec<_>>().join(", ")
+}
+
+/// Seals the operation log's committed rows, then checks every invariant.
+pub async fn run(store: &Store) -> Result<VerifyReport, StoreError> {
+    crate::oplog::seal_all(store).await?;
+    let now_ms = store.now_ms();
+    let mut c = store.read().await?;
+    check(&mut c, now_ms).await
+}
+
+async fn check(c: &mut impl Conn, now_ms: i64) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
+    let succeeded = PaymentState::Succeeded.as_str();
+    let receivable = AccountKind::Receivable.as_str();
+    let settled = ReceivableState::Settled.as_str();
+    let raised = EntryKind::ReceivableRaised.as_str();
+    let credited = EntryKind::PaymentSucceeded.as_str();
+    let in_transit = codes(&RefundState::IN_TRANSIT, RefundState::as_str);
+    let paid_out = codes(&RefundState::PAID_OUT, RefundState::as_str);
+    let payout_entries = codes(&[EntryKind::RefundConfirmed, EntryKind::RefundManual], EntryKind::as_str);
+    let transit_account = AccountKind::RefundsInTransit.as_str();
+    let rejected = RefundState::Rejected.as_str();
+    let liabilities =
+        codes(&[AccountKind::PayerCredit, AccountKind::CardWallet, AccountKind::MerchantPayable], AccountKind::as_str);
 
     report.checks.push(Check {
         name: "every journal entry balances",
@@ -63,11 +94,11 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
         name: "each receivable's ledger balance equals its outstanding amount",
         problems: rows(
             &mut *c,
-            "SELECT 'receivable ' || r.id || ': row says ' || CAST(r.due_fen - r.waived_fen - r.paid_fen AS TEXT) || ', ledger says ' || CAST(COALESCE(b.bal, 0) AS TEXT)
+            &format!("SELECT 'receivable ' || r.id || ': row says ' || CAST(r.due_fen - r.waived_fen - r.paid_fen AS TEXT) || ', ledger says ' || CAST(COALESCE(b.bal, 0) AS TEXT)
                FROM receivables r
                LEFT JOIN (SELECT a.dimension AS rid, SUM(p.amount_fen) AS bal FROM accounts a JOIN postings p ON p.account_id = a.id
-                           WHERE a.kind = 'receivable' GROUP BY a.dimension) b ON b.rid = r.id
-              WHERE COALESCE(b.bal, 0) <> r.due_fen - r.waived_fen - r.paid_fen",
+                           WHERE a.kind = '{receivable}' GROUP BY a.dimension) b ON b.rid = r.id
+              WHERE COALESCE(b.bal, 0) <> r.due_fen - r.waived_fen - r.paid_fen"),
         )
         .await?,
     });
@@ -76,10 +107,10 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
         name: "receivable amounts are consistent and never negative",
         problems: rows(
             &mut *c,
-            "SELECT 'receivable ' || id || ': due ' || CAST(due_fen AS TEXT) || ', waived ' || CAST(waived_fen AS TEXT) || ', paid ' || CAST(paid_fen AS TEXT) || ', state ' || state
+            &format!("SELECT 'receivable ' || id || ': due ' || CAST(due_fen AS TEXT) || ', waived ' || CAST(waived_fen AS TEXT) || ', paid ' || CAST(paid_fen AS TEXT) || ', state ' || state
                FROM receivables
               WHERE due_fen < 0 OR waived_fen < 0 OR paid_fen < 0 OR waived_fen + paid_fen > due_fen
-                 OR (state = 'settled') <> (due_fen - waived_fen - paid_fen = 0)",
+                 OR (state = '{settled}') <> (due_fen - waived_fen - paid_fen = 0)"),
         )
         .await?,
     });
@@ -88,43 +119,45 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
         name: "every receivable was raised in the ledger exactly once",
         problems: rows(
             &mut *c,
-            "SELECT 'receivable ' || r.id || ' has ' || CAST(COUNT(e.id) AS TEXT) || ' raising entries'
-               FROM receivables r LEFT JOIN journal_entries e ON e.kind = 'receivable_raised' AND e.source_id = r.id
-              GROUP BY r.id HAVING COUNT(e.id) <> 1",
+            &format!(
+                "SELECT 'receivable ' || r.id || ' has ' || CAST(COUNT(e.id) AS TEXT) || ' raising entries'
+               FROM receivables r LEFT JOIN journal_entries e ON e.kind = '{raised}' AND e.source_id = r.id
+              GROUP BY r.id HAVING COUNT(e.id) <> 1"
+            ),
         )
         .await?,
     });
 
     let mut payment_problems = rows(
         &mut *c,
-        "SELECT 'payment entry ' || e.id || ' names ' || e.source_id || ', which is ' || COALESCE(pm.state, 'missing')
+        &format!("SELECT 'payment entry ' || e.id || ' names ' || e.source_id || ', which is ' || COALESCE(pm.state, 'missing')
            FROM journal_entries e LEFT JOIN payments pm ON pm.id = e.source_id
-          WHERE e.kind = 'payment_succeeded' AND (pm.id IS NULL OR pm.state <> 'succeeded')",
+          WHERE e.kind = '{credited}' AND (pm.id IS NULL OR pm.state <> '{succeeded}')"),
     )
     .await?;
     payment_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'succeeded payment ' || pm.id || ' (' || pm.merchant_order_no || ') has ' || CAST(COUNT(e.id) AS TEXT) || ' credit entries'
-               FROM payments pm LEFT JOIN journal_entries e ON e.kind = 'payment_succeeded' AND e.source_id = pm.id
-              WHERE pm.state = 'succeeded' GROUP BY pm.id, pm.merchant_order_no HAVING COUNT(e.id) <> 1",
+            &format!("SELECT 'succeeded payment ' || pm.id || ' (' || pm.merchant_order_no || ') has ' || CAST(COUNT(e.id) AS TEXT) || ' credit entries'
+               FROM payments pm LEFT JOIN journal_entries e ON e.kind = '{credited}' AND e.source_id = pm.id
+              WHERE pm.state = '{succeeded}' GROUP BY pm.id, pm.merchant_order_no HAVING COUNT(e.id) <> 1"),
         )
         .await?,
     );
     payment_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'payment ' || pm.id || ' collected ' || CAST(pm.amount_fen AS TEXT) || ' but its collecting account was debited ' || CAST(COALESCE(SUM(p.amount_fen), 0) AS TEXT)
-               FROM payments pm JOIN journal_entries e ON e.kind = 'payment_succeeded' AND e.source_id = pm.id
+            &format!("SELECT 'payment ' || pm.id || ' collected ' || CAST(pm.amount_fen AS TEXT) || ' but its collecting account was debited ' || CAST(COALESCE(SUM(p.amount_fen), 0) AS TEXT)
+               FROM payments pm JOIN journal_entries e ON e.kind = '{credited}' AND e.source_id = pm.id
                JOIN postings p ON p.entry_id = e.id AND p.amount_fen > 0
-              GROUP BY pm.id, pm.amount_fen HAVING COALESCE(SUM(p.amount_fen), 0) <> pm.amount_fen",
+              GROUP BY pm.id, pm.amount_fen HAVING COALESCE(SUM(p.amount_fen), 0) <> pm.amount_fen"),
         )
         .await?,
     );
     payment_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'succeeded payment ' || id || ' has no channel transaction id' FROM payments WHERE state = 'succeeded' AND channel_txn_id IS NULL",
+            &format!("SELECT 'succeeded payment ' || id || ' has no channel transaction id' FROM payments WHERE state = '{succeeded}' AND channel_txn_id IS NULL"),
         )
         .await?,
     );
@@ -137,27 +170,31 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
         name: "liability balances (payer credit, card wallets, merchant payables) are not negative",
         problems: rows(
             &mut *c,
-            "SELECT a.kind || ' ' || a.dimension || ' is ' || CAST(-SUM(p.amount_fen) AS TEXT)
+            &format!(
+                "SELECT a.kind || ' ' || a.dimension || ' is ' || CAST(-SUM(p.amount_fen) AS TEXT)
                FROM accounts a JOIN postings p ON p.account_id = a.id
-              WHERE a.kind IN ('payer_credit', 'card_wallet', 'merchant_payable')
-              GROUP BY a.kind, a.dimension HAVING SUM(p.amount_fen) > 0",
+              WHERE a.kind IN ({liabilities})
+              GROUP BY a.kind, a.dimension HAVING SUM(p.amount_fen) > 0"
+            ),
         )
         .await?,
     });
 
     let mut receipt_problems = rows(
         &mut *c,
-        "SELECT 'succeeded payment ' || pm.id || ' has ' || CAST(COUNT(r.id) AS TEXT) || ' receipts'
+        &format!(
+            "SELECT 'succeeded payment ' || pm.id || ' has ' || CAST(COUNT(r.id) AS TEXT) || ' receipts'
            FROM payments pm LEFT JOIN receipts r ON r.payment_id = pm.id
-          WHERE pm.state = 'succeeded' GROUP BY pm.id HAVING COUNT(r.id) <> 1",
+          WHERE pm.state = '{succeeded}' GROUP BY pm.id HAVING COUNT(r.id) <> 1"
+        ),
     )
     .await?;
     receipt_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'receipt ' || r.number || ' says ' || CAST(r.amount_fen AS TEXT) || ' for a payment of ' || CAST(pm.amount_fen AS TEXT) || ' in state ' || pm.state
+            &format!("SELECT 'receipt ' || r.number || ' says ' || CAST(r.amount_fen AS TEXT) || ' for a payment of ' || CAST(pm.amount_fen AS TEXT) || ' in state ' || pm.state
                FROM receipts r JOIN payments pm ON pm.id = r.payment_id
-              WHERE r.amount_fen <> pm.amount_fen OR pm.state <> 'succeeded'",
+              WHERE r.amount_fen <> pm.amount_fen OR pm.state <> '{succeeded}'"),
         )
         .await?,
     );
@@ -168,28 +205,28 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
 
     let mut refund_problems = rows(
         &mut *c,
-        "SELECT 'refund ' || r.id || ' (' || r.state || ') holds ' || CAST(COALESCE(-b.bal, 0) AS TEXT) || ' fen in transit'
+        &format!("SELECT 'refund ' || r.id || ' (' || r.state || ') holds ' || CAST(COALESCE(-b.bal, 0) AS TEXT) || ' fen in transit'
            FROM refunds r
            LEFT JOIN (SELECT a.dimension AS rid, SUM(p.amount_fen) AS bal FROM accounts a JOIN postings p ON p.account_id = a.id
-                       WHERE a.kind = 'refunds_in_transit' GROUP BY a.dimension) b ON b.rid = r.id
-          WHERE COALESCE(-b.bal, 0) <> CASE WHEN r.state IN ('approved', 'processing', 'failed') THEN r.amount_fen ELSE 0 END",
+                       WHERE a.kind = '{transit_account}' GROUP BY a.dimension) b ON b.rid = r.id
+          WHERE COALESCE(-b.bal, 0) <> CASE WHEN r.state IN ({in_transit}) THEN r.amount_fen ELSE 0 END"),
     )
     .await?;
     refund_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'payment ' || pm.id || ' of ' || CAST(pm.amount_fen AS TEXT) || ' has ' || CAST(SUM(r.amount_fen) AS TEXT) || ' in refunds'
-               FROM payments pm JOIN refunds r ON r.payment_id = pm.id AND r.state <> 'rejected'
-              GROUP BY pm.id, pm.amount_fen HAVING SUM(r.amount_fen) > pm.amount_fen",
+            &format!("SELECT 'payment ' || pm.id || ' of ' || CAST(pm.amount_fen AS TEXT) || ' has ' || CAST(SUM(r.amount_fen) AS TEXT) || ' in refunds'
+               FROM payments pm JOIN refunds r ON r.payment_id = pm.id AND r.state <> '{rejected}'
+              GROUP BY pm.id, pm.amount_fen HAVING SUM(r.amount_fen) > pm.amount_fen"),
         )
         .await?,
     );
     refund_problems.extend(
         rows(
             &mut *c,
-            "SELECT 'refund ' || r.id || ' (' || r.state || ') has ' || CAST(COUNT(e.id) AS TEXT) || ' pay-out entries'
-               FROM refunds r LEFT JOIN journal_entries e ON e.source_id = r.id AND e.kind IN ('refund_confirmed', 'refund_manual')
-              GROUP BY r.id, r.state HAVING COUNT(e.id) <> CASE WHEN r.state IN ('succeeded', 'manual') THEN 1 ELSE 0 END",
+            &format!("SELECT 'refund ' || r.id || ' (' || r.state || ') has ' || CAST(COUNT(e.id) AS TEXT) || ' pay-out entries'
+               FROM refunds r LEFT JOIN journal_entries e ON e.source_id = r.id AND e.kind IN ({payout_entries})
+              GROUP BY r.id, r.state HAVING COUNT(e.id) <> CASE WHEN r.state IN ({paid_out}) THEN 1 ELSE 0 END"),
         )
         .await?,
     );
@@ -200,18 +237,27 @@ pub async fn run(c: &mut AnyConnection) -> Result<VerifyReport, StoreError> {
 
     report.checks.push(Check {
         name: "the operation log's hash chain is intact",
-        problems: crate::oplog::verify_chain(&mut *c).await?,
+        problems: crate::oplog::verify_chain(c, now_ms).await?,
     });
 
+    // The schema's CHECK constraints make unknown codes impossible; this catches a schema
+    // that lost them.
     report.checks.push(Check {
         name: "rows carry known states",
         problems: rows(
             &mut *c,
-            "SELECT 'payment ' || id || ' has state ' || state FROM payments WHERE state NOT IN ('created', 'paying', 'succeeded', 'failed', 'closed')
-             UNION ALL SELECT 'order ' || id || ' has state ' || state FROM orders WHERE state NOT IN ('open', 'paid', 'closed')
-             UNION ALL SELECT 'receivable ' || id || ' has state ' || state FROM receivables WHERE state NOT IN ('open', 'settled')
-             UNION ALL SELECT 'refund ' || id || ' has state ' || state FROM refunds
-                        WHERE state NOT IN ('requested', 'rejected', 'approved', 'processing', 'succeeded', 'failed', 'manual')",
+            &format!(
+                "SELECT 'payment ' || id || ' has state ' || state FROM payments WHERE state NOT IN ({})
+                 UNION ALL SELECT 'order ' || id || ' has state ' || state FROM orders WHERE state NOT IN ({})
+                 UNION ALL SELECT 'receivable ' || id || ' has state ' || state FROM receivables WHERE state NOT IN ({})
+                 UNION ALL SELECT 'refund ' || id || ' has state ' || state FROM refunds WHERE state NOT IN ({})
+                 UNION ALL SELECT 'receipt ' || number || ' has state ' || state FROM receipts WHERE state NOT IN ({})",
+                PaymentState::sql_list(),
+                OrderState::sql_list(),
+                ReceivableState::sql_list(),
+                RefundState::sql_list(),
+                ReceiptState::sql_list(),
+            ),
         )
         .await?,
     });

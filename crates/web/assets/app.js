@@ -38,6 +38,18 @@
   // Hosted cashier: after success, back to the business system (the link also works by hand).
   var back = document.querySelector("a[data-autoreturn]");
   if (back && back.getAttribute("href")) { setTimeout(function () { window.location.href = back.getAttribute("href"); }, 3000); }
+  // Long identifiers (shown truncated): a copy button beside each.
+  Array.prototype.forEach.call(document.querySelectorAll("button.copy[data-copy]"), function (b) {
+    if (!navigator.clipboard) { return; }
+    b.hidden = false;
+    var label = b.textContent;
+    b.addEventListener("click", function () {
+      navigator.clipboard.writeText(b.getAttribute("data-copy")).then(function () {
+        b.textContent = b.getAttribute("data-done") || "✓";
+        setTimeout(function () { b.textContent = label; }, 1500);
+      });
+    });
+  });
   var printButton = document.querySelector("[data-print]");
   if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
 })();

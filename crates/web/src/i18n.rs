@@ -67,7 +67,7 @@ pub fn current() -> Lang {
     LOCALE.try_with(|l| l.lang).unwrap_or(Lang::Zh)
 }
 
-fn current_path() -> String {
+pub(crate) fn current_path() -> String {
     LOCALE.try_with(|l| l.path.clone()).unwrap_or_else(|_| "/portal".into())
 }
 
@@ -98,12 +98,49 @@ fn catalog() -> &'static Catalog {
                 exact.insert(zh, en);
             }
         }
+        // The labels of the states and kinds payers see carry their English with them (the
+        // catalog's own line wins where it words one differently).
+        for (zh, en) in enum_labels() {
+            exact.entry(zh).or_insert(en);
+        }
         // Longer patterns first: the most specific one wins.
         patterns.sort_by_key(|(pieces, _): &(Vec<&str>, &str)| {
             std::cmp::Reverse(pieces.iter().map(|p| p.len()).sum::<usize>())
         });
         Catalog { exact, patterns, by_pattern }
     })
+}
+
+/// (Chinese, English) of every coded enum shown to payers.
+fn enum_labels() -> Vec<(&'static str, &'static str)> {
+    use bursar_domain::fee::{FeeItemStatus, FeeType, ReceivableState};
+    use bursar_domain::order::OrderState;
+    use bursar_domain::payer::PayerKind;
+    use bursar_domain::payment::{ChannelKind, PayMethod, PaymentState};
+    use bursar_domain::project::{ProjectState, RegistrationState};
+    use bursar_domain::receipt::ReceiptState;
+    use bursar_domain::refund::RefundState;
+    fn pairs<T: Copy>(
+        all: &[T],
+        zh: fn(T) -> &'static str,
+        en: fn(T) -> &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        all.iter().map(|&v| (zh(v), en(v))).collect()
+    }
+    let mut out = Vec::new();
+    out.extend(pairs(PayerKind::ALL, PayerKind::label_zh, PayerKind::label_en));
+    out.extend(pairs(ChannelKind::ALL, ChannelKind::label_zh, ChannelKind::label_en));
+    out.extend(pairs(PayMethod::ALL, PayMethod::label_zh, PayMethod::label_en));
+    out.extend(pairs(PaymentState::ALL, PaymentState::label_zh, PaymentState::label_en));
+    out.extend(pairs(RefundState::ALL, RefundState::label_zh, RefundState::label_en));
+    out.extend(pairs(FeeType::ALL, FeeType::label_zh, FeeType::label_en));
+    out.extend(pairs(FeeItemStatus::ALL, FeeItemStatus::label_zh, FeeItemStatus::label_en));
+    out.extend(pairs(ReceivableState::ALL, ReceivableState::label_zh, ReceivableState::label_en));
+    out.extend(pairs(ReceiptState::ALL, ReceiptState::label_zh, ReceiptState::label_en));
+    out.extend(pairs(OrderState::ALL, OrderState::label_zh, OrderState::label_en));
+    out.extend(pairs(ProjectState::ALL, ProjectState::label_zh, ProjectState::label_en));
+    out.extend(pairs(RegistrationState::ALL, RegistrationState::label_zh, RegistrationState::label_en));
+    out
 }
 
 /// English for a Chinese text, if the catalog knows it (exactly or by a pattern).
@@ -228,7 +265,7 @@ pub fn choose(headers: &HeaderMap, path: &str) -> Lang {
     if path.starts_with("/admin") {
         return Lang::Zh;
     }
-    if let Some(l) = crate::auth::cookie_value(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v)) {
+    if let Some(l) = crate::guard::cookie_value(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v)) {
         return l;
     }
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -264,7 +301,7 @@ pub struct Back {
 pub async fn switch(State(s): State<AppState>, Path(code): Path<String>, Query(q): Query<Back>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Zh);
     let mut resp = Redirect::to(crate::views::local_path(&q.back)).into_response();
-    crate::auth::set_cookie(&mut resp, LANG_COOKIE, lang.tag(), 365 * 24 * 3600, s.config.secure_cookies);
+    crate::guard::set_cookie(&mut resp, LANG_COOKIE, lang.tag(), 365 * 24 * 3600, s.config.secure_cookies);
     resp
 }
 
@@ -295,8 +332,19 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
         let mut missing = Vec::new();
         let mut seen = 0;
-        for entry in std::fs::read_dir(dir).expect("templates") {
-            let path = entry.expect("entry").path();
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).expect("templates") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
             let text = std::fs::read_to_string(&path).expect("read");
             for (i, call) in
                 text.match_indices("t(\"").chain(text.match_indices("tf1(\"")).chain(text.match_indices("tf2(\""))
@@ -337,8 +385,10 @@ mod tests {
         texts.extend(PayMethod::ALL.iter().map(|k| k.label_zh().to_string()));
         texts.extend(PaymentState::ALL.iter().map(|k| k.label_zh().to_string()));
         texts.extend(RefundState::ALL.iter().map(|k| k.label_zh().to_string()));
-        texts.extend([FeeType::Tuition, FeeType::Other].iter().map(|k| k.label_zh().to_string()));
-        texts.extend([FeeItemStatus::Collecting, FeeItemStatus::Stopped].iter().map(|k| k.label_zh().to_string()));
+        texts.extend(FeeType::ALL.iter().map(|k| k.label_zh().to_string()));
+        texts.extend(FeeItemStatus::ALL.iter().map(|k| k.label_zh().to_string()));
+        texts.extend(bursar_domain::receipt::ReceiptState::ALL.iter().map(|k| k.label_zh().to_string()));
+        texts.extend(bursar_domain::payment::ChannelKind::ALL.iter().map(|k| k.label_zh().to_string()));
         for o in [
             bursar_domain::order::OrderState::Open,
             bursar_domain::order::OrderState::Paid,
@@ -348,6 +398,7 @@ mod tests {
         }
         let not_payable = [
             NotPayable::Stopped,
+            NotPayable::NotOpen,
             NotPayable::NotStarted("2026-09-01".into()),
             NotPayable::Ended("2026-12-31".into()),
             NotPayable::Settled,
@@ -395,7 +446,6 @@ mod tests {
         }
         for w in [
             crate::WebError::NotFound,
-            crate::WebError::Forbidden,
             crate::WebError::BadCsrf,
             crate::WebError::ChannelUnavailable,
             crate::WebError::Internal(String::new()),

@@ -1,24 +1,19 @@
-//! Bursar's web layer: the payer portal (`/portal`), the finance view (`/admin`) and the channel
-//! notification endpoints (`/notify/{channel}`). Errors map to HTTP in one place ([`WebError`]);
-//! every route that shows or changes data requires a session of the right kind, every form
-//! carries a CSRF token, and every response carries restrictive security headers.
+//! Bursar's web layer, split by audience: the payer portal (`portal/`), the finance view
+//! (`admin/`), the open API and channel notifications (`api/`), and the hosted cashier
+//! (`cashier/`), each with its own templates. Handlers parse, call the engine, render; they
+//! never touch the store. Every route is declared with its [`guard::Guard`], enforced by a layer
+//! on that route (principal kind, permission, CSRF); errors map to HTTP in one place
+//! ([`WebError`]); every response carries restrictive security headers.
 
-mod account;
-mod admin;
+pub mod admin;
 pub mod api;
-mod apps;
-pub mod auth;
 pub mod captcha;
 pub mod cashier;
-mod channels;
-mod counter;
 mod error;
+pub mod guard;
+pub(crate) mod hygiene;
 pub mod i18n;
-mod imports;
-mod notify;
-mod portal;
-mod projects;
-mod refunds;
+pub mod portal;
 mod views;
 
 use std::sync::Arc;
@@ -27,11 +22,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::any;
 use axum::Router;
 use bursar_engine::Engine;
+use guard::{get, post};
 
 pub use error::WebError;
+use guard::{Guard, Routes};
 
 /// What the web layer needs to know beyond the engine.
 #[derive(Clone, Debug)]
@@ -41,16 +38,15 @@ pub struct WebConfig {
     pub school_name_en: Option<String>,
     /// How initial passwords are set, for the login page's hint.
     pub initial_password: bursar_domain::payer::InitialPasswordRule,
-    /// Set the `Secure` flag on cookies (true whenever Bursar is served over HTTPS).
+    /// Set the `Secure` flag on cookies and send HSTS (true whenever Bursar is served over HTTPS).
     pub secure_cookies: bool,
-    /// Keys the digest of ID numbers kept for look-up (never the number itself).
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`guard::Source`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Keys the captcha tokens and the simulated openid.
     pub id_digest_key: Vec<u8>,
     /// The channel simulators' base URL, when they run (demo): the payment page links to the
     /// simulated phone / cashier, and JSAPI payments open the simulated WeChat payment sheet.
     pub sim_base_url: Option<String>,
-    /// Failed logins before an account is locked, and for how long.
-    pub max_login_failures: i64,
-    pub lockout_ms: i64,
 }
 
 impl WebConfig {
@@ -69,27 +65,57 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/portal") }))
-        .route("/healthz", get(healthz))
-        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/app.css")) }))
+/// Every route of the platform with its guard (the router is built from this list only).
+pub fn routes() -> Routes {
+    Routes::new()
+        .route("/", Guard::Public, get(|| async { Redirect::to("/portal") }))
+        .route("/healthz", Guard::Public, get(healthz))
+        .route("/favicon.ico", Guard::Public, get(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/assets/app.css",
+            Guard::Public,
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/app.css")) }),
+        )
         .route(
             "/assets/app.js",
+            Guard::Public,
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
         )
+        .route("/lang/{code}", Guard::Public, get(i18n::switch))
+        .route("/notify/{channel}", Guard::Channel, post(api::notify::notify).body_limit(api::notify::MAX_NOTICE_BYTES))
         .merge(portal::routes())
-        .merge(account::routes())
         .merge(admin::routes())
-        .merge(projects::routes())
-        .route("/lang/{code}", get(i18n::switch))
-        .route("/notify/{channel}", post(notify::notify))
         .merge(api::routes())
         .merge(cashier::routes())
-        .fallback(|| async { WebError::NotFound })
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, _) = routes().into_parts();
+    router
+        .fallback(any(|| async { WebError::NotFound }))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::session_layer))
+        .layer(middleware::from_fn(hygiene::layer))
         .layer(middleware::from_fn(i18n::locale))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        // Outermost: the whole request (its language scope included) runs as its own task.
+        .layer(middleware::from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// A request that changes something runs to its end even when the client hangs up: the work
+/// (and its idempotency record) is a task of its own, which a dropped connection does not
+/// cancel half-way.
+async fn run_to_completion(req: axum::extract::Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "a request's task failed");
+            WebError::Internal("request task failed".into()).into_response()
+        }
+    }
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -104,7 +130,7 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
+async fn security_headers(State(s): State<AppState>, req: axum::extract::Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
     // How long Bursar took (handler, store, templates), for benchmarks and browser dev tools.
@@ -116,11 +142,15 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     // A page that posts to a channel's gateway sets its own policy (naming that gateway).
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    );
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        );
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if s.config.secure_cookies {
+        // Served over HTTPS: browsers must never fall back to plain HTTP.
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !h.contains_key(header::CACHE_CONTROL) {

@@ -19,10 +19,10 @@ pub struct Chrome {
     pub csrf: String,
     /// Which navigation entry is current.
     pub section: &'static str,
-    /// `portal` or `admin`: which navigation to show.
+    /// `portal`, `public` or `admin`: which navigation to show.
     pub area: &'static str,
-    /// A finance operator (sees all of the finance view), rather than a department.
-    pub finance: bool,
+    /// The finance view's entries this operator may use: (path, label, section).
+    pub nav: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 /// A path on this site to return to, or the portal: never another origin.
@@ -35,8 +35,20 @@ pub fn local_path(p: &str) -> &str {
     }
 }
 
-pub fn yuan(fen: i64) -> String {
-    Fen(fen).to_string()
+/// An amount as people read it: `¥1,200.00` (always with the sign, thousands grouped).
+pub fn yuan(fen: Fen) -> String {
+    format!("¥{fen}")
+}
+
+/// A payment state's badge colour in the design system.
+pub fn payment_badge(state: bursar_domain::payment::PaymentState) -> &'static str {
+    use bursar_domain::payment::PaymentState::*;
+    match state {
+        Succeeded => "ok",
+        Created | Paying => "warn",
+        Failed => "bad",
+        Closed => "",
+    }
 }
 
 pub fn datetime(ms: i64) -> String {
@@ -50,14 +62,6 @@ pub fn date_or_unlimited(ms: Option<i64>, end: bool) -> String {
         Some(v) => time_fmt::date_cst(v),
         None => "不限".into(),
     }
-}
-
-pub fn method_label(code: &str) -> &'static str {
-    bursar_domain::payment::PayMethod::parse(code).map(|m| m.label_zh()).unwrap_or("其他")
-}
-
-pub fn payment_state_label(code: &str) -> &'static str {
-    bursar_domain::payment::PaymentState::parse(code).map(|s| s.label_zh()).unwrap_or("未知")
 }
 
 /// What a waiting payment's page shows the payer: a QR code, a link to the channel, a form
@@ -77,13 +81,14 @@ pub struct ActionView {
 }
 
 impl ActionView {
-    pub fn of(p: &bursar_store::payments::PaymentRow, waiting: bool, sim_base_url: Option<&str>) -> ActionView {
+    pub fn of(p: &bursar_engine::rows::PaymentRow, waiting: bool, sim_base_url: Option<&str>) -> ActionView {
         use bursar_channels::PayAction;
+        use bursar_domain::payment::ChannelKind;
         let sim = sim_base_url.map(|u| u.trim_end_matches('/').to_string());
         let mut v = ActionView {
-            app_name: match p.channel.as_str() {
-                "alipay" => "支付宝",
-                "unionpay" => "云闪付/网银",
+            app_name: match p.channel {
+                ChannelKind::Alipay => "支付宝",
+                ChannelKind::Unionpay => "云闪付/网银",
                 _ => "微信",
             },
             ..ActionView::default()
@@ -94,8 +99,10 @@ impl ActionView {
                 v.kind = "qr";
                 v.qr_svg = bursar_channels::qr_svg(&code_url);
                 if let Some(sim) = &sim {
-                    v.phone_url = match p.channel.as_str() {
-                        "alipay" => format!("{sim}/alipay/pay?qr={}", bursar_channels::url_encode(&code_url)),
+                    v.phone_url = match p.channel {
+                        ChannelKind::Alipay => {
+                            format!("{sim}/alipay/pay?qr={}", bursar_channels::url_encode(&code_url))
+                        }
                         _ => format!("{sim}/phone/pay?code_url={}", bursar_channels::url_encode(&code_url)),
                     };
                 }

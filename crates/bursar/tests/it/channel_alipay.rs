@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bursar_channels::alipay::protocol::{encode_form, parse_form};
-use bursar_channels::alipay::{AlipayAdapter, AlipaySandbox, AlipaySimulator};
+use bursar_channels::alipay::AlipayAdapter;
 use bursar_channels::{Channel, ChannelError, CodeOutcome, Notice, PayAction, PayRequest, RefundRequest};
 use bursar_domain::payment::{ChannelOutcome, PayMethod};
 use bursar_domain::refund::RefundOutcome;
 use bursar_domain::{Clock, ManualClock, SystemClock};
+use bursar_simulators::{AlipaySandbox, AlipaySimulator};
 
 struct Sim {
     url: String,

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use bursar_channels::alipay::protocol::{encode_form, parse_form};
-use bursar_channels::unionpay::{UnionpayAdapter, UnionpaySandbox, UnionpaySimulator};
+use bursar_channels::unionpay::UnionpayAdapter;
 use bursar_channels::{Channel, ChannelError, Notice, PayAction, PayRequest, RefundRequest};
 use bursar_domain::payment::{ChannelOutcome, PayMethod};
 use bursar_domain::refund::RefundOutcome;
 use bursar_domain::{Clock, SystemClock};
+use bursar_simulators::{UnionpaySandbox, UnionpaySimulator};
 
 struct Sim {
     url: String,

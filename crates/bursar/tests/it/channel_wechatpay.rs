@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use bursar_channels::wechatpay::sandbox::Sandbox;
-use bursar_channels::wechatpay::{WechatPayAdapter, WechatPaySimulator};
+use bursar_channels::wechatpay::WechatPayAdapter;
 use bursar_channels::{Channel, ChannelError, PayAction, PayRequest};
 use bursar_domain::payment::ChannelOutcome;
 use bursar_domain::payment::PayMethod;
 use bursar_domain::{Clock, ManualClock, SystemClock};
+use bursar_simulators::wechatpay::sandbox::Sandbox;
+use bursar_simulators::WechatPaySimulator;
 
 struct Sim {
     url: String,

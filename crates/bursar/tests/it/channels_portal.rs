@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use bursar_store::{payers, payments as pay_store, receivables};
+use bursar_domain::payment::PaymentState;
+use bursar_domain::refund::RefundState;
+use bursar_store::{payments as pay_store, receivables};
 
 use crate::both_stores;
 use crate::support::*;
@@ -14,9 +16,7 @@ const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mob
 const WECHAT: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 MicroMessenger/8.0.50";
 
 async fn payer_id(store: &bursar_store::Store) -> String {
-    let (student, _) = bursar::demo::first_student_login();
-    let mut c = store.read().await.unwrap();
-    payers::payer_by_login(&mut c, "enrolled_student", &student).await.unwrap().unwrap().id
+    first_student(store).await.0.id
 }
 
 async fn receivable(store: &bursar_store::Store, name: &str) -> receivables::ReceivableView {
@@ -58,10 +58,7 @@ async fn wait_succeeded(store: &bursar_store::Store, payment_path: &str) {
     eventually("payment succeeded", Duration::from_secs(15), || {
         let id = id.clone();
         let store = store.clone();
-        async move {
-            let mut c = store.read().await.unwrap();
-            pay_store::payment(&mut c, &id).await.unwrap().state == "succeeded"
-        }
+        async move { payment_state(&store, &id).await == PaymentState::Succeeded }
     })
     .await;
 }
@@ -356,18 +353,16 @@ both_stores!(unionpay_gateway_through_the_portal, |env: TestEnv| async move {
 
 both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestEnv| async move {
     let app = env.start_demo().await;
-    let finance = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
-    };
-    let payer = payer_id(&app.store).await;
+    let clerk = operator(&app.engine, bursar::demo::CLERK_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let (_, payer) = first_student(&app.store).await;
     for (item, method) in [
         ("住宿费", bursar_domain::payment::PayMethod::AlipayQr),
         ("学费", bursar_domain::payment::PayMethod::UnionpayPc),
     ] {
         let r = receivable(&app.store, item).await;
         let order = app.engine.create_order(&payer, &[(r.id.clone(), r.outstanding())]).await.unwrap();
-        let p = app.engine.start_payment(&order, &payer, method, &bursar_engine::PayContext::default()).await.unwrap();
+        let p = app.engine.start_payment(&payer, &order, method, &bursar_engine::PayContext::default()).await.unwrap();
         match method {
             bursar_domain::payment::PayMethod::AlipayQr => {
                 app.alipay_sim.as_ref().unwrap().confirm(&p.merchant_id, &p.merchant_order_no, true).unwrap()
@@ -387,7 +382,7 @@ both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestE
         let refund = app
             .engine
             .request_refund(
-                &finance,
+                &clerk,
                 &p.id,
                 bursar_domain::Fen(10_000),
                 bursar_domain::refund::RefundKind::PaidInError,
@@ -395,12 +390,16 @@ both_stores!(alipay_and_unionpay_payments_refund_through_the_engine, |env: TestE
             )
             .await
             .unwrap();
-        app.engine.decide_refund(&finance, &refund, true).await.unwrap();
+        app.engine.decide_refund(&approver, &refund, true, "同意").await.unwrap();
         eventually("the channel pays the refund out", Duration::from_secs(20), || {
             let (store, id) = (app.store.clone(), p.id.clone());
             async move {
                 let mut c = store.read().await.unwrap();
-                bursar_store::refunds::of_payment(&mut c, &id).await.unwrap().iter().any(|r| r.state == "succeeded")
+                bursar_store::refunds::of_payment(&mut c, &id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.state == RefundState::Succeeded)
             }
         })
         .await;
@@ -420,7 +419,7 @@ both_stores!(an_unfinished_business_order_is_reused_with_all_its_payments, |env:
     let again = order_for(&c, &base, &app.store, &["住宿费"]).await;
     assert_eq!(again, first, "the unfinished order is reused");
     let page = c.get(format!("{base}{again}")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("该订单的支付记录") && page.contains("微信扫码"), "its detail shows the earlier attempt");
+    assert!(page.contains("该订单的支付记录") && page.contains("微信支付"), "its detail shows the earlier attempt");
     // Different items make a different order.
     let other = order_for(&c, &base, &app.store, &["住宿费", "教材费"]).await;
     assert_ne!(other, first);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bursar_domain::payment::PaymentState;
 use bursar_store::payments as pay_store;
 
 use crate::both_stores;
@@ -33,9 +34,8 @@ async fn collect(fin: &reqwest::Client, base: &str, item: &str, method: &str, co
     location(&r)
 }
 
-async fn state_of(store: &bursar_store::Store, path: &str) -> String {
-    let mut c = store.read().await.unwrap();
-    pay_store::payment(&mut c, path.rsplit('/').next().unwrap()).await.unwrap().state
+async fn state_of(store: &bursar_store::Store, path: &str) -> PaymentState {
+    payment_state(store, path.rsplit('/').next().unwrap()).await
 }
 
 both_stores!(cashier_collects_by_payment_code, |env: TestEnv| async move {
@@ -47,13 +47,13 @@ both_stores!(cashier_collects_by_payment_code, |env: TestEnv| async move {
 
     // WeChat, paid at once.
     let path = collect(&fin, &base, "住宿费", "wechat_code", &wechat.new_payment_code(false)).await;
-    assert_eq!(state_of(&app.store, &path).await, "succeeded");
+    assert_eq!(state_of(&app.store, &path).await, PaymentState::Succeeded);
     let page = fin.get(format!("{base}{path}")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("支付成功") && page.contains("1,200.00"));
 
     // Alipay, the payer confirms on the phone while the counter waits.
     let path = collect(&fin, &base, "教材费", "alipay_code", &alipay.new_payment_code(true)).await;
-    assert_eq!(state_of(&app.store, &path).await, "paying");
+    assert_eq!(state_of(&app.store, &path).await, PaymentState::Paying);
     let page = fin.get(format!("{base}{path}")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("data-poll"), "the counter page polls");
     let p = {
@@ -63,7 +63,7 @@ both_stores!(cashier_collects_by_payment_code, |env: TestEnv| async move {
     alipay.confirm(&p.merchant_id, &p.merchant_order_no, false).unwrap();
     eventually("the waiting charge is credited", Duration::from_secs(15), || {
         let (store, path) = (app.store.clone(), path.clone());
-        async move { state_of(&store, &path).await == "succeeded" }
+        async move { state_of(&store, &path).await == PaymentState::Succeeded }
     })
     .await;
 
@@ -71,7 +71,7 @@ both_stores!(cashier_collects_by_payment_code, |env: TestEnv| async move {
     let path = collect(&fin, &base, "英语四六级考试报名费", "wechat_code", &wechat.new_payment_code(true)).await;
     eventually("the unconfirmed charge is reversed", Duration::from_secs(20), || {
         let (store, path) = (app.store.clone(), path.clone());
-        async move { state_of(&store, &path).await == "closed" }
+        async move { state_of(&store, &path).await == PaymentState::Closed }
     })
     .await;
     let p = {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bursar_channels::wechatpay::{WechatPayAdapter, WechatPayConfig};
 use bursar_channels::Channel;
-use bursar_domain::payment::ChannelOutcome;
+use bursar_domain::payment::{ChannelOutcome, PaymentState};
 use bursar_domain::SystemClock;
 
 use crate::both_stores;
@@ -91,13 +91,14 @@ both_stores!(kill_9_during_a_burst_loses_nothing, |env: TestEnv| async move {
     .unwrap();
     let mut cfg = env.config();
     cfg.data_dir = data_dir.clone();
-    let store = bursar::app::open_store(&cfg, Arc::new(SystemClock), Arc::new(bursar_domain::UuidV7Ids)).await.unwrap();
-    bursar::demo::seed_if_empty(&store, &bursar::app::read_id_digest_key(&data_dir).unwrap()).await.unwrap();
+    let engine = bursar::app::cli_engine(&cfg).await.unwrap();
+    let store = engine.store().clone();
+    bursar::demo::seed_if_empty(&engine).await.unwrap();
     let serve_args = ["serve", "--data-dir", data_dir.to_str().unwrap()];
     let mut server = spawn(&serve_args, Some(&env.url));
     wait_healthy(&base).await;
     // Finance lets the fee items be paid into the configured merchant account.
-    bursar::demo::enable_channels(&store).await.unwrap();
+    bursar::demo::enable_channels(&engine).await.unwrap();
 
     // 3. A burst: eight students each start two payments.
     let mut payments = Vec::new();
@@ -130,7 +131,7 @@ both_stores!(kill_9_during_a_burst_loses_nothing, |env: TestEnv| async move {
                 .unwrap();
             let payment_path = location(&r);
             let page = c.get(format!("{base}{payment_path}")).send().await.unwrap().text().await.unwrap();
-            let no = between(&page, "商户订单号 ", "<").unwrap().trim().to_string();
+            let no = merchant_order_no_on(&page);
             let phone = between(&page, "id=\"sim-phone\" href=\"", "\"");
             assert!(phone.is_none(), "a real-merchant configuration shows no simulator link");
             payments.push(no);
@@ -197,7 +198,7 @@ both_stores!(kill_9_during_a_burst_loses_nothing, |env: TestEnv| async move {
             let mut c = store.read().await.unwrap();
             for no in &paid {
                 let p = bursar_store::payments::payment_by_merchant_order_no(&mut c, no).await.unwrap().unwrap();
-                if p.state != "succeeded" {
+                if p.state != PaymentState::Succeeded {
                     return false;
                 }
             }
@@ -205,11 +206,8 @@ both_stores!(kill_9_during_a_burst_loses_nothing, |env: TestEnv| async move {
         }
     })
     .await;
-    let mut c = store.read().await.unwrap();
-    let succeeded: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE state = 'succeeded'").fetch_one(&mut *c).await.unwrap();
+    let succeeded = scalar(&store, "SELECT COUNT(*) FROM payments WHERE state = 'succeeded'", &[]).await;
     assert_eq!(succeeded, 12, "and nothing else is");
-    drop(c);
     drop(server);
 
     // 5. The binary's own verification agrees.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use bursar_store::payments as pay_store;
+use bursar_domain::payment::PaymentState;
 
 use crate::both_stores;
 use crate::notifications::start_paying;
@@ -17,18 +17,8 @@ async fn set_faults(sim: &str, channel: &str, body: serde_json::Value) {
     assert_eq!(r.status(), 200, "fault switch accepted");
 }
 
-async fn state(store: &bursar_store::Store, id: &str) -> String {
-    let mut c = store.read().await.unwrap();
-    pay_store::payment(&mut c, id).await.unwrap().state
-}
-
 async fn events(store: &bursar_store::Store, outcome: &str) -> i64 {
-    let mut c = store.read().await.unwrap();
-    sqlx::query_scalar("SELECT COUNT(*) FROM channel_events WHERE outcome = $1")
-        .bind(outcome)
-        .fetch_one(&mut *c)
-        .await
-        .unwrap()
+    scalar(store, "SELECT COUNT(*) FROM channel_events WHERE outcome = $1", &[outcome]).await
 }
 
 both_stores!(faults_switched_at_run_time_lose_nothing, |env: TestEnv| async move {
@@ -42,17 +32,13 @@ both_stores!(faults_switched_at_run_time_lose_nothing, |env: TestEnv| async move
     wechat.confirm_payment(p.payment.code_url.as_deref().unwrap(), true).unwrap();
     eventually("recovered by asking the channel", Duration::from_secs(15), || {
         let (store, id) = (app.store.clone(), p.payment.id.clone());
-        async move { state(&store, &id).await == "succeeded" }
+        async move { payment_state(&store, &id).await == PaymentState::Succeeded }
     })
     .await;
 
     // The channel reports another amount: refused and recorded, nothing credited…
     set_faults(&sim, "wechatpay", serde_json::json!({"amount_delta_fen": 1, "duplicate_notifications": true})).await;
-    let (student, _) = bursar::demo::first_student_login();
-    let payer = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::payer_by_login(&mut c, "enrolled_student", &student).await.unwrap().unwrap()
-    };
+    let (payer, by) = first_student(&app.store).await;
     let textbook = {
         let mut c = app.store.read().await.unwrap();
         bursar_store::receivables::for_payer(&mut c, &payer.id)
@@ -62,12 +48,12 @@ both_stores!(faults_switched_at_run_time_lose_nothing, |env: TestEnv| async move
             .find(|r| r.item_code == "JCF")
             .unwrap()
     };
-    let order = app.engine.create_order(&payer.id, &[(textbook.id.clone(), textbook.outstanding())]).await.unwrap();
+    let order = app.engine.create_order(&by, &[(textbook.id.clone(), textbook.outstanding())]).await.unwrap();
     let pay = app
         .engine
         .start_payment(
+            &by,
             &order,
-            &payer.id,
             bursar_domain::payment::PayMethod::WechatNative,
             &bursar_engine::PayContext::default(),
         )
@@ -80,13 +66,13 @@ both_stores!(faults_switched_at_run_time_lose_nothing, |env: TestEnv| async move
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(state(&app.store, &pay.id).await, "paying", "a differing amount is never credited");
+    assert_eq!(payment_state(&app.store, &pay.id).await, PaymentState::Paying, "a differing amount is never credited");
 
     // …until the channel reports the truth: credited once, even with doubled notifications.
     set_faults(&sim, "wechatpay", serde_json::json!({"duplicate_notifications": true})).await;
     eventually("credited once the amounts agree", Duration::from_secs(15), || {
         let (store, id) = (app.store.clone(), pay.id.clone());
-        async move { state(&store, &id).await == "succeeded" }
+        async move { payment_state(&store, &id).await == PaymentState::Succeeded }
     })
     .await;
     set_faults(&sim, "wechatpay", serde_json::json!({})).await;
@@ -104,22 +90,18 @@ both_stores!(paid_info_shows_every_channel_and_says_what_was_recovered, |env: Te
     app.wechat_sim.as_ref().unwrap().confirm_payment(p.payment.code_url.as_deref().unwrap(), true).unwrap();
     eventually("recovered", Duration::from_secs(15), || {
         let (store, id) = (app.store.clone(), p.payment.id.clone());
-        async move { state(&store, &id).await == "succeeded" }
+        async move { payment_state(&store, &id).await == PaymentState::Succeeded }
     })
     .await;
     // And a cash payment imported from the cash desk.
     let (student, _) = bursar::demo::first_student_login();
-    let finance = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
-    };
+    let finance = operator(&app.engine, bursar::demo::FINANCE_USER).await;
     let csv = format!("来源参考号,学号/工号,收费项目代码,学年,金额,方式,收款时间\nCASH-P-1,{student},JCF,2026-2027,100.00,现金,2026-11-20 09:30:00\n");
-    assert_eq!(app.engine.import_offline("c.csv", csv.as_bytes(), &finance.id).await.unwrap().imported, 1);
+    assert_eq!(app.engine.import_offline(&finance, "c.csv", csv.as_bytes()).await.unwrap().imported, 1);
     let c = login_student(&base).await;
     let page = c.get(format!("{base}/portal/paid")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("id=\"recovered\"") && page.contains("有 1 笔支付"), "says what was recovered");
-    for want in ["学费", "其他费用", "住宿费", "教材费", "微信扫码", "现金（线下）", "1,200.00", "100.00"]
-    {
+    for want in ["学费", "其他费用", "住宿费", "教材费", "微信支付", "现金", "1,200.00", "100.00"] {
         assert!(page.contains(want), "paid info shows {want}");
     }
     app.stop().await;

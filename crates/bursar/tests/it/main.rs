@@ -1,24 +1,34 @@
 //! Bursar's integration tests, in one binary. Every test that touches storage runs twice: on
 //! SQLite and on PostgreSQL (see `support`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test helpers outside `#[test]` functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
 mod accounts;
+mod attacks;
+mod bills_import;
 mod channel_alipay;
 mod channel_unionpay;
 mod channel_wechatpay;
 mod channels_portal;
+mod controls;
 mod counter;
 mod crash;
 mod faults;
+mod hostile_api;
+mod hostile_files;
+mod hostile_input;
+mod hostile_logins;
 mod login;
 mod notifications;
 mod offline_and_config;
 mod open_api;
 mod portal_flow;
 mod projects;
+mod races;
 mod refunds;
+mod roster;
 mod simulation;
-mod store;
+mod waivers;

@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use bursar_channels::wechatpay::protocol::{Payer, Transaction, TransactionAmount};
+use bursar_domain::access::Principal;
+use bursar_domain::fee::ReceivableState;
 use bursar_domain::ledger::AccountRef;
-use bursar_domain::payment::PayMethod;
+use bursar_domain::payment::{EventOutcome, PayMethod, PaymentState};
 use bursar_domain::Fen;
 use bursar_store::payments as pay_store;
-use bursar_store::{payers, receivables};
+use bursar_store::receivables;
 
 use crate::both_stores;
 use crate::support::*;
@@ -22,21 +24,18 @@ pub(crate) struct Paying {
 
 /// The first demo student starts paying the whole dorm fee by WeChat.
 pub(crate) async fn start_paying(app: &bursar::app::Running) -> Paying {
+    let (payer, by) = first_student(&app.store).await;
     let mut c = app.store.read().await.unwrap();
-    let payer = payers::payer_by_login(&mut c, "enrolled_student", &bursar::demo::first_student_login().0)
-        .await
-        .unwrap()
-        .unwrap();
     let dorm =
         receivables::for_payer(&mut c, &payer.id).await.unwrap().into_iter().find(|r| r.item_code == "ZSF").unwrap();
     drop(c);
-    let order = app.engine.create_order(&payer.id, &[(dorm.id.clone(), dorm.outstanding())]).await.unwrap();
+    let order = app.engine.create_order(&by, &[(dorm.id.clone(), dorm.outstanding())]).await.unwrap();
     let payment = app
         .engine
-        .start_payment(&order, &payer.id, PayMethod::WechatNative, &bursar_engine::PayContext::default())
+        .start_payment(&by, &order, PayMethod::WechatNative, &bursar_engine::PayContext::default())
         .await
         .unwrap();
-    assert_eq!(payment.state, "paying");
+    assert_eq!(payment.state, PaymentState::Paying);
     Paying { payer_id: payer.id, payment, receivable_id: dorm.id }
 }
 
@@ -77,9 +76,8 @@ async fn post_notification(app: &bursar::app::Running, body: Vec<u8>, headers: r
         .as_u16()
 }
 
-async fn state_of(app: &bursar::app::Running, payment_id: &str) -> String {
-    let mut c = app.store.read().await.unwrap();
-    pay_store::payment(&mut c, payment_id).await.unwrap().state
+async fn state_of(app: &bursar::app::Running, payment_id: &str) -> PaymentState {
+    payment_state(&app.store, payment_id).await
 }
 
 async fn last_event(app: &bursar::app::Running) -> pay_store::ChannelEventRow {
@@ -92,15 +90,22 @@ both_stores!(bad_notifications_are_refused_logged_and_change_nothing, |env: Test
     let sim = app.wechat_sim.clone().unwrap();
     let p = start_paying(&app).await;
     let no = p.payment.merchant_order_no.clone();
-    let amount = p.payment.amount_fen;
+    let amount = p.payment.amount_fen.get();
 
     // A body altered after signing.
     let (mut body, headers) = sim.notification_for(&paid_txn(&env, &no, amount)).unwrap();
     let n = body.len();
     body[n - 3] ^= 1;
     assert_eq!(post_notification(&app, body, headers).await, 401);
-    let e = last_event(&app).await;
-    assert_eq!((e.outcome.as_str(), e.reason.contains("signature")), ("refused", true), "{e:?}");
+    // Not from the channel: counted (bounded), never put in the channel's event trail.
+    let refused = |class: &'static str| {
+        let store = app.store.clone();
+        async move {
+            scalar(&store, "SELECT CAST(COALESCE(SUM(occurrences), 0) AS BIGINT) FROM refused_inputs WHERE source = 'notify:wechatpay' AND class = $1", &[class]).await
+        }
+    };
+    assert_eq!(refused("signature").await, 1);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM channel_events WHERE outcome = 'refused'", &[]).await, 0);
 
     // Unsigned.
     let (body, _) = sim.notification_for(&paid_txn(&env, &no, amount)).unwrap();
@@ -110,42 +115,58 @@ both_stores!(bad_notifications_are_refused_logged_and_change_nothing, |env: Test
     let (body, headers) = sim.notification_for(&paid_txn(&env, &no, amount + 1)).unwrap();
     assert_eq!(post_notification(&app, body, headers).await, 400);
     let e = last_event(&app).await;
-    assert!(e.outcome == "refused" && e.reason.contains("amount mismatch"), "{e:?}");
+    assert!(e.outcome == EventOutcome::Refused && e.reason.contains("金额") && e.reason.contains("不符"), "{e:?}");
+    // Finance sees it as an exception to look into.
+    let open = |kind: &'static str| {
+        let store = app.store.clone();
+        async move { scalar(&store, "SELECT COUNT(*) FROM exceptions WHERE state = 'open' AND kind = $1", &[kind]).await }
+    };
+    assert_eq!(open("amount_mismatch").await, 1);
 
     // For an order Bursar never made.
     let (body, headers) = sim.notification_for(&paid_txn(&env, "00000000000000000000000000000000", amount)).unwrap();
     assert_eq!(post_notification(&app, body, headers).await, 400);
-    assert!(last_event(&app).await.reason.contains("unknown merchant order"));
+    assert!(last_event(&app).await.reason.contains("不存在"));
+    assert_eq!(open("unknown_payment").await, 1);
+    // The channel retries: counted on the same exception.
+    let (body, headers) = sim.notification_for(&paid_txn(&env, "00000000000000000000000000000000", amount)).unwrap();
+    assert_eq!(post_notification(&app, body, headers).await, 400);
+    assert_eq!(open("unknown_payment").await, 1);
+    assert_eq!(
+        scalar(&app.store, "SELECT MAX(occurrences) FROM exceptions WHERE kind = 'unknown_payment'", &[]).await,
+        2
+    );
 
     // Addressed to another merchant.
     let mut other = paid_txn(&env, &no, amount);
     other.mchid = "1900000000".into();
     let (body, headers) = sim.notification_for(&other).unwrap();
     assert_eq!(post_notification(&app, body, headers).await, 401);
-    assert!(last_event(&app).await.reason.contains("merchant mismatch"));
+    assert_eq!(refused("signature").await + refused("format").await + refused("unusable").await, 3);
 
     // Nothing changed.
-    assert_eq!(state_of(&app, &p.payment.id).await, "paying");
+    assert_eq!(state_of(&app, &p.payment.id).await, PaymentState::Paying);
     let mut c = app.store.read().await.unwrap();
-    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, 0);
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, Fen::ZERO);
     drop(c);
 
     // The genuine notification is accepted once; its duplicate is acknowledged without effect.
     let genuine = paid_txn(&env, &no, amount);
     let (body, headers) = sim.notification_for(&genuine).unwrap();
     assert_eq!(post_notification(&app, body, headers).await, 200);
-    assert_eq!(state_of(&app, &p.payment.id).await, "succeeded");
+    assert_eq!(state_of(&app, &p.payment.id).await, PaymentState::Succeeded);
     let (body, headers) = sim.notification_for(&genuine).unwrap();
     assert_eq!(post_notification(&app, body, headers).await, 200);
-    assert_eq!(last_event(&app).await.outcome, "duplicate");
+    assert_eq!(last_event(&app).await.outcome, EventOutcome::Duplicate);
     // A different channel transaction for an already credited payment is refused.
     let mut forged_second = genuine.clone();
     forged_second.transaction_id = Some("4200000000202611229999999999".into());
     let (body, headers) = sim.notification_for(&forged_second).unwrap();
     assert_eq!(post_notification(&app, body, headers).await, 400);
+    assert_eq!(open("transaction_mismatch").await, 1);
 
     let mut c = app.store.read().await.unwrap();
-    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, amount);
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().paid_fen, Fen(amount));
     drop(c);
     assert_verified(&app.store).await;
     app.stop().await;
@@ -161,12 +182,12 @@ both_stores!(a_lost_notification_is_recovered_by_active_query, |env: TestEnv| as
     eventually("the sweeper credits the dropped payment", Duration::from_secs(15), || {
         let app = &app;
         let id = p.payment.id.clone();
-        async move { state_of(app, &id).await == "succeeded" }
+        async move { state_of(app, &id).await == PaymentState::Succeeded }
     })
     .await;
     eprintln!("dropped payment recovered after {} ms", started.elapsed().as_millis());
     let mut c = app.store.read().await.unwrap();
-    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().state, "settled");
+    assert_eq!(receivables::receivable(&mut c, &p.receivable_id).await.unwrap().state, ReceivableState::Settled);
     // The operation log, written in the crediting transaction, says who credited it.
     let log = bursar_store::oplog::for_entity(&mut c, "payment", &p.payment.id).await.unwrap();
     let credit = log.iter().find(|r| r.action == "payment.succeeded").expect("logged");
@@ -193,7 +214,7 @@ both_stores!(the_same_bill_paid_twice_goes_to_payer_credit, |env: TestEnv| async
         eventually("both payments credited", Duration::from_secs(15), || {
             let app = &app;
             let id = id.clone();
-            async move { state_of(app, &id).await == "succeeded" }
+            async move { state_of(app, &id).await == PaymentState::Succeeded }
         })
         .await;
     }
@@ -201,7 +222,7 @@ both_stores!(the_same_bill_paid_twice_goes_to_payer_credit, |env: TestEnv| async
     let dorm = receivables::receivable(&mut c, &a.receivable_id).await.unwrap();
     assert_eq!(dorm.paid_fen, dorm.due_fen, "paid once");
     let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&a.payer_id)).await.unwrap();
-    assert_eq!(credit, Fen(-dorm.due_fen), "the second payment is the payer's credit, not lost");
+    assert_eq!(credit, Fen(-dorm.due_fen.get()), "the second payment is the payer's credit, not lost");
     drop(c);
     assert_verified(&app.store).await;
     app.stop().await;
@@ -212,7 +233,7 @@ both_stores!(racing_notifications_and_queries_credit_exactly_once, |env: TestEnv
     let p = start_paying(&app).await;
     let outcome = bursar_domain::payment::ChannelOutcome::Paid {
         channel_txn_id: "4200000000202611220000000042".into(),
-        amount_fen: p.payment.amount_fen,
+        amount_fen: p.payment.amount_fen.get(),
         paid_at_ms: app.store.now_ms(),
     };
     // Sixteen deliveries of the same result at once (notification retries racing active queries).
@@ -222,7 +243,7 @@ both_stores!(racing_notifications_and_queries_credit_exactly_once, |env: TestEnv
         let no = p.payment.merchant_order_no.clone();
         let outcome = outcome.clone();
         handles.push(tokio::spawn(async move {
-            engine.apply_outcome(&no, &outcome, &bursar_engine::Actor::channel("wechatpay")).await
+            engine.apply_outcome(&Principal::Channel("wechatpay"), &no, &outcome).await
         }));
     }
     let mut credited = 0;

@@ -2,15 +2,17 @@
 //! bad row changes nothing, every bad row reported), shown to the payer with every other channel;
 //! and finance configuring which channels a fee item accepts.
 
+use bursar_domain::payment::{ChannelKind, PayMethod, PaymentState};
+use bursar_domain::Fen;
+
 use crate::both_stores;
 use crate::support::*;
 
 async fn payment_count(store: &bursar_store::Store) -> i64 {
-    let mut c = store.read().await.unwrap();
-    sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(&mut *c).await.unwrap()
+    scalar(store, "SELECT COUNT(*) FROM payments", &[]).await
 }
 
-async fn upload(fin: &reqwest::Client, base: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
+pub async fn upload(fin: &reqwest::Client, base: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
     let page = fin.get(format!("{base}/admin/imports")).send().await.unwrap().text().await.unwrap();
     let form = reqwest::multipart::Form::new()
         .text("csrf", csrf_of(&page))
@@ -49,10 +51,7 @@ both_stores!(offline_collections_are_imported_once_and_bad_files_change_nothing,
     // The payer sees them among their payments, as offline collections.
     let c = login_student(&base).await;
     let records = c.get(format!("{base}/portal/records")).send().await.unwrap().text().await.unwrap();
-    assert!(
-        records.contains("现金（线下）") && records.contains("银行代扣/转账（线下）"),
-        "records show offline payments"
-    );
+    assert!(records.contains("现金") && records.contains("银行转账/代扣"), "records show offline payments");
 
     // A file with bad rows: every one reported with its line; nothing imported, not even the good row.
     let bad = format!(
@@ -69,7 +68,7 @@ both_stores!(offline_collections_are_imported_once_and_bad_files_change_nothing,
     assert_eq!(status, 422);
     for (line, reason) in [(3, "不存在"), (4, "超过"), (5, "金额"), (6, "收款方式"), (7, "重复"), (8, "已导入")]
     {
-        assert!(page.contains(&format!("<tr><td>{line}</td><td>")), "line {line} reported");
+        assert!(page.contains(&format!("<tr><td data-label=\"行号\">{line}</td><td")), "line {line} reported");
         assert!(page.contains(reason), "reason {reason}");
     }
     assert_eq!(payment_count(&app.store).await, before + 2, "a bad file changes nothing");
@@ -99,11 +98,11 @@ both_stores!(offline_collections_are_imported_once_and_bad_files_change_nothing,
     assert!(page.contains("新导入 1 笔"));
     {
         let mut c = app.store.read().await.unwrap();
-        let p = bursar_store::payments::payment_by_channel_txn(&mut c, "offline", "POS-20261121-77")
+        let p = bursar_store::payments::payment_by_channel_txn(&mut c, ChannelKind::Offline, "POS-20261121-77")
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((p.method.as_str(), p.amount_fen, p.state.as_str()), ("offline_pos", 32_000, "succeeded"));
+        assert_eq!((p.method, p.amount_fen, p.state), (PayMethod::OfflinePos, Fen(32_000), PaymentState::Succeeded));
         assert_eq!(bursar_domain::time_fmt::datetime_cst(p.succeeded_at_ms.unwrap()), "2026-11-21 08:15:00");
     }
     assert_verified(&app.store).await;
@@ -119,7 +118,11 @@ both_stores!(finance_decides_which_channels_an_item_accepts, |env: TestEnv| asyn
     assert!(!page.contains("PRIVATE KEY"), "and never shown");
     {
         let mut c = app.store.read().await.unwrap();
-        for m in bursar_store::merchants::all(&mut c).await.unwrap().into_iter().filter(|m| m.channel != "campus_card")
+        for m in bursar_store::merchants::all(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.channel != ChannelKind::CampusCard)
         {
             assert!(
                 !m.settings.contains("PRIVATE KEY") && m.sealed_secrets.starts_with("v1:"),
@@ -134,6 +137,8 @@ both_stores!(finance_decides_which_channels_an_item_accepts, |env: TestEnv| asyn
         let mut c = app.store.read().await.unwrap();
         bursar_store::receivables::fee_items(&mut c).await.unwrap().into_iter().find(|i| i.code == "ZSF").unwrap().id
     };
+    let logged = "SELECT COUNT(*) FROM operation_log WHERE action = 'fee_item.channel'";
+    let changes_before = scalar(&app.store, logged, &[]).await;
     let mut form: Vec<(String, String)> = vec![("csrf".into(), csrf_of(&page))];
     form.push((format!("route:{item_id}:alipay"), String::new()));
     let r = fin.post(format!("{base}/admin/channels")).form(&form).send().await.unwrap();
@@ -145,12 +150,6 @@ both_stores!(finance_decides_which_channels_an_item_accepts, |env: TestEnv| asyn
     let at = page.find("alipay").map(|i| &page[i.saturating_sub(120)..(i + 60).min(page.len())]);
     assert!(at.is_none() && page.contains("wechat_native"), "order page still offers: {at:?}");
     // The change is in the operation log.
-    let mut s = app.store.read().await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM operation_log WHERE action = 'fee_item.channel'")
-        .fetch_one(&mut *s)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
-    drop(s);
+    assert_eq!(scalar(&app.store, logged, &[]).await, changes_before + 1, "one change, logged");
     app.stop().await;
 });

@@ -6,8 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bursar_domain::api::WebhookState;
 use bursar_domain::Clock;
-use bursar_engine::webhooks::verify_signature;
+use bursar_engine::api::apps::NewAppInput;
+use bursar_engine::api::webhooks::verify_signature;
 use bursar_store::api as api_store;
 use bursar_store::payments as pay_store;
 use serde_json::{json, Value};
@@ -30,8 +32,8 @@ impl Api {
     }
 
     pub fn sign(&self, method: &str, path: &str, ts: i64, nonce: &str, body: &[u8]) -> String {
-        let msg = bursar_web::api::signing_string(method, path, &ts.to_string(), nonce, body);
-        let sig = bursar_web::api::hmac_hex(&self.secret, &msg);
+        let msg = bursar_web::api::auth::signing_string(method, path, &ts.to_string(), nonce, body);
+        let sig = bursar_engine::access::sso::hmac_hex(&self.secret, &msg);
         format!(
             "BURSAR-HMAC-SHA256 app_id=\"{}\",timestamp=\"{ts}\",nonce=\"{nonce}\",signature=\"{sig}\"",
             self.app_id
@@ -113,20 +115,16 @@ pub async fn start_receiver() -> (String, Receiver) {
 
 pub async fn register(app: &bursar::app::Running, notify_url: &str, items: &[&str], allow: &str) -> Api {
     let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
-    let (row, secret) = app
-        .engine
-        .register_app(
-            &app.engine.config().sealing,
-            "培训系统",
-            notify_url,
-            "http://127.0.0.1:9/back",
-            allow,
-            &items,
-            None,
-            &bursar_engine::Actor::system("test"),
-        )
-        .await
-        .unwrap();
+    let finance = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let input = NewAppInput {
+        name: "培训系统".into(),
+        notify_url: notify_url.into(),
+        return_url: "http://127.0.0.1:9/back".into(),
+        ip_allowlist: allow.into(),
+        fee_item_codes: items,
+        rsa_public_key_pem: None,
+    };
+    let (row, secret) = app.engine.register_app(&finance, &input).await.unwrap();
     Api::new(&app.base_url, &row.app_id, &secret)
 }
 
@@ -156,8 +154,7 @@ async fn events_of(rx: &Receiver, kind: &str) -> Vec<Value> {
 }
 
 async fn order_count(store: &bursar_store::Store) -> i64 {
-    let mut c = store.read().await.unwrap();
-    sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&mut *c).await.unwrap()
+    scalar(store, "SELECT COUNT(*) FROM orders", &[]).await
 }
 
 both_stores!(an_app_sells_a_training_the_payer_pays_at_the_cashier, |env: TestEnv| async move {
@@ -221,7 +218,7 @@ both_stores!(an_app_sells_a_training_the_payer_pays_at_the_cashier, |env: TestEn
     let q: Vec<(String, String)> = url_pairs(ret.split_once('?').unwrap().1);
     let sig = q.iter().find(|(k, _)| k == "signature").unwrap().1.clone();
     let signed: Vec<String> = q.iter().filter(|(k, _)| k != "signature").map(|(k, v)| format!("{k}={v}")).collect();
-    assert_eq!(bursar_web::api::hmac_hex(&api.secret, signed.join("&").as_bytes()), sig);
+    assert_eq!(bursar_engine::access::sso::hmac_hex(&api.secret, signed.join("&").as_bytes()), sig);
     assert!(signed.contains(&"status=paid".to_string()));
 
     // Query, list with a cursor.
@@ -253,11 +250,8 @@ both_stores!(an_app_sells_a_training_the_payer_pays_at_the_cashier, |env: TestEn
         .call("POST", &format!("/api/v1/orders/{id}/refunds"), Some(&json!({"amount_fen": 90000, "reason": "x"})), None)
         .await;
     assert_eq!((status, e["error"]["type"].as_str()), (422, Some("invalid_request_error")), "more than paid");
-    let finance = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
-    };
-    app.engine.decide_refund(&finance, refund["id"].as_str().unwrap(), true).await.unwrap();
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    app.engine.decide_refund(&approver, refund["id"].as_str().unwrap(), true, "").await.unwrap();
     eventually("refund.succeeded webhook", Duration::from_secs(20), || {
         let rx = rx.clone();
         async move { !events_of(&rx, "refund.succeeded").await.is_empty() }
@@ -379,11 +373,8 @@ both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv|
         let mut c = app.store.read().await.unwrap();
         api_store::app_by_app_id(&mut c, &api.app_id).await.unwrap().unwrap()
     };
-    let new_secret = app
-        .engine
-        .rotate_app_secret(&app.engine.config().sealing, &row, 3_600_000, &bursar_engine::Actor::system("t"))
-        .await
-        .unwrap();
+    let finance = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let new_secret = app.engine.rotate_app_secret(&finance, &row.id, 3_600_000).await.unwrap();
     assert_eq!(api.call("GET", "/api/v1/orders", None, None).await.0, 200, "old secret during the overlap");
     assert_eq!(
         Api::new(&app.base_url, &api.app_id, &new_secret).call("GET", "/api/v1/orders", None, None).await.0,
@@ -392,25 +383,19 @@ both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv|
 
     // An app registered with an RSA public key may sign with it instead.
     let (private_pem, public_pem) = bursar_channels::crypto::generate_rsa_pem().unwrap();
-    let items = vec!["PXF".to_string()];
-    let (rsa_app, _) = app
-        .engine
-        .register_app(
-            &app.engine.config().sealing,
-            "RSA 应用",
-            &hook,
-            "http://127.0.0.1:9/back",
-            "",
-            &items,
-            Some(&public_pem),
-            &bursar_engine::Actor::system("t"),
-        )
-        .await
-        .unwrap();
+    let input = NewAppInput {
+        name: "RSA 应用".into(),
+        notify_url: hook.clone(),
+        return_url: "http://127.0.0.1:9/back".into(),
+        ip_allowlist: String::new(),
+        fee_item_codes: vec!["PXF".to_string()],
+        rsa_public_key_pem: Some(public_pem),
+    };
+    let (rsa_app, _) = app.engine.register_app(&finance, &input).await.unwrap();
     let signer = bursar_channels::crypto::RsaSigner::from_pkcs8_pem(&private_pem).unwrap();
     let rsa_auth = |nonce: &str, signer: &bursar_channels::crypto::RsaSigner| {
         let ts = chrono_now();
-        let msg = bursar_web::api::signing_string("GET", "/api/v1/orders", &ts.to_string(), nonce, b"");
+        let msg = bursar_web::api::auth::signing_string("GET", "/api/v1/orders", &ts.to_string(), nonce, b"");
         let sig = signer.sign_base64(&msg).unwrap();
         format!(
             "BURSAR-SHA256-RSA2048 app_id=\"{}\",timestamp=\"{ts}\",nonce=\"{nonce}\",signature=\"{sig}\"",
@@ -426,15 +411,33 @@ both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv|
         "invalid_signature",
     );
 
-    // SSO handoff: signed, short-lived, single use.
+    // SSO handoff: signed, short-lived, single use — and only for a payer the app has dealt with.
     let (student, _) = bursar::demo::first_student_login();
+    let stranger = bursar_web::cashier::SsoClaims {
+        identifier: student.clone(),
+        order_id: None,
+        exp: chrono_now() + 120,
+        nonce: "sso-nonce-0000".into(),
+    };
+    let token = bursar_web::cashier::sso_token(&new_secret, &stranger).unwrap();
+    let r =
+        client().get(format!("{}/cashier/sso?app_id={}&token={token}", app.base_url, api.app_id)).send().await.unwrap();
+    assert_eq!(r.status(), 422, "not a payer of this app yet");
+    let exam = json!({
+        "out_order_no": "T-2026-PXF-9",
+        "payer": {"identifier": student},
+        "items": [{"fee_item_code": "PXF", "academic_year": "2026-2027", "amount_fen": 88000}],
+        "description": "培训报名"
+    });
+    let (status, body, _) = api.call("POST", "/api/v1/orders", Some(&exam), None).await;
+    assert_eq!(status, 201, "{body}");
     let claims = bursar_web::cashier::SsoClaims {
         identifier: student.clone(),
         order_id: None,
         exp: chrono_now() + 120,
         nonce: "sso-nonce-0001".into(),
     };
-    let token = bursar_web::cashier::sso_token(&new_secret, &claims);
+    let token = bursar_web::cashier::sso_token(&new_secret, &claims).unwrap();
     let browser = client();
     let r =
         browser.get(format!("{}/cashier/sso?app_id={}&token={token}", app.base_url, api.app_id)).send().await.unwrap();
@@ -455,7 +458,7 @@ both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv|
             "{}/cashier/sso?app_id={}&token={}",
             app.base_url,
             api.app_id,
-            bursar_web::cashier::sso_token(&new_secret, &expired)
+            bursar_web::cashier::sso_token(&new_secret, &expired).unwrap()
         ))
         .send()
         .await
@@ -469,7 +472,8 @@ both_stores!(bad_requests_get_one_typed_error_and_change_nothing, |env: TestEnv|
             exp: chrono_now() + 60,
             nonce: "sso-nonce-0003".into(),
         },
-    );
+    )
+    .unwrap();
     let r = client()
         .get(format!("{}/cashier/sso?app_id={}&token={forged}", app.base_url, api.app_id))
         .send()
@@ -484,17 +488,15 @@ async fn webhooks_retry_on_schedule_for_more_than_a_day() {
     let Some(env) = TestEnv::new(Db::Sqlite).await else { return };
     let clock = bursar_domain::ManualClock::new(chrono_now() * 1000);
     let cfg = env.config();
-    let store =
-        bursar::app::open_store(&cfg, Arc::new(clock.clone()), Arc::new(bursar_domain::UuidV7Ids)).await.unwrap();
-    bursar::demo::seed_if_empty(&store, &bursar::app::read_id_digest_key(&cfg.data_dir).unwrap()).await.unwrap();
     let inj = bursar::app::Injected {
         clock: Arc::new(clock.clone()),
         sweep_every: Duration::from_millis(50),
         sim_retry_scale: 0.01,
         ..Default::default()
     };
-    let app = bursar::app::start_with_store(&cfg, inj, store).await.unwrap();
-    bursar::demo::enable_channels(&app.store).await.unwrap();
+    let app = bursar::app::start(&cfg, inj).await.unwrap();
+    bursar::demo::seed_if_empty(&app.engine).await.unwrap();
+    bursar::demo::enable_channels(&app.engine).await.unwrap();
     let (hook, rx) = start_receiver().await;
     rx.status.store(503, std::sync::atomic::Ordering::SeqCst);
     let api = register(&app, &hook, &["PXF"], "").await;
@@ -512,7 +514,7 @@ async fn webhooks_retry_on_schedule_for_more_than_a_day() {
     };
     eventually("first attempt at once", Duration::from_secs(10), || attempts(1)).await;
     let started = clock.now_ms();
-    for (i, wait_s) in bursar_engine::webhooks::RETRY_SCHEDULE_S.iter().enumerate() {
+    for (i, wait_s) in bursar_engine::api::webhooks::RETRY_SCHEDULE_S.iter().enumerate() {
         // Not a moment before its time…
         clock.advance_ms(wait_s * 1000 - 1_000);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -531,16 +533,17 @@ async fn webhooks_retry_on_schedule_for_more_than_a_day() {
         let mut c = app.store.read().await.unwrap();
         api_store::event(&mut c, &event_id).await.unwrap()
     };
-    assert_eq!((e.state.as_str(), e.attempts), ("failed", 12));
+    assert_eq!((e.state, e.attempts), (WebhookState::Failed, 12));
     // Finance redelivers once the endpoint is back.
     rx.status.store(200, std::sync::atomic::Ordering::SeqCst);
-    app.engine.redeliver_webhook(&event_id).await.unwrap();
+    let finance = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    app.engine.redeliver_webhook(&finance, &event_id).await.unwrap();
     eventually("redelivered", Duration::from_secs(10), || {
         let store = app.store.clone();
         let id = event_id.clone();
         async move {
             let mut c = store.read().await.unwrap();
-            api_store::event(&mut c, &id).await.unwrap().state == "delivered"
+            api_store::event(&mut c, &id).await.unwrap().state == WebhookState::Delivered
         }
     })
     .await;
@@ -585,7 +588,7 @@ both_stores!(finance_registers_apps_and_redelivers_webhooks, |env: TestEnv| asyn
     let row_id = between(&list, "<a href=\"/admin/apps/", "\"").unwrap().to_string();
     let detail = fin.get(format!("{base}/admin/apps/{row_id}")).send().await.unwrap().text().await.unwrap();
     assert!(detail.contains("order.closed") && detail.contains("HTTP 200"), "the delivery log");
-    let event = between(&detail, "<td><code>", "</code>").unwrap().to_string();
+    let event = between(&detail, "<td data-label=\"事件\"><code>", "</code>").unwrap().to_string();
     let r = fin
         .post(format!("{base}/admin/apps/{row_id}/events/{event}/redeliver"))
         .form(&[("csrf", csrf_of(&detail))])

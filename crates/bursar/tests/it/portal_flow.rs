@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
-use bursar_store::{payers, receivables};
+use bursar_domain::fee::ReceivableState;
+use bursar_domain::Fen;
+use bursar_store::receivables;
 
 use crate::both_stores;
 use crate::support::*;
 
 /// The student's receivables, by fee item name, for one year.
 async fn receivable_by_name(store: &bursar_store::Store, year: &str, name: &str) -> receivables::ReceivableView {
-    let (student, _) = bursar::demo::first_student_login();
+    let (payer, _) = first_student(store).await;
     let mut c = store.read().await.unwrap();
-    let payer = payers::payer_by_login(&mut c, "enrolled_student", &student).await.unwrap().unwrap();
     receivables::for_payer(&mut c, &payer.id)
         .await
         .unwrap()
@@ -23,8 +24,7 @@ async fn receivable_by_name(store: &bursar_store::Store, year: &str, name: &str)
 }
 
 async fn count(store: &bursar_store::Store, table: &str) -> i64 {
-    let mut c = store.read().await.unwrap();
-    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *c).await.unwrap()
+    scalar(store, &format!("SELECT COUNT(*) FROM {table}"), &[]).await
 }
 
 both_stores!(payer_pays_tuition_with_wechat_end_to_end, |env: TestEnv| async move {
@@ -119,10 +119,10 @@ both_stores!(payer_pays_tuition_with_wechat_end_to_end, |env: TestEnv| async mov
     assert!(success.contains("支付成功"));
 
     // Receivables are paid by exactly what was chosen.
-    assert_eq!(receivable_by_name(&app.store, "2026-2027", "学费").await.paid_fen, 200_000);
+    assert_eq!(receivable_by_name(&app.store, "2026-2027", "学费").await.paid_fen, Fen(200_000));
     let dorm_after = receivable_by_name(&app.store, "2026-2027", "住宿费").await;
-    assert_eq!(dorm_after.paid_fen, 120_000);
-    assert_eq!(dorm_after.state, "settled");
+    assert_eq!(dorm_after.paid_fen, Fen(120_000));
+    assert_eq!(dorm_after.state, ReceivableState::Settled);
 
     // The voucher shows what was paid; records list it.
     let voucher = c.get(format!("{base}{payment_path}/voucher")).send().await.unwrap();
@@ -146,7 +146,7 @@ both_stores!(payer_pays_tuition_with_wechat_end_to_end, |env: TestEnv| async mov
 
     // A duplicate notification from the channel (its retry) changes nothing.
     let sim = app.wechat_sim.as_ref().unwrap();
-    let no = between(&success, "商户订单号 ", "<").unwrap().trim().to_string();
+    let no = merchant_order_no_on(&success);
     let mchid = sim_mchid(&env);
     let txn = sim.transaction(&mchid, &no).expect("simulator knows the payment");
     let (body, headers) = sim.notification_for(&txn).unwrap();
@@ -154,7 +154,7 @@ both_stores!(payer_pays_tuition_with_wechat_end_to_end, |env: TestEnv| async mov
     let resp = client().post(format!("{base}/notify/wechatpay")).headers(headers).body(body).send().await.unwrap();
     assert_eq!(resp.status(), 200, "duplicates are acknowledged");
     assert_eq!(count(&app.store, "journal_entries").await, entries_before, "no second credit");
-    assert_eq!(receivable_by_name(&app.store, "2026-2027", "学费").await.paid_fen, 200_000);
+    assert_eq!(receivable_by_name(&app.store, "2026-2027", "学费").await.paid_fen, Fen(200_000));
 
     // Finance sees the collection.
     let fin = client();
@@ -232,11 +232,8 @@ both_stores!(amount_rules_refuse_with_a_reason_and_change_nothing, |env: TestEnv
     assert!(body.contains("金额格式不正确"));
 
     // Items that cannot be paid now say why, and are refused if posted anyway.
+    let (payer, _) = first_student(&app.store).await;
     let mut conn = app.store.read().await.unwrap();
-    let payer = payers::payer_by_login(&mut conn, "enrolled_student", &bursar::demo::first_student_login().0)
-        .await
-        .unwrap()
-        .unwrap();
     let all = receivables::for_payer(&mut conn, &payer.id).await.unwrap();
     drop(conn);
     for (code, message) in [("NCRE", "已过收费期限"), ("BXF", "尚未开始收费")] {
@@ -250,11 +247,8 @@ both_stores!(amount_rules_refuse_with_a_reason_and_change_nothing, |env: TestEnv
         }
     }
     // A stopped item: stop tuition and try again.
-    let mut conn = app.store.read().await.unwrap();
-    receivables::set_fee_item_status(&mut conn, &tuition.fee_item_id, bursar_domain::fee::FeeItemStatus::Stopped)
-        .await
-        .unwrap();
-    drop(conn);
+    let finance = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    app.engine.set_fee_item_open(&finance, &tuition.fee_item_id, false).await.unwrap();
     let (s, body) = attempt(tuition.id.clone(), "2000").await;
     assert_eq!(s, 422);
     assert!(body.contains("已停止收费"));
@@ -263,7 +257,7 @@ both_stores!(amount_rules_refuse_with_a_reason_and_change_nothing, |env: TestEnv
     let mut conn = app.store.read().await.unwrap();
     let other: String = sqlx::query_scalar("SELECT id FROM receivables WHERE payer_id <> $1 LIMIT 1")
         .bind(&payer.id)
-        .fetch_one(&mut *conn)
+        .fetch_one(bursar_store::Conn::raw(&mut conn))
         .await
         .unwrap();
     drop(conn);

@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use bursar_domain::access::Principal;
 use bursar_domain::payer::PayerKind;
+use bursar_domain::payment::ChannelKind;
 use bursar_domain::project::parse_field_lines;
 use bursar_domain::Fen;
-use bursar_engine::{EngineError, NewProject};
+use bursar_engine::collection::fee_items::FeeItemDecision;
+use bursar_engine::{Engine, EngineError, NewProject};
 use bursar_store::projects as project_store;
 
 use crate::both_stores;
@@ -14,6 +17,21 @@ use crate::support::*;
 async fn project_id(store: &bursar_store::Store, code: &str) -> String {
     let mut c = store.read().await.unwrap();
     project_store::by_code(&mut c, code).await.unwrap().expect("demo project").id
+}
+
+/// Finance's approver approves a project's fee item with the channels it was set up with.
+async fn approve_project(engine: &Engine, project_id: &str) {
+    let approver = operator(engine, bursar::demo::APPROVER_USER).await;
+    let view = engine.operator_view(&approver);
+    let item = view.project(project_id).await.unwrap().item;
+    let mut channels: Vec<_> = view.fee_item(&item.id).await.unwrap().1.into_iter().map(|(c, m)| (c, m.id)).collect();
+    if channels.is_empty() {
+        // Set up without a model item: finance picks the WeChat Pay account.
+        let wechat = view.merchant_accounts().await.unwrap().into_iter().find(|m| m.channel == ChannelKind::Wechatpay);
+        channels.push((ChannelKind::Wechatpay, wechat.expect("a WeChat Pay account").id));
+    }
+    let decision = FeeItemDecision::Approve { channels, open: true };
+    engine.decide_fee_item(&approver, &item.id, decision, "同意").await.unwrap();
 }
 
 async fn registrations(store: &bursar_store::Store, project: &str) -> Vec<project_store::RegistrationRow> {
@@ -41,12 +59,14 @@ both_stores!(an_outside_person_registers_then_signs_up_and_owes_the_fee_once, |e
     let reg = c.get(format!("{base}/portal/register?next={next}")).send().await.unwrap().text().await.unwrap();
     assert!(reg.contains("报名须知：2026年秋季职业技能培训") && reg.contains("我已阅读并同意注册须知和报名须知"));
     let csrf = csrf_of(&reg);
+    let code = sms_code(&app, &c, "13912345678").await;
     let r = c
         .post(format!("{base}/portal/register"))
         .form(&[
             ("csrf", csrf.as_str()),
             ("name", "周参训"),
             ("phone", "13912345678"),
+            ("sms_code", code.as_str()),
             ("password", "Learn2026"),
             ("confirm", "Learn2026"),
             ("question1", "出生城市"),
@@ -97,7 +117,7 @@ both_stores!(an_outside_person_registers_then_signs_up_and_owes_the_fee_once, |e
     {
         let mut conn = app.store.read().await.unwrap();
         let rv = bursar_store::receivables::receivable(&mut conn, &rid).await.unwrap();
-        assert_eq!(rv.due_fen, 80_000);
+        assert_eq!(rv.due_fen, Fen(80_000));
         assert_eq!(project_store::get(&mut conn, &training).await.unwrap().registered, 1);
     }
     let mine = c.get(format!("{base}/portal/registrations")).send().await.unwrap().text().await.unwrap();
@@ -124,27 +144,25 @@ both_stores!(an_outside_person_registers_then_signs_up_and_owes_the_fee_once, |e
 
 both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async move {
     let app = env.start_demo().await;
-    let (finance, dept_jw, dept_other, students) = {
+    let finance = operator(&app.engine, bursar::demo::CLERK_USER).await;
+    let dept_jw = operator(&app.engine, "jiaowu").await;
+    let Principal::Operator(jw) = &dept_jw else { panic!("an operator") };
+    let jw_department = jw.departments[0].clone();
+    let dept_other = {
         let mut c = app.store.read().await.unwrap();
-        let finance =
-            bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap();
-        let jiaowu = bursar_store::payers::operator_by_username(&mut c, "jiaowu").await.unwrap().unwrap();
         let depts = bursar_store::payers::departments(&mut c).await.unwrap();
-        let other = depts.iter().find(|(id, _)| Some(id) != jiaowu.department_id.as_ref()).unwrap().0.clone();
-        let mut students = Vec::new();
-        for (login, _) in bursar::demo::student_logins(4) {
-            students.push(
-                bursar_store::payers::payer_by_login(&mut c, "enrolled_student", &login).await.unwrap().unwrap().id,
-            );
-        }
-        (finance, jiaowu, other, students)
+        depts.iter().find(|(id, _)| *id != jw_department).unwrap().0.clone()
     };
+    let mut students = Vec::new();
+    for (login, _) in bursar::demo::student_logins(4) {
+        students.push(payer(&app.store, PayerKind::EnrolledStudent, &login).await.1);
+    }
     let now = app.store.now_ms();
     let project =
         |code: &str, capacity: Option<i64>, open_to: Vec<PayerKind>, window: (Option<i64>, Option<i64>)| NewProject {
             code: code.into(),
             title: "测试项目".into(),
-            department_id: dept_jw.department_id.clone().unwrap(),
+            department_id: jw_department.clone(),
             academic_year: "2026-2027".into(),
             description: String::new(),
             notice: "须知".into(),
@@ -179,6 +197,11 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         .unwrap_err();
     assert!(e.to_string().contains("已被使用"), "a fee item's code: {e}");
 
+    // Until finance approves its fee item, nobody can register (nor see it in the portal).
+    let e = app.engine.register_for_project(&students[0], &small, &BTreeMap::new()).await.unwrap_err();
+    assert!(matches!(e, EngineError::NotFound(_)), "{e}");
+    approve_project(&app.engine, &small).await;
+
     // Four students race for two seats: exactly two get one, each with one receivable.
     let answers = BTreeMap::new();
     let mut handles = Vec::new();
@@ -199,6 +222,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
     }
     assert_eq!(ok, 2);
     assert_eq!(registrations(&app.store, &small).await.len(), 2);
+    assert_verified(&app.store).await;
 
     // Who may register, and when.
     let staff_only = app
@@ -206,6 +230,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         .create_project(&finance, project("STAFF-1", None, vec![PayerKind::Staff], (None, None)))
         .await
         .unwrap();
+    approve_project(&app.engine, &staff_only).await;
     let e = app.engine.register_for_project(&students[0], &staff_only, &answers).await.unwrap_err();
     assert_eq!(e.to_string(), "该项目不接受在校生报名");
     let later = app
@@ -216,6 +241,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         )
         .await
         .unwrap();
+    approve_project(&app.engine, &later).await;
     assert_eq!(
         app.engine.register_for_project(&students[0], &later, &answers).await.unwrap_err().to_string(),
         "报名尚未开始"
@@ -228,14 +254,12 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         )
         .await
         .unwrap();
+    approve_project(&app.engine, &over).await;
     assert_eq!(
         app.engine.register_for_project(&students[0], &over, &answers).await.unwrap_err().to_string(),
         "报名已截止"
     );
-    let houqin = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::operator_by_username(&mut c, "houqin").await.unwrap().unwrap()
-    };
+    let houqin = operator(&app.engine, "houqin").await;
     let e = app.engine.set_project_open(&houqin, &staff_only, false).await.unwrap_err();
     assert!(matches!(e, EngineError::NotFound(_)), "another department cannot close it: {e}");
     app.engine.set_project_open(&finance, &staff_only, false).await.unwrap();
@@ -278,8 +302,37 @@ both_stores!(departments_publish_projects_and_export_who_registered, |env: TestE
     assert_eq!(r.status(), 303);
     let detail_url = location(&r);
     let id = detail_url.rsplit('/').next().unwrap().to_string();
-    // A student registers; the department sees them and exports the list.
+    // Until finance approves its fee item the project is not open to anyone.
     let student = login_student(&base).await;
+    let r = student.get(format!("{base}/portal/projects/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a project waiting for approval is not shown");
+    // Finance's approver finds the application among the fee items and approves it with a channel.
+    let fin = login_operator(&base, bursar::demo::APPROVER_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let items = fin.get(format!("{base}/admin/fee-items")).send().await.unwrap().text().await.unwrap();
+    let row = items.split("<tr").find(|r| r.contains("KW-2026")).expect("the application is listed");
+    assert!(row.contains("待审核"), "{row}");
+    let item_url = between(row, "<a href=\"", "\"").unwrap().to_string();
+    let detail = fin.get(format!("{base}{item_url}")).send().await.unwrap().text().await.unwrap();
+    let select = between(&detail, "name=\"channel_wechatpay\">", "</select>").expect("a WeChat Pay choice");
+    let after_none = select.split_once("不支持</option>").expect("a 'none' choice").1;
+    let account = between(after_none, "<option value=\"", "\"").expect("an account").to_string();
+    let r = fin
+        .post(format!("{base}{item_url}/decide"))
+        .form(&[
+            ("csrf", csrf_of(&detail).as_str()),
+            ("decision", "approve"),
+            ("channel_wechatpay", account.as_str()),
+            ("open", "1"),
+            ("comment", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r)), (303, format!("{item_url}?done=approved")));
+    let detail = fin.get(format!("{base}{}", location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("已审核通过"), "says what was done");
+    assert!(detail.contains("<dd>收费</dd>") && detail.contains("同意"), "approved and collecting");
+    // A student registers; the department sees them and exports the list.
     let p = student.get(format!("{base}/portal/projects/{id}")).send().await.unwrap().text().await.unwrap();
     let r = student
         .post(format!("{base}/portal/projects/{id}"))

@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use bursar_domain::refund::RefundKind;
+use bursar_domain::fee::ReceivableState;
+use bursar_domain::payment::{ChannelKind, PaymentState};
+use bursar_domain::receipt::ReceiptState;
+use bursar_domain::refund::{RefundKind, RefundState};
 use bursar_domain::Fen;
-use bursar_store::{payers, payments as pay_store, receipts, receivables, refunds as refund_store};
+use bursar_store::{payments as pay_store, receipts, receivables, refunds as refund_store};
 
 use crate::both_stores;
 use crate::notifications::start_paying;
@@ -19,24 +22,21 @@ async fn paid(app: &bursar::app::Running) -> crate::notifications::Paying {
     eventually("payment credited", Duration::from_secs(15), || {
         let store = app.store.clone();
         let id = id.clone();
-        async move {
-            let mut c = store.read().await.unwrap();
-            pay_store::payment(&mut c, &id).await.unwrap().state == "succeeded"
-        }
+        async move { payment_state(&store, &id).await == PaymentState::Succeeded }
     })
     .await;
     p
 }
 
-async fn refund_state(app: &bursar::app::Running, payment_id: &str) -> Vec<String> {
+async fn refund_state(app: &bursar::app::Running, payment_id: &str) -> Vec<RefundState> {
     let mut c = app.store.read().await.unwrap();
     refund_store::of_payment(&mut c, payment_id).await.unwrap().into_iter().map(|r| r.state).collect()
 }
 
-async fn wait_refund(app: &bursar::app::Running, payment_id: &str, state: &'static str) {
-    eventually(state, Duration::from_secs(25), || {
+async fn wait_refund(app: &bursar::app::Running, payment_id: &str, state: RefundState) {
+    eventually(state.as_str(), Duration::from_secs(25), || {
         let id = payment_id.to_string();
-        async move { refund_state(app, &id).await.last().map(String::as_str) == Some(state) }
+        async move { refund_state(app, &id).await.last() == Some(&state) }
     })
     .await;
 }
@@ -84,7 +84,7 @@ both_stores!(a_department_requests_finance_approves_the_channel_refunds, |env: T
     assert!(body.contains("财务处"), "overpayments are finance's");
     let (s, _) = ask("1200", "paid_in_error", dept.clone(), csrf.clone()).await;
     assert_eq!(s, 303, "requested");
-    assert_eq!(refund_state(&app, &p.payment.id).await, vec!["requested"]);
+    assert_eq!(refund_state(&app, &p.payment.id).await, vec![RefundState::Requested]);
 
     // Another department may not refund the dorm office's fee, nor can a department approve.
     let other = login_operator(&base, jiaowu, bursar::demo::DEPARTMENT_PASSWORD).await;
@@ -102,7 +102,7 @@ both_stores!(a_department_requests_finance_approves_the_channel_refunds, |env: T
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404, "a department cannot approve");
+    assert_eq!(r.status(), 403, "a department cannot approve");
     // Nor can the payer reach any of it.
     let payer = login_student(&base).await;
     assert_eq!(location(&payer.get(format!("{base}/admin/refunds")).send().await.unwrap()), "/admin/login");
@@ -125,14 +125,15 @@ both_stores!(a_department_requests_finance_approves_the_channel_refunds, |env: T
         .send()
         .await
         .unwrap();
-    assert!(location(&r).starts_with("/admin/refunds?error="), "approving twice is refused");
+    assert_eq!(r.status(), 422, "approving twice is refused");
+    assert!(r.text().await.unwrap().contains("不能重复审批"), "and says why");
 
     // The channel pays it out; the receivable reopens; the receipt is red-lettered.
-    wait_refund(&app, &p.payment.id, "succeeded").await;
+    wait_refund(&app, &p.payment.id, RefundState::Succeeded).await;
     let mut c = app.store.read().await.unwrap();
     let dorm = receivables::receivable(&mut c, &p.receivable_id).await.unwrap();
-    assert_eq!((dorm.paid_fen, dorm.state.as_str()), (0, "open"));
-    assert_eq!(receipts::for_payment(&mut c, &p.payment.id).await.unwrap().unwrap().state, "refunded");
+    assert_eq!((dorm.paid_fen, dorm.state), (Fen::ZERO, ReceivableState::Open));
+    assert_eq!(receipts::for_payment(&mut c, &p.payment.id).await.unwrap().unwrap().state, ReceiptState::Refunded);
     drop(c);
     let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
     assert!(list.contains("退款成功"));
@@ -161,18 +162,18 @@ both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| asyn
     let sim = app.wechat_sim.clone().unwrap();
     sim.set_refund_delay_ms(50);
     let p = paid(&app).await;
-    let mut c = app.store.read().await.unwrap();
-    let finance = payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap();
-    drop(c);
+    let finance = operator(&app.engine, bursar::demo::CLERK_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
 
-    // A rejected refund changes nothing.
+    // A rejected refund changes nothing; a rejection needs its reason.
     let rejected = app
         .engine
         .request_refund(&finance, &p.payment.id, Fen(10_000), RefundKind::FeeCancelled, "退宿")
         .await
         .unwrap();
-    app.engine.decide_refund(&finance, &rejected, false).await.unwrap();
-    assert!(app.engine.decide_refund(&finance, &rejected, true).await.is_err(), "a rejection is final");
+    assert!(app.engine.decide_refund(&approver, &rejected, false, " ").await.is_err(), "a rejection says why");
+    app.engine.decide_refund(&approver, &rejected, false, "未办理退宿手续").await.unwrap();
+    assert!(app.engine.decide_refund(&approver, &rejected, true, "").await.is_err(), "a rejection is final");
 
     // The channel fails the refund: the money stays in transit until finance acts.
     sim.set_refunds_fail(true);
@@ -181,12 +182,12 @@ both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| asyn
         .request_refund(&finance, &p.payment.id, Fen(50_000), RefundKind::FeeCancelled, "退宿")
         .await
         .unwrap();
-    app.engine.decide_refund(&finance, &first, true).await.unwrap();
-    wait_refund(&app, &p.payment.id, "failed").await;
+    app.engine.decide_refund(&approver, &first, true, "").await.unwrap();
+    wait_refund(&app, &p.payment.id, RefundState::Failed).await;
     assert_verified(&app.store).await;
     sim.set_refunds_fail(false);
     app.engine.retry_refund(&finance, &first).await.unwrap();
-    wait_refund(&app, &p.payment.id, "succeeded").await;
+    wait_refund(&app, &p.payment.id, RefundState::Succeeded).await;
 
     // Another one fails and is paid by bank transfer instead.
     sim.set_refunds_fail(true);
@@ -195,8 +196,8 @@ both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| asyn
         .request_refund(&finance, &p.payment.id, Fen(20_000), RefundKind::FeeCancelled, "退宿")
         .await
         .unwrap();
-    app.engine.decide_refund(&finance, &second, true).await.unwrap();
-    wait_refund(&app, &p.payment.id, "failed").await;
+    app.engine.decide_refund(&approver, &second, true, "").await.unwrap();
+    wait_refund(&app, &p.payment.id, RefundState::Failed).await;
     assert!(app.engine.manual_refund(&finance, &second, "").await.is_err(), "a transfer needs its bank reference");
     app.engine.manual_refund(&finance, &second, "ABC20261122001").await.unwrap();
     assert!(app.engine.retry_refund(&finance, &second).await.is_err(), "a transferred refund is final");
@@ -209,13 +210,16 @@ both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| asyn
     let dorm = receivables::receivable(&mut c, &p.receivable_id).await.unwrap();
     assert_eq!(
         (dorm.due_fen, dorm.paid_fen),
-        (120_000 - 70_000, 120_000 - 70_000),
+        (Fen(120_000 - 70_000), Fen(120_000 - 70_000)),
         "the cancelled part left both due and paid"
     );
-    assert_eq!(receipts::for_payment(&mut c, &p.payment.id).await.unwrap().unwrap().state, "partially_refunded");
-    let states: Vec<String> =
+    assert_eq!(
+        receipts::for_payment(&mut c, &p.payment.id).await.unwrap().unwrap().state,
+        ReceiptState::PartiallyRefunded
+    );
+    let states: Vec<RefundState> =
         refund_store::of_payment(&mut c, &p.payment.id).await.unwrap().into_iter().map(|r| r.state).collect();
-    assert_eq!(states, vec!["rejected", "succeeded", "manual"]);
+    assert_eq!(states, vec![RefundState::Rejected, RefundState::Succeeded, RefundState::Manual]);
     drop(c);
     assert_verified(&app.store).await;
     app.stop().await;
@@ -223,7 +227,9 @@ both_stores!(failed_refunds_are_retried_or_paid_by_transfer, |env: TestEnv| asyn
 
 /// Pays the dorm fee twice (two tabs) and returns the second payment, whose money went to the
 /// payer's credit.
-async fn paid_twice(app: &bursar::app::Running) -> (crate::notifications::Paying, crate::notifications::Paying) {
+pub(crate) async fn paid_twice(
+    app: &bursar::app::Running,
+) -> (crate::notifications::Paying, crate::notifications::Paying) {
     let a = start_paying(app).await;
     let b = start_paying(app).await;
     let sim = app.wechat_sim.as_ref().unwrap();
@@ -233,14 +239,30 @@ async fn paid_twice(app: &bursar::app::Running) -> (crate::notifications::Paying
         eventually("both credited", Duration::from_secs(15), || {
             let store = app.store.clone();
             let id = id.clone();
-            async move {
-                let mut c = store.read().await.unwrap();
-                pay_store::payment(&mut c, &id).await.unwrap().state == "succeeded"
-            }
+            async move { payment_state(&store, &id).await == PaymentState::Succeeded }
         })
         .await;
     }
     (a, b)
+}
+
+/// Of two payments of the same bill, the one whose money found nothing owed (all of it went to
+/// the payer's credit).
+pub(crate) async fn the_overpaid_one(
+    app: &bursar::app::Running,
+    a: &crate::notifications::Paying,
+    b: &crate::notifications::Paying,
+) -> String {
+    let mut c = app.store.read().await.unwrap();
+    let mut over = Vec::new();
+    for p in [&a.payment.id, &b.payment.id] {
+        let allocations = refund_store::payment_allocations(&mut c, p).await.unwrap();
+        if allocations.iter().all(|x| x.target == bursar_domain::refund::RefundTarget::PayerCredit) {
+            over.push(p.clone());
+        }
+    }
+    assert_eq!(over.len(), 1, "one of the two payments went to the payer's credit");
+    over.remove(0)
 }
 
 async fn payer_credit(app: &bursar::app::Running, payer_id: &str) -> i64 {
@@ -269,14 +291,28 @@ both_stores!(finance_refunds_an_overpayment_from_its_queue, |env: TestEnv| async
         .await
         .unwrap();
     assert_eq!(location(&r), "/admin/refunds");
+    // Four eyes: the one who asked cannot approve; another finance officer does.
     let list = fin.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
+    assert!(!list.contains("/decide\""), "no approve button on one's own request");
+    let approver = login_operator(&base, bursar::demo::APPROVER_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let list = approver.get(format!("{base}/admin/refunds")).send().await.unwrap().text().await.unwrap();
     let refund_id = between(&list, "action=\"/admin/refunds/", "/decide\"").unwrap().to_string();
-    fin.post(format!("{base}/admin/refunds/{refund_id}/decide"))
+    let r = fin
+        .post(format!("{base}/admin/refunds/{refund_id}/decide"))
+        .form(&[("csrf", csrf_of(&queue).as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "approving one's own request is refused");
+    assert!(r.text().await.unwrap().contains("不能审批自己提交的申请"), "and says why");
+    let r = approver
+        .post(format!("{base}/admin/refunds/{refund_id}/decide"))
         .form(&[("csrf", csrf_of(&list).as_str()), ("decision", "approve")])
         .send()
         .await
         .unwrap();
-    wait_refund(&app, &payment_id, "succeeded").await;
+    assert_eq!(location(&r), "/admin/refunds");
+    wait_refund(&app, &payment_id, RefundState::Succeeded).await;
     assert_eq!(payer_credit(&app, &a.payer_id).await, 0, "the credit went back to the payer");
     let queue = fin.get(format!("{base}/admin/overpayments")).send().await.unwrap().text().await.unwrap();
     assert!(queue.contains("已处理"));
@@ -303,33 +339,27 @@ both_stores!(overpayments_can_be_refunded_automatically, |env: TestEnv| async mo
         for p in [&a, &b] {
             states.extend(refund_state(&app, &p.payment.id).await);
         }
-        states == vec!["succeeded".to_string()] // exactly one refund, paid out
+        states == vec![RefundState::Succeeded] // exactly one refund, paid out
     })
     .await;
     assert_eq!(payer_credit(&app, &a.payer_id).await, 0);
-    let mut c = app.store.read().await.unwrap();
-    let log: Vec<String> =
-        sqlx::query_scalar("SELECT actor_id FROM operation_log WHERE entity = 'refund' ORDER BY seq")
-            .fetch_all(&mut *c)
-            .await
-            .unwrap();
-    assert!(log.iter().any(|a| a == "auto_refund"), "{log:?}");
-    drop(c);
+    let auto = scalar(
+        &app.store,
+        "SELECT COUNT(*) FROM operation_log WHERE entity = 'refund' AND actor_kind = 'system' AND actor_id = $1",
+        &["auto_refund"],
+    )
+    .await;
+    assert!(auto >= 1, "the automatic refund is logged as the system's");
     assert_verified(&app.store).await;
     app.stop().await;
 });
 
 both_stores!(card_refunds_return_to_the_wallet_and_offline_ones_go_by_transfer, |env: TestEnv| async move {
     let app = env.start_demo().await;
-    let finance = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::operator_by_username(&mut c, bursar::demo::FINANCE_USER).await.unwrap().unwrap()
-    };
+    let finance = operator(&app.engine, bursar::demo::CLERK_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
     let (student, _) = bursar::demo::first_student_login();
-    let payer = {
-        let mut c = app.store.read().await.unwrap();
-        bursar_store::payers::payer_by_login(&mut c, "enrolled_student", &student).await.unwrap().unwrap()
-    };
+    let (payer, by) = first_student(&app.store).await;
     let card = app.engine.card_of(&payer.id).await.unwrap().unwrap();
     let textbook = {
         let mut c = app.store.read().await.unwrap();
@@ -341,30 +371,30 @@ both_stores!(card_refunds_return_to_the_wallet_and_offline_ones_go_by_transfer, 
             .unwrap()
     };
     // Pay the textbooks by card, then refund part of it: straight back into the wallet.
-    let order = app.engine.create_order(&payer.id, &[(textbook.id.clone(), textbook.outstanding())]).await.unwrap();
-    let pay = app.engine.pay_with_card(&order, &payer.id, |_| true).await.unwrap();
+    let order = app.engine.create_order(&by, &[(textbook.id.clone(), textbook.outstanding())]).await.unwrap();
+    let pay = app.engine.pay_with_card(&by, &order, |_| true).await.unwrap();
     let after_pay = app.engine.card_balance(&card.card_no).await.unwrap().get();
     let r =
         app.engine.request_refund(&finance, &pay.id, Fen(5_000), RefundKind::FeeCancelled, "教材退订").await.unwrap();
-    app.engine.decide_refund(&finance, &r, true).await.unwrap();
-    wait_refund(&app, &pay.id, "succeeded").await;
+    app.engine.decide_refund(&approver, &r, true, "").await.unwrap();
+    wait_refund(&app, &pay.id, RefundState::Succeeded).await;
     assert_eq!(app.engine.card_balance(&card.card_no).await.unwrap().get(), after_pay + 5_000);
 
     // An imported cash payment: the channel cannot pay it back, so it fails to finance's transfer path.
     let csv = format!(
         "来源参考号,学号/工号,收费项目代码,学年,金额,方式,收款时间\nCASH-R-1,{student},ZSF,2026-2027,1200.00,现金,2026-11-20 09:30:00\n"
     );
-    let report = app.engine.import_offline("cash.csv", csv.as_bytes(), &finance.id).await.unwrap();
+    let report = app.engine.import_offline(&finance, "cash.csv", csv.as_bytes()).await.unwrap();
     assert_eq!(report.imported, 1, "{report:?}");
     let cash = {
         let mut c = app.store.read().await.unwrap();
-        pay_store::payment_by_channel_txn(&mut c, "offline", "CASH-R-1").await.unwrap().unwrap()
+        pay_store::payment_by_channel_txn(&mut c, ChannelKind::Offline, "CASH-R-1").await.unwrap().unwrap()
     };
     let r = app.engine.request_refund(&finance, &cash.id, Fen(20_000), RefundKind::FeeCancelled, "退宿").await.unwrap();
-    app.engine.decide_refund(&finance, &r, true).await.unwrap();
-    wait_refund(&app, &cash.id, "failed").await;
+    app.engine.decide_refund(&approver, &r, true, "").await.unwrap();
+    wait_refund(&app, &cash.id, RefundState::Failed).await;
     app.engine.manual_refund(&finance, &r, "BANK-TR-0001").await.unwrap();
-    wait_refund(&app, &cash.id, "manual").await;
+    wait_refund(&app, &cash.id, RefundState::Manual).await;
     assert_verified(&app.store).await;
     app.stop().await;
 });

@@ -3,13 +3,16 @@
 //! in-process on ephemeral ports; small HTML helpers.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bursar::app::{self, Injected, Running};
 use bursar::config::Config;
-use bursar_domain::{SystemClock, UuidV7Ids};
-use bursar_store::Store;
+use bursar_domain::access::{PayerPrincipal, Principal};
+use bursar_domain::payer::PayerKind;
+use bursar_domain::payment::PaymentState;
+use bursar_engine::Engine;
+use bursar_store::payers::{self, PayerRow};
+use bursar_store::{Conn, Store};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Db {
@@ -72,10 +75,6 @@ impl TestEnv {
         Some(TestEnv { dir, url })
     }
 
-    pub async fn store(&self) -> Store {
-        Store::open(&self.url, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await.expect("open store")
-    }
-
     pub fn config(&self) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -96,10 +95,7 @@ impl TestEnv {
     pub async fn start_demo_with(&self, adjust: impl FnOnce(&mut Config)) -> Running {
         let mut cfg = self.config();
         adjust(&mut cfg);
-        let store = app::open_store(&cfg, Arc::new(SystemClock), Arc::new(UuidV7Ids)).await.expect("store");
-        let key = app::read_id_digest_key(&cfg.data_dir).expect("key");
         let rule = cfg.initial_password_rule().expect("initial password rule");
-        bursar::demo::seed_if_empty_with(&store, &key, &rule).await.expect("seed");
         let inj = Injected {
             sim_retry_scale: 0.01,
             sweep_every: Duration::from_millis(200),
@@ -107,8 +103,9 @@ impl TestEnv {
             code_deadline_ms: Some(4_000),
             ..Injected::default()
         };
-        let running = app::start_with_store(&cfg, inj, store).await.expect("start");
-        bursar::demo::enable_channels(&running.store).await.expect("demo channels");
+        let running = app::start(&cfg, inj).await.expect("start");
+        bursar::demo::seed_if_empty_with(&running.engine, &rule).await.expect("seed");
+        bursar::demo::enable_channels(&running.engine).await.expect("demo channels");
         bursar::demo::ensure_demo_projects(&running.engine).await.expect("demo projects");
         running
     }
@@ -180,8 +177,7 @@ where
 }
 
 pub async fn assert_verified(store: &Store) {
-    let mut c = store.read().await.expect("conn");
-    let report = bursar_store::verify::run(&mut c).await.expect("verify");
+    let report = bursar_store::verify::run(store).await.expect("verify");
     assert!(report.is_clean(), "ledger invariants broken:\n{}", report.render());
 }
 
@@ -207,4 +203,71 @@ pub async fn serve_router(router: axum::Router) -> String {
         axum::serve(listener, router).await.expect("serve");
     });
     url
+}
+
+/// A payer, by kind and login identifier, and the principal they act as.
+pub async fn payer(store: &Store, kind: PayerKind, identifier: &str) -> (PayerRow, Principal) {
+    let mut c = store.read().await.expect("conn");
+    let row = payers::payer_by_login(&mut c, kind, identifier).await.expect("payer").expect("the payer exists");
+    let by = Principal::Payer(PayerPrincipal { id: row.id.clone(), kind: row.kind, via_sso: false });
+    (row, by)
+}
+
+/// The first demo student and the principal they act as.
+pub async fn first_student(store: &Store) -> (PayerRow, Principal) {
+    payer(store, PayerKind::EnrolledStudent, &bursar::demo::first_student_login().0).await
+}
+
+/// A finance or department operator's principal, by user name.
+pub async fn operator(engine: &Engine, username: &str) -> Principal {
+    engine.operator_principal(username).await.expect("operator").expect("the operator exists")
+}
+
+/// A payment's state.
+pub async fn payment_state(store: &Store, id: &str) -> PaymentState {
+    let mut c = store.read().await.expect("conn");
+    bursar_store::payments::payment(&mut c, id).await.expect("payment").state
+}
+
+/// One number from the database (a count, a sum).
+pub async fn scalar(store: &Store, sql: &str, binds: &[&str]) -> i64 {
+    let mut c = store.read().await.expect("conn");
+    let mut q = sqlx::query_scalar::<_, i64>(sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_one(c.raw()).await.expect("scalar")
+}
+
+/// The merchant order number a payment page shows (in full in the identifier's title).
+pub fn merchant_order_no_on(page: &str) -> String {
+    let at = page.find("商户订单号").expect("the page shows the merchant order number");
+    between(&page[at..], "title=\"", "\"").expect("the identifier's full value").to_string()
+}
+
+/// Asks for a registration code for `phone` in browser `c` (as the 获取验证码 button does) and
+/// reads it from the SMS simulator, as the person would read their phone.
+pub async fn sms_code(app: &Running, c: &reqwest::Client, phone: &str) -> String {
+    let base = &app.base_url;
+    let page = c.get(format!("{base}/portal/register")).send().await.expect("page").text().await.expect("text");
+    let empty = String::new();
+    let r = c
+        .post(format!("{base}/portal/register/code"))
+        .form(&[
+            ("csrf", csrf_of(&page)),
+            ("name", "x".to_string()),
+            ("phone", phone.to_string()),
+            ("password", empty.clone()),
+            ("confirm", empty.clone()),
+            ("question1", empty.clone()),
+            ("answer1", empty.clone()),
+            ("question2", empty.clone()),
+            ("answer2", empty),
+        ])
+        .send()
+        .await
+        .expect("code");
+    assert_eq!(r.status(), 200, "a code is sent");
+    assert!(r.text().await.expect("text").contains("验证码已发送至"));
+    app.sms_sim.as_ref().expect("the SMS simulator runs").last_code(phone).expect("a code was texted")
 }

@@ -352,6 +352,10 @@ impl Channel for UnionpayAdapter {
 
     /// UnionPay has no close: an unpaid front order lapses at its `payTimeout`. Closing asks
     /// first, so a paid order is reported (as `ORDERPAID`) rather than forgotten.
+    fn closes_unpaid(&self) -> bool {
+        false
+    }
+
     async fn close(&self, merchant_order_no: &str) -> Result<(), ChannelError> {
         match self.query(merchant_order_no).await? {
             ChannelOutcome::Paid { .. } => {

@@ -1,14 +1,9 @@
 //! UnionPay online gateway, ACP 5.1.0 (CHANNELS.md §4): front consume through an auto-posted
 //! form, back notification, query, refund and the reconciliation file, with certificate
-//! signing and chain verification — Bursar's adapter and the built-in simulator (with its own
-//! test PKI). Banks' e-banking gateways of this kind are merchant accounts of channel `unionpay`.
+//! signing and chain verification — Bursar's adapter and the PKI it shares with the simulator (`bursar-simulators`). Banks' e-banking gateways of this kind are merchant accounts of channel `unionpay`.
 
 pub mod adapter;
 pub mod certs;
 pub mod protocol;
-pub mod sandbox;
-pub mod simulator;
 
 pub use adapter::{UnionpayAdapter, UnionpayConfig};
-pub use sandbox::UnionpaySandbox;
-pub use simulator::UnionpaySimulator;

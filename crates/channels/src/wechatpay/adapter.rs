@@ -224,8 +224,10 @@ impl WechatPayAdapter {
         }
         let ts_secs: i64 = ts.parse().map_err(|_| ChannelError::Verification("bad timestamp".into()))?;
         let now = self.clock.now_ms() / 1000;
-        if (now - ts_secs).abs() > MAX_CLOCK_SKEW_SECS {
-            return Err(ChannelError::Verification(format!("timestamp {ts_secs} is {}s from now", now - ts_secs)));
+        if !bursar_domain::clock::within(ts_secs, now, MAX_CLOCK_SKEW_SECS) {
+            return Err(ChannelError::Verification(format!(
+                "timestamp {ts_secs} is out of the {MAX_CLOCK_SKEW_SECS}s window"
+            )));
         }
         if !self.verifier.verify_base64(&response_message(&ts, &nonce, body), &sig) {
             return Err(ChannelError::Verification("bad signature".into()));

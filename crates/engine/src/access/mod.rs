@@ -1,0 +1,11 @@
+//! Access: logins and sessions (the principal behind each request), passwords, payers' own
+//! accounts, single sign-on from business systems, operators and their roles, and the settings
+//! that decide which approvals need a second person.
+
+pub mod accounts;
+pub mod limits;
+pub mod operators;
+pub mod passwords;
+pub mod phone;
+pub mod sessions;
+pub mod sso;

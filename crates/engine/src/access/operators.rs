@@ -1,0 +1,153 @@
+//! Operators (操作员) and the settings that decide access: who holds which roles over which
+//! departments, and which approvals need a second person.
+
+use bursar_domain::access::{ApprovalKind, Permission, Principal, Role};
+use bursar_store::payers;
+use bursar_store::sessions::{self as session_store, SubjectKind};
+use bursar_store::{settings, Tx};
+
+use crate::access::passwords::{self, password_ok};
+use crate::engine::{log, require, Engine};
+use crate::error::{refused, EngineError};
+
+/// An operator to create.
+#[derive(Clone, Debug)]
+pub struct NewOperator {
+    pub username: String,
+    pub name: String,
+    pub password: String,
+    pub roles: Vec<Role>,
+    /// Departments (ids) the department roles hold over.
+    pub departments: Vec<String>,
+}
+
+impl Engine {
+    /// Creates an operator with roles (system administrators; the demo seed). Returns the id.
+    pub async fn create_operator(&self, by: &Principal, op: &NewOperator) -> Result<String, EngineError> {
+        require(by, Permission::ManageOperators)?;
+        let username = op.username.trim().to_string();
+        if username.is_empty()
+            || username.len() > 32
+            || !username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        {
+            return Err(refused("用户名须为 1–32 位字母、数字、下划线或点"));
+        }
+        if op.name.trim().is_empty() || op.name.chars().count() > 40 {
+            return Err(refused("请填写姓名"));
+        }
+        if op.roles.is_empty() {
+            return Err(refused("请至少选择一个角色"));
+        }
+        if op.roles.iter().any(|r| r.is_department_scoped()) && op.departments.is_empty() {
+            return Err(refused("收费部门角色须指定所属部门"));
+        }
+        if !password_ok(&op.password) {
+            return Err(refused("密码至少 8 位，须同时包含字母和数字"));
+        }
+        let hash = passwords::hash(&op.password).await?;
+        let (by, op) = (by.clone(), op.clone());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, op, hash, username) = (by.clone(), op.clone(), hash.clone(), username.clone());
+                Box::pin(async move {
+                    let id = tx.new_id();
+                    payers::insert_operator(tx, &id, &username, op.name.trim(), &hash, &op.roles, &op.departments)
+                        .await
+                        .map_err(|e| match e {
+                            bursar_store::StoreError::Duplicate(_) => refused(format!("用户名 {username} 已存在")),
+                            other => other.into(),
+                        })?;
+                    let roles: Vec<&str> = op.roles.iter().map(|r| r.as_str()).collect();
+                    let detail = format!(
+                        "username={username} roles={} departments={}",
+                        roles.join(","),
+                        op.departments.join(",")
+                    );
+                    log(tx, &by, "operator.create", ("operator", &id), ("", "active"), &detail).await?;
+                    Ok(id)
+                })
+            })
+            .await
+    }
+
+    /// Changes an operator's roles and departments; their sessions end (they log in again with
+    /// the new rights).
+    pub async fn set_operator_roles(
+        &self,
+        by: &Principal,
+        operator_id: &str,
+        roles: &[Role],
+        departments: &[String],
+    ) -> Result<(), EngineError> {
+        require(by, Permission::ManageOperators)?;
+        let (by, id, roles, departments) = (by.clone(), operator_id.to_string(), roles.to_vec(), departments.to_vec());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, roles, departments) = (by.clone(), id.clone(), roles.clone(), departments.clone());
+                Box::pin(async move {
+                    payers::operator(tx, &id).await?;
+                    payers::set_roles(tx, &id, &roles, &departments).await?;
+                    session_store::delete_others(tx, SubjectKind::Operator, &id, None).await?;
+                    let codes: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                    let detail = format!("roles={} departments={}", codes.join(","), departments.join(","));
+                    log(tx, &by, "operator.roles", ("operator", &id), ("", ""), &detail).await
+                })
+            })
+            .await
+    }
+
+    /// Whether an approval of this kind needs a second person (on unless relaxed).
+    pub async fn four_eyes(&self, kind: ApprovalKind) -> Result<bool, EngineError> {
+        let mut c = self.store().read().await?;
+        crate::engine::four_eyes_enforced(&mut c, kind).await
+    }
+
+    /// Relaxes or restores four-eyes control for one kind of approval (系统参数设置). Relaxing
+    /// it needs a reason, which the operation log keeps with the change.
+    pub async fn set_four_eyes(
+        &self,
+        by: &Principal,
+        kind: ApprovalKind,
+        enforced: bool,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        require(by, Permission::ManageSettings)?;
+        let reason = reason.trim().to_string();
+        if !enforced && reason.is_empty() {
+            return Err(refused("取消双人复核须填写原因（例如学校文件号）"));
+        }
+        if reason.chars().count() > 200 {
+            return Err(refused("原因不超过 200 字"));
+        }
+        let by = by.clone();
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, reason) = (by.clone(), reason.clone());
+                Box::pin(async move {
+                    let name = kind.setting_name();
+                    let before = settings::get(tx, &name).await?.unwrap_or_else(|| "1".into());
+                    let after = if enforced { "1" } else { "0" };
+                    if before == after {
+                        return Ok(());
+                    }
+                    settings::set(tx, &name, after).await?;
+                    log(tx, &by, "settings.four_eyes", ("setting", &name), (&before, after), &reason).await
+                })
+            })
+            .await
+    }
+
+    /// The last change of a kind's four-eyes setting: (who, when, reason), when it was changed.
+    pub async fn four_eyes_changed(&self, kind: ApprovalKind) -> Result<Option<(String, i64, String)>, EngineError> {
+        let mut c = self.store().read().await?;
+        let rows = bursar_store::oplog::for_entity(&mut c, "setting", &kind.setting_name()).await?;
+        let Some(last) = rows.last() else { return Ok(None) };
+        let who = bursar_store::payers::operator_names(&mut c)
+            .await?
+            .into_iter()
+            .find(|(id, _)| *id == last.actor_id)
+            .map(|(_, n)| n)
+            .unwrap_or_else(|| last.actor_id.clone());
+        Ok(Some((who, last.at_ms, last.detail.clone())))
+    }
+}

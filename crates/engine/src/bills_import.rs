@@ -1,0 +1,211 @@
+//! Importing what is owed (应收) from xlsx or CSV: 学号/工号, 项目编码, 学年, 金额, 备注. Every row
+//! checked against the payers and the approved fee items; a receivable already raised for the
+//! same payer, item and year is left alone when the amount agrees and reported when it does not
+//! (an import never silently changes what someone owes); a file with any bad row changes
+//! nothing unless the operator chooses to apply its good rows.
+
+use std::collections::{HashMap, HashSet};
+
+use bursar_domain::access::{Permission, Principal};
+use bursar_domain::fee::AcademicYear;
+use bursar_domain::roster::normalize_cell;
+use bursar_domain::Fen;
+use bursar_store::receivables as rec_store;
+use bursar_store::{payers, Tx};
+
+use crate::collection::receivables::{raise_receivable, Raise, RaiseMode, Raised};
+use crate::engine::{log, require, Engine};
+use crate::error::{refused, EngineError};
+use crate::roster::{ImportMode, RosterProblem, ROSTER_LIMITS};
+use crate::tables::read_table;
+
+/// The columns, by the header names finance offices use.
+const COLUMNS: [(&str, &[&str]); 5] = [
+    ("identifier", &["学号/工号", "学号", "工号"]),
+    ("item", &["项目编码", "收费项目代码", "收费项目编码"]),
+    ("year", &["学年"]),
+    ("amount", &["金额", "金额（元）", "金额(元)", "应收金额"]),
+    ("note", &["备注"]),
+];
+
+fn label(key: &str) -> &'static str {
+    COLUMNS.iter().find(|(k, _)| *k == key).map(|(_, n)| n[0]).unwrap_or("")
+}
+
+/// What a receivables import came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BillsReport {
+    pub rows: usize,
+    pub created: usize,
+    /// Already raised with the same amount: nothing changed.
+    pub existing: usize,
+    pub problems: Vec<RosterProblem>,
+    pub applied: bool,
+}
+
+/// One good row, ready to raise.
+#[derive(Clone, Debug)]
+struct Bill {
+    payer_id: String,
+    fee_item_id: String,
+    year: String,
+    amount: Fen,
+}
+
+impl Engine {
+    /// Imports receivables. `progress(done, total)` is told as rows are checked.
+    pub async fn import_bills(
+        &self,
+        by: &Principal,
+        bytes: &[u8],
+        mode: ImportMode,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<BillsReport, EngineError> {
+        require(by, Permission::RaiseReceivables)?;
+        let table = read_table(bytes, &ROSTER_LIMITS).map_err(refused)?;
+        let mut report = BillsReport::default();
+        let problem = |line: usize, key: &str, value: &str, reason: String| RosterProblem {
+            line,
+            column: label(key),
+            value: value.chars().take(60).collect(),
+            reason,
+        };
+        let Some(header) = table.first() else {
+            report.problems.push(problem(1, "", "", "文件为空".into()));
+            return Ok(report);
+        };
+        let header: Vec<String> = header.iter().map(|h| normalize_cell(h)).collect();
+        let mut col: HashMap<&str, usize> = HashMap::new();
+        for (key, names) in COLUMNS {
+            match header.iter().position(|h| names.contains(&h.as_str())) {
+                Some(i) => {
+                    col.insert(key, i);
+                }
+                None if key == "note" => {}
+                None => report.problems.push(problem(1, key, "", format!("缺少列“{}”", label(key)))),
+            }
+        }
+        if !report.problems.is_empty() {
+            return Ok(report);
+        }
+        let mut c = self.store().read().await?;
+        let items: HashMap<String, (String, bool)> = rec_store::fee_items(&mut c)
+            .await?
+            .into_iter()
+            .map(|f| (f.code.clone(), (f.id, f.status.is_approved())))
+            .collect();
+        let total = table.len().saturating_sub(1);
+        let mut bills = Vec::new();
+        let mut seen: HashSet<(String, String, String)> = HashSet::new();
+        for (idx, cells) in table.iter().enumerate().skip(1) {
+            let line = idx + 1;
+            if idx % 1000 == 0 {
+                progress(idx, total);
+            }
+            if cells.iter().all(|v| v.trim().is_empty()) {
+                continue;
+            }
+            report.rows += 1;
+            let cell = |k: &str| col.get(k).and_then(|i| cells.get(*i)).map(|v| normalize_cell(v)).unwrap_or_default();
+            let (identifier, code, year_text, amount_text) =
+                (cell("identifier"), cell("item"), cell("year"), cell("amount"));
+            let mut bad = Vec::new();
+            let payer = payers::payer_by_identifier(&mut c, &identifier).await?;
+            if payer.is_none() {
+                bad.push(problem(line, "identifier", &identifier, "缴费人不存在（请先导入花名册）".into()));
+            }
+            let item = match items.get(&code) {
+                Some((id, true)) => Some(id.clone()),
+                Some((_, false)) => {
+                    bad.push(problem(line, "item", &code, "收费项目尚未审核通过".into()));
+                    None
+                }
+                None => {
+                    bad.push(problem(line, "item", &code, "收费项目编码不存在".into()));
+                    None
+                }
+            };
+            let year = AcademicYear::parse(&year_text).ok();
+            if year.is_none() {
+                bad.push(problem(line, "year", &year_text, "学年格式应为 2026-2027".into()));
+            }
+            let amount = match Fen::parse_yuan(&amount_text) {
+                Ok(a) if a.is_positive() => Some(a),
+                _ => {
+                    bad.push(problem(line, "amount", &amount_text, "金额应为正数，最多两位小数".into()));
+                    None
+                }
+            };
+            let (Some(payer), Some(item), Some(_), Some(amount), true) = (payer, item, year, amount, bad.is_empty())
+            else {
+                report.problems.extend(bad);
+                continue;
+            };
+            if !seen.insert((payer.id.clone(), item.clone(), year_text.clone())) {
+                report.problems.push(problem(
+                    line,
+                    "identifier",
+                    &identifier,
+                    "同一缴费人、项目和学年在文件中重复".into(),
+                ));
+                continue;
+            }
+            if let Some(existing) = rec_store::find(&mut c, &payer.id, &item, &year_text).await? {
+                if existing.due_fen != amount {
+                    report.problems.push(problem(
+                        line,
+                        "amount",
+                        &amount_text,
+                        format!("该生该学年已有此项应收 ¥{}，金额不同；调整请走减免或由财务处理", existing.due_fen),
+                    ));
+                    continue;
+                }
+            }
+            bills.push(Bill { payer_id: payer.id, fee_item_id: item, year: year_text, amount });
+        }
+        drop(c);
+        progress(total, total);
+        if !report.problems.is_empty() && mode == ImportMode::AllOrNothing {
+            return Ok(report);
+        }
+        let by2 = by.clone();
+        let (created, existing) = self
+            .store()
+            .write(|tx: &mut Tx| {
+                let (by, bills) = (by2.clone(), bills.clone());
+                Box::pin(async move { raise_in_tx(tx, &by, &bills).await })
+            })
+            .await?;
+        (report.created, report.existing) = (created, existing);
+        report.applied = true;
+        Ok(report)
+    }
+}
+
+async fn raise_in_tx(tx: &mut Tx, by: &Principal, bills: &[Bill]) -> Result<(usize, usize), EngineError> {
+    let (mut created, mut existing) = (0, 0);
+    for b in bills {
+        let raise = Raise {
+            payer_id: &b.payer_id,
+            fee_item_id: &b.fee_item_id,
+            academic_year: &b.year,
+            amount: b.amount,
+            mode: RaiseMode::Bill,
+            source: "import",
+        };
+        match raise_receivable(tx, by, &raise).await? {
+            Raised::Created(_) => created += 1,
+            _ => existing += 1,
+        }
+    }
+    log(
+        tx,
+        by,
+        "receivable.import",
+        ("receivables", "import"),
+        ("", ""),
+        &format!("created={created} existing={existing}"),
+    )
+    .await?;
+    Ok((created, existing))
+}

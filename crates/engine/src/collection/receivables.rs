@@ -1,0 +1,104 @@
+//! Raising receivables: the one function every path uses (the demo seed, imports, project
+//! registrations, business systems' orders and bulk pushes), with one rule for a receivable that
+//! already exists.
+//!
+//! A payer owes a fee item once per academic year: one receivable per (payer, fee item, year).
+//! Raising it again depends on what is being raised:
+//! - a **bill** ([`RaiseMode::Bill`]: imports, rules, bulk pushes, registrations) is raised once;
+//!   the existing receivable is returned and nothing changes;
+//! - an **order's charge** ([`RaiseMode::Charge`]: a business system's order) attaches to the
+//!   existing receivable while it still owes at least the amount (the same charge — nothing is
+//!   doubled), and otherwise adds the amount to it as a new charge (another purchase of the item
+//!   that year), with its own once-only ledger entry.
+
+use bursar_domain::access::Principal;
+use bursar_domain::ledger;
+use bursar_domain::Fen;
+use bursar_store::{receivables as rec_store, Tx};
+
+use crate::engine::log;
+use crate::error::EngineError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RaiseMode {
+    Bill,
+    /// The order the charge belongs to names the ledger entry of an added amount.
+    Charge,
+}
+
+/// What to raise.
+#[derive(Clone, Debug)]
+pub struct Raise<'a> {
+    pub payer_id: &'a str,
+    pub fee_item_id: &'a str,
+    pub academic_year: &'a str,
+    pub amount: Fen,
+    pub mode: RaiseMode,
+    /// What caused it (an order id, an import, a registration), for the ledger and the log.
+    pub source: &'a str,
+}
+
+/// What raising did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Raised {
+    /// A new receivable.
+    Created(String),
+    /// The bill existed: nothing changed.
+    Existing(String),
+    /// The charge attached to what the payer already owes: nothing changed.
+    Attached(String),
+    /// The charge was added to the existing receivable.
+    Increased(String),
+}
+
+impl Raised {
+    pub fn receivable_id(&self) -> &str {
+        match self {
+            Raised::Created(id) | Raised::Existing(id) | Raised::Attached(id) | Raised::Increased(id) => id,
+        }
+    }
+    /// How much this raise added to what the payer owes.
+    pub fn raised(&self, amount: Fen) -> Fen {
+        match self {
+            Raised::Created(_) | Raised::Increased(_) => amount,
+            Raised::Existing(_) | Raised::Attached(_) => Fen::ZERO,
+        }
+    }
+}
+
+/// Raises (or finds) a receivable in the caller's transaction: the row, its ledger entry (Dr
+/// receivable / Cr fee income) and the operation-log line, together.
+pub async fn raise_receivable(tx: &mut Tx, by: &Principal, r: &Raise<'_>) -> Result<Raised, EngineError> {
+    if !r.amount.is_positive() {
+        return Err(bursar_domain::DomainError::NonPositiveAmount.into());
+    }
+    let now = tx.now_ms;
+    if let Some(existing) = rec_store::find(tx, r.payer_id, r.fee_item_id, r.academic_year).await? {
+        return match r.mode {
+            RaiseMode::Bill => Ok(Raised::Existing(existing.id)),
+            RaiseMode::Charge if existing.outstanding() >= r.amount => Ok(Raised::Attached(existing.id)),
+            RaiseMode::Charge => {
+                rec_store::increase_due(tx, &existing.id, existing.due_fen, r.amount, now).await?;
+                let source = format!("{}:{}", existing.id, r.source);
+                let entry = ledger::receivable_increased(&existing.id, r.fee_item_id, r.amount, &source)?;
+                bursar_store::ledger::post(tx, &entry).await?;
+                let detail = format!("due_fen+={} source={}", r.amount.get(), r.source);
+                log(tx, by, "receivable.increase", ("receivable", &existing.id), ("", "open"), &detail).await?;
+                Ok(Raised::Increased(existing.id))
+            }
+        };
+    }
+    let id = tx.new_id();
+    rec_store::insert_receivable(tx, &id, r.payer_id, r.fee_item_id, r.academic_year, r.amount, now).await?;
+    bursar_store::ledger::post(tx, &ledger::receivable_raised(&id, r.fee_item_id, r.amount)?).await?;
+    let detail = format!(
+        "payer={} fee_item={} year={} due_fen={} source={}",
+        r.payer_id,
+        r.fee_item_id,
+        r.academic_year,
+        r.amount.get(),
+        r.source
+    );
+    log(tx, by, "receivable.raise", ("receivable", &id), ("", "open"), &detail).await?;
+    Ok(Raised::Created(id))
+}

@@ -1,0 +1,8 @@
+//! Reads, each through the principal asking: a payer's own data, an operator's within their
+//! permissions and department scope, an application's own orders, and what is public.
+
+pub mod app;
+pub mod operator;
+pub mod payer;
+pub mod payers;
+pub mod public;

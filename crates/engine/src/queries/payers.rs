@@ -1,0 +1,78 @@
+//! Finance's reads of payers: a search, and everything about one payer (receivables, payments
+//! over every channel, credit, the operation log), within the operator's scope.
+
+use bursar_domain::access::{Permission, Scope};
+use bursar_domain::ledger::AccountRef;
+use bursar_domain::payer::PayerKind;
+use bursar_domain::Fen;
+use bursar_store::oplog::{self, LogRow};
+use bursar_store::payers::{self, PayerListRow, PayerRow, PayerSearch};
+use bursar_store::payments::{self as pay_store, PaymentRow};
+use bursar_store::receivables::{self, ReceivableView};
+
+use crate::engine::require;
+use crate::error::EngineError;
+use crate::queries::operator::OperatorView;
+
+/// Rows of one page of a payer search.
+pub const PAGE: i64 = 50;
+
+/// Everything about one payer.
+pub struct PayerDossier {
+    pub payer: PayerRow,
+    pub department: Option<String>,
+    pub receivables: Vec<ReceivableView>,
+    pub payments: Vec<PaymentRow>,
+    /// What the payer paid that nothing was owed for (their credit, waiting to be refunded).
+    pub credit: Fen,
+    pub log: Vec<LogRow>,
+}
+
+impl OperatorView<'_> {
+    fn payer_scope(&self) -> Result<Option<Vec<String>>, EngineError> {
+        Ok(match require(self.by(), Permission::ViewPayers)? {
+            Scope::All => None,
+            Scope::Departments(d) => Some(d),
+            _ => Some(Vec::new()),
+        })
+    }
+
+    /// A page of payers matching `text` (number prefix, part of the name, ID last four, class),
+    /// after the cursor (the last row's identifier and id).
+    pub async fn search_payers(
+        &self,
+        text: &str,
+        kind: Option<PayerKind>,
+        after: Option<(&str, &str)>,
+    ) -> Result<Vec<PayerListRow>, EngineError> {
+        let depts = self.payer_scope()?;
+        let mut c = self.engine().store().read().await?;
+        let s = PayerSearch { text, kind, departments: depts.as_deref(), after, limit: PAGE + 1 };
+        Ok(payers::search(&mut c, &s).await?)
+    }
+
+    /// One payer's dossier (`NotFound` outside the operator's scope).
+    pub async fn payer_dossier(&self, id: &str) -> Result<PayerDossier, EngineError> {
+        let depts = self.payer_scope()?;
+        let mut c = self.engine().store().read().await?;
+        let payer = match payers::payer(&mut c, id).await {
+            Ok(p) => p,
+            Err(bursar_store::StoreError::NotFound(_)) => return Err(EngineError::NotFound(format!("缴费人 {id}"))),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(d) = &depts {
+            if !payer.department_id.as_ref().is_some_and(|p| d.contains(p)) {
+                return Err(EngineError::NotFound(format!("缴费人 {id}")));
+            }
+        }
+        let department = match &payer.department_id {
+            Some(d) => payers::department_name(&mut c, d).await?,
+            None => None,
+        };
+        let receivables = receivables::for_payer(&mut c, &payer.id).await?;
+        let payments = pay_store::payments_of_payer(&mut c, &payer.id).await?;
+        let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&payer.id)).await?;
+        let log = oplog::for_entity(&mut c, "payer", &payer.id).await?;
+        Ok(PayerDossier { payer, department, receivables, payments, credit: Fen(-credit.get()), log })
+    }
+}

@@ -1,0 +1,166 @@
+//! Reductions and waivers (减免): a department or finance asks to reduce what a payer owes (by an
+//! amount, or all that is left), with a reason; another person decides (four eyes, like refunds).
+//! An approval reduces the receivable by compare-and-set — never below what is paid — and posts
+//! the waiver (Dr fee income / Cr receivable) in the same transaction as the decision and its log.
+
+use bursar_domain::access::{ApprovalKind, Permission, Principal};
+use bursar_domain::fee::WaiverState;
+use bursar_domain::{ledger, Fen};
+use bursar_store::receivables as rec_store;
+use bursar_store::waivers::{self as store, WaiverRow};
+use bursar_store::Tx;
+
+use crate::engine::{check_decider, log, require, Engine};
+use crate::error::{refused, EngineError};
+
+impl Engine {
+    /// Asks to reduce a receivable by `amount` (`None`: all that is still owed). Returns the
+    /// request's id.
+    pub async fn request_waiver(
+        &self,
+        by: &Principal,
+        receivable_id: &str,
+        amount: Option<Fen>,
+        reason: &str,
+    ) -> Result<String, EngineError> {
+        let scope = require(by, Permission::RequestWaiver)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(refused("请填写减免原因（不超过 200 字，如文件号、困难认定）"));
+        }
+        let (by, rid) = (by.clone(), receivable_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, rid, reason, scope) = (by.clone(), rid.clone(), reason.clone(), scope.clone());
+                Box::pin(async move {
+                    let r = rec_store::receivable(tx, &rid)
+                        .await
+                        .map_err(|_| EngineError::NotFound(format!("应收 {rid}")))?;
+                    if !scope.covers_fee_item(&r.fee_item_id, &r.department_id) {
+                        return Err(EngineError::NotFound(format!("应收 {rid}")));
+                    }
+                    let owed = r.outstanding();
+                    let amount = amount.unwrap_or(owed);
+                    if !amount.is_positive() || amount > owed {
+                        return Err(refused(format!("减免金额须大于 0 且不超过尚欠的 ¥{owed}")));
+                    }
+                    let id = tx.new_id();
+                    store::insert(tx, &id, &rid, amount, &reason, &by.actor_ref()).await?;
+                    let detail = format!("receivable={rid} amount_fen={} reason={reason}", amount.get());
+                    log(tx, &by, "waiver.request", ("waiver", &id), ("", "requested"), &detail).await?;
+                    Ok(id)
+                })
+            })
+            .await
+    }
+
+    /// Approves or rejects a request. An approval reduces what is still owed by the amount asked
+    /// (refused when less is owed by now: paid meanwhile, or another waiver approved first).
+    pub async fn decide_waiver(
+        &self,
+        by: &Principal,
+        id: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), EngineError> {
+        require(by, Permission::ApproveWaiver)?;
+        let comment = comment.trim().to_string();
+        if !approve && comment.is_empty() {
+            return Err(refused("驳回须写明原因"));
+        }
+        let (by, id) = (by.clone(), id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, comment) = (by.clone(), id.clone(), comment.clone());
+                Box::pin(async move { decide_in_tx(tx, &by, &id, approve, &comment).await })
+            })
+            .await
+    }
+
+    /// Requests (waiting first) for finance.
+    pub async fn waivers(&self, by: &Principal) -> Result<Vec<(WaiverRow, rec_store::ReceivableView)>, EngineError> {
+        require(by, Permission::ApproveWaiver).or_else(|_| require(by, Permission::RequestWaiver))?;
+        let mut c = self.store().read().await?;
+        let mut out = Vec::new();
+        for w in store::list(&mut c, 200).await? {
+            let r = rec_store::receivable(&mut c, &w.receivable_id).await?;
+            if by.require(Permission::ApproveWaiver).is_ok()
+                || by
+                    .require(Permission::RequestWaiver)
+                    .is_ok_and(|s| s.covers_fee_item(&r.fee_item_id, &r.department_id))
+            {
+                out.push((w, r));
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn decide_in_tx(tx: &mut Tx, by: &Principal, id: &str, approve: bool, comment: &str) -> Result<(), EngineError> {
+    let w = store::get(tx, id).await?.ok_or_else(|| EngineError::NotFound(format!("减免申请 {id}")))?;
+    if w.state != WaiverState::Requested {
+        return Err(refused("该申请已处理"));
+    }
+    check_decider(tx, ApprovalKind::Waiver, &w.requested_by, by).await?;
+    let state = if approve { WaiverState::Approved } else { WaiverState::Rejected };
+    if !store::decide(tx, id, state, &by.actor_ref(), comment).await? {
+        return Err(refused("该申请已处理"));
+    }
+    if approve {
+        let r = rec_store::receivable(tx, &w.receivable_id).await?;
+        if w.amount_fen > r.outstanding() {
+            return Err(refused(format!(
+                "该项现仅欠 ¥{}，少于申请减免的 ¥{}（其间已缴费或已减免），请驳回后重新申请",
+                r.outstanding(),
+                w.amount_fen
+            )));
+        }
+        let now = tx.now_ms;
+        rec_store::waive_outstanding(tx, &r.id, r.waived_fen, w.amount_fen, now).await?;
+        let entry = ledger::waiver(&r.id, &r.fee_item_id, w.amount_fen, &format!("waiver:{id}"))?;
+        bursar_store::ledger::post(tx, &entry).await?;
+    }
+    log(tx, by, "waiver.decide", ("waiver", id), ("requested", state.as_str()), comment).await
+}
+
+impl Engine {
+    /// Cancels a receivable nothing has been paid on (raised in error, a student who left), with
+    /// a reason: what it owed is written off with the waiver posting, in one transaction with
+    /// its log line. One with money paid on it is refused (refund, or ask for a reduction).
+    pub async fn cancel_receivable(
+        &self,
+        by: &Principal,
+        receivable_id: &str,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        require(by, Permission::RaiseReceivables)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(refused("请填写取消原因（不超过 200 字）"));
+        }
+        let (by, rid) = (by.clone(), receivable_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, rid, reason) = (by.clone(), rid.clone(), reason.clone());
+                Box::pin(async move {
+                    let r = rec_store::receivable(tx, &rid)
+                        .await
+                        .map_err(|_| EngineError::NotFound(format!("应收 {rid}")))?;
+                    if r.paid_fen.is_positive() {
+                        return Err(refused("该应收已有缴费，不能取消（请走退款或申请减免）"));
+                    }
+                    let owed = r.outstanding();
+                    if !owed.is_positive() {
+                        return Err(refused("该应收已无欠费，无需取消"));
+                    }
+                    let now = tx.now_ms;
+                    rec_store::waive_outstanding(tx, &r.id, r.waived_fen, owed, now).await?;
+                    let entry = ledger::waiver(&r.id, &r.fee_item_id, owed, &format!("cancel:{rid}"))?;
+                    bursar_store::ledger::post(tx, &entry).await?;
+                    let detail = format!("amount_fen={} reason={reason}", owed.get());
+                    log(tx, &by, "receivable.cancel", ("receivable", &rid), ("open", "settled"), &detail).await
+                })
+            })
+            .await
+    }
+}

@@ -1,0 +1,190 @@
+//! 收费监控 and 支付流水: collection per fee item, the channels' messages, and the payments list,
+//! each within the operator's scope.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use bursar_domain::access::Permission;
+use bursar_domain::payment::{ChannelKind, PaymentState};
+use bursar_domain::Fen;
+use serde::Deserialize;
+
+use crate::guard::OperatorCtx;
+use crate::i18n::Translate as _;
+use crate::views::{datetime, render, yuan, Chrome};
+use crate::{AppState, WebError};
+
+pub struct CollectionView {
+    pub code: String,
+    pub name: String,
+    pub fee_type: &'static str,
+    pub status: &'static str,
+    pub receivables: i64,
+    pub settled: i64,
+    pub due: String,
+    pub paid: String,
+    pub outstanding: String,
+    /// Collected share, 0–100, for the bar.
+    pub percent: i64,
+    /// The same with one decimal, for people.
+    pub percent_text: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    items: Vec<CollectionView>,
+    total_due: String,
+    total_paid: String,
+    total_percent: String,
+    succeeded_count: i64,
+    open_exceptions: i64,
+    events: Vec<EventView>,
+}
+
+pub struct EventView {
+    pub time: String,
+    pub channel: &'static str,
+    pub kind: &'static str,
+    pub merchant_order_no: String,
+    pub outcome: &'static str,
+    pub outcome_label: &'static str,
+    pub reason: String,
+}
+
+fn percent(part: Fen, whole: Fen) -> i64 {
+    if whole.get() <= 0 {
+        0
+    } else {
+        (part.get().saturating_mul(100) / whole.get()).clamp(0, 100)
+    }
+}
+
+/// `12.3%` style, truncated (never shows 100% before everything is collected).
+fn percent_text(part: Fen, whole: Fen) -> String {
+    if whole.get() <= 0 {
+        return "—".into();
+    }
+    let per_mille = (part.get().saturating_mul(1000) / whole.get()).clamp(0, 1000);
+    format!("{}.{}%", per_mille / 10, per_mille % 10)
+}
+
+/// `/admin`: the dashboard for whoever may see collection; everyone else goes to their home.
+pub async fn home(State(s): State<AppState>, ctx: OperatorCtx) -> Result<Response, WebError> {
+    let p = ctx.0.principal();
+    if !p.can(Permission::ViewCollection) && !p.can(Permission::ViewDashboard) {
+        return Ok(Redirect::to(super::home_of(ctx.0.principal())).into_response());
+    }
+    dashboard(s, ctx).await
+}
+
+async fn dashboard(s: AppState, OperatorCtx(c): OperatorCtx) -> Result<Response, WebError> {
+    let view = s.engine.operator_view(c.principal());
+    let rows = view.collection().await?;
+    let succeeded = view.succeeded_count().await?;
+    // Channel messages concern every department: finance-wide readers only (not leaders).
+    let finance_wide =
+        c.principal().require(Permission::ViewCollection).ok() == Some(bursar_domain::access::Scope::All);
+    let events = if finance_wide { view.channel_events(20).await? } else { Vec::new() };
+    let open_exceptions = if finance_wide { s.engine.open_exceptions(c.principal()).await? } else { 0 };
+    let total_due: Fen = rows.iter().map(|r| r.due_fen).sum();
+    let total_paid: Fen = rows.iter().map(|r| r.paid_fen).sum();
+    render(&DashboardPage {
+        chrome: super::chrome(&s, &c, "dashboard"),
+        items: rows
+            .iter()
+            .map(|r| CollectionView {
+                code: r.code.clone(),
+                name: r.name.clone(),
+                fee_type: r.fee_type.label_zh(),
+                status: r.status.label_zh(),
+                receivables: r.receivables,
+                settled: r.settled,
+                due: yuan(r.due_fen),
+                paid: yuan(r.paid_fen),
+                outstanding: yuan(Fen(r.due_fen.get() - r.paid_fen.get())),
+                percent: percent(r.paid_fen, r.due_fen),
+                percent_text: percent_text(r.paid_fen, r.due_fen),
+            })
+            .collect(),
+        total_due: yuan(total_due),
+        total_paid: yuan(total_paid),
+        total_percent: percent_text(total_paid, total_due),
+        succeeded_count: succeeded,
+        open_exceptions,
+        events: events
+            .into_iter()
+            .map(|e| EventView {
+                time: datetime(e.received_at_ms),
+                channel: ChannelKind::parse(&e.channel).map(ChannelKind::label_zh).unwrap_or("其他渠道"),
+                kind: e.kind.label_zh(),
+                merchant_order_no: e.merchant_order_no.unwrap_or_default(),
+                outcome_label: e.outcome.label_zh(),
+                outcome: e.outcome.as_str(),
+                reason: e.reason,
+            })
+            .collect(),
+    })
+}
+
+pub struct AdminPaymentView {
+    pub merchant_order_no: String,
+    pub payer: String,
+    pub method: &'static str,
+    pub state: &'static str,
+    pub state_code: &'static str,
+    /// The state's badge colour (design system: ok / warn / bad / none).
+    pub badge: &'static str,
+    pub amount: String,
+    pub created: String,
+    pub succeeded: String,
+    pub channel_txn_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/payments.html")]
+struct PaymentsPage {
+    chrome: Chrome,
+    payments: Vec<AdminPaymentView>,
+    state: String,
+    states: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Deserialize)]
+pub struct StateQuery {
+    state: Option<String>,
+}
+
+pub async fn payments(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Query(q): Query<StateQuery>,
+) -> Result<Response, WebError> {
+    let state = q.state.as_deref().and_then(PaymentState::parse);
+    let rows = s.engine.operator_view(c.principal()).payments(state).await?;
+    let views = rows
+        .into_iter()
+        .map(|r| {
+            let p = r.payment;
+            AdminPaymentView {
+                merchant_order_no: p.merchant_order_no,
+                payer: format!("{} {}", r.payer_identifier, r.payer_name),
+                method: p.method.label_zh(),
+                state: p.state.label_zh(),
+                state_code: p.state.as_str(),
+                badge: crate::views::payment_badge(p.state),
+                amount: yuan(p.amount_fen),
+                created: datetime(p.created_at_ms),
+                succeeded: p.succeeded_at_ms.map(datetime).unwrap_or_default(),
+                channel_txn_id: p.channel_txn_id.unwrap_or_default(),
+            }
+        })
+        .collect();
+    render(&PaymentsPage {
+        chrome: super::chrome(&s, &c, "payments"),
+        payments: views,
+        state: state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        states: PaymentState::ALL.iter().map(|s| (s.as_str(), s.label_zh())).collect(),
+    })
+}

@@ -1,0 +1,360 @@
+//! 收费项目: departments apply for fee items (with the channels they propose); finance approves
+//! them — with channels that work — or rejects them, with a comment, and opens or stops them.
+//! Whoever applied cannot approve (four-eyes); only approved items can be charged.
+
+use crate::guard::{get, post};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use bursar_domain::access::Permission;
+use bursar_domain::fee::{FeeItemStatus, FeeType};
+use bursar_domain::payment::{ChannelKind, MerchantState};
+use bursar_domain::Fen;
+use bursar_engine::collection::fee_items::{FeeItemApplication, FeeItemDecision};
+use bursar_engine::EngineError;
+
+use crate::guard::{Guard, OperatorCtx, Routes};
+use crate::i18n::Translate as _;
+use crate::views::{date_or_unlimited, render, Chrome};
+use crate::{AppState, WebError};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .route("/admin/fee-items", Guard::Operator, get(list))
+        .route("/admin/fee-items", Guard::Permission(Permission::ApplyFeeItem), post(apply))
+        .route("/admin/fee-items/{id}", Guard::Operator, get(detail))
+        .route("/admin/fee-items/{id}/decide", Guard::Permission(Permission::ApproveFeeItem), post(decide))
+        .route("/admin/fee-items/{id}/status", Guard::Permission(Permission::ApproveFeeItem), post(set_status))
+}
+
+pub struct ItemView {
+    /// Whether this operator can decide it now (the list says 审核 rather than 查看).
+    pub decidable: bool,
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub fee_type: &'static str,
+    pub status: &'static str,
+    pub pending: bool,
+    pub window: String,
+    pub requested_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/fee_items.html")]
+struct ListPage {
+    chrome: Chrome,
+    items: Vec<ItemView>,
+    can_apply: bool,
+    /// What was typed, kept when the application is refused.
+    form: ApplyForm,
+    departments: Vec<(String, String)>,
+    types: Vec<(&'static str, &'static str)>,
+    error: String,
+}
+
+/// A fee item as the pages show it; `may_decide`: this operator may approve it (when pending).
+fn item_view(
+    i: bursar_engine::rows::FeeItemRow,
+    may_decide: bool,
+    names: &std::collections::HashMap<String, String>,
+) -> ItemView {
+    let pending = i.status == FeeItemStatus::PendingApproval;
+    ItemView {
+        decidable: pending && may_decide,
+        pending,
+        window: format!(
+            "{} 至 {}",
+            date_or_unlimited(i.window_start_ms, false),
+            date_or_unlimited(i.window_end_ms, true)
+        ),
+        requested_by: names_of(names, &i.requested_by),
+        id: i.id,
+        code: i.code,
+        name: i.name,
+        fee_type: i.fee_type.label_zh(),
+        status: i.status.label_zh(),
+    }
+}
+
+fn names_of(names: &std::collections::HashMap<String, String>, actor: &str) -> String {
+    names.get(actor).cloned().unwrap_or_else(|| if actor.is_empty() { "—".into() } else { "系统".into() })
+}
+
+/// The application form's fields as typed.
+#[derive(Default)]
+pub struct ApplyForm {
+    pub code: String,
+    pub name: String,
+    pub department_id: String,
+    pub fee_type: String,
+    pub partial_allowed: bool,
+    pub min_partial: String,
+    pub note: String,
+}
+
+async fn list_with(s: &AppState, c: &OperatorCtx, error: String) -> Result<Response, WebError> {
+    list_with_form(s, c, error, ApplyForm::default()).await
+}
+
+async fn list_with_form(s: &AppState, c: &OperatorCtx, error: String, form: ApplyForm) -> Result<Response, WebError> {
+    let p = c.0.principal();
+    if !p.can(Permission::ApplyFeeItem) && !p.can(Permission::ApproveFeeItem) && !p.can(Permission::ViewCollection) {
+        return Err(WebError::Forbidden(bursar_domain::AccessError::Missing(Permission::ApplyFeeItem).to_string()));
+    }
+    let view = s.engine.operator_view(p);
+    let names = view.operator_names().await?;
+    let items = view
+        .fee_items()
+        .await?
+        .into_iter()
+        .map(|i| {
+            let decidable = p.can(Permission::ApproveFeeItem) && i.requested_by != p.actor_ref();
+            item_view(i, decidable, &names)
+        })
+        .collect();
+    let can_apply = p.can(Permission::ApplyFeeItem);
+    let departments = if can_apply { view.departments().await? } else { Vec::new() };
+    let failed = !error.is_empty();
+    let mut resp = render(&ListPage {
+        chrome: super::chrome(s, &c.0, "fee_items"),
+        items,
+        can_apply,
+        form,
+        departments,
+        types: FeeType::ALL.iter().map(|t| (t.as_str(), t.label_zh())).collect(),
+        error,
+    })?;
+    if failed {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn list(State(s): State<AppState>, c: OperatorCtx) -> Result<Response, WebError> {
+    list_with(&s, &c, String::new()).await
+}
+
+pub async fn apply(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let min = get("min_partial");
+    let parsed = (|| -> Result<FeeItemApplication, String> {
+        Ok(FeeItemApplication {
+            code: get("code").to_uppercase(),
+            name: get("name"),
+            department_id: get("department_id"),
+            fee_type: FeeType::parse(&get("fee_type")).ok_or("请选择收费类型")?,
+            window_start_ms: None,
+            window_end_ms: None,
+            partial_allowed: !get("partial_allowed").is_empty(),
+            min_partial: if min.is_empty() { Fen::ZERO } else { Fen::parse_yuan(&min).map_err(|e| e.to_string())? },
+            note: get("note"),
+            channels: Vec::new(),
+        })
+    })();
+    let typed = ApplyForm {
+        code: get("code"),
+        name: get("name"),
+        department_id: get("department_id"),
+        fee_type: get("fee_type"),
+        partial_allowed: !get("partial_allowed").is_empty(),
+        min_partial: min.clone(),
+        note: get("note"),
+    };
+    let application = match parsed {
+        Ok(a) => a,
+        Err(e) => return list_with_form(&s, &c, e, typed).await,
+    };
+    match s.engine.apply_fee_item(c.0.principal(), &application).await {
+        Ok(id) => Ok(Redirect::to(&format!("/admin/fee-items/{id}?done=applied")).into_response()),
+        Err(EngineError::Rule(e)) => list_with_form(&s, &c, e.to_string(), typed).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct ChannelChoice {
+    pub channel: &'static str,
+    pub channel_label: &'static str,
+    /// (account id, label, selected)
+    pub accounts: Vec<(String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/fee_item.html")]
+struct DetailPage {
+    chrome: Chrome,
+    /// What was just done.
+    notice: &'static str,
+    department: String,
+    /// The project this item charges for, described (empty when none).
+    project: String,
+    /// Pending, and not this operator's to decide.
+    waiting: bool,
+    item: ItemView,
+    note: String,
+    decision: String,
+    channels: Vec<ChannelChoice>,
+    can_decide: bool,
+    own_request: bool,
+    can_open: bool,
+    can_stop: bool,
+    error: String,
+}
+
+async fn detail_with(s: &AppState, c: &OperatorCtx, id: &str, error: String) -> Result<Response, WebError> {
+    detail_page(s, c, id, error, "").await
+}
+
+async fn detail_page(
+    s: &AppState,
+    c: &OperatorCtx,
+    id: &str,
+    error: String,
+    notice: &'static str,
+) -> Result<Response, WebError> {
+    let p = c.0.principal();
+    let view = s.engine.operator_view(p);
+    let (item, routes) = view.fee_item(id).await?;
+    let names = view.operator_names().await?;
+    let department = view.departments().await?.into_iter().find(|(d, _)| *d == item.department_id).map(|(_, n)| n);
+    // A project's fee item: what the project charges, for whom and when.
+    let project = view.projects().await?.into_iter().find(|p| p.fee_item_id == item.id).map(|p| {
+        let capacity = p.capacity.map(|c| format!("{c} 人")).unwrap_or_else(|| "不限".into());
+        format!(
+            "报名项目「{}」：报名费 {}，名额 {capacity}，报名 {} 至 {}",
+            p.title,
+            crate::views::yuan(p.fee_fen),
+            date_or_unlimited(p.opens_at_ms, false),
+            date_or_unlimited(p.closes_at_ms, true)
+        )
+    });
+    let can_approve = p.can(Permission::ApproveFeeItem);
+    let accounts = if can_approve { view.merchant_accounts().await? } else { Vec::new() };
+    let channels = [ChannelKind::Wechatpay, ChannelKind::Alipay, ChannelKind::Unionpay, ChannelKind::CampusCard]
+        .iter()
+        .map(|ch| {
+            let current = routes.iter().find(|(c, _)| c == ch).map(|(_, m)| m.id.clone());
+            ChannelChoice {
+                channel: ch.as_str(),
+                channel_label: ch.label_zh(),
+                accounts: accounts
+                    .iter()
+                    .filter(|a| a.channel == *ch && a.state == MerchantState::Active)
+                    .map(|a| {
+                        // The school's own wallet has no merchant number worth showing.
+                        let label = if a.channel == ChannelKind::CampusCard {
+                            a.name.clone()
+                        } else {
+                            format!("{}（商户号 {}）", a.name, a.merchant_no)
+                        };
+                        (a.id.clone(), label, current.as_deref() == Some(&a.id))
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let decision = match (&item.decided_by, &item.decision_comment) {
+        (Some(by), Some(comment)) => format!("{}：{comment}", names_of(&names, by)),
+        _ => String::new(),
+    };
+    let failed = !error.is_empty();
+    let own_request = item.requested_by == p.actor_ref();
+    let pending = item.status == FeeItemStatus::PendingApproval;
+    let mut resp = render(&DetailPage {
+        chrome: super::chrome(s, &c.0, "fee_items"),
+        notice,
+        department: department.unwrap_or_default(),
+        project: project.unwrap_or_default(),
+        waiting: pending && (own_request || !can_approve),
+        note: item.request_note.clone(),
+        decision,
+        channels,
+        can_decide: can_approve && item.status == FeeItemStatus::PendingApproval,
+        own_request,
+        can_open: can_approve && item.status == FeeItemStatus::Stopped,
+        can_stop: can_approve && item.status == FeeItemStatus::Collecting,
+        item: item_view(item, can_approve && !own_request, &names),
+        error,
+    })?;
+    if failed {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+#[derive(serde::Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+pub async fn detail(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DoneQuery>,
+) -> Result<Response, WebError> {
+    // What was just done, said back (fixed texts: nothing from the address is shown).
+    let notice = match q.done.as_deref() {
+        Some("applied") => "申请已提交，等待财务处审核。",
+        Some("approved") => "已审核通过。",
+        Some("rejected") => "已驳回，申请部门可在此查看原因。",
+        Some("opened") => "已开始收费。",
+        Some("stopped") => "已暂停收费。",
+        _ => "",
+    };
+    detail_page(&s, &c, &id, String::new(), notice).await
+}
+
+pub async fn decide(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let decision = match get("decision").as_str() {
+        "approve" => FeeItemDecision::Approve {
+            channels: f
+                .iter()
+                .filter_map(|(k, v)| {
+                    let ch = ChannelKind::parse(k.strip_prefix("channel_")?)?;
+                    (!v.is_empty()).then(|| (ch, v.clone()))
+                })
+                .collect(),
+            open: get("open") != "0",
+        },
+        "reject" => FeeItemDecision::Reject,
+        _ => return Err(WebError::BadRequest("无效的审批结果".into())),
+    };
+    let done = if matches!(decision, FeeItemDecision::Reject) { "rejected" } else { "approved" };
+    match s.engine.decide_fee_item(c.0.principal(), &id, decision, &get("comment")).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/fee-items/{id}?done={done}")).into_response()),
+        Err(EngineError::Rule(e)) => detail_with(&s, &c, &id, e.to_string()).await,
+        Err(EngineError::Access(
+            a @ (bursar_domain::AccessError::OwnRequest | bursar_domain::AccessError::OwnApplication),
+        )) => detail_with(&s, &c, &id, a.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn set_status(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let open = f.iter().any(|(k, v)| k == "open" && v == "1");
+    match s.engine.set_fee_item_open(c.0.principal(), &id, open).await {
+        Ok(()) => {
+            let done = if open { "opened" } else { "stopped" };
+            Ok(Redirect::to(&format!("/admin/fee-items/{id}?done={done}")).into_response())
+        }
+        Err(EngineError::Rule(e)) => detail_with(&s, &c, &id, e.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
+}

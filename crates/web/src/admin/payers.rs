@@ -1,0 +1,392 @@
+//! 缴费人: search payers (number, name, ID last four, class), see one payer's whole record, and
+//! import the school's roster (学生/教职工花名册) with a template to download and an error
+//! report (row, column, value, reason) as xlsx.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use bursar_domain::access::Permission;
+use bursar_domain::payer::{mask_phone, PayerKind};
+use bursar_domain::roster::PayerStatus;
+use bursar_engine::roster::{template_headers, ImportMode, RosterReport};
+
+use super::import_report::ImportReport;
+use serde::Deserialize;
+
+use crate::guard::{get, post, Current, Guard, OperatorCtx, Routes, MAX_UPLOAD_BYTES};
+use crate::i18n::Translate as _;
+use crate::views::{datetime, payment_badge, render, yuan, Chrome};
+use crate::{AppState, WebError};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .route("/admin/payers", Guard::Permission(Permission::ViewPayers), get(list))
+        .route("/admin/payers/template.xlsx", Guard::Permission(Permission::ViewPayers), get(template))
+        .route(
+            "/admin/payers/import",
+            Guard::Permission(Permission::ManagePayers),
+            post(import).body_limit(MAX_UPLOAD_BYTES),
+        )
+        .route("/admin/payers/import/errors.xlsx", Guard::Permission(Permission::ManagePayers), post(errors_xlsx))
+        .route("/admin/payers/{id}", Guard::Permission(Permission::ViewPayers), get(detail))
+}
+
+/// The kinds a roster holds, for the import form.
+const ROSTER_KINDS: [PayerKind; 3] = [PayerKind::EnrolledStudent, PayerKind::NewStudent, PayerKind::Staff];
+
+pub struct PayerLine {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub department: String,
+    pub class_name: String,
+    pub status: &'static str,
+    pub phone: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/payers.html")]
+struct PayersPage {
+    chrome: Chrome,
+    q: String,
+    kind: String,
+    kinds: Vec<(&'static str, &'static str)>,
+    rows: Vec<PayerLine>,
+    /// The next page's cursor (`after` query value), when there is one.
+    next: String,
+    may_import: bool,
+    report: Option<ImportReport>,
+    error: String,
+}
+
+impl PayersPage {
+    /// The next page, keeping the search.
+    fn next_href(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("q", &self.q).append_pair("kind", &self.kind).append_pair("after", &self.next);
+        format!("/admin/payers?{}", q.finish())
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    after: String,
+}
+
+fn status_label(code: &str) -> &'static str {
+    PayerStatus::parse(code).map(PayerStatus::label_zh).unwrap_or("")
+}
+
+async fn page_with(
+    s: &AppState,
+    c: &Current,
+    q: ListQuery,
+    imported: Option<(String, RosterReport)>,
+    error: String,
+) -> Result<Response, WebError> {
+    let kind = PayerKind::parse(&q.kind);
+    let after = q.after.split_once('|');
+    let mut found = s.engine.operator_view(c.principal()).search_payers(&q.q, kind, after).await?;
+    let page = bursar_engine::queries::payers::PAGE as usize;
+    let next = if found.len() > page {
+        found.truncate(page);
+        found.last().map(|r| format!("{}|{}", r.identifier, r.id)).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let rows = found
+        .into_iter()
+        .map(|r| PayerLine {
+            id: r.id,
+            identifier: r.identifier,
+            name: r.name,
+            kind: r.kind.label_zh(),
+            department: r.department.unwrap_or_default(),
+            class_name: r.class_name,
+            status: status_label(&r.status),
+            phone: mask_phone(&r.phone),
+        })
+        .collect();
+    let report = imported.map(|(file_name, r)| {
+        let summary =
+            format!("共 {} 行，新增 {} 人，更新 {} 人，无变化 {} 人", r.rows, r.created, r.updated, r.unchanged);
+        ImportReport::new(file_name, r.applied, summary, &r.problems)
+    });
+    let failed = !error.is_empty() || report.as_ref().is_some_and(|r| !r.applied);
+    let mut resp = render(&PayersPage {
+        chrome: super::chrome(s, c, "payers"),
+        q: q.q,
+        kind: q.kind,
+        kinds: ROSTER_KINDS.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
+        rows,
+        next,
+        may_import: c.principal().can(Permission::ManagePayers),
+        report,
+        error,
+    })?;
+    if failed {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    page_with(&s, &c, q, None, String::new()).await
+}
+
+pub async fn import(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    mut form: Multipart,
+) -> Result<Response, WebError> {
+    let (mut file, mut kind, mut mode) = (None, PayerKind::EnrolledStudent, ImportMode::AllOrNothing);
+    while let Some(field) = form.next_field().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))? {
+        match field.name() {
+            Some("file") => {
+                let name: String =
+                    field.file_name().unwrap_or("upload").chars().filter(|ch| !ch.is_control()).take(120).collect();
+                let bytes =
+                    field.bytes().await.map_err(|e| WebError::BadRequest(format!("文件过大或上传失败：{e}")))?;
+                file = Some((name, bytes.to_vec()));
+            }
+            Some("kind") => {
+                let text = field.text().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))?;
+                kind = PayerKind::parse(&text).filter(|k| ROSTER_KINDS.contains(k)).unwrap_or(kind);
+            }
+            Some("valid_rows") => mode = ImportMode::ValidRows,
+            _ => {}
+        }
+    }
+    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return page_with(&s, &c, ListQuery::default(), None, "请选择要导入的花名册文件".into()).await;
+    };
+    let none = |_: usize, _: usize| {};
+    match s.engine.import_roster(c.principal(), kind, &bytes, mode, &none).await {
+        Ok(report) => page_with(&s, &c, ListQuery::default(), Some((name, report)), String::new()).await,
+        Err(bursar_engine::EngineError::Rule(e)) => {
+            page_with(&s, &c, ListQuery::default(), None, format!("{name}：{e}")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn xlsx_response(bytes: Vec<u8>, file_name: &str) -> Response {
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// The roster template: the headers the import understands, one example row, and notes.
+pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError> {
+    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let text = rust_xlsxwriter::Format::new().set_num_format("@");
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name("花名册").map_err(xerr)?;
+    let example = [
+        "2099000001",
+        "张三",
+        "居民身份证",
+        "11010519491231002X",
+        "男",
+        "计算机学院",
+        "软件工程",
+        "2026",
+        "软件2601",
+        "在读",
+        "13800138000",
+        "2026",
+    ];
+    for (col, h) in template_headers().iter().enumerate() {
+        let col = u16::try_from(col).map_err(|_| WebError::Internal("template columns".into()))?;
+        sheet.write_string_with_format(0, col, *h, &bold).map_err(xerr)?;
+        // Every column as text, so numbers keep their leading zeros.
+        sheet.set_column_format(col, &text).map_err(xerr)?;
+        sheet.set_column_width(col, 14).map_err(xerr)?;
+        if let Some(v) = example.get(usize::from(col)) {
+            sheet.write_string(1, col, *v).map_err(xerr)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(xerr)?;
+    let notes = book.add_worksheet().set_name("填写说明").map_err(xerr)?;
+    let lines = [
+        "必填列：学号/工号、姓名、证件号码；其余列可留空。表头名称请勿修改，列的顺序不限。",
+        "学号/工号请以文本格式填写，前导零会保留；同一文件中不能重复。",
+        "证件类型留空即为居民身份证，号码按 GB 11643 校验；其他证件填写：护照、港澳居民来往内地通行证、台湾居民来往大陆通行证、外国人永久居留身份证、其他。",
+        "院系须与系统中的名称一致；学籍状态/在职状态：在读、休学、毕业、退学、在职、离职、退休（留空为在读/在职）。",
+        "同一学号/工号再次导入时按表格更新信息（不改变密码）；新导入的缴费人用学校规定的初始密码登录，首次登录须修改并核实证件号码。",
+        "本说明页不会被导入。",
+    ];
+    for (row, line) in lines.iter().enumerate() {
+        let row = u32::try_from(row).map_err(|_| WebError::Internal("template notes".into()))?;
+        notes.write_string(row, 0, *line).map_err(xerr)?;
+    }
+    Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, "payer-roster-template.xlsx"))
+}
+
+#[derive(Deserialize)]
+pub struct ErrorsForm {
+    problems: String,
+}
+
+/// The import's problems as a workbook (行, 列, 值, 原因), from the report on the page.
+pub async fn errors_xlsx(OperatorCtx(_): OperatorCtx, Form(f): Form<ErrorsForm>) -> Result<Response, WebError> {
+    let problems: Vec<(usize, String, String, String)> =
+        serde_json::from_str(&f.problems).map_err(|_| WebError::BadRequest("错误报告内容无效".into()))?;
+    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name("错误报告").map_err(xerr)?;
+    for (col, h) in ["行", "列", "值", "原因"].iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *h, &bold).map_err(xerr)?;
+    }
+    for (i, (line, column, value, reason)) in problems.iter().enumerate().take(100_000) {
+        let row = u32::try_from(i + 1).map_err(|_| WebError::BadRequest("错误过多".into()))?;
+        sheet.write_number(row, 0, *line as f64).map_err(xerr)?;
+        sheet.write_string(row, 1, column).map_err(xerr)?;
+        sheet.write_string(row, 2, value).map_err(xerr)?;
+        sheet.write_string(row, 3, reason).map_err(xerr)?;
+    }
+    sheet.set_column_width(3, 50).map_err(xerr)?;
+    sheet.set_freeze_panes(1, 0).map_err(xerr)?;
+    Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, "roster-errors.xlsx"))
+}
+
+pub struct ReceivableLine {
+    pub id: String,
+    pub item: String,
+    pub waived: String,
+    /// Something is still owed (a reduction may be asked for).
+    pub owing: bool,
+    /// Nothing paid and something owed: it may be cancelled.
+    pub cancellable: bool,
+    pub year: String,
+    pub due: String,
+    pub paid: String,
+    pub outstanding: String,
+}
+
+pub struct PaymentLine {
+    pub at: String,
+    pub method: &'static str,
+    pub amount: String,
+    pub state: &'static str,
+    pub badge: &'static str,
+    pub merchant_order_no: String,
+}
+
+pub struct LogLine {
+    pub at: String,
+    pub action: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/payer.html")]
+struct PayerPage {
+    chrome: Chrome,
+    id: String,
+    may_waive: bool,
+    may_cancel: bool,
+    notice: &'static str,
+    name: String,
+    identifier: String,
+    kind: &'static str,
+    id_number: String,
+    phone: String,
+    department: String,
+    class_name: String,
+    credit: String,
+    receivables: Vec<ReceivableLine>,
+    payments: Vec<PaymentLine>,
+    log: Vec<LogLine>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    #[serde(default)]
+    waiver: Option<String>,
+    #[serde(default)]
+    cancelled: Option<String>,
+}
+
+pub async fn detail(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, WebError> {
+    let d = s.engine.operator_view(c.principal()).payer_dossier(&id).await?;
+    let p = &d.payer;
+    render(&PayerPage {
+        chrome: super::chrome(&s, &c, "payers"),
+        id: p.id.clone(),
+        may_waive: c.principal().can(Permission::RequestWaiver),
+        may_cancel: c.principal().can(Permission::RaiseReceivables),
+        notice: if q.waiver.is_some() {
+            "减免申请已提交，待另一位审批人批准。"
+        } else if q.cancelled.is_some() {
+            "应收已取消。"
+        } else {
+            ""
+        },
+        name: p.name.clone(),
+        identifier: bursar_engine::access::accounts::shown_identifier(p.kind, &p.identifier),
+        kind: p.kind.label_zh(),
+        id_number: p.id_number_masked.clone(),
+        phone: mask_phone(&p.phone),
+        department: d.department.clone().unwrap_or_default(),
+        class_name: p.class_name.clone(),
+        credit: yuan(d.credit),
+        receivables: d
+            .receivables
+            .iter()
+            .map(|r| ReceivableLine {
+                id: r.id.clone(),
+                waived: yuan(r.waived_fen),
+                owing: r.outstanding().is_positive(),
+                cancellable: r.outstanding().is_positive() && !r.paid_fen.is_positive(),
+                item: r.item_name.clone(),
+                year: r.academic_year.clone(),
+                due: yuan(r.due_fen),
+                paid: yuan(r.paid_fen),
+                outstanding: yuan(r.outstanding()),
+            })
+            .collect(),
+        payments: d
+            .payments
+            .iter()
+            .map(|x| PaymentLine {
+                at: datetime(x.succeeded_at_ms.unwrap_or(x.created_at_ms)),
+                method: x.method.label_zh(),
+                amount: yuan(x.amount_fen),
+                state: x.state.label_zh(),
+                badge: payment_badge(x.state),
+                merchant_order_no: x.merchant_order_no.clone(),
+            })
+            .collect(),
+        log: d
+            .log
+            .iter()
+            .map(|l| LogLine { at: datetime(l.at_ms), action: super::oplog::action_label(&l.action) })
+            .collect(),
+    })
+}

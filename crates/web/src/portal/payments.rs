@@ -1,0 +1,274 @@
+//! A payment as the payer follows it (QR, redirect, gateway form or payment sheet; waiting;
+//! result), its voucher, the payer's records and paid information, and the public page a
+//! receipt's QR code opens.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use bursar_domain::fee::FeeType;
+use bursar_domain::payment::PaymentState;
+use bursar_domain::receipt::ReceiptState;
+use bursar_domain::Fen;
+
+use super::fees::{line_rows, payment_view, LineRow, PaymentRowView};
+use crate::guard::PayerCtx;
+use crate::i18n::Translate as _;
+use crate::views::{datetime, render, yuan, Chrome};
+use crate::{AppState, WebError};
+
+#[derive(Template)]
+#[template(path = "portal/payment.html")]
+struct PaymentPage {
+    chrome: Chrome,
+    p: PaymentRowView,
+    order_id: String,
+    waiting: bool,
+    succeeded: bool,
+    expires: String,
+    /// What the payer does next (QR, redirect, form, JSAPI).
+    act: crate::views::ActionView,
+    lines: Vec<LineRow>,
+}
+
+pub async fn payment_page(
+    State(s): State<AppState>,
+    PayerCtx(c): PayerCtx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let chrome = super::chrome(&s, &c, "pay");
+    let view = s.engine.payer_view(c.principal())?;
+    let p = view.payment(&id).await?;
+    let waiting = p.payment.state == PaymentState::Paying;
+    let act = crate::views::ActionView::of(&p.payment, waiting, s.config.sim_base_url.as_deref());
+    let lines = line_rows(&view.order_lines(&p.payment.order_id).await?);
+    let mut resp = render(&PaymentPage {
+        chrome,
+        order_id: p.payment.order_id.clone(),
+        waiting,
+        succeeded: p.payment.state == PaymentState::Succeeded,
+        expires: datetime(p.payment.expires_at_ms),
+        lines,
+        p: payment_view(&p),
+        act: act.clone(),
+    })?;
+    act.allow_gateway(&mut resp);
+    Ok(resp)
+}
+
+/// A gateway (UnionPay) returns the payer by posting a form to the payment page. The post
+/// changes nothing (the back notification and the active query decide the payment) and carries
+/// no session cookie (it is cross-site): answer with a redirect to the page itself.
+pub async fn front_return(Path(id): Path<String>) -> Response {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return WebError::NotFound.into_response();
+    }
+    Redirect::to(&format!("/portal/payments/{id}")).into_response()
+}
+
+#[derive(serde::Serialize)]
+pub struct StatusJson {
+    state: &'static str,
+    /// The state as the payer reads it, in their language.
+    label: String,
+}
+
+pub async fn payment_status(
+    State(s): State<AppState>,
+    PayerCtx(c): PayerCtx,
+    Path(id): Path<String>,
+) -> Result<Json<StatusJson>, WebError> {
+    let p = s.engine.payer_view(c.principal())?.payment(&id).await?;
+    let state = p.payment.state;
+    Ok(Json(StatusJson { label: crate::i18n::t(state.label_zh()).into_owned(), state: state.as_str() }))
+}
+
+pub async fn close_payment(
+    State(s): State<AppState>,
+    PayerCtx(c): PayerCtx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let p = s.engine.payer_view(c.principal())?.payment(&id).await?;
+    s.engine.close_payment(c.principal(), &id).await?;
+    Ok(Redirect::to(&format!("/portal/orders/{}", p.payment.order_id)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "portal/voucher.html")]
+struct VoucherPage {
+    chrome: Chrome,
+    p: PaymentRowView,
+    payer_name: String,
+    payer_identifier: String,
+    payer_id_masked: String,
+    channel_txn_id: String,
+    lines: Vec<LineRow>,
+    receipt_number: String,
+    receipt_state: &'static str,
+    /// Nothing was owed when the money arrived: it waits to be refunded.
+    overpayment: bool,
+    /// Part of it found nothing owed (that part waits to be refunded).
+    overpaid_part: Option<String>,
+    verify_url: String,
+    verify_qr: String,
+}
+
+pub async fn voucher(
+    State(s): State<AppState>,
+    PayerCtx(c): PayerCtx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let chrome = super::chrome(&s, &c, "records");
+    let view = s.engine.payer_view(c.principal())?;
+    let p = view.payment(&id).await?;
+    if p.payment.state != PaymentState::Succeeded {
+        return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
+    }
+    let me = view.me().await?;
+    let receipt = view.receipt(&id).await?.ok_or(WebError::NotFound)?;
+    // The lines say where the money went (not what the order asked for): a late or doubled
+    // payment's part that found nothing owed is shown as such.
+    let allocated = view.payment_allocation(&id).await?;
+    let overpaid = allocated.iter().filter(|l| l.item.is_none()).map(|l| l.amount.get()).sum::<i64>();
+    let lines: Vec<LineRow> = allocated
+        .into_iter()
+        .map(|l| match l.item {
+            Some((item, year, fee_type)) => {
+                LineRow { item, year, fee_type: fee_type.label_zh(), amount: yuan(l.amount) }
+            }
+            None => {
+                LineRow {
+                    item: "多缴款，待退还".into(), year: String::new(), fee_type: "", amount: yuan(l.amount)
+                }
+            }
+        })
+        .collect();
+    let verify_url =
+        format!("{}/receipts/verify/{}", s.engine.config().public_base_url.trim_end_matches('/'), receipt.verify_code);
+    render(&VoucherPage {
+        chrome,
+        receipt_number: receipt.number,
+        receipt_state: receipt.state.label_zh(),
+        overpayment: receipt.state == ReceiptState::Overpayment,
+        overpaid_part: (overpaid > 0 && receipt.state != ReceiptState::Overpayment).then(|| yuan(Fen(overpaid))),
+        verify_qr: bursar_channels::qr_svg(&verify_url),
+        verify_url,
+        payer_name: me.name,
+        payer_identifier: me.identifier,
+        payer_id_masked: me.id_number_masked,
+        channel_txn_id: p.payment.channel_txn_id.clone().unwrap_or_default(),
+        lines,
+        p: payment_view(&p),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/records.html")]
+struct RecordsPage {
+    chrome: Chrome,
+    payments: Vec<PaymentRowView>,
+}
+
+pub async fn records(State(s): State<AppState>, PayerCtx(c): PayerCtx) -> Result<Response, WebError> {
+    let chrome = super::chrome(&s, &c, "records");
+    let payments = s.engine.payer_view(c.principal())?.payments().await?;
+    render(&RecordsPage { chrome, payments: payments.iter().map(payment_view).collect() })
+}
+
+pub struct PaidLine {
+    pub item: String,
+    pub year: String,
+    pub due: String,
+    pub paid: String,
+    pub outstanding: String,
+    /// (time, method, amount) of each payment credited to it — every channel, offline included.
+    pub payments: Vec<(String, &'static str, String)>,
+}
+
+pub struct PaidGroup {
+    pub label: &'static str,
+    pub lines: Vec<PaidLine>,
+    pub paid_total: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/paid.html")]
+struct PaidPage {
+    chrome: Chrome,
+    groups: Vec<PaidGroup>,
+    recovered: i64,
+}
+
+/// 已缴信息 (payer guide §7): what was paid, by fee type, with every payment behind it.
+pub async fn paid_info(State(s): State<AppState>, PayerCtx(c): PayerCtx) -> Result<Response, WebError> {
+    let chrome = super::chrome(&s, &c, "paid");
+    let view = s.engine.payer_view(c.principal())?;
+    let mut by_receivable: HashMap<String, Vec<(String, &'static str, String)>> = HashMap::new();
+    for (rid, p, amount) in view.credited().await? {
+        let when = datetime(p.succeeded_at_ms.unwrap_or(p.created_at_ms));
+        by_receivable.entry(rid).or_default().push((when, p.method.label_zh(), yuan(amount)));
+    }
+    let recovered = view.recovered_count().await?;
+    let receivables = view.receivables().await?;
+    let mut groups = Vec::new();
+    for (label, annual) in [(FeeType::Tuition.label_zh(), true), (FeeType::Other.label_zh(), false)] {
+        let mine: Vec<_> =
+            receivables.iter().filter(|r| r.fee_type.is_annual() == annual && r.paid_fen.is_positive()).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        groups.push(PaidGroup {
+            label,
+            paid_total: yuan(mine.iter().map(|r| r.paid_fen).sum()),
+            lines: mine
+                .iter()
+                .map(|r| PaidLine {
+                    item: r.item_name.clone(),
+                    year: r.academic_year.clone(),
+                    due: yuan(Fen(r.due_fen.get() - r.waived_fen.get())),
+                    paid: yuan(r.paid_fen),
+                    outstanding: yuan(r.outstanding()),
+                    payments: by_receivable.remove(&r.id).unwrap_or_default(),
+                })
+                .collect(),
+        });
+    }
+    render(&PaidPage { chrome, groups, recovered })
+}
+
+#[derive(Template)]
+#[template(path = "portal/receipt_verify.html")]
+struct ReceiptVerifyPage {
+    school_name: String,
+    number: String,
+    state: &'static str,
+    valid: bool,
+    payer_name: String,
+    payer_identifier: String,
+    amount: String,
+    paid_at: String,
+    method: &'static str,
+    lines: Vec<LineRow>,
+}
+
+/// The public page a receipt's QR code opens: enough to tell a genuine receipt from a forged one,
+/// nothing more (masked name and number, no ID number, no phone). A payment that arrived when
+/// nothing was owed any more is said to be an overpayment waiting to be refunded, not a receipt
+/// for the fees.
+pub async fn verify_receipt(State(s): State<AppState>, Path(code): Path<String>) -> Result<Response, WebError> {
+    let v = s.engine.verify_receipt(&code).await?.ok_or(WebError::NotFound)?;
+    render(&ReceiptVerifyPage {
+        school_name: s.config.school_name(),
+        number: v.receipt.number,
+        valid: v.receipt.state == ReceiptState::Valid,
+        state: v.receipt.state.label_zh(),
+        payer_name: bursar_domain::payer::mask_name(&v.payer.name),
+        payer_identifier: bursar_domain::payer::mask_identifier(&v.payer.identifier),
+        amount: yuan(v.receipt.amount_fen),
+        paid_at: v.payment.succeeded_at_ms.map(datetime).unwrap_or_default(),
+        method: v.payment.method.label_zh(),
+        lines: if v.receipt.state == ReceiptState::Overpayment { Vec::new() } else { line_rows(&v.lines) },
+    })
+}
