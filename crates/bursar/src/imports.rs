@@ -1,7 +1,7 @@
-//! The command line's imports (`bursar import-payers`, `bursar import-receivables`): the same
-//! engine commands as the finance view, with progress on a terminal, a summary, the problems
-//! written next to the file (`FILE.errors.csv`, with a BOM so Excel opens it), and exit code 2
-//! when the file is refused.
+//! The command line's batch work on what is owed (`bursar import-payers`, `bursar
+//! import-receivables`, `bursar raise-receivables`): the same engine commands as the finance
+//! view, with progress on a terminal, a summary, the problems written next to the file
+//! (`FILE.errors.csv`, with a BOM so Excel opens it), and exit code 2 when refused.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -78,4 +78,64 @@ fn write_problems(file: &Path, rows: usize, problems: &[RosterProblem]) -> anyho
     std::fs::write(&errors, out).with_context(|| errors.display().to_string())?;
     eprintln!("{} problems in {rows} rows; written to {}", problems.len(), errors.display());
     Ok(())
+}
+
+/// The group `bursar raise-receivables` raises for.
+pub struct GroupArgs {
+    pub kind: Option<PayerKind>,
+    /// A college's or office's name.
+    pub college: Option<String>,
+    pub major: Option<String>,
+    pub grade: Option<String>,
+    pub class_name: Option<String>,
+}
+
+/// Shows (and with `commit`, raises) receivables by the standard in force.
+pub async fn raise(cfg: &Config, item: String, year: String, g: GroupArgs, commit: bool) -> anyhow::Result<ExitCode> {
+    use bursar_engine::standards::{Group, RaiseRule};
+    let engine = app::cli_engine(cfg).await?;
+    let by = bursar_domain::Principal::System(bursar_domain::SystemJob::Cli);
+    let department_id = match &g.college {
+        None => None,
+        Some(name) => {
+            let departments = engine.operator_view(&by).departments().await?;
+            match departments.into_iter().find(|(_, n)| n == name) {
+                Some((id, _)) => Some(id),
+                None => {
+                    engine.store().close().await;
+                    eprintln!("refused: no college or office is named {name}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+    };
+    let group = Group { kind: g.kind, department_id, major: g.major, grade: g.grade, class_name: g.class_name };
+    let rule = RaiseRule { fee_item_code: item, academic_year: year, group };
+    let started = Instant::now();
+    let result =
+        if commit { engine.raise_by_standard(&by, &rule).await } else { engine.plan_raise(&by, &rule).await };
+    engine.store().close().await;
+    let plan = match result {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("refused: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!("{} (standard version {}), {}", plan.fee_item_name, plan.standard_version, rule.academic_year);
+    println!("  payers in the group: {}", plan.matched);
+    let verb = if commit { "raised" } else { "to raise" };
+    println!("  {verb}: {} receivables, total ¥{}", plan.created.unwrap_or(plan.to_raise), plan.total);
+    for (amount, n) in &plan.by_amount {
+        println!("    ¥{amount} × {n}");
+    }
+    for (why, n, who) in &plan.excluded {
+        let names: Vec<String> = who.iter().map(|w| format!("{} {}", w.identifier, w.name)).collect();
+        println!("  left out: {n} — {} (e.g. {})", why.reason(), names.join(", "));
+    }
+    if !commit {
+        println!("nothing raised yet: run again with --commit to raise");
+    }
+    println!("({} ms)", started.elapsed().as_millis());
+    Ok(ExitCode::SUCCESS)
 }

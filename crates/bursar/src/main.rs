@@ -127,6 +127,36 @@ enum Command {
         #[arg(long)]
         valid_rows: bool,
     },
+    /// Raise receivables (应收) for a group of payers by the fee item's standard (收费标准) in
+    /// force for the year. Without --commit, prints what it would raise: how many payers, the
+    /// total, how many at each amount, and who is left out and why. With --commit, raises it in
+    /// one transaction; a payer already charged for the item that year is never charged twice.
+    /// Exits 2 when refused (no standard in force, an unknown item…).
+    RaiseReceivables {
+        #[command(flatten)]
+        common: Common,
+        /// The fee item's code, e.g. XF.
+        #[arg(long)]
+        item: String,
+        /// The academic year, e.g. 2026-2027.
+        #[arg(long)]
+        year: String,
+        /// enrolled_student, new_student, staff, registrant or external.
+        #[arg(long)]
+        kind: Option<String>,
+        /// The college or office, by its name (计算机学院).
+        #[arg(long)]
+        college: Option<String>,
+        #[arg(long)]
+        major: Option<String>,
+        #[arg(long)]
+        grade: Option<String>,
+        #[arg(long = "class")]
+        class_name: Option<String>,
+        /// Raise (otherwise only show what would be raised).
+        #[arg(long)]
+        commit: bool,
+    },
     /// Print which permissions each operator role holds (a Markdown table).
     Roles,
     /// Check the ledger's invariants; exits non-zero with a report when one fails.
@@ -445,6 +475,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ImportReceivables { common, file, valid_rows } => {
             let cfg = load(&common, None)?;
             bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Receivables).await
+        }
+        Command::RaiseReceivables { common, item, year, kind, college, major, grade, class_name, commit } => {
+            let cfg = load(&common, None)?;
+            let kind = match kind {
+                Some(k) => Some(bursar_domain::payer::PayerKind::parse(&k).ok_or_else(|| {
+                    anyhow::anyhow!("--kind must be enrolled_student, new_student, staff, registrant or external")
+                })?),
+                None => None,
+            };
+            let group = bursar::imports::GroupArgs { kind, college, major, grade, class_name };
+            bursar::imports::raise(&cfg, item, year, group, commit).await
         }
         Command::Roles => {
             print!("{}", bursar_domain::access::role_table_markdown());

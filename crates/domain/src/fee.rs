@@ -100,6 +100,14 @@ impl AcademicYear {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The academic year a moment falls in (Beijing time): it starts on 1 September.
+    pub fn containing(ms: i64) -> AcademicYear {
+        let date = crate::time_fmt::date_cst(ms);
+        let year: u32 = date.get(..4).and_then(|y| y.parse().ok()).unwrap_or(1970);
+        let month: u32 = date.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+        let start = if month >= 9 { year } else { year - 1 };
+        AcademicYear(format!("{start}-{}", start + 1))
+    }
 }
 
 /// Why a receivable cannot be paid now. Shown to the payer as is.
@@ -197,6 +205,14 @@ mod tests {
             partial_allowed: partial,
             min_partial: Fen(min),
         }
+    }
+
+    #[test]
+    fn an_academic_year_starts_on_the_first_of_september_in_beijing() {
+        let at = |t: &str| crate::time_fmt::parse_datetime_cst_ms(t).expect("time");
+        assert_eq!(AcademicYear::containing(at("2026-08-31 23:59:59")).as_str(), "2025-2026");
+        assert_eq!(AcademicYear::containing(at("2026-09-01 00:00:00")).as_str(), "2026-2027");
+        assert_eq!(AcademicYear::containing(at("2027-01-15 08:00:00")).as_str(), "2026-2027");
     }
 
     #[test]

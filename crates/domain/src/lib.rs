@@ -23,6 +23,7 @@ pub mod project;
 pub mod receipt;
 pub mod refund;
 pub mod roster;
+pub mod standards;
 pub mod time_fmt;
 
 pub use access::{AccessError, Permission, Principal, Role, Scope, SystemJob};

@@ -27,6 +27,7 @@ pub mod queries;
 pub mod refunds;
 pub mod roster;
 pub mod setup;
+pub mod standards;
 pub mod tables;
 pub mod waivers;
 

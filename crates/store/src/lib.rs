@@ -23,6 +23,7 @@ pub mod receivables;
 pub mod refunds;
 pub mod sessions;
 pub mod settings;
+pub mod standards;
 pub mod verify;
 pub mod waivers;
 

@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (9, "hardening", Sql::Both(include_str!("../migrations/0009_hardening.sql"))),
     (10, "roster", Sql::Both(include_str!("../migrations/0010_roster.sql"))),
     (11, "waivers", Sql::Both(include_str!("../migrations/0011_waivers.sql"))),
+    (12, "standards", Sql::Both(include_str!("../migrations/0012_standards.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

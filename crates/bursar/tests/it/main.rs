@@ -31,4 +31,5 @@ mod races;
 mod refunds;
 mod roster;
 mod simulation;
+mod standards;
 mod waivers;

@@ -249,7 +249,7 @@ both_stores!(finance_imports_searches_and_reads_payers_in_the_finance_view, |env
         between(&page, "name=\"problems\" value=\"", "\"").unwrap().replace("&quot;", "\"").replace("&#34;", "\"");
     let csrf = csrf_of(&page);
     let r = fin
-        .post(format!("{base}/admin/payers/import/errors.xlsx"))
+        .post(format!("{base}/admin/import-errors.xlsx"))
         .form(&[("csrf", csrf.as_str()), ("problems", json.as_str())])
         .send()
         .await

@@ -2,7 +2,20 @@
 //! a summary, the problems by row and column (the first 200 on the page), and the whole list
 //! as an xlsx to download.
 
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
 use bursar_engine::roster::RosterProblem;
+use serde::Deserialize;
+
+use crate::guard::{post, Guard, OperatorCtx, Routes};
+use crate::WebError;
+
+/// The error report's download. It only turns the problems the page was given back into a
+/// workbook (nothing is read from the database), so any operator who saw a report may ask.
+pub fn routes() -> Routes {
+    Routes::new().route("/admin/import-errors.xlsx", Guard::Operator, post(errors_xlsx))
+}
 
 /// Problems shown on the page (the xlsx report has them all).
 const SHOWN_PROBLEMS: usize = 200;
@@ -50,4 +63,45 @@ impl ImportReport {
             problems_json,
         }
     }
+}
+
+pub(crate) fn xlsx_response(bytes: Vec<u8>, file_name: &str) -> Response {
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct ErrorsForm {
+    problems: String,
+}
+
+/// The import's problems as a workbook (行, 列, 值, 原因), from the report on the page.
+pub async fn errors_xlsx(OperatorCtx(_): OperatorCtx, Form(f): Form<ErrorsForm>) -> Result<Response, WebError> {
+    let problems: Vec<(usize, String, String, String)> =
+        serde_json::from_str(&f.problems).map_err(|_| WebError::BadRequest("错误报告内容无效".into()))?;
+    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name("错误报告").map_err(xerr)?;
+    for (col, h) in ["行", "列", "值", "原因"].iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *h, &bold).map_err(xerr)?;
+    }
+    for (i, (line, column, value, reason)) in problems.iter().enumerate().take(100_000) {
+        let row = u32::try_from(i + 1).map_err(|_| WebError::BadRequest("错误过多".into()))?;
+        sheet.write_number(row, 0, *line as f64).map_err(xerr)?;
+        sheet.write_string(row, 1, column).map_err(xerr)?;
+        sheet.write_string(row, 2, value).map_err(xerr)?;
+        sheet.write_string(row, 3, reason).map_err(xerr)?;
+    }
+    sheet.set_column_width(3, 50).map_err(xerr)?;
+    sheet.set_freeze_panes(1, 0).map_err(xerr)?;
+    Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, "import-errors.xlsx"))
 }

@@ -14,9 +14,11 @@ mod oplog;
 mod oplog_detail;
 mod payers;
 mod projects;
+mod raise;
 mod receivables;
 mod refunds;
 mod settings;
+mod standards;
 mod waivers;
 
 use crate::guard::{get, post};
@@ -35,7 +37,7 @@ const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin", "收费监控", "dashboard", (&[Permission::ViewCollection, Permission::ViewDashboard], false)),
     ("/admin/payments", "支付流水", "payments", (&[Permission::ViewCollection], false)),
     ("/admin/payers", "缴费人", "payers", (&[Permission::ViewPayers], false)),
-    ("/admin/receivables", "应收导入", "receivables", (&[Permission::RaiseReceivables], false)),
+    ("/admin/receivables", "应收管理", "receivables", (&[Permission::RaiseReceivables], false)),
     ("/admin/waivers/review", "减免审批", "waivers", (&[Permission::ApproveWaiver], false)),
     (
         "/admin/fee-items",
@@ -91,6 +93,9 @@ pub fn routes() -> Routes {
         .route("/admin/payments", Guard::Permission(Permission::ViewCollection), get(collection::payments))
         .merge(refunds::routes())
         .merge(payers::routes())
+        .merge(import_report::routes())
+        .merge(standards::routes())
+        .merge(raise::routes())
         .merge(receivables::routes())
         .merge(waivers::routes())
         .merge(exceptions::routes())

@@ -4,15 +4,13 @@
 
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use axum::Form;
+use axum::response::Response;
 use bursar_domain::access::Permission;
 use bursar_domain::payer::{mask_phone, PayerKind};
 use bursar_domain::roster::PayerStatus;
 use bursar_engine::roster::{template_headers, ImportMode, RosterReport};
 
-use super::import_report::ImportReport;
+use super::import_report::{xlsx_response, ImportReport};
 use serde::Deserialize;
 
 use crate::guard::{get, post, Current, Guard, OperatorCtx, Routes, MAX_UPLOAD_BYTES};
@@ -29,7 +27,6 @@ pub fn routes() -> Routes {
             Guard::Permission(Permission::ManagePayers),
             post(import).body_limit(MAX_UPLOAD_BYTES),
         )
-        .route("/admin/payers/import/errors.xlsx", Guard::Permission(Permission::ManagePayers), post(errors_xlsx))
         .route("/admin/payers/{id}", Guard::Permission(Permission::ViewPayers), get(detail))
 }
 
@@ -182,18 +179,6 @@ pub async fn import(
     }
 }
 
-fn xlsx_response(bytes: Vec<u8>, file_name: &str) -> Response {
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
-}
 
 /// The roster template: the headers the import understands, one example row, and notes.
 pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError> {
@@ -241,34 +226,6 @@ pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError>
         notes.write_string(row, 0, *line).map_err(xerr)?;
     }
     Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, "payer-roster-template.xlsx"))
-}
-
-#[derive(Deserialize)]
-pub struct ErrorsForm {
-    problems: String,
-}
-
-/// The import's problems as a workbook (行, 列, 值, 原因), from the report on the page.
-pub async fn errors_xlsx(OperatorCtx(_): OperatorCtx, Form(f): Form<ErrorsForm>) -> Result<Response, WebError> {
-    let problems: Vec<(usize, String, String, String)> =
-        serde_json::from_str(&f.problems).map_err(|_| WebError::BadRequest("错误报告内容无效".into()))?;
-    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let sheet = book.add_worksheet().set_name("错误报告").map_err(xerr)?;
-    for (col, h) in ["行", "列", "值", "原因"].iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *h, &bold).map_err(xerr)?;
-    }
-    for (i, (line, column, value, reason)) in problems.iter().enumerate().take(100_000) {
-        let row = u32::try_from(i + 1).map_err(|_| WebError::BadRequest("错误过多".into()))?;
-        sheet.write_number(row, 0, *line as f64).map_err(xerr)?;
-        sheet.write_string(row, 1, column).map_err(xerr)?;
-        sheet.write_string(row, 2, value).map_err(xerr)?;
-        sheet.write_string(row, 3, reason).map_err(xerr)?;
-    }
-    sheet.set_column_width(3, 50).map_err(xerr)?;
-    sheet.set_freeze_panes(1, 0).map_err(xerr)?;
-    Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, "roster-errors.xlsx"))
 }
 
 pub struct ReceivableLine {
