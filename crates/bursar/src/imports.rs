@@ -112,8 +112,7 @@ pub async fn raise(cfg: &Config, item: String, year: String, g: GroupArgs, commi
     let group = Group { kind: g.kind, department_id, major: g.major, grade: g.grade, class_name: g.class_name };
     let rule = RaiseRule { fee_item_code: item, academic_year: year, group };
     let started = Instant::now();
-    let result =
-        if commit { engine.raise_by_standard(&by, &rule).await } else { engine.plan_raise(&by, &rule).await };
+    let result = if commit { engine.raise_by_standard(&by, &rule).await } else { engine.plan_raise(&by, &rule).await };
     engine.store().close().await;
     let plan = match result {
         Ok(p) => p,

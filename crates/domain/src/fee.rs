@@ -78,6 +78,18 @@ crate::coded_enum! {
     }
 }
 
+crate::coded_enum! {
+    /// Why what is owed may wait (缓缴).
+    pub enum DeferralKind {
+        /// Financial hardship (家庭经济困难缓缴).
+        Hardship = ("hardship", "困难缓缴", "Hardship deferral"),
+        /// A new student registers first and pays later (绿色通道).
+        GreenChannel = ("green_channel", "绿色通道", "Green channel"),
+        /// A student loan is expected to pay it (生源地信用助学贷款).
+        StudentLoan = ("student_loan", "助学贷款待到账", "Awaiting a student loan"),
+    }
+}
+
 /// An academic year such as `2026-2027`: two consecutive years.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AcademicYear(String);

@@ -163,6 +163,10 @@ mod tests {
         }
     }
 
+    fn y(yuan: i64) -> Fen {
+        Fen::new(yuan * 100)
+    }
+
     fn facts<'a>(dept: &'a str, major: &'a str, grade: &'a str) -> PayerFacts<'a> {
         PayerFacts { department_id: Some(dept), major, grade, kind: PayerKind::EnrolledStudent }
     }
@@ -175,10 +179,10 @@ mod tests {
             line(Some("cs"), "软件工程", "", None, 6800),
             line(Some("cs"), "软件工程", "2026", None, 7200),
         ];
-        assert_eq!(amount_for(&lines, &facts("me", "机械", "2025")), Ok(Fen::new(5000_00)));
-        assert_eq!(amount_for(&lines, &facts("cs", "计算机", "2025")), Ok(Fen::new(5500_00)));
-        assert_eq!(amount_for(&lines, &facts("cs", "软件工程", "2025")), Ok(Fen::new(6800_00)));
-        assert_eq!(amount_for(&lines, &facts("cs", "软件工程", "2026")), Ok(Fen::new(7200_00)));
+        assert_eq!(amount_for(&lines, &facts("me", "机械", "2025")), Ok(y(5000)));
+        assert_eq!(amount_for(&lines, &facts("cs", "计算机", "2025")), Ok(y(5500)));
+        assert_eq!(amount_for(&lines, &facts("cs", "软件工程", "2025")), Ok(y(6800)));
+        assert_eq!(amount_for(&lines, &facts("cs", "软件工程", "2026")), Ok(y(7200)));
     }
 
     #[test]
@@ -188,14 +192,14 @@ mod tests {
         assert_eq!(amount_for(&lines, &facts("cs", "计算机", "2026")), Err(Exclusion::Conflict));
         // The same amount twice is no conflict.
         let same = vec![line(Some("cs"), "", "", None, 6000), line(None, "", "2026", None, 6000)];
-        assert_eq!(amount_for(&same, &facts("cs", "计算机", "2026")), Ok(Fen::new(6000_00)));
+        assert_eq!(amount_for(&same, &facts("cs", "计算机", "2026")), Ok(y(6000)));
         // A more specific line settles what two less specific ones disagree on.
         let settled = vec![
             line(Some("cs"), "", "", None, 5500),
             line(None, "", "2026", None, 6000),
             line(Some("cs"), "", "2026", None, 6500),
         ];
-        assert_eq!(amount_for(&settled, &facts("cs", "计算机", "2026")), Ok(Fen::new(6500_00)));
+        assert_eq!(amount_for(&settled, &facts("cs", "计算机", "2026")), Ok(y(6500)));
     }
 
     #[test]
@@ -203,7 +207,7 @@ mod tests {
         let lines = vec![line(None, "", "", Some(PayerKind::NewStudent), 4000)];
         assert_eq!(amount_for(&lines, &facts("cs", "", "")), Err(Exclusion::NoStandard));
         let new = PayerFacts { kind: PayerKind::NewStudent, ..facts("cs", "", "") };
-        assert_eq!(amount_for(&lines, &new), Ok(Fen::new(4000_00)));
+        assert_eq!(amount_for(&lines, &new), Ok(y(4000)));
         assert_eq!(check_status(PayerStatus::Active), Ok(()));
         assert_eq!(check_status(PayerStatus::Graduated), Err(Exclusion::NotActive(PayerStatus::Graduated)));
         assert!(Exclusion::NotActive(PayerStatus::Suspended).reason().contains("休学"));

@@ -333,7 +333,8 @@ fn charge(lines: &[StandardLine], raised: &HashSet<String>, p: &GroupPayer) -> R
         return Err(Exclusion::AlreadyRaised);
     }
     rules::check_status(p.status)?;
-    let facts = PayerFacts { department_id: p.department_id.as_deref(), major: &p.major, grade: &p.grade, kind: p.kind };
+    let facts =
+        PayerFacts { department_id: p.department_id.as_deref(), major: &p.major, grade: &p.grade, kind: p.kind };
     rules::amount_for(lines, &facts)
 }
 

@@ -1,11 +1,16 @@
-//! Reductions and waivers (减免): a department or finance asks to reduce what a payer owes (by an
-//! amount, or all that is left), with a reason; another person decides (four eyes, like refunds).
-//! An approval reduces the receivable by compare-and-set — never below what is paid — and posts
-//! the waiver (Dr fee income / Cr receivable) in the same transaction as the decision and its log.
+//! Reductions and waivers (减免), and deferrals (缓缴): a department or finance asks to reduce what
+//! a payer owes (by an amount, or all that is left), or to let it wait until a date (hardship, the
+//! green channel for new students, a student loan expected to pay it), with a reason; another
+//! person decides (four eyes, like refunds). A waiver's approval reduces the receivable by
+//! compare-and-set — never below what is paid — and posts the waiver (Dr fee income / Cr
+//! receivable) in the same transaction as the decision and its log. A deferral's approval changes
+//! no amount (nothing is posted): the receivable carries its date, and arrears counts leave it out
+//! until then.
 
 use bursar_domain::access::{ApprovalKind, Permission, Principal};
-use bursar_domain::fee::WaiverState;
+use bursar_domain::fee::{DeferralKind, WaiverState};
 use bursar_domain::{ledger, Fen};
+use bursar_store::deferrals::{self as deferral_store, DeferralRow};
 use bursar_store::receivables as rec_store;
 use bursar_store::waivers::{self as store, WaiverRow};
 use bursar_store::Tx;
@@ -162,5 +167,129 @@ impl Engine {
                 })
             })
             .await
+    }
+}
+
+/// The longest a deferral may run: a year and a half (to the end of the next academic year).
+const MAX_DEFERRAL_MS: i64 = 550 * 24 * 3_600_000;
+
+impl Engine {
+    /// Asks to defer what a receivable still owes until `until_ms` (缓缴, 绿色通道, or a student
+    /// loan expected to pay it). Returns the request's id.
+    pub async fn request_deferral(
+        &self,
+        by: &Principal,
+        receivable_id: &str,
+        kind: DeferralKind,
+        until_ms: i64,
+        reason: &str,
+    ) -> Result<String, EngineError> {
+        let scope = require(by, Permission::RequestWaiver)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(refused("请填写缓缴原因（不超过 200 字，如困难认定、贷款合同号）"));
+        }
+        let (by, rid) = (by.clone(), receivable_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, rid, reason, scope) = (by.clone(), rid.clone(), reason.clone(), scope.clone());
+                Box::pin(async move {
+                    let r = rec_store::receivable(tx, &rid)
+                        .await
+                        .map_err(|_| EngineError::NotFound(format!("应收 {rid}")))?;
+                    if !scope.covers_fee_item(&r.fee_item_id, &r.department_id) {
+                        return Err(EngineError::NotFound(format!("应收 {rid}")));
+                    }
+                    if !r.outstanding().is_positive() {
+                        return Err(refused("该项已无欠费，无需缓缴"));
+                    }
+                    let now = tx.now_ms;
+                    if until_ms <= now || until_ms > now + MAX_DEFERRAL_MS {
+                        return Err(refused("缓缴截止日期须在今天之后、一年半以内"));
+                    }
+                    let row = DeferralRow {
+                        id: tx.new_id(),
+                        receivable_id: rid.clone(),
+                        kind,
+                        until_ms,
+                        reason: reason.clone(),
+                        state: WaiverState::Requested,
+                        requested_by: by.actor_ref(),
+                        decided_by: None,
+                        decision_comment: None,
+                        created_at_ms: now,
+                        decided_at_ms: None,
+                    };
+                    match deferral_store::insert(tx, &row).await {
+                        Err(bursar_store::StoreError::Duplicate(_)) => {
+                            return Err(refused("该项已有待审批的缓缴申请"));
+                        }
+                        other => other?,
+                    }
+                    let detail = format!("receivable={rid} kind={} until_ms={until_ms} reason={reason}", kind.as_str());
+                    log(tx, &by, "deferral.request", ("deferral", &row.id), ("", "requested"), &detail).await?;
+                    Ok(row.id)
+                })
+            })
+            .await
+    }
+
+    /// Approves (the receivable waits until the date) or rejects a deferral request.
+    pub async fn decide_deferral(
+        &self,
+        by: &Principal,
+        id: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), EngineError> {
+        require(by, Permission::ApproveWaiver)?;
+        let comment = comment.trim().to_string();
+        if !approve && comment.is_empty() {
+            return Err(refused("驳回须写明原因"));
+        }
+        let (by, id) = (by.clone(), id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, comment) = (by.clone(), id.clone(), comment.clone());
+                Box::pin(async move {
+                    let d = deferral_store::get(tx, &id)
+                        .await?
+                        .ok_or_else(|| EngineError::NotFound(format!("缓缴申请 {id}")))?;
+                    if d.state != WaiverState::Requested {
+                        return Err(refused("该申请已处理"));
+                    }
+                    check_decider(tx, ApprovalKind::Deferral, &d.requested_by, &by).await?;
+                    let state = if approve { WaiverState::Approved } else { WaiverState::Rejected };
+                    if !deferral_store::decide(tx, &id, state, &by.actor_ref(), &comment).await? {
+                        return Err(refused("该申请已处理"));
+                    }
+                    if approve && !rec_store::defer(tx, &d.receivable_id, d.until_ms, d.kind.as_str()).await? {
+                        return Err(refused("该项其间已缴清，无需缓缴，请驳回"));
+                    }
+                    log(tx, &by, "deferral.decide", ("deferral", &id), ("requested", state.as_str()), &comment).await
+                })
+            })
+            .await
+    }
+
+    /// Deferral requests (waiting first) this operator may see.
+    pub async fn deferrals(
+        &self,
+        by: &Principal,
+    ) -> Result<Vec<(DeferralRow, rec_store::ReceivableView)>, EngineError> {
+        require(by, Permission::ApproveWaiver).or_else(|_| require(by, Permission::RequestWaiver))?;
+        let mut c = self.store().read().await?;
+        let mut out = Vec::new();
+        for d in deferral_store::list(&mut c, 200).await? {
+            let r = rec_store::receivable(&mut c, &d.receivable_id).await?;
+            if by.require(Permission::ApproveWaiver).is_ok()
+                || by
+                    .require(Permission::RequestWaiver)
+                    .is_ok_and(|s| s.covers_fee_item(&r.fee_item_id, &r.department_id))
+            {
+                out.push((d, r));
+            }
+        }
+        Ok(out)
     }
 }

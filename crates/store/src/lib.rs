@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 pub mod cards;
 mod db;
+pub mod deferrals;
 mod error;
 pub mod exceptions;
 pub mod jobs;

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (10, "roster", Sql::Both(include_str!("../migrations/0010_roster.sql"))),
     (11, "waivers", Sql::Both(include_str!("../migrations/0011_waivers.sql"))),
     (12, "standards", Sql::Both(include_str!("../migrations/0012_standards.sql"))),
+    (13, "deferrals", Sql::Both(include_str!("../migrations/0013_deferrals.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

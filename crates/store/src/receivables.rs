@@ -90,6 +90,9 @@ pub struct ReceivableView {
     pub partial_allowed: i64,
     #[sqlx(try_from = "i64")]
     pub min_partial_fen: Fen,
+    /// An approved deferral (缓缴): not owed before this moment, and why.
+    pub deferred_until_ms: Option<i64>,
+    pub deferral_kind: Option<String>,
 }
 
 impl ReceivableView {
@@ -109,7 +112,7 @@ impl ReceivableView {
 
 const VIEW_SELECT: &str = "SELECT r.id, r.payer_id, r.fee_item_id, r.academic_year, r.due_fen, r.waived_fen, r.paid_fen, r.state,
         f.code AS item_code, f.name AS item_name, f.department_id, f.fee_type, f.status, f.window_start_ms, f.window_end_ms,
-        f.partial_allowed, f.min_partial_fen
+        f.partial_allowed, f.min_partial_fen, r.deferred_until_ms, r.deferral_kind
    FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id";
 
 #[derive(Clone, Debug)]
@@ -394,19 +397,41 @@ pub struct CollectionRow {
     pub due_fen: Fen,
     #[sqlx(try_from = "i64")]
     pub paid_fen: Fen,
+    /// Of what is still owed, the part under an approved deferral that has not run out.
+    #[sqlx(try_from = "i64")]
+    pub deferred_fen: Fen,
 }
 
-pub async fn collection_by_item(c: &mut impl Conn) -> Result<Vec<CollectionRow>, StoreError> {
+pub async fn collection_by_item(c: &mut impl Conn, now_ms: i64) -> Result<Vec<CollectionRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT f.id AS fee_item_id, f.code, f.name, f.department_id, f.fee_type, f.status,
                 COUNT(r.id) AS receivables,
                 CAST(COALESCE(SUM(CASE WHEN r.state = 'settled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled,
                 CAST(COALESCE(SUM(r.due_fen - r.waived_fen), 0) AS BIGINT) AS due_fen,
-                CAST(COALESCE(SUM(r.paid_fen), 0) AS BIGINT) AS paid_fen
+                CAST(COALESCE(SUM(r.paid_fen), 0) AS BIGINT) AS paid_fen,
+                CAST(COALESCE(SUM(CASE WHEN r.state = 'open' AND r.deferred_until_ms > $1
+                                       THEN r.due_fen - r.waived_fen - r.paid_fen ELSE 0 END), 0) AS BIGINT) AS deferred_fen
            FROM fee_items f LEFT JOIN receivables r ON r.fee_item_id = f.id
           GROUP BY f.id, f.code, f.name, f.department_id, f.fee_type, f.status
           ORDER BY {FEE_TYPE_ORDER}, f.code"
     ))
+    .bind(now_ms)
     .fetch_all(c.raw())
     .await?)
+}
+
+/// Sets an approved deferral on a receivable that still owes something; false when it owes
+/// nothing by now.
+pub async fn defer(c: &mut Tx, id: &str, until_ms: i64, kind: &str) -> Result<bool, StoreError> {
+    let now = c.now_ms;
+    let r = sqlx::query(
+        "UPDATE receivables SET deferred_until_ms = $1, deferral_kind = $2, updated_at_ms = $3 WHERE id = $4 AND state = 'open'",
+    )
+    .bind(until_ms)
+    .bind(kind)
+    .bind(now)
+    .bind(id)
+    .execute(c.raw())
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

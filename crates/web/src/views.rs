@@ -51,6 +51,18 @@ pub fn payment_badge(state: bursar_domain::payment::PaymentState) -> &'static st
     }
 }
 
+/// "缓缴至 2027-03-01（绿色通道）" for an approved deferral of something still owed (empty otherwise).
+pub fn deferral_note(r: &bursar_engine::rows::ReceivableView) -> String {
+    match (r.deferred_until_ms, r.outstanding().is_positive()) {
+        (Some(until), true) => {
+            let kind = r.deferral_kind.as_deref().and_then(bursar_domain::fee::DeferralKind::parse);
+            let why = kind.map(|k| k.label_zh()).unwrap_or("缓缴");
+            format!("缓缴至 {}（{why}）", bursar_domain::time_fmt::date_cst(until))
+        }
+        _ => String::new(),
+    }
+}
+
 pub fn datetime(ms: i64) -> String {
     time_fmt::datetime_cst(ms)
 }

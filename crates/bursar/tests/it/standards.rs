@@ -70,6 +70,10 @@ fn rule(department_id: &str) -> RaiseRule {
     }
 }
 
+fn y(yuan: i64) -> Fen {
+    Fen(yuan * 100)
+}
+
 async fn raised_count(app: &bursar::app::Running, item: &str) -> i64 {
     scalar(&app.store, "SELECT COUNT(*) FROM receivables WHERE fee_item_id = $1 AND academic_year = $2", &[item, YEAR])
         .await
@@ -102,8 +106,8 @@ both_stores!(a_standard_is_approved_by_another_person_and_raises_each_receivable
 
     // The plan: who, how much, who is left out and why; it changes nothing.
     let plan = app.engine.plan_raise(&clerk, &rule(&cs)).await.unwrap();
-    assert_eq!((plan.matched, plan.to_raise, plan.total), (5, 3, Fen(6800_00 * 2 + 5500_00)));
-    assert_eq!(plan.by_amount, vec![(Fen(6800_00), 2), (Fen(5500_00), 1)]);
+    assert_eq!((plan.matched, plan.to_raise, plan.total), (5, 3, y(6800 * 2 + 5500)));
+    assert_eq!(plan.by_amount, vec![(y(6800), 2), (y(5500), 1)]);
     assert_eq!(plan.sample.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["甲软工", "乙软工", "丙计科"]);
     let why: Vec<(Exclusion, usize, String)> =
         plan.excluded.iter().map(|(e, n, who)| (*e, *n, who[0].name.clone())).collect();
@@ -135,17 +139,17 @@ both_stores!(a_standard_is_approved_by_another_person_and_raises_each_receivable
         &[&item, YEAR],
     )
     .await;
-    assert_eq!(due, 6800_00 * 2 + 5500_00);
+    assert_eq!(due, (6800 * 2 + 5500) * 100);
 
     // Version 2 (one amount for everyone) replaces version 1; only the student with no
     // receivable yet is charged by it.
-    let v2 = app.engine.propose_standard(&clerk, &item, YEAR, StandardSource::Uniform(Fen(7000_00)), "").await.unwrap();
+    let v2 = app.engine.propose_standard(&clerk, &item, YEAR, StandardSource::Uniform(y(7000)), "").await.unwrap();
     app.engine.decide_standard(&approver, &v2, true, "").await.unwrap();
     let versions = app.engine.standards_of(&clerk, &item).await.unwrap();
     let states: Vec<(i64, &str)> = versions.iter().map(|v| (v.row.version, v.row.state.as_str())).collect();
     assert_eq!(states, [(2, "approved"), (1, "superseded")]);
     let plan = app.engine.raise_by_standard(&clerk, &rule(&cs)).await.unwrap();
-    assert_eq!((plan.to_raise, plan.created, plan.total), (1, Some(1), Fen(7000_00)));
+    assert_eq!((plan.to_raise, plan.created, plan.total), (1, Some(1), y(7000)));
     assert_eq!(plan.excluded.iter().find(|(e, ..)| *e == Exclusion::AlreadyRaised).map(|(_, n, _)| *n), Some(3));
 
     // Every step is in the operation log; the books balance.
@@ -209,7 +213,8 @@ both_stores!(the_finance_view_and_the_command_line_raise_by_the_standard, |env: 
     let r = clerk.post(format!("{base}/admin/fee-items/{item}/standards")).multipart(form).send().await.unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
     let approver = login_operator(&base, bursar::demo::APPROVER_USER, bursar::demo::FINANCE_PASSWORD).await;
-    let html = approver.get(format!("{base}/admin/fee-items/{item}/standards")).send().await.unwrap().text().await.unwrap();
+    let html =
+        approver.get(format!("{base}/admin/fee-items/{item}/standards")).send().await.unwrap().text().await.unwrap();
     let action = between(&html, "action=\"/admin/fee-items/", "/decide\"").unwrap().to_string();
     let r = approver
         .post(format!("{base}/admin/fee-items/{action}/decide"))

@@ -181,3 +181,81 @@ both_stores!(an_unpaid_receivable_is_cancelled_with_a_reason_and_a_paid_one_is_n
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(a_deferral_is_asked_on_the_record_approved_by_another_and_changes_no_amount, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let (rid, owed) = dorm(&app).await;
+    let (payer, _) = first_student(&app.store).await;
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let now = app.store.now_ms();
+    let kind = bursar_domain::fee::DeferralKind::GreenChannel;
+    // A date in the past or too far ahead, or no reason: refused.
+    assert!(app.engine.request_deferral(&clerk, &rid, kind, now - 1, "绿色通道").await.is_err());
+    assert!(app.engine.request_deferral(&clerk, &rid, kind, now + 600 * 86_400_000, "绿色通道").await.is_err());
+    assert!(app.engine.request_deferral(&clerk, &rid, kind, now + 86_400_000, " ").await.is_err());
+
+    // Through the payer's record; one waiting request per receivable.
+    let fin = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let page = fin.get(format!("{base}/admin/payers/{}", payer.id)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("申请缓缴") && page.contains("绿色通道"));
+    let until = bursar_domain::time_fmt::date_cst(now + 90 * 86_400_000);
+    let r = fin
+        .post(format!("{base}/admin/deferrals"))
+        .form(&[
+            ("csrf", csrf_of(&page)),
+            ("receivable_id", rid.clone()),
+            ("payer_id", payer.id.clone()),
+            ("kind", "green_channel".into()),
+            ("until", until.clone()),
+            ("reason", "新生绿色通道，已办理生源地贷款".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), format!("/admin/payers/{}?deferral=requested", payer.id));
+    let again = app.engine.request_deferral(&clerk, &rid, kind, now + 86_400_000, "再次").await.unwrap_err();
+    assert!(again.to_string().contains("待审批"), "{again}");
+    let id: String = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::deferrals::list(&mut c, 10).await.unwrap()[0].id.clone()
+    };
+    // The asker cannot approve; two approvals at once: one passes.
+    let e = app.engine.decide_deferral(&clerk, &id, true, "").await.unwrap_err();
+    assert!(matches!(e, EngineError::Access(AccessError::OwnRequest)), "{e:?}");
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (engine, by, id) = (app.engine.clone(), approver.clone(), id.clone());
+        tasks.push(tokio::spawn(async move { engine.decide_deferral(&by, &id, true, "同意").await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap().is_ok());
+    }
+    assert_eq!(ok, 1);
+
+    // Nothing owed changed and nothing was posted; the payer and the collection page show it.
+    assert_eq!(dorm(&app).await.1, owed);
+    let deferred: i64 =
+        scalar(&app.store, "SELECT COUNT(*) FROM receivables WHERE id = $1 AND deferred_until_ms IS NOT NULL", &[&rid])
+            .await;
+    assert_eq!(deferred, 1);
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM journal_entries WHERE kind = 'waiver'", &[]).await, 0);
+    let c = login_student(&base).await;
+    let fees = c.get(format!("{base}/portal/fees")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        fees.contains(&format!("缓缴至 {until}（绿色通道）")),
+        "{}",
+        between(&fees, "<tbody>", "</tbody>").unwrap_or(&fees)
+    );
+    let rows = app.engine.operator_view(&clerk).collection().await.unwrap();
+    let zsf = rows.iter().find(|r| r.code == "ZSF").unwrap();
+    assert_eq!(zsf.deferred_fen, owed);
+    let home = fin.get(format!("{base}/admin")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("其中缓缴"));
+    let log = scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action LIKE 'deferral.%'", &[]).await;
+    assert_eq!(log, 2);
+    assert_verified(&app.store).await;
+    app.stop().await;
+});

@@ -72,7 +72,7 @@ impl OperatorView<'_> {
     pub async fn collection(&self) -> Result<Vec<CollectionRow>, EngineError> {
         let scope = self.read_scope(&[Permission::ViewCollection, Permission::ViewDashboard])?;
         let mut c = self.engine.store().read().await?;
-        let rows = receivables::collection_by_item(&mut c).await?;
+        let rows = receivables::collection_by_item(&mut c, self.engine.store().now_ms()).await?;
         Ok(rows.into_iter().filter(|r| scope.covers_department(&r.department_id)).collect())
     }
 

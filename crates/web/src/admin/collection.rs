@@ -24,6 +24,8 @@ pub struct CollectionView {
     pub due: String,
     pub paid: String,
     pub outstanding: String,
+    /// Of what is outstanding, the part deferred (缓缴) and not yet due.
+    pub deferred: String,
     /// Collected share, 0–100, for the bar.
     pub percent: i64,
     /// The same with one decimal, for people.
@@ -104,6 +106,7 @@ async fn dashboard(s: AppState, OperatorCtx(c): OperatorCtx) -> Result<Response,
                 due: yuan(r.due_fen),
                 paid: yuan(r.paid_fen),
                 outstanding: yuan(Fen(r.due_fen.get() - r.paid_fen.get())),
+                deferred: yuan(r.deferred_fen),
                 percent: percent(r.paid_fen, r.due_fen),
                 percent_text: percent_text(r.paid_fen, r.due_fen),
             })

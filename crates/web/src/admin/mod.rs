@@ -5,6 +5,7 @@ mod apps;
 mod channels;
 mod collection;
 mod counter;
+mod deferrals;
 mod exceptions;
 mod fee_items;
 mod import_report;
@@ -38,7 +39,7 @@ const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin/payments", "支付流水", "payments", (&[Permission::ViewCollection], false)),
     ("/admin/payers", "缴费人", "payers", (&[Permission::ViewPayers], false)),
     ("/admin/receivables", "应收管理", "receivables", (&[Permission::RaiseReceivables], false)),
-    ("/admin/waivers/review", "减免审批", "waivers", (&[Permission::ApproveWaiver], false)),
+    ("/admin/waivers/review", "减免缓缴", "waivers", (&[Permission::ApproveWaiver], false)),
     (
         "/admin/fee-items",
         "收费项目",
@@ -95,6 +96,7 @@ pub fn routes() -> Routes {
         .merge(payers::routes())
         .merge(import_report::routes())
         .merge(standards::routes())
+        .merge(deferrals::routes())
         .merge(raise::routes())
         .merge(receivables::routes())
         .merge(waivers::routes())

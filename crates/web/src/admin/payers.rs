@@ -179,7 +179,6 @@ pub async fn import(
     }
 }
 
-
 /// The roster template: the headers the import understands, one example row, and notes.
 pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError> {
     let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
@@ -240,6 +239,8 @@ pub struct ReceivableLine {
     pub due: String,
     pub paid: String,
     pub outstanding: String,
+    /// "缓缴至 …" when an approved deferral holds (empty otherwise).
+    pub deferred: String,
 }
 
 pub struct PaymentLine {
@@ -262,6 +263,7 @@ struct PayerPage {
     chrome: Chrome,
     id: String,
     may_waive: bool,
+    deferral_kinds: Vec<(&'static str, &'static str)>,
     may_cancel: bool,
     notice: &'static str,
     name: String,
@@ -297,6 +299,7 @@ pub async fn detail(
         chrome: super::chrome(&s, &c, "payers"),
         id: p.id.clone(),
         may_waive: c.principal().can(Permission::RequestWaiver),
+        deferral_kinds: bursar_domain::fee::DeferralKind::ALL.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
         may_cancel: c.principal().can(Permission::RaiseReceivables),
         notice: if q.waiver.is_some() {
             "减免申请已提交，待另一位审批人批准。"
@@ -326,6 +329,7 @@ pub async fn detail(
                 due: yuan(r.due_fen),
                 paid: yuan(r.paid_fen),
                 outstanding: yuan(r.outstanding()),
+                deferred: crate::views::deferral_note(r),
             })
             .collect(),
         payments: d

@@ -9,9 +9,9 @@ use axum::Form;
 use bursar_domain::access::Permission;
 use bursar_domain::fee::{AcademicYear, FeeItemStatus};
 use bursar_domain::payer::PayerKind;
+use bursar_engine::standards::Group;
 use bursar_engine::standards::{RaisePlan, RaiseRule};
 use bursar_engine::EngineError;
-use bursar_engine::standards::Group;
 use serde::Deserialize;
 
 use crate::guard::{get, Guard, OperatorCtx, Routes};

@@ -45,7 +45,8 @@ pub struct VersionView {
     pub version: i64,
     pub state: &'static str,
     pub badge: &'static str,
-    pub requested: String,
+    pub requested_by: String,
+    pub requested_at: String,
     pub note: String,
     pub decision: String,
     pub lines: Vec<[String; 5]>,
@@ -76,7 +77,12 @@ pub struct DoneQuery {
     done: Option<String>,
 }
 
-fn version_view(v: StandardView, names: &std::collections::HashMap<String, String>, me: &str, can_approve: bool) -> VersionView {
+fn version_view(
+    v: StandardView,
+    names: &std::collections::HashMap<String, String>,
+    me: &str,
+    can_approve: bool,
+) -> VersionView {
     let who = |actor: &str| names.get(actor).cloned().unwrap_or_else(|| "系统".into());
     let r = v.row;
     let waiting = r.state == StandardState::Requested;
@@ -91,7 +97,8 @@ fn version_view(v: StandardView, names: &std::collections::HashMap<String, Strin
             StandardState::Superseded => "info",
         },
         state: r.state.label_zh(),
-        requested: format!("{} {}", who(&r.requested_by), datetime(r.created_at_ms)),
+        requested_by: who(&r.requested_by),
+        requested_at: datetime(r.created_at_ms),
         decision: match (&r.decided_by, &r.decision_comment) {
             (Some(by), Some(c)) if !c.is_empty() => format!("{}：{c}", who(by)),
             (Some(by), _) => who(by),
@@ -134,10 +141,16 @@ async fn page_with(
     let names = view.operator_names().await?;
     let me = p.actor_ref();
     let can_approve = p.can(Permission::ApproveFeeItem);
-    let versions =
-        s.engine.standards_of(p, &item.id).await?.into_iter().map(|v| version_view(v, &names, &me, can_approve)).collect();
+    let versions = s
+        .engine
+        .standards_of(p, &item.id)
+        .await?
+        .into_iter()
+        .map(|v| version_view(v, &names, &me, can_approve))
+        .collect();
     let (year, amount, note) = typed;
-    let year = if year.is_empty() { AcademicYear::containing(s.engine.store().now_ms()).as_str().to_string() } else { year };
+    let year =
+        if year.is_empty() { AcademicYear::containing(s.engine.store().now_ms()).as_str().to_string() } else { year };
     let failed = !error.is_empty();
     let mut resp = render(&StandardsPage {
         chrome: super::chrome(s, &c.0, "fee_items"),

@@ -1,5 +1,6 @@
 //! 减免: finance asks to reduce what a payer owes from the payer's record; another person decides
-//! here (four eyes). Every step is an engine command, logged.
+//! here (four eyes), together with deferrals (缓缴, see `deferrals`). Every step is an engine
+//! command, logged.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -44,11 +45,17 @@ pub struct WaiverLine {
 struct WaiversPage {
     chrome: Chrome,
     rows: Vec<WaiverLine>,
+    deferrals: Vec<super::deferrals::DeferralLine>,
     notice: &'static str,
     error: String,
 }
 
-async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: String) -> Result<Response, WebError> {
+pub(super) async fn page_with(
+    s: &AppState,
+    c: &Current,
+    notice: &'static str,
+    error: String,
+) -> Result<Response, WebError> {
     let rows = s
         .engine
         .waivers(c.principal())
@@ -74,7 +81,8 @@ async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: Strin
         })
         .collect();
     let failed = !error.is_empty();
-    let mut resp = render(&WaiversPage { chrome: super::chrome(s, c, "waivers"), rows, notice, error })?;
+    let deferrals = super::deferrals::lines(s, c).await?;
+    let mut resp = render(&WaiversPage { chrome: super::chrome(s, c, "waivers"), rows, deferrals, notice, error })?;
     if failed {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }

@@ -37,6 +37,8 @@ pub struct FeeRow {
     pub reason: String,
     /// "原应缴 ¥X，已减免 ¥Y：why" when part of it was waived (empty otherwise).
     pub waiver: String,
+    /// "缓缴至 date（why）" when an approved deferral holds (empty otherwise).
+    pub deferred: String,
 }
 
 fn fee_row(r: &ReceivableView, now: i64) -> FeeRow {
@@ -59,6 +61,7 @@ fn fee_row(r: &ReceivableView, now: i64) -> FeeRow {
         status: rules.status.label_zh(),
         fee_type: rules.fee_type.label_zh(),
         waiver: String::new(),
+        deferred: String::new(),
         due: yuan(Fen(r.due_fen.get() - r.waived_fen.get())),
         paid: yuan(r.paid_fen),
         outstanding: yuan(outstanding),
@@ -95,6 +98,7 @@ pub async fn fees(State(s): State<AppState>, PayerCtx(c): PayerCtx) -> Result<Re
             let why = view.waiver_reasons(&r.id).await?.join("；");
             row.waiver = format!("原应缴 {}，已减免 {}：{why}", yuan(r.due_fen), yuan(r.waived_fen));
         }
+        row.deferred = crate::views::deferral_note(r);
         rows.push(row);
     }
     render(&FeesPage { chrome, rows, total_outstanding: yuan(total), id_masked: me.id_number_masked })
