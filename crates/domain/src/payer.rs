@@ -73,6 +73,20 @@ pub fn mask_id_number(id_number: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
+/// Why a payer's account cannot be used at `now_ms`: frozen by finance, or past its validity
+/// (graduates, outside people). Shown to the payer as is.
+pub fn account_block(frozen_at_ms: Option<i64>, valid_until_ms: Option<i64>, now_ms: i64) -> Option<String> {
+    if frozen_at_ms.is_some() {
+        return Some("账户已冻结，请联系财务处".into());
+    }
+    match valid_until_ms {
+        Some(until) if now_ms >= until => {
+            Some(format!("账户已过有效期（{}），请联系财务处", crate::time_fmt::date_cst(until - 1)))
+        }
+        _ => None,
+    }
+}
+
 /// `13812345678` → `138****5678`.
 pub fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.trim().chars().collect();
@@ -133,6 +147,14 @@ pub fn complete_resident_id(prefix17: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frozen_or_expired_account_is_blocked() {
+        assert_eq!(account_block(None, None, 5), None);
+        assert_eq!(account_block(None, Some(10), 9), None);
+        assert!(account_block(None, Some(10), 10).is_some_and(|m| m.contains("有效期")));
+        assert!(account_block(Some(1), None, 5).is_some_and(|m| m.contains("冻结")));
+    }
 
     #[test]
     fn a_school_may_fix_the_initial_password() {

@@ -17,7 +17,7 @@ use crate::collection::receivables::{raise_receivable, Raise, RaiseMode, Raised}
 use crate::engine::{log, require, Engine};
 use crate::error::{refused, EngineError};
 use crate::roster::{ImportMode, RosterProblem, ROSTER_LIMITS};
-use crate::tables::read_table;
+use crate::tables::{read_table, TableLimits};
 
 /// The columns, by the header names finance offices use.
 const COLUMNS: [(&str, &[&str]); 5] = [
@@ -27,6 +27,9 @@ const COLUMNS: [(&str, &[&str]); 5] = [
     ("amount", &["金额", "金额（元）", "金额(元)", "应收金额"]),
     ("note", &["备注"]),
 ];
+
+/// A year's receivables of a large university fit one file (50,000 students × a few items).
+pub const BILLS_LIMITS: TableLimits = TableLimits { max_rows: 300_001, ..ROSTER_LIMITS };
 
 fn label(key: &str) -> &'static str {
     COLUMNS.iter().find(|(k, _)| *k == key).map(|(_, n)| n[0]).unwrap_or("")
@@ -62,7 +65,7 @@ impl Engine {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<BillsReport, EngineError> {
         require(by, Permission::RaiseReceivables)?;
-        let table = read_table(bytes, &ROSTER_LIMITS).map_err(refused)?;
+        let table = read_table(bytes, &BILLS_LIMITS).map_err(refused)?;
         let mut report = BillsReport::default();
         let problem = |line: usize, key: &str, value: &str, reason: String| RosterProblem {
             line,

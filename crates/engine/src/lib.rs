@@ -36,6 +36,7 @@ pub mod rows {
     pub use bursar_store::api::{ApiOrderRow, AppRow, DeliveryRow, EventRow};
     pub use bursar_store::cards::CardRow;
     pub use bursar_store::deferrals::DeferralRow;
+    pub use bursar_store::fee_item_changes::{ChangeRow, Terms};
     pub use bursar_store::merchants::MerchantAccountRow;
     pub use bursar_store::oplog::{LogQuery, LogRow};
     pub use bursar_store::payers::PayerRow;

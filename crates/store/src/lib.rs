@@ -10,6 +10,7 @@ mod db;
 pub mod deferrals;
 mod error;
 pub mod exceptions;
+pub mod fee_item_changes;
 pub mod jobs;
 pub mod ledger;
 pub mod merchants;

@@ -44,6 +44,8 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (11, "waivers", Sql::Both(include_str!("../migrations/0011_waivers.sql"))),
     (12, "standards", Sql::Both(include_str!("../migrations/0012_standards.sql"))),
     (13, "deferrals", Sql::Both(include_str!("../migrations/0013_deferrals.sql"))),
+    (14, "payer_access", Sql::Both(include_str!("../migrations/0014_payer_access.sql"))),
+    (15, "fee_item_changes", Sql::Both(include_str!("../migrations/0015_fee_item_changes.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

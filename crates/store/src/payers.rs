@@ -24,6 +24,18 @@ pub struct PayerRow {
     pub id_number_digest: String,
     /// When the phone was proven by a one-time code (`None`: never).
     pub phone_verified_at_ms: Option<i64>,
+    /// Frozen by finance (since when, and why); a frozen account cannot be used.
+    pub frozen_at_ms: Option<i64>,
+    pub frozen_reason: String,
+    /// The account cannot be used from this moment on (`None`: no end).
+    pub valid_until_ms: Option<i64>,
+}
+
+impl PayerRow {
+    /// Why the account cannot be used at `now_ms` (frozen, or past its validity), if so.
+    pub fn blocked(&self, now_ms: i64) -> Option<String> {
+        bursar_domain::payer::account_block(self.frozen_at_ms, self.valid_until_ms, now_ms)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -59,7 +71,7 @@ bursar_domain::coded_enum! {
 const OPERATOR_COLS: &str = "id, username, name, state, password_hash";
 
 const PAYER_COLS: &str =
-    "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password, id_number_digest, phone_verified_at_ms";
+    "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password, id_number_digest, phone_verified_at_ms, frozen_at_ms, frozen_reason, valid_until_ms";
 
 pub async fn insert_department(c: &mut Tx, id: &str, code: &str, name: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO departments (id, code, name) VALUES ($1, $2, $3)")
@@ -496,4 +508,35 @@ pub async fn search(c: &mut impl Conn, s: &PayerSearch<'_>) -> Result<Vec<PayerL
         q = q.bind(b);
     }
     Ok(q.fetch_all(c.raw()).await?)
+}
+
+/// Freezes (with a reason) or unfreezes a payer's account: compare-and-set on its current state;
+/// false when it was already so.
+pub async fn set_frozen(c: &mut Tx, id: &str, frozen: Option<(i64, &str)>) -> Result<bool, StoreError> {
+    let r =
+        match frozen {
+            Some((at, reason)) => {
+                sqlx::query(
+                    "UPDATE payers SET frozen_at_ms = $1, frozen_reason = $2 WHERE id = $3 AND frozen_at_ms IS NULL",
+                )
+                .bind(at)
+                .bind(reason)
+                .bind(id)
+                .execute(c.raw())
+                .await?
+            }
+            None => sqlx::query(
+                "UPDATE payers SET frozen_at_ms = NULL, frozen_reason = '' WHERE id = $1 AND frozen_at_ms IS NOT NULL",
+            )
+            .bind(id)
+            .execute(c.raw())
+            .await?,
+        };
+    Ok(r.rows_affected() == 1)
+}
+
+/// Sets (or clears) the moment a payer's account stops working.
+pub async fn set_valid_until(c: &mut Tx, id: &str, until_ms: Option<i64>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payers SET valid_until_ms = $1 WHERE id = $2").bind(until_ms).bind(id).execute(c.raw()).await?;
+    Ok(())
 }

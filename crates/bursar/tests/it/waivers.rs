@@ -1,7 +1,7 @@
 //! Reductions and waivers (减免) with four eyes: asked for with a reason, never by the one who
 //! decides, never more than is owed (at the request and again at the decision), applied with the
 //! ledger's waiver posting; two approvals racing for the same money cannot both pass; the finance
-//! view asks from the payer's record and decides on 减免审批.
+//! view asks from the payer's record and decides on 减免缓缴.
 
 use bursar_domain::access::AccessError;
 use bursar_domain::Fen;

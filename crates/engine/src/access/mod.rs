@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod limits;
 pub mod operators;
 pub mod passwords;
+pub mod payer_admin;
 pub mod phone;
 pub mod sessions;
 pub mod sso;

@@ -72,6 +72,8 @@ pub(crate) struct Attempt<'a> {
     pub captcha_ok: bool,
     pub auth_method: AuthMethod,
     pub previous_token: Option<&'a str>,
+    /// Why the account cannot be used (frozen, expired): told only to whoever proved it is theirs.
+    pub blocked: Option<String>,
 }
 
 impl Engine {
@@ -83,6 +85,7 @@ impl Engine {
         let Some(s) = session_store::find(&mut c, token, now).await? else { return Ok(None) };
         Ok(match s.subject_kind {
             SubjectKind::Payer => match payers::payer(&mut c, &s.subject_id).await {
+                Ok(p) if p.blocked(now).is_some() => None,
                 Ok(p) => Some(Session {
                     principal: Principal::Payer(PayerPrincipal {
                         id: p.id.clone(),
@@ -176,6 +179,9 @@ impl Engine {
             };
             return self.count_failure(&a, message, true).await;
         };
+        if let Some(message) = a.blocked.clone() {
+            return Ok(Login::Refused { message, captcha: false });
+        }
         if initial {
             limits.initial_login(a.source, now);
         }
@@ -251,6 +257,9 @@ impl Engine {
                     let (by, must_change) = match subject {
                         SubjectKind::Payer => {
                             let p = payers::payer(tx, &subject_id).await?;
+                            if let Some(why) = p.blocked(tx.now_ms) {
+                                return Err(EngineError::Login(why));
+                            }
                             let by = Principal::Payer(PayerPrincipal {
                                 id: p.id.clone(),
                                 kind: p.kind,
@@ -301,14 +310,16 @@ impl Engine {
         source: IpAddr,
     ) -> Result<Login, EngineError> {
         let key = format!("payer:{}:{identifier}", kind.as_str());
-        let (account, initial) = {
+        let now = self.store().now_ms();
+        let (account, initial, blocked) = {
             let mut c = self.store().read().await?;
             match payers::payer_by_login(&mut c, kind, identifier).await? {
                 Some(p) => {
                     let initial = p.must_change_password != 0 && p.password_hash != "!";
-                    (Some((p.id, p.password_hash)), initial)
+                    let blocked = p.blocked(now);
+                    (Some((p.id, p.password_hash)), initial, blocked)
                 }
-                None => (None, false),
+                None => (None, false, None),
             }
         };
         self.attempt_login(Attempt {
@@ -321,6 +332,7 @@ impl Engine {
             captcha_ok,
             auth_method: AuthMethod::Password,
             previous_token,
+            blocked,
         })
         .await
     }
@@ -340,7 +352,9 @@ impl Engine {
             let mut c = self.store().read().await?;
             payers::payer_by_id_digest(&mut c, PayerKind::NewStudent, &digest).await?
         };
-        let account = payer.filter(|p| p.name == name.trim()).map(|p| (p.id, String::new()));
+        let payer = payer.filter(|p| p.name == name.trim());
+        let blocked = payer.as_ref().and_then(|p| p.blocked(self.store().now_ms()));
+        let account = payer.map(|p| (p.id, String::new()));
         let key = format!("payer:new_student:{digest}");
         self.attempt_login(Attempt {
             key: &key,
@@ -352,6 +366,7 @@ impl Engine {
             captcha_ok,
             auth_method: AuthMethod::IdAndName,
             previous_token,
+            blocked,
         })
         .await
     }
@@ -383,6 +398,7 @@ impl Engine {
             captcha_ok,
             auth_method: AuthMethod::Password,
             previous_token,
+            blocked: None,
         })
         .await
     }

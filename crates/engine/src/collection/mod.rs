@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod cards;
 pub mod codes;
+pub mod fee_item_changes;
 pub mod fee_items;
 pub mod offline;
 pub mod orders;

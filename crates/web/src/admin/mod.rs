@@ -7,12 +7,14 @@ mod collection;
 mod counter;
 mod deferrals;
 mod exceptions;
+mod fee_item_changes;
 mod fee_items;
 mod import_report;
 mod imports;
 mod login;
 mod oplog;
 mod oplog_detail;
+mod payer_account;
 mod payers;
 mod projects;
 mod raise;
@@ -97,6 +99,8 @@ pub fn routes() -> Routes {
         .merge(import_report::routes())
         .merge(standards::routes())
         .merge(deferrals::routes())
+        .merge(payer_account::routes())
+        .merge(fee_item_changes::routes())
         .merge(raise::routes())
         .merge(receivables::routes())
         .merge(waivers::routes())

@@ -265,7 +265,12 @@ struct PayerPage {
     may_waive: bool,
     deferral_kinds: Vec<(&'static str, &'static str)>,
     may_cancel: bool,
-    notice: &'static str,
+    may_manage: bool,
+    frozen: bool,
+    account_state: String,
+    valid_until: String,
+    has_password: bool,
+    notice: String,
     name: String,
     identifier: String,
     kind: &'static str,
@@ -284,7 +289,11 @@ pub struct DetailQuery {
     #[serde(default)]
     waiver: Option<String>,
     #[serde(default)]
+    deferral: Option<String>,
+    #[serde(default)]
     cancelled: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
 }
 
 pub async fn detail(
@@ -293,21 +302,49 @@ pub async fn detail(
     Path(id): Path<String>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, WebError> {
-    let d = s.engine.operator_view(c.principal()).payer_dossier(&id).await?;
+    // What was just done, said back (fixed texts: nothing from the address is shown).
+    let notice = if q.waiver.is_some() {
+        "减免申请已提交，待另一位审批人批准。"
+    } else if q.deferral.is_some() {
+        "缓缴申请已提交，待另一位审批人批准。"
+    } else if q.cancelled.is_some() {
+        "应收已取消。"
+    } else {
+        match q.account.as_deref() {
+            Some("frozen") => "账户已冻结，其登录已全部退出。",
+            Some("unfrozen") => "账户已解冻。",
+            Some("validity") => "有效期已保存。",
+            _ => "",
+        }
+    };
+    detail_page(&s, &c, &id, notice.to_string()).await
+}
+
+/// A payer's record with `notice` said at the top.
+pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: String) -> Result<Response, WebError> {
+    let d = s.engine.operator_view(c.principal()).payer_dossier(id).await?;
     let p = &d.payer;
+    let now = s.engine.store().now_ms();
+    let account_state = match (p.frozen_at_ms, p.valid_until_ms) {
+        (Some(at), _) => format!("已冻结（{}，{}）", datetime(at), p.frozen_reason),
+        (None, Some(until)) if until <= now => {
+            format!("已过有效期（{}）", bursar_domain::time_fmt::date_cst(until - 1))
+        }
+        (None, Some(until)) => format!("正常，有效期至 {}", bursar_domain::time_fmt::date_cst(until - 1)),
+        (None, None) => "正常".to_string(),
+    };
     render(&PayerPage {
-        chrome: super::chrome(&s, &c, "payers"),
+        chrome: super::chrome(s, c, "payers"),
+        may_manage: c.principal().can(Permission::ManagePayers),
+        frozen: p.frozen_at_ms.is_some(),
+        account_state,
+        valid_until: p.valid_until_ms.map(|u| bursar_domain::time_fmt::date_cst(u - 1)).unwrap_or_default(),
+        has_password: p.password_hash != "!",
         id: p.id.clone(),
         may_waive: c.principal().can(Permission::RequestWaiver),
         deferral_kinds: bursar_domain::fee::DeferralKind::ALL.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
         may_cancel: c.principal().can(Permission::RaiseReceivables),
-        notice: if q.waiver.is_some() {
-            "减免申请已提交，待另一位审批人批准。"
-        } else if q.cancelled.is_some() {
-            "应收已取消。"
-        } else {
-            ""
-        },
+        notice,
         name: p.name.clone(),
         identifier: bursar_engine::access::accounts::shown_identifier(p.kind, &p.identifier),
         kind: p.kind.label_zh(),

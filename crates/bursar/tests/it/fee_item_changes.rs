@@ -1,0 +1,68 @@
+//! Changing an approved fee item: asked with a reason, applied only when another person
+//! approves (the payer sees the new terms at once), one waiting change at a time, every version
+//! kept; departments change only their own items.
+
+use bursar_domain::access::AccessError;
+use bursar_domain::Fen;
+use bursar_engine::rows::Terms;
+use bursar_engine::EngineError;
+use bursar_store::receivables;
+
+use crate::both_stores;
+use crate::support::*;
+
+both_stores!(a_fee_item_change_takes_effect_only_when_another_person_approves, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let item = {
+        let mut c = app.store.read().await.unwrap();
+        receivables::fee_item_by_code(&mut c, "ZSF").await.unwrap().unwrap()
+    };
+    let now = app.store.now_ms();
+    // The window closed yesterday, and partial payments of at least ¥300.
+    let terms = Terms {
+        name: "住宿费（2026 学年）".into(),
+        window_start_ms: None,
+        window_end_ms: Some(now - 1),
+        partial_allowed: true,
+        min_partial: Fen(30_000),
+    };
+    assert!(app.engine.request_fee_item_change(&clerk, &item.id, &terms, " ").await.is_err(), "a reason is needed");
+    let change = app.engine.request_fee_item_change(&clerk, &item.id, &terms, "住宿费收缴截止").await.unwrap();
+    let again = app.engine.request_fee_item_change(&clerk, &item.id, &terms, "再次").await.unwrap_err();
+    assert!(again.to_string().contains("待审批"), "{again}");
+    // Nothing changes before the approval; the asker cannot approve.
+    let (payer, _) = first_student(&app.store).await;
+    let dorm = |rows: Vec<receivables::ReceivableView>| rows.into_iter().find(|r| r.item_code == "ZSF").unwrap();
+    let before = dorm(receivables::for_payer(&mut app.store.read().await.unwrap(), &payer.id).await.unwrap());
+    assert_eq!(before.item_name, item.name);
+    assert!(before.rules().check_open(now).is_ok());
+    let e = app.engine.decide_fee_item_change(&clerk, &change, true, "").await.unwrap_err();
+    assert!(matches!(e, EngineError::Access(AccessError::OwnRequest)), "{e:?}");
+    assert!(app.engine.decide_fee_item_change(&approver, &change, false, "").await.is_err(), "a rejection says why");
+    app.engine.decide_fee_item_change(&approver, &change, true, "同意").await.unwrap();
+    let after = dorm(receivables::for_payer(&mut app.store.read().await.unwrap(), &payer.id).await.unwrap());
+    assert_eq!(after.item_name, "住宿费（2026 学年）");
+    assert!(after.rules().check_open(now).is_err(), "past its new window");
+    assert!(app.engine.decide_fee_item_change(&approver, &change, true, "").await.is_err(), "decided once");
+    // The same terms again: nothing to change.
+    assert!(app.engine.request_fee_item_change(&clerk, &item.id, &terms, "重复").await.is_err());
+    // A department cannot change another department's item.
+    let dept = operator(&app.engine, "jiaowu").await;
+    let e = app.engine.request_fee_item_change(&dept, &item.id, &terms, "x").await.unwrap_err();
+    assert!(matches!(e, EngineError::NotFound(_)), "{e:?}");
+    // The page lists the version; the payer's fees say the window has ended.
+    let web = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let page =
+        web.get(format!("{base}/admin/fee-items/{}/changes", item.id)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("第 2 版") && page.contains("住宿费收缴截止") && page.contains("已批准"), "{page}");
+    let student = login_student(&base).await;
+    let fees = student.get(format!("{base}/portal/fees")).send().await.unwrap().text().await.unwrap();
+    assert!(fees.contains("住宿费（2026 学年）") && fees.contains("已过收费期限"));
+    let logged =
+        scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action LIKE 'fee_item.change_%'", &[]).await;
+    assert_eq!(logged, 2);
+    app.stop().await;
+});

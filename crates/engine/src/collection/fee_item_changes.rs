@@ -1,0 +1,133 @@
+//! Changing an approved fee item (收费项目变更): its name, collection window and partial-payment
+//! terms. Whoever may apply for the item asks, with a reason; another person with the approval
+//! right decides (four eyes, as for the item itself); only an approval changes what payers see,
+//! in the same transaction as the decision and its log line. Every version is kept.
+
+use bursar_domain::access::{ApprovalKind, Permission, Principal};
+use bursar_domain::fee::{FeeItemStatus, WaiverState};
+use bursar_store::fee_item_changes::{self as store, ChangeRow, Terms};
+use bursar_store::receivables as rec_store;
+use bursar_store::{StoreError, Tx};
+
+use crate::engine::{check_decider, log, require, Engine};
+use crate::error::{not_found, refused, EngineError};
+
+fn check(t: &Terms, note: &str) -> Result<(), EngineError> {
+    if t.name.trim().is_empty() || t.name.chars().count() > 60 {
+        return Err(refused("请填写收费项目名称（不超过 60 字）"));
+    }
+    if let (Some(a), Some(b)) = (t.window_start_ms, t.window_end_ms) {
+        if b <= a {
+            return Err(refused("收费终止时间须晚于起始时间"));
+        }
+    }
+    if t.min_partial.get() < 0 {
+        return Err(refused("最小支付金额不能为负"));
+    }
+    if note.trim().is_empty() || note.chars().count() > 500 {
+        return Err(refused("请填写变更原因（不超过 500 字）"));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Asks to change an approved item's terms. Returns the change's id.
+    pub async fn request_fee_item_change(
+        &self,
+        by: &Principal,
+        fee_item_id: &str,
+        terms: &Terms,
+        note: &str,
+    ) -> Result<String, EngineError> {
+        let scope = require(by, Permission::ApplyFeeItem)?;
+        let terms = Terms { name: terms.name.trim().to_string(), ..terms.clone() };
+        let note = note.trim().to_string();
+        check(&terms, &note)?;
+        let (by, id) = (by.clone(), fee_item_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, terms, note, scope) = (by.clone(), id.clone(), terms.clone(), note.clone(), scope.clone());
+                Box::pin(async move {
+                    let item = rec_store::fee_item(tx, &id).await.map_err(not_found("收费项目"))?;
+                    if !scope.covers_fee_item(&item.id, &item.department_id) {
+                        return Err(EngineError::NotFound("收费项目".into()));
+                    }
+                    if !item.status.is_approved() || item.status == FeeItemStatus::Closed {
+                        return Err(refused(format!("该收费项目{}，不能申请变更", item.status.label_zh())));
+                    }
+                    let current = Terms {
+                        name: item.name.clone(),
+                        window_start_ms: item.window_start_ms,
+                        window_end_ms: item.window_end_ms,
+                        partial_allowed: item.partial_allowed != 0,
+                        min_partial: item.min_partial_fen,
+                    };
+                    if current == terms {
+                        return Err(refused("没有改动"));
+                    }
+                    let change_id = tx.new_id();
+                    let version = match store::insert(tx, &change_id, &id, &terms, &note, &by.actor_ref()).await {
+                        Err(StoreError::Duplicate(_)) => {
+                            return Err(refused("该项目已有待审批的变更，请等审批后再申请"))
+                        }
+                        other => other?,
+                    };
+                    let detail = format!("version={version} {:?} note={note}", terms);
+                    log(tx, &by, "fee_item.change_request", ("fee_item", &id), ("", "requested"), &detail).await?;
+                    Ok(change_id)
+                })
+            })
+            .await
+    }
+
+    /// Approves (the item takes the new terms) or rejects a change; a rejection needs a reason.
+    pub async fn decide_fee_item_change(
+        &self,
+        by: &Principal,
+        change_id: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), EngineError> {
+        require(by, Permission::ApproveFeeItem)?;
+        let comment = comment.trim().to_string();
+        if !approve && comment.is_empty() {
+            return Err(refused("驳回须写明原因"));
+        }
+        let (by, id) = (by.clone(), change_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, comment) = (by.clone(), id.clone(), comment.clone());
+                Box::pin(async move {
+                    let ch = store::get(tx, &id).await?.ok_or_else(|| EngineError::NotFound("变更申请".into()))?;
+                    if ch.state != WaiverState::Requested {
+                        return Err(refused("该变更已审批"));
+                    }
+                    check_decider(tx, ApprovalKind::FeeItem, &ch.requested_by, &by).await?;
+                    let before = rec_store::fee_item(tx, &ch.fee_item_id).await?;
+                    if !store::decide(tx, &ch, approve, &by.actor_ref(), &comment).await? {
+                        return Err(refused("该变更已审批"));
+                    }
+                    let (action, after) = if approve {
+                        ("fee_item.change_approve", format!("version {} in force", ch.version))
+                    } else {
+                        ("fee_item.change_reject", format!("version {} rejected", ch.version))
+                    };
+                    let detail = format!(
+                        "{after}; was name={} window={:?}-{:?}; {comment}",
+                        before.name, before.window_start_ms, before.window_end_ms
+                    );
+                    log(tx, &by, action, ("fee_item", &ch.fee_item_id), ("", ""), &detail).await
+                })
+            })
+            .await
+    }
+
+    /// An item's changes, latest first.
+    pub async fn fee_item_changes(&self, by: &Principal, fee_item_id: &str) -> Result<Vec<ChangeRow>, EngineError> {
+        require(by, Permission::ViewCollection)
+            .or_else(|_| require(by, Permission::ApplyFeeItem))
+            .or_else(|_| require(by, Permission::ApproveFeeItem))?;
+        let mut c = self.store().read().await?;
+        Ok(store::of_item(&mut c, fee_item_id).await?)
+    }
+}

@@ -1,0 +1,138 @@
+//! Changes to an approved fee item's terms, by version, asked for and decided.
+
+use bursar_domain::fee::WaiverState;
+use bursar_domain::Fen;
+
+use crate::db::{Conn, Tx};
+use crate::error::{is_unique_violation, StoreError};
+
+/// The terms a change sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub name: String,
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    pub partial_allowed: bool,
+    pub min_partial: Fen,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ChangeRow {
+    pub id: String,
+    pub fee_item_id: String,
+    pub version: i64,
+    pub name: String,
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    pub partial_allowed: i64,
+    #[sqlx(try_from = "i64")]
+    pub min_partial_fen: Fen,
+    pub note: String,
+    /// Requested, approved or rejected.
+    #[sqlx(try_from = "String")]
+    pub state: WaiverState,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+    pub decision_comment: Option<String>,
+    pub created_at_ms: i64,
+    pub decided_at_ms: Option<i64>,
+}
+
+impl ChangeRow {
+    pub fn terms(&self) -> Terms {
+        Terms {
+            name: self.name.clone(),
+            window_start_ms: self.window_start_ms,
+            window_end_ms: self.window_end_ms,
+            partial_allowed: self.partial_allowed != 0,
+            min_partial: self.min_partial_fen,
+        }
+    }
+}
+
+const COLS: &str = "id, fee_item_id, version, name, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, note, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms";
+
+/// A new change (the next version), waiting. `Duplicate` when one is waiting already.
+pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by: &str) -> Result<i64, StoreError> {
+    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM fee_item_changes WHERE fee_item_id = $1")
+        .bind(item)
+        .fetch_one(c.raw())
+        .await?;
+    let version = last.unwrap_or(1) + 1;
+    let now = c.now_ms;
+    sqlx::query(&format!(
+        "INSERT INTO fee_item_changes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, NULL, NULL, $11, NULL)"
+    ))
+    .bind(id)
+    .bind(item)
+    .bind(version)
+    .bind(&t.name)
+    .bind(t.window_start_ms)
+    .bind(t.window_end_ms)
+    .bind(i64::from(t.partial_allowed))
+    .bind(t.min_partial.get())
+    .bind(note)
+    .bind(by)
+    .bind(now)
+    .execute(c.raw())
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate("a change of this fee item is waiting".into())
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(version)
+}
+
+pub async fn get(c: &mut impl Conn, id: &str) -> Result<Option<ChangeRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {COLS} FROM fee_item_changes WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c.raw())
+        .await?)
+}
+
+/// An item's changes, latest first.
+pub async fn of_item(c: &mut impl Conn, item: &str) -> Result<Vec<ChangeRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM fee_item_changes WHERE fee_item_id = $1 ORDER BY version DESC LIMIT 200"
+    ))
+    .bind(item)
+    .fetch_all(c.raw())
+    .await?)
+}
+
+/// Decides a waiting change (compare-and-set); an approval writes its terms onto the item in
+/// the same transaction. False when it was decided already.
+pub async fn decide(c: &mut Tx, ch: &ChangeRow, approve: bool, by: &str, comment: &str) -> Result<bool, StoreError> {
+    let now = c.now_ms;
+    let state = if approve { WaiverState::Approved } else { WaiverState::Rejected };
+    let r = sqlx::query(
+        "UPDATE fee_item_changes SET state = $1, decided_by = $2, decision_comment = $3, decided_at_ms = $4 WHERE id = $5 AND state = 'requested'",
+    )
+    .bind(state.as_str())
+    .bind(by)
+    .bind(comment)
+    .bind(now)
+    .bind(&ch.id)
+    .execute(c.raw())
+    .await?;
+    if r.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if approve {
+        sqlx::query(
+            "UPDATE fee_items SET name = $1, window_start_ms = $2, window_end_ms = $3, partial_allowed = $4, min_partial_fen = $5 WHERE id = $6",
+        )
+        .bind(&ch.name)
+        .bind(ch.window_start_ms)
+        .bind(ch.window_end_ms)
+        .bind(ch.partial_allowed)
+        .bind(ch.min_partial_fen.get())
+        .bind(&ch.fee_item_id)
+        .execute(c.raw())
+        .await?;
+    }
+    Ok(true)
+}
