@@ -495,7 +495,12 @@ pub async fn search(c: &mut impl Conn, s: &PayerSearch<'_>) -> Result<Vec<PayerL
             return Ok(Vec::new());
         }
         let list: Vec<String> = depts.iter().map(|d| next(d.clone(), &mut binds)).collect();
-        sql.push_str(&format!(" AND p.department_id IN ({})", list.join(", ")));
+        let list = list.join(", ");
+        // The departments' own payers, and whoever owes one of their fee items.
+        sql.push_str(&format!(
+            " AND (p.department_id IN ({list}) OR EXISTS (SELECT 1 FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id
+                                                          WHERE r.payer_id = p.id AND f.department_id IN ({list})))"
+        ));
     }
     if let Some((ident, id)) = s.after {
         let a = next(ident.to_string(), &mut binds);

@@ -259,3 +259,49 @@ both_stores!(a_deferral_is_asked_on_the_record_approved_by_another_and_changes_n
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(a_department_finds_who_owes_its_items_and_asks_for_them_only, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let (payer, _) = first_student(&app.store).await;
+    let (rid, _) = dorm(&app).await;
+    // 后勤管理处 charges the dorm fee of a 计算机学院 student: it finds them, sees only that.
+    let (houqin, _, _) = bursar::demo::DEPARTMENT_USERS[0];
+    let web = login_operator(&base, houqin, bursar::demo::DEPARTMENT_PASSWORD).await;
+    let list = web
+        .get(format!("{base}/admin/payers"))
+        .query(&[("q", payer.identifier.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&format!("/admin/payers/{}", payer.id)), "found by the department that charges them");
+    let record = web.get(format!("{base}/admin/payers/{}", payer.id)).send().await.unwrap().text().await.unwrap();
+    assert!(record.contains("住宿费") && !record.contains("学费"), "only its own item's receivable");
+    assert!(record.contains("申请减免") && !record.contains("账户管理"));
+    let r = web
+        .post(format!("{base}/admin/waivers"))
+        .form(&[
+            ("csrf", csrf_of(&record)),
+            ("receivable_id", rid.clone()),
+            ("payer_id", payer.id.clone()),
+            ("amount", "200".into()),
+            ("reason", "宿舍维修期间减免".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), format!("/admin/payers/{}?waiver=requested", payer.id));
+    // Another department's item of the same payer stays out of reach.
+    let dept = operator(&app.engine, houqin).await;
+    let tuition: String = {
+        let mut c = app.store.read().await.unwrap();
+        let rows = receivables::for_payer(&mut c, &payer.id).await.unwrap();
+        rows.into_iter().find(|r| r.item_code == "XF").unwrap().id
+    };
+    let e = app.engine.request_waiver(&dept, &tuition, None, "x").await.unwrap_err();
+    assert!(matches!(e, EngineError::NotFound(_)), "{e:?}");
+    app.stop().await;
+});

@@ -1,5 +1,7 @@
 //! Finance's reads of payers: a search, and everything about one payer (receivables, payments
-//! over every channel, credit, the operation log), within the operator's scope.
+//! over every channel, credit, the operation log), within the operator's scope. A department
+//! operator finds its own departments' payers, and anyone who owes its fee items (of whom it sees
+//! only those receivables).
 
 use bursar_domain::access::{Permission, Scope};
 use bursar_domain::ledger::AccountRef;
@@ -60,16 +62,24 @@ impl OperatorView<'_> {
             Err(bursar_store::StoreError::NotFound(_)) => return Err(EngineError::NotFound(format!("缴费人 {id}"))),
             Err(e) => return Err(e.into()),
         };
-        if let Some(d) = &depts {
-            if !payer.department_id.as_ref().is_some_and(|p| d.contains(p)) {
-                return Err(EngineError::NotFound(format!("缴费人 {id}")));
-            }
-        }
         let department = match &payer.department_id {
             Some(d) => payers::department_name(&mut c, d).await?,
             None => None,
         };
         let receivables = receivables::for_payer(&mut c, &payer.id).await?;
+        if let Some(d) = &depts {
+            if !payer.department_id.as_ref().is_some_and(|p| d.contains(p)) {
+                // Another department's payer: a charging department sees only what they owe its
+                // own fee items (to ask for a reduction or a deferral), nothing else of them.
+                let mine: Vec<ReceivableView> =
+                    receivables.into_iter().filter(|r| d.contains(&r.department_id)).collect();
+                if mine.is_empty() {
+                    return Err(EngineError::NotFound(format!("缴费人 {id}")));
+                }
+                let (payments, log) = (Vec::new(), Vec::new());
+                return Ok(PayerDossier { payer, department, receivables: mine, payments, credit: Fen::ZERO, log });
+            }
+        }
         let payments = pay_store::payments_of_payer(&mut c, &payer.id).await?;
         let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&payer.id)).await?;
         let log = oplog::for_entity(&mut c, "payer", &payer.id).await?;
