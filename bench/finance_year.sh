@@ -15,7 +15,7 @@ echo "data dir $D"
 # The demo school: its fee items, operators and 240 students (stopped once it answers).
 "$BIN" demo --listen 127.0.0.1:$PORT --sim-listen 127.0.0.1:$((PORT + 10)) > "$D/demo.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
+for _ in $(seq 1 240); do grep -q 'student [0-9]* / password' "$D/demo.log" && break; sleep 0.5; done
 kill $pid; wait $pid 2>/dev/null || true
 python3 bench/roster_file.py 50000 "$D/roster.xlsx" >/dev/null
 python3 bench/receivables_file.py 50000 XF,ZSF,JCF,BXF 2027-2028 "$D/receivables.xlsx"

@@ -28,6 +28,11 @@ impl FeeType {
     pub fn is_annual(self) -> bool {
         matches!(self, FeeType::Tuition | FeeType::Accommodation)
     }
+    /// Whether a school may let items of this kind be filed (备案) instead of reviewed: never
+    /// tuition or accommodation, which the finance approver always decides.
+    pub fn may_be_filed(self) -> bool {
+        !self.is_annual()
+    }
 }
 
 crate::coded_enum! {

@@ -66,3 +66,59 @@ both_stores!(a_fee_item_change_takes_effect_only_when_another_person_approves, |
     assert_eq!(logged, 2);
     app.stop().await;
 });
+
+both_stores!(filing_only_kinds_skip_review_but_tuition_never_does, |env: TestEnv| async move {
+    use bursar_domain::fee::{FeeItemStatus, FeeType};
+    use bursar_domain::payment::{ChannelKind, MerchantState};
+    let app = env.start_demo().await;
+    let sysadmin = operator(&app.engine, bursar::demo::SYSADMIN_USER).await;
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    // Tuition can never be filed; a filing kind needs a reason; finance cannot change it.
+    assert!(app.engine.set_filing_types(&sysadmin, &[FeeType::Tuition], "文件").await.is_err());
+    assert!(app.engine.set_filing_types(&sysadmin, &[FeeType::Exam], " ").await.is_err());
+    let e = app.engine.set_filing_types(&clerk, &[FeeType::Exam], "x").await.unwrap_err();
+    assert!(matches!(e, EngineError::Access(_)), "{e:?}");
+    app.engine.set_filing_types(&sysadmin, &[FeeType::Exam], "校财〔2026〕9 号").await.unwrap();
+    assert_eq!(app.engine.filing_types().await.unwrap(), vec![FeeType::Exam]);
+
+    // A department's exam fee is filed at once (stopped until finance opens it); its training
+    // fee still waits for review.
+    let dept = operator(&app.engine, "jiaowu").await;
+    let jw = {
+        let by = bursar_domain::Principal::System(bursar_domain::SystemJob::Cli);
+        let all = app.engine.operator_view(&by).departments().await.unwrap();
+        all.into_iter().find(|(_, n)| n == "教务处").unwrap().0
+    };
+    let application = |code: &str, fee_type| bursar_engine::collection::fee_items::FeeItemApplication {
+        code: code.into(),
+        name: format!("{code} 报名费"),
+        department_id: jw.clone(),
+        fee_type,
+        window_start_ms: None,
+        window_end_ms: None,
+        partial_allowed: false,
+        min_partial: Fen::ZERO,
+        note: "依据文件".into(),
+        channels: Vec::new(),
+    };
+    let exam = app.engine.apply_fee_item(&dept, &application("KS-1", FeeType::Exam)).await.unwrap();
+    let training = app.engine.apply_fee_item(&dept, &application("PX-1", FeeType::Training)).await.unwrap();
+    let status = |id: String| {
+        let store = app.store.clone();
+        async move { receivables::fee_item(&mut store.read().await.unwrap(), &id).await.unwrap() }
+    };
+    let filed = status(exam.clone()).await;
+    assert_eq!(filed.status, FeeItemStatus::Stopped);
+    assert_eq!(filed.decided_by.as_deref(), Some("system:filing"));
+    assert_eq!(status(training).await.status, FeeItemStatus::PendingApproval);
+    // Finance gives the filed item a channel and opens it: no review was needed.
+    let accounts = app.engine.operator_view(&clerk).merchant_accounts().await.unwrap();
+    let card =
+        accounts.iter().find(|a| a.channel == ChannelKind::CampusCard && a.state == MerchantState::Active).unwrap();
+    app.engine.set_fee_item_channels(&clerk, &exam, &[(ChannelKind::CampusCard, card.id.clone())]).await.unwrap();
+    app.engine.set_fee_item_open(&clerk, &exam, true).await.unwrap();
+    assert_eq!(status(exam).await.status, FeeItemStatus::Collecting);
+    let logged = scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action = 'fee_item.file'", &[]).await;
+    assert_eq!(logged, 1);
+    app.stop().await;
+});

@@ -291,6 +291,13 @@ pub(crate) async fn insert_application(
     set_item_channels(tx, &id, &a.channels).await?;
     let detail = format!("code={} type={} note={}", a.code, a.fee_type.as_str(), a.note.trim());
     log(tx, by, "fee_item.apply", ("fee_item", &id), ("", "pending_approval"), &detail).await?;
+    if super::filing::filed_types(tx).await?.contains(&a.fee_type) {
+        // 备案: no review; it waits, stopped, for finance to set its channels and open it.
+        let from = FeeItemStatus::PendingApproval;
+        rec_store::set_fee_item_status(tx, &id, from, FeeItemStatus::Stopped).await?;
+        rec_store::set_fee_item_decision(tx, &id, "system:filing", "已备案（该类收费只需备案）").await?;
+        log(tx, by, "fee_item.file", ("fee_item", &id), (from.as_str(), "stopped"), "filing only").await?;
+    }
     Ok(id)
 }
 

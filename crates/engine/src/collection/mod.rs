@@ -7,6 +7,7 @@ pub mod cards;
 pub mod codes;
 pub mod fee_item_changes;
 pub mod fee_items;
+pub mod filing;
 pub mod offline;
 pub mod orders;
 pub mod payments;

@@ -1,5 +1,5 @@
-//! 系统设置: which approvals need a second person (four-eyes, on by default). Every change is
-//! logged.
+//! 系统设置: which approvals need a second person (four-eyes, on by default), and which kinds of
+//! fee item are only filed (备案) instead of reviewed. Every change is logged.
 
 use crate::guard::get;
 use askama::Template;
@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bursar_domain::access::{ApprovalKind, Permission};
+use bursar_domain::fee::FeeType;
 use bursar_engine::EngineError;
 use serde::Deserialize;
 
@@ -24,6 +25,8 @@ pub fn routes() -> Routes {
 struct SettingsPage {
     chrome: Chrome,
     kinds: Vec<KindView>,
+    /// (code, label, filed) of every kind of fee item that may be filed instead of reviewed.
+    filing: Vec<(&'static str, &'static str, bool)>,
     notice: &'static str,
     error: String,
 }
@@ -46,8 +49,14 @@ async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: Strin
         };
         kinds.push(KindView { code: k.as_str(), label: k.label_zh(), enforced: s.engine.four_eyes(k).await?, changed });
     }
+    let filed = s.engine.filing_types().await?;
+    let filing = FeeType::ALL
+        .iter()
+        .filter(|t| t.may_be_filed())
+        .map(|t| (t.as_str(), t.label_zh(), filed.contains(t)))
+        .collect();
     let failed = !error.is_empty();
-    let mut resp = render(&SettingsPage { chrome: super::chrome(s, c, "settings"), kinds, notice, error })?;
+    let mut resp = render(&SettingsPage { chrome: super::chrome(s, c, "settings"), kinds, filing, notice, error })?;
     if failed {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -85,6 +94,21 @@ pub async fn save(
         };
         if s.engine.four_eyes(k).await? != enforced {
             match s.engine.set_four_eyes(c.principal(), k, enforced, &reason).await {
+                Ok(()) => {}
+                Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    // Filing-only kinds: the whole set is posted (with a marker), unchecked kinds are absent.
+    if f.iter().any(|(n, _)| n == "filing_posted") {
+        let mut types: Vec<FeeType> =
+            f.iter().filter(|(n, _)| n == "filing").filter_map(|(_, v)| FeeType::parse(v)).collect();
+        types.sort_by_key(|t| t.as_str());
+        let mut now = s.engine.filing_types().await?;
+        now.sort_by_key(|t| t.as_str());
+        if types != now {
+            match s.engine.set_filing_types(c.principal(), &types, &reason).await {
                 Ok(()) => {}
                 Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
                 Err(e) => return Err(e.into()),
