@@ -5,8 +5,8 @@
 // original amount, the reduction and the deferral, and pays the rest by campus card.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, launchBrowser, viewports } from "./harness.mjs";
-import { checkPage, watchMissing } from "./inspect.mjs";
+import { startDemo, launchBrowser, viewports, loginOperator } from "./harness.mjs";
+import { checkPage } from "./inspect.mjs";
 
 const CARD_PASSWORD = "246810";
 let demo;
@@ -14,17 +14,7 @@ let browser;
 before(async () => { demo = await startDemo(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await demo?.stop(); });
 
-async function operatorPage(viewport, user, password) {
-  const context = await browser.newContext({ viewport, locale: "zh-CN" });
-  const page = await context.newPage();
-  const missing = watchMissing(page);
-  await page.goto(`${demo.base}/admin/login`);
-  await page.locator("#username").fill(user);
-  await page.locator("#password").fill(password);
-  await page.locator("form[action='/admin/login'] button[type=submit]").click();
-  await page.waitForURL((u) => !u.pathname.endsWith("/login"));
-  return { context, page, missing };
-}
+const operatorPage = (viewport, user, password) => loginOperator(browser, demo, viewport, user, password);
 
 /** The academic year now (it starts on 1 September), as the pages default to it. */
 function thisYear() {

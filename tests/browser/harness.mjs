@@ -142,3 +142,17 @@ export async function whenShown(page, locator, ms = 30_000) {
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** A logged-in operator's page in a fresh context (Chinese), and its 404 watch. */
+export async function loginOperator(browser, demo, viewport, user, password) {
+  const context = await browser.newContext({ viewport, locale: "zh-CN" });
+  const page = await context.newPage();
+  const missing = [];
+  page.on("response", (r) => { if (r.status() === 404) missing.push(r.url()); });
+  await page.goto(`${demo.base}/admin/login`);
+  await page.locator("#username").fill(user);
+  await page.locator("#password").fill(password);
+  await page.locator("form[action='/admin/login'] button[type=submit]").click();
+  await page.waitForURL((u) => !u.pathname.endsWith("/login"));
+  return { context, page, missing };
+}

@@ -8,25 +8,15 @@ import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDemo, launchBrowser, viewports } from "./harness.mjs";
-import { checkPage, watchMissing } from "./inspect.mjs";
+import { startDemo, launchBrowser, viewports, loginOperator } from "./harness.mjs";
+import { checkPage } from "./inspect.mjs";
 
 let demo;
 let browser;
 before(async () => { demo = await startDemo(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await demo?.stop(); });
 
-async function operatorPage(viewport, user, password) {
-  const context = await browser.newContext({ viewport, locale: "zh-CN" });
-  const page = await context.newPage();
-  const missing = watchMissing(page);
-  await page.goto(`${demo.base}/admin/login`);
-  await page.locator("#username").fill(user);
-  await page.locator("#password").fill(password);
-  await page.locator("form[action='/admin/login'] button[type=submit]").click();
-  await page.waitForURL((u) => !u.pathname.endsWith("/login"));
-  return { context, page, missing };
-}
+const operatorPage = (viewport, user, password) => loginOperator(browser, demo, viewport, user, password);
 
 const years = { desktop: "2028-2029", phone: "2029-2030" };
 

@@ -38,12 +38,7 @@ impl Engine {
             .write(|tx: &mut Tx| {
                 let (by, rid, reason, scope) = (by.clone(), rid.clone(), reason.clone(), scope.clone());
                 Box::pin(async move {
-                    let r = rec_store::receivable(tx, &rid)
-                        .await
-                        .map_err(|_| EngineError::NotFound(format!("应收 {rid}")))?;
-                    if !scope.covers_fee_item(&r.fee_item_id, &r.department_id) {
-                        return Err(EngineError::NotFound(format!("应收 {rid}")));
-                    }
+                    let r = receivable_in_scope(tx, &scope, &rid).await?;
                     let owed = r.outstanding();
                     let amount = amount.unwrap_or(owed);
                     if !amount.is_positive() || amount > owed {
@@ -99,6 +94,19 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// A receivable the asker's scope covers (`NotFound` otherwise, as if it did not exist).
+async fn receivable_in_scope(
+    tx: &mut Tx,
+    scope: &bursar_domain::Scope,
+    rid: &str,
+) -> Result<rec_store::ReceivableView, EngineError> {
+    let r = rec_store::receivable(tx, rid).await.map_err(|_| EngineError::NotFound(format!("应收 {rid}")))?;
+    if !scope.covers_fee_item(&r.fee_item_id, &r.department_id) {
+        return Err(EngineError::NotFound(format!("应收 {rid}")));
+    }
+    Ok(r)
 }
 
 async fn decide_in_tx(tx: &mut Tx, by: &Principal, id: &str, approve: bool, comment: &str) -> Result<(), EngineError> {
@@ -194,12 +202,7 @@ impl Engine {
             .write(|tx: &mut Tx| {
                 let (by, rid, reason, scope) = (by.clone(), rid.clone(), reason.clone(), scope.clone());
                 Box::pin(async move {
-                    let r = rec_store::receivable(tx, &rid)
-                        .await
-                        .map_err(|_| EngineError::NotFound(format!("应收 {rid}")))?;
-                    if !scope.covers_fee_item(&r.fee_item_id, &r.department_id) {
-                        return Err(EngineError::NotFound(format!("应收 {rid}")));
-                    }
+                    let r = receivable_in_scope(tx, &scope, &rid).await?;
                     if !r.outstanding().is_positive() {
                         return Err(refused("该项已无欠费，无需缓缴"));
                     }
