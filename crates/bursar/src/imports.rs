@@ -27,10 +27,15 @@ pub async fn run(cfg: &Config, file: &Path, valid_rows: bool, what: What) -> any
     let by = bursar_domain::Principal::System(bursar_domain::SystemJob::Cli);
     let mode = if valid_rows { ImportMode::ValidRows } else { ImportMode::AllOrNothing };
     let started = Instant::now();
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let progress = move |done: usize, total: usize| {
-        if tty && total > 0 {
-            eprint!("\r  checking rows: {done}/{total} ({}%)   ", done * 100 / total);
+    let bar = progress_bar();
+    let progress = |done: usize, total: usize| {
+        let Some(bar) = &bar else { return };
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        if done == total {
+            // Checked; the rows are now written in one transaction.
+            bar.set_message("写入");
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
         }
     };
     // (rows, applied, problems, what was done)
@@ -45,8 +50,8 @@ pub async fn run(cfg: &Config, file: &Path, valid_rows: bool, what: What) -> any
         }),
     };
     engine.store().close().await;
-    if tty {
-        eprintln!();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     let (rows, applied, problems, done) = match result {
         Ok(r) => r,
@@ -62,6 +67,20 @@ pub async fn run(cfg: &Config, file: &Path, valid_rows: bool, what: What) -> any
     }
     println!("{rows} rows: {done} ({} ms)", started.elapsed().as_millis());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on a terminal (none when the output is a file or a pipe).
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template("  {msg} [{bar:32}] {pos}/{len} 行  {elapsed_precise}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message("检查");
+    Some(bar)
 }
 
 /// Writes an import's problems next to the file.

@@ -215,7 +215,8 @@ async fn upsert_in_tx(
     let existing: HashMap<String, RosterRow> =
         payers::roster_of_kind(tx, kind).await?.into_iter().map(|r| (r.identifier.clone(), r)).collect();
     let now = tx.now_ms;
-    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    let (mut updated, mut unchanged) = (0, 0);
+    let mut new_rows = Vec::new();
     for (_, row, initial) in rows {
         match existing.get(&row.identifier) {
             Some(old) => {
@@ -230,11 +231,12 @@ async fn upsert_in_tx(
             None => {
                 let id = tx.new_id();
                 let hash = if initial.is_empty() { "!".to_string() } else { initial_marker(key, &id, initial) };
-                payers::insert_roster_payer(tx, kind, &RosterRow { id, ..row.clone() }, &hash, now).await?;
-                created += 1;
+                new_rows.push((RosterRow { id, ..row.clone() }, hash));
             }
         }
     }
+    payers::insert_roster_payers(tx, kind, &new_rows, now).await?;
+    let created = new_rows.len();
     let detail = format!("kind={} created={created} updated={updated} unchanged={unchanged}", kind.as_str());
     log(tx, by, "payer.import", ("roster", kind.as_str()), ("", ""), &detail).await?;
     Ok((created, updated, unchanged))

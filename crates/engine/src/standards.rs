@@ -23,7 +23,7 @@ use bursar_store::standards::{self as store, GroupPayer};
 pub use bursar_store::standards::{Group, StandardRow};
 use bursar_store::{payers, Conn, Tx};
 
-use crate::collection::receivables::{raise_receivable, Raise, RaiseMode, Raised};
+use crate::collection::receivables::{raise_many, Bill};
 use crate::engine::{check_decider, log, require, Engine};
 use crate::error::{not_found, refused, EngineError};
 use crate::tables::{read_table, TableLimits};
@@ -234,20 +234,16 @@ impl Engine {
                 let (by, rule) = (by.clone(), rule.clone());
                 Box::pin(async move {
                     let (mut plan, work) = plan(tx, &rule).await?;
-                    let mut created = 0;
-                    for (payer_id, fee_item_id, amount) in &work {
-                        let raise = Raise {
-                            payer_id,
-                            fee_item_id,
-                            academic_year: &rule.academic_year,
+                    let bills: Vec<Bill> = work
+                        .iter()
+                        .map(|(payer_id, fee_item_id, amount)| Bill {
+                            payer_id: payer_id.clone(),
+                            fee_item_id: fee_item_id.clone(),
+                            academic_year: rule.academic_year.clone(),
                             amount: *amount,
-                            mode: RaiseMode::Bill,
-                            source: "standard",
-                        };
-                        if let Raised::Created(_) = raise_receivable(tx, &by, &raise).await? {
-                            created += 1;
-                        }
-                    }
+                        })
+                        .collect();
+                    let created = raise_many(tx, &bills).await?.created;
                     assert!(created <= plan.to_raise, "raised more than planned");
                     plan.created = Some(created);
                     let detail = format!(

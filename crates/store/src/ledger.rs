@@ -1,5 +1,8 @@
 //! Writing journal entries and reading balances.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::bulk::{chunk_rows, placeholders, values_sql};
 use crate::db::{Conn, Tx};
 use bursar_domain::ledger::{AccountRef, JournalEntry};
 use bursar_domain::Fen;
@@ -22,15 +25,20 @@ async fn account_id(c: &mut Tx, new_id: String, acc: &AccountRef, now_ms: i64) -
         .await?)
 }
 
-/// Posts a (validated, balanced) entry. `AlreadyPosted` if this event was posted before — the
-/// unique (kind, source_id) makes a second credit of the same event impossible.
-pub async fn post(tx: &mut crate::Tx, entry: &JournalEntry) -> Result<String, StoreError> {
-    // The entry was built balanced by the domain; check again at the last point before it is
-    // written, so that no path can store an unbalanced one.
+/// The entry was built balanced by the domain; it is checked again at the last point before it
+/// is written, so that no path can store an unbalanced one.
+fn check_balanced(entry: &JournalEntry) -> Result<(), StoreError> {
     let sum = entry.postings.iter().try_fold(0i64, |acc, (_, f)| acc.checked_add(f.get()));
     if sum != Some(0) || entry.postings.len() < 2 || entry.postings.iter().any(|(_, f)| f.get() == 0) {
         return Err(StoreError::Domain(bursar_domain::DomainError::Unbalanced(sum.unwrap_or(i64::MAX))));
     }
+    Ok(())
+}
+
+/// Posts a (validated, balanced) entry. `AlreadyPosted` if this event was posted before — the
+/// unique (kind, source_id) makes a second credit of the same event impossible.
+pub async fn post(tx: &mut crate::Tx, entry: &JournalEntry) -> Result<String, StoreError> {
+    check_balanced(entry)?;
     let entry_id = tx.new_id();
     let now = tx.now_ms;
     let inserted: Option<String> = sqlx::query_scalar(
@@ -60,6 +68,88 @@ pub async fn post(tx: &mut crate::Tx, entry: &JournalEntry) -> Result<String, St
             .await?;
     }
     Ok(entry_id)
+}
+
+/// Posts many new entries in bulk (an import's receivables): every one checked balanced first,
+/// accounts found or created a chunk at a time, entries and postings written with multi-row
+/// inserts. An entry whose event was posted before fails the whole call with `AlreadyPosted`.
+pub async fn post_many(tx: &mut Tx, entries: &[JournalEntry]) -> Result<(), StoreError> {
+    for e in entries {
+        check_balanced(e)?;
+    }
+    let (now, backend) = (tx.now_ms, tx.backend());
+    // Every account the entries touch, by kind.
+    let mut wanted: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
+    for e in entries {
+        for (acc, _) in &e.postings {
+            wanted.entry(acc.kind.as_str()).or_default().insert(acc.dimension.as_str());
+        }
+    }
+    let mut account_ids: HashMap<&'static str, HashMap<String, String>> = HashMap::new();
+    for (&kind, dims) in &wanted {
+        let dims: Vec<&str> = dims.iter().copied().collect();
+        for chunk in dims.chunks(chunk_rows(4)) {
+            let sql = values_sql(
+                backend,
+                "INSERT INTO accounts (id, kind, dimension, created_at_ms)",
+                4,
+                chunk.len(),
+                "ON CONFLICT (kind, dimension) DO NOTHING",
+            );
+            let mut q = sqlx::query(&sql);
+            for d in chunk {
+                q = q.bind(tx.new_id()).bind(kind).bind(*d).bind(now);
+            }
+            q.execute(tx.raw()).await?;
+            let sql = format!(
+                "SELECT id, dimension FROM accounts WHERE kind = {} AND dimension IN ({})",
+                placeholders(backend, 1, 1),
+                placeholders(backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(kind);
+            for d in chunk {
+                q = q.bind(*d);
+            }
+            let found = q.fetch_all(tx.raw()).await?;
+            assert_eq!(found.len(), chunk.len(), "every account of the chunk exists after the insert");
+            account_ids.entry(kind).or_default().extend(found.into_iter().map(|(id, dim)| (dim, id)));
+        }
+    }
+    let entry_ids: Vec<String> = entries.iter().map(|_| tx.new_id()).collect();
+    for (chunk, ids) in entries.chunks(chunk_rows(5)).zip(entry_ids.chunks(chunk_rows(5))) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO journal_entries (id, kind, source_id, memo, created_at_ms)",
+            5,
+            chunk.len(),
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for (e, id) in chunk.iter().zip(ids) {
+            q = q.bind(id).bind(e.kind.as_str()).bind(&e.source_id).bind(&e.memo).bind(now);
+        }
+        q.execute(tx.raw()).await.map_err(|err| match crate::error::is_unique_violation(&err) {
+            true => StoreError::AlreadyPosted("an entry of this batch".into()),
+            false => err.into(),
+        })?;
+    }
+    let mut postings: Vec<(&str, &str, i64)> = Vec::new();
+    for (e, id) in entries.iter().zip(&entry_ids) {
+        for (acc, amount) in &e.postings {
+            let aid = &account_ids[acc.kind.as_str()][acc.dimension.as_str()];
+            postings.push((id, aid, amount.get()));
+        }
+    }
+    for chunk in postings.chunks(chunk_rows(4)) {
+        let sql =
+            values_sql(backend, "INSERT INTO postings (id, entry_id, account_id, amount_fen)", 4, chunk.len(), "");
+        let mut q = sqlx::query(&sql);
+        for (entry_id, account_id, amount) in chunk {
+            q = q.bind(tx.new_id()).bind(*entry_id).bind(*account_id).bind(*amount);
+        }
+        q.execute(tx.raw()).await?;
+    }
+    Ok(())
 }
 
 /// The signed balance (debits positive) of one account; zero when it has never been posted to.

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audit;
+mod bulk;
 pub mod cards;
 mod db;
 pub mod deferrals;
@@ -31,6 +32,8 @@ pub mod waivers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bulk;
 
 pub use db::{Backend, Conn, Reader, Store, Tx};
 pub use error::{Retryable, StoreError};

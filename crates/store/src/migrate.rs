@@ -46,6 +46,22 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (13, "deferrals", Sql::Both(include_str!("../migrations/0013_deferrals.sql"))),
     (14, "payer_access", Sql::Both(include_str!("../migrations/0014_payer_access.sql"))),
     (15, "fee_item_changes", Sql::Both(include_str!("../migrations/0015_fee_item_changes.sql"))),
+    (
+        16,
+        "payer_search",
+        Sql::PerBackend {
+            sqlite: include_str!("../migrations/0016_payer_search.sqlite.sql"),
+            postgres: include_str!("../migrations/0016_payer_search.postgres.sql"),
+        },
+    ),
+    (
+        17,
+        "receivable_totals",
+        Sql::PerBackend {
+            sqlite: include_str!("../migrations/0017_receivable_totals.sqlite.sql"),
+            postgres: include_str!("../migrations/0017_receivable_totals.postgres.sql"),
+        },
+    ),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

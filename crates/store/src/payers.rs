@@ -2,7 +2,9 @@
 
 use bursar_domain::access::{OperatorPrincipal, Role};
 use bursar_domain::payer::PayerKind;
+use std::collections::HashMap;
 
+use crate::bulk::{chunk_rows, values_sql};
 use crate::db::{Conn, Tx};
 
 use crate::error::{is_unique_violation, StoreError};
@@ -92,11 +94,21 @@ pub async fn department_name(c: &mut impl Conn, id: &str) -> Result<Option<Strin
     Ok(sqlx::query_scalar("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c.raw()).await?)
 }
 
+/// The last four characters of an ID number (kept in its masked form), searched by the counter
+/// and the finance view.
+fn last4(masked: &str) -> String {
+    let n = masked.chars().count();
+    if n < 4 {
+        return String::new();
+    }
+    masked.chars().skip(n - 4).collect()
+}
+
 /// Inserts a payer; `Conflict` when a payer of that kind with that identifier exists.
 pub async fn insert_payer(c: &mut Tx, id: &str, p: &NewPayer<'_>, now_ms: i64) -> Result<(), StoreError> {
     let r = sqlx::query(
-        "INSERT INTO payers (id, kind, identifier, name, id_number_masked, id_number_digest, phone, department_id, class_name, password_hash, must_change_password, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11)",
+        "INSERT INTO payers (id, kind, identifier, name, id_number_masked, id_number_digest, phone, department_id, class_name, password_hash, must_change_password, created_at_ms, id_last4)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12)",
     )
     .bind(id)
     .bind(p.kind.as_str())
@@ -109,6 +121,7 @@ pub async fn insert_payer(c: &mut Tx, id: &str, p: &NewPayer<'_>, now_ms: i64) -
     .bind(p.class_name)
     .bind(p.password_hash)
     .bind(now_ms)
+    .bind(last4(p.id_number_masked))
     .execute(c.raw())
     .await;
     match r {
@@ -156,6 +169,17 @@ pub async fn payer_by_identifier(c: &mut impl Conn, identifier: &str) -> Result<
             .fetch_all(c.raw())
             .await?;
     Ok(rows.into_iter().next())
+}
+
+/// Every payer's id by number (more than one where kinds share a number), for bulk imports.
+pub async fn ids_by_identifier(c: &mut impl Conn) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT identifier, id FROM payers ORDER BY kind").fetch_all(c.raw()).await?;
+    let mut out: HashMap<String, Vec<String>> = HashMap::with_capacity(rows.len());
+    for (identifier, id) in rows {
+        out.entry(identifier).or_default().push(id);
+    }
+    Ok(out)
 }
 
 pub async fn payer(c: &mut impl Conn, id: &str) -> Result<PayerRow, StoreError> {
@@ -375,52 +399,47 @@ pub async fn roster_of_kind(c: &mut impl Conn, kind: PayerKind) -> Result<Vec<Ro
         .await?)
 }
 
-/// Adds a payer from a roster with an initial password (`password_hash`), to be changed first.
-pub async fn insert_roster_payer(
+/// Adds many payers from a roster, each with its initial password marker, in multi-row inserts
+/// (a whole year's students in seconds). A number taken meanwhile fails the whole call with
+/// `Conflict`, and the engine runs the import again.
+pub async fn insert_roster_payers(
     c: &mut Tx,
     kind: PayerKind,
-    r: &RosterRow,
-    password_hash: &str,
+    rows: &[(RosterRow, String)],
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let res = sqlx::query(
-        "INSERT INTO payers (id, kind, identifier, name, id_type, id_number_masked, id_number_digest, gender, department_id,
-             major, grade, class_name, status, phone, enrolled_year, password_hash, must_change_password, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17)",
-    )
-    .bind(&r.id)
-    .bind(kind.as_str())
-    .bind(&r.identifier)
-    .bind(&r.name)
-    .bind(&r.id_type)
-    .bind(&r.id_number_masked)
-    .bind(&r.id_number_digest)
-    .bind(&r.gender)
-    .bind(&r.department_id)
-    .bind(&r.major)
-    .bind(&r.grade)
-    .bind(&r.class_name)
-    .bind(&r.status)
-    .bind(&r.phone)
-    .bind(r.enrolled_year)
-    .bind(password_hash)
-    .bind(now_ms)
-    .execute(c.raw())
-    .await;
-    match res {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => {
-            Err(StoreError::Duplicate(format!("payer {} {} exists", kind.as_str(), r.identifier)))
+    let backend = c.backend();
+    for chunk in rows.chunks(chunk_rows(19)) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO payers (id, kind, identifier, name, id_type, id_number_masked, id_number_digest, gender, department_id,
+                 major, grade, class_name, status, phone, enrolled_year, password_hash, must_change_password, created_at_ms, id_last4)",
+            19,
+            chunk.len(),
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for (r, password_hash) in chunk {
+            q = q.bind(&r.id).bind(kind.as_str()).bind(&r.identifier).bind(&r.name).bind(&r.id_type);
+            q = q.bind(&r.id_number_masked).bind(&r.id_number_digest).bind(&r.gender).bind(&r.department_id);
+            q = q.bind(&r.major).bind(&r.grade).bind(&r.class_name).bind(&r.status).bind(&r.phone);
+            q = q.bind(r.enrolled_year).bind(password_hash).bind(1i64).bind(now_ms).bind(last4(&r.id_number_masked));
         }
-        Err(e) => Err(e.into()),
+        q.execute(c.raw()).await.map_err(|e| match is_unique_violation(&e) {
+            // Added meanwhile by another import: the command runs again from a fresh read.
+            true => StoreError::Conflict(format!("a payer of this {} roster was added meanwhile", kind.as_str())),
+            false => e.into(),
+        })?;
     }
+    Ok(())
 }
 
 /// Updates what a roster says about an existing payer (never the password).
 pub async fn update_roster_payer(c: &mut Tx, r: &RosterRow) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE payers SET name = $1, id_type = $2, id_number_masked = $3, id_number_digest = $4, gender = $5,
-             department_id = $6, major = $7, grade = $8, class_name = $9, status = $10, phone = $11, enrolled_year = $12
+             department_id = $6, major = $7, grade = $8, class_name = $9, status = $10, phone = $11, enrolled_year = $12,
+             id_last4 = $14
          WHERE id = $13",
     )
     .bind(&r.name)
@@ -436,6 +455,7 @@ pub async fn update_roster_payer(c: &mut Tx, r: &RosterRow) -> Result<(), StoreE
     .bind(&r.phone)
     .bind(r.enrolled_year)
     .bind(&r.id)
+    .bind(last4(&r.id_number_masked))
     .execute(c.raw())
     .await?;
     Ok(())
@@ -466,9 +486,40 @@ pub struct PayerSearch<'a> {
     pub limit: i64,
 }
 
+///
+/// What was typed is matched by the indexes (a number or name prefix, a class, the ID number's
+/// last four). Only when that finds no one at all is a name searched for the text anywhere in it
+/// (a given name without the surname), which reads every name.
 pub async fn search(c: &mut impl Conn, s: &PayerSearch<'_>) -> Result<Vec<PayerListRow>, StoreError> {
     // LIKE's own characters are taken out of what was typed: a search is never a pattern.
     let text: String = s.text.trim().chars().filter(|ch| !matches!(ch, '%' | '_' | '\\')).take(40).collect();
+    let rows = search_with(c, s, &text, TextMatch::Indexed, s.after).await?;
+    let digits = text.chars().all(|ch| ch.is_ascii_digit());
+    if !rows.is_empty() || text.chars().count() < 2 || digits {
+        return Ok(rows);
+    }
+    if s.after.is_some()
+        && !search_with(c, &PayerSearch { limit: 1, ..*s }, &text, TextMatch::Indexed, None).await?.is_empty()
+    {
+        return Ok(rows);
+    }
+    search_with(c, s, &text, TextMatch::NameContains, s.after).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextMatch {
+    Indexed,
+    NameContains,
+}
+
+async fn search_with(
+    c: &mut impl Conn,
+    s: &PayerSearch<'_>,
+    text: &str,
+    how: TextMatch,
+    after: Option<(&str, &str)>,
+) -> Result<Vec<PayerListRow>, StoreError> {
+    let text = text.to_string();
     let mut sql = String::from(
         "SELECT p.id, p.kind, p.identifier, p.name, p.id_number_masked, d.name AS department, p.class_name, p.status, p.phone
          FROM payers p LEFT JOIN departments d ON d.id = p.department_id WHERE 1 = 1",
@@ -478,12 +529,20 @@ pub async fn search(c: &mut impl Conn, s: &PayerSearch<'_>) -> Result<Vec<PayerL
         binds.push(v);
         format!("${}", binds.len())
     };
-    if !text.is_empty() {
+    if !text.is_empty() && how == TextMatch::NameContains {
         let t = next(text.clone(), &mut binds);
-        let tail =
-            if text.chars().count() == 4 { format!(" OR p.id_number_masked LIKE '%' || {t}") } else { String::new() };
+        sql.push_str(&format!(" AND p.name LIKE '%' || {t} || '%'"));
+    } else if !text.is_empty() {
+        // Every term is served by an index (a byte range for the prefixes), so a search reads
+        // only what it finds: a number or name prefix, a class, the ID number's last four.
+        let pg = c.raw().backend_name() == "PostgreSQL";
+        let col = |name: &str| if pg { format!("p.{name} COLLATE \"C\"") } else { format!("p.{name}") };
+        let lo = next(text.clone(), &mut binds);
+        let hi = next(format!("{text}\u{10FFFF}"), &mut binds);
+        let (ident, name) = (col("identifier"), col("name"));
+        let tail = if text.chars().count() == 4 { format!(" OR p.id_last4 = {lo}") } else { String::new() };
         sql.push_str(&format!(
-            " AND (p.identifier LIKE {t} || '%' OR p.name LIKE '%' || {t} || '%' OR p.class_name = {t}{tail})"
+            " AND (({ident} >= {lo} AND {ident} < {hi}) OR ({name} >= {lo} AND {name} < {hi}) OR p.class_name = {lo}{tail})"
         ));
     }
     if let Some(k) = s.kind {
@@ -502,7 +561,7 @@ pub async fn search(c: &mut impl Conn, s: &PayerSearch<'_>) -> Result<Vec<PayerL
                                                           WHERE r.payer_id = p.id AND f.department_id IN ({list})))"
         ));
     }
-    if let Some((ident, id)) = s.after {
+    if let Some((ident, id)) = after {
         let a = next(ident.to_string(), &mut binds);
         let b = next(id.to_string(), &mut binds);
         sql.push_str(&format!(" AND (p.identifier > {a} OR (p.identifier = {a} AND p.id > {b}))"));

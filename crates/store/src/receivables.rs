@@ -1,6 +1,10 @@
 //! Fee items and receivables.
 
+use std::collections::HashMap;
+
+use crate::bulk::{chunk_rows, values_sql};
 use crate::db::{Conn, Tx};
+use crate::error::is_unique_violation;
 use bursar_domain::fee::{FeeItemStatus, FeeRules, FeeType, ReceivableState};
 use bursar_domain::Fen;
 
@@ -246,6 +250,58 @@ pub async fn insert_receivable(
     Ok(())
 }
 
+/// A receivable to insert in bulk.
+pub struct NewReceivable<'a> {
+    pub id: &'a str,
+    pub payer_id: &'a str,
+    pub fee_item_id: &'a str,
+    pub academic_year: &'a str,
+    pub due: Fen,
+}
+
+/// Inserts many new (open) receivables with multi-row inserts. One already raised for the same
+/// payer, item and year fails the whole call with `Conflict` (the unique key; the engine runs the
+/// command again), so callers leave those they know of out first.
+pub async fn insert_receivables(c: &mut Tx, rows: &[NewReceivable<'_>]) -> Result<(), StoreError> {
+    let backend = c.backend();
+    let now = c.now_ms;
+    for chunk in rows.chunks(chunk_rows(10)) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO receivables (id, payer_id, fee_item_id, academic_year, due_fen, waived_fen, paid_fen, state, created_at_ms, updated_at_ms)",
+            10,
+            chunk.len(),
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            assert!(r.due.is_positive(), "a receivable raised in bulk owes something");
+            q = q.bind(r.id).bind(r.payer_id).bind(r.fee_item_id).bind(r.academic_year).bind(r.due.get());
+            q = q.bind(0i64).bind(0i64).bind(ReceivableState::Open.as_str()).bind(now).bind(now);
+        }
+        q.execute(c.raw()).await.map_err(|e| match is_unique_violation(&e) {
+            // Raised meanwhile by another transaction: the command runs again from a fresh read.
+            true => StoreError::Conflict("a receivable of this batch was raised meanwhile".into()),
+            false => e.into(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Who already owes a fee item for a year: payer id → (receivable id, due).
+pub type RaisedFor = HashMap<String, (String, Fen)>;
+
+/// Who already owes a fee item for a year.
+pub async fn raised_for(c: &mut impl Conn, fee_item_id: &str, academic_year: &str) -> Result<RaisedFor, StoreError> {
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT payer_id, id, due_fen FROM receivables WHERE fee_item_id = $1 AND academic_year = $2")
+            .bind(fee_item_id)
+            .bind(academic_year)
+            .fetch_all(c.raw())
+            .await?;
+    Ok(rows.into_iter().map(|(p, id, due)| (p, (id, Fen(due)))).collect())
+}
+
 pub async fn receivable(c: &mut impl Conn, id: &str) -> Result<ReceivableView, StoreError> {
     sqlx::query_as(&format!("{VIEW_SELECT} WHERE r.id = $1"))
         .bind(id)
@@ -402,20 +458,56 @@ pub struct CollectionRow {
     pub deferred_fen: Fen,
 }
 
+/// The collection per fee item, from the totals the triggers keep (migration 0017) and the few
+/// receivables under a deferral: a handful of rows per item, however many receivables there are.
+/// (The inner `ORDER BY` steers SQLite to the partial index of deferrals; grouping directly would
+/// have it walk every receivable in fee-item order.)
 pub async fn collection_by_item(c: &mut impl Conn, now_ms: i64) -> Result<Vec<CollectionRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT f.id AS fee_item_id, f.code, f.name, f.department_id, f.fee_type, f.status,
-                COUNT(r.id) AS receivables,
-                CAST(COALESCE(SUM(CASE WHEN r.state = 'settled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled,
-                CAST(COALESCE(SUM(r.due_fen - r.waived_fen), 0) AS BIGINT) AS due_fen,
-                CAST(COALESCE(SUM(r.paid_fen), 0) AS BIGINT) AS paid_fen,
-                CAST(COALESCE(SUM(CASE WHEN r.state = 'open' AND r.deferred_until_ms > $1
-                                       THEN r.due_fen - r.waived_fen - r.paid_fen ELSE 0 END), 0) AS BIGINT) AS deferred_fen
-           FROM fee_items f LEFT JOIN receivables r ON r.fee_item_id = f.id
-          GROUP BY f.id, f.code, f.name, f.department_id, f.fee_type, f.status
+                CAST(COALESCE(t.receivables, 0) AS BIGINT) AS receivables,
+                CAST(COALESCE(t.settled, 0) AS BIGINT) AS settled,
+                CAST(COALESCE(t.due_fen, 0) AS BIGINT) AS due_fen,
+                CAST(COALESCE(t.paid_fen, 0) AS BIGINT) AS paid_fen,
+                CAST(COALESCE(d.deferred_fen, 0) AS BIGINT) AS deferred_fen
+           FROM fee_items f
+           LEFT JOIN (SELECT fee_item_id, SUM(receivables) AS receivables, SUM(settled) AS settled,
+                             SUM(due_fen - waived_fen) AS due_fen, SUM(paid_fen) AS paid_fen
+                        FROM receivable_totals GROUP BY fee_item_id) t ON t.fee_item_id = f.id
+           LEFT JOIN (SELECT fee_item_id, SUM(due_fen - waived_fen - paid_fen) AS deferred_fen
+                        FROM (SELECT fee_item_id, due_fen, waived_fen, paid_fen FROM receivables
+                               WHERE deferred_until_ms > $1 AND state = 'open' ORDER BY deferred_until_ms) dr
+                       GROUP BY fee_item_id) d ON d.fee_item_id = f.id
           ORDER BY {FEE_TYPE_ORDER}, f.code"
     ))
     .bind(now_ms)
+    .fetch_all(c.raw())
+    .await?)
+}
+
+/// (fee item, receivables, settled, due, waived, paid).
+pub type ItemTotals = (String, i64, i64, i64, i64, i64);
+
+/// The same figures summed from the receivables themselves (`verify` compares the two).
+pub async fn collection_from_receivables(
+    c: &mut impl Conn,
+) -> Result<Vec<(String, i64, i64, i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT fee_item_id, COUNT(*), CAST(SUM(CASE WHEN state = 'settled' THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(SUM(due_fen) AS BIGINT), CAST(SUM(waived_fen) AS BIGINT), CAST(SUM(paid_fen) AS BIGINT)
+           FROM receivables GROUP BY fee_item_id ORDER BY fee_item_id",
+    )
+    .fetch_all(c.raw())
+    .await?)
+}
+
+/// The totals the triggers keep, per fee item (items with none left out).
+pub async fn collection_totals(c: &mut impl Conn) -> Result<Vec<ItemTotals>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT fee_item_id, CAST(SUM(receivables) AS BIGINT), CAST(SUM(settled) AS BIGINT), CAST(SUM(due_fen) AS BIGINT),
+                CAST(SUM(waived_fen) AS BIGINT), CAST(SUM(paid_fen) AS BIGINT)
+           FROM receivable_totals GROUP BY fee_item_id HAVING SUM(receivables) <> 0 OR SUM(due_fen) <> 0 ORDER BY fee_item_id",
+    )
     .fetch_all(c.raw())
     .await?)
 }

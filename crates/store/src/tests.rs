@@ -22,7 +22,7 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh store per backend available: SQLite always; PostgreSQL when configured (a failure
 /// when `BURSAR_REQUIRE_POSTGRES=1` and it is not).
-async fn stores() -> Vec<Store> {
+pub(crate) async fn stores() -> Vec<Store> {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let stamp = format!("{}_{}_{n}", std::process::id(), SystemClock.now_ms());
     let dir = std::env::temp_dir().join(format!("bursar-store-test-{stamp}"));
@@ -60,7 +60,7 @@ async fn in_tx<T: Send>(store: &Store, work: impl for<'t> FnOnce(&'t mut Tx) -> 
 }
 
 /// A payer with one receivable of 1,000.00 yuan; returns (payer id, receivable id, fee item id).
-async fn fixture(store: &Store) -> (String, String, String) {
+pub(crate) async fn fixture(store: &Store) -> (String, String, String) {
     store
         .write(|tx: &mut Tx| {
             Box::pin(async move {

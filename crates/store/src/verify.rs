@@ -115,6 +115,29 @@ async fn check(c: &mut impl Conn, now_ms: i64) -> Result<VerifyReport, StoreErro
         .await?,
     });
 
+    // The per-item totals the triggers keep agree with the receivables they sum.
+    let kept = crate::receivables::collection_totals(&mut *c).await?;
+    let summed = crate::receivables::collection_from_receivables(&mut *c).await?;
+    let mut totals_problems = Vec::new();
+    if kept != summed {
+        let show = |v: &[crate::receivables::ItemTotals], id: &str| {
+            v.iter().find(|r| r.0 == id).map(|r| format!("{:?}", (r.1, r.2, r.3, r.4, r.5))).unwrap_or("none".into())
+        };
+        let mut ids: Vec<&String> = kept.iter().chain(&summed).map(|r| &r.0).collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let (k, s) = (show(&kept, id), show(&summed, id));
+            if k != s {
+                totals_problems.push(format!("fee item {id}: totals kept {k}, receivables sum to {s}"));
+            }
+        }
+    }
+    report.checks.push(Check {
+        name: "the collection totals per fee item equal the sum of its receivables",
+        problems: totals_problems,
+    });
+
     report.checks.push(Check {
         name: "every receivable was raised in the ledger exactly once",
         problems: rows(

@@ -102,3 +102,74 @@ pub async fn raise_receivable(tx: &mut Tx, by: &Principal, r: &Raise<'_>) -> Res
     log(tx, by, "receivable.raise", ("receivable", &id), ("", "open"), &detail).await?;
     Ok(Raised::Created(id))
 }
+
+/// Bills written per round of a bulk raise.
+const BULK_CHUNK: usize = 5_000;
+
+/// One bill of a bulk raise (an import, a raise by the standard).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bill {
+    pub payer_id: String,
+    pub fee_item_id: String,
+    pub academic_year: String,
+    pub amount: Fen,
+}
+
+/// What a bulk raise did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BulkRaised {
+    pub created: usize,
+    /// Raised before (same payer, item and year): left alone, as [`RaiseMode::Bill`] does.
+    pub existing: usize,
+    pub total: Fen,
+}
+
+/// Raises many bills in the caller's transaction, in bulk: the same rows and ledger entries as
+/// [`raise_receivable`] gives each (Dr receivable / Cr fee income), written with multi-row
+/// inserts; bills already raised are left alone. The caller writes one operation-log line for
+/// the batch (who, what, how many, the total) and checks the permission.
+pub async fn raise_many(tx: &mut Tx, bills: &[Bill]) -> Result<BulkRaised, EngineError> {
+    use std::collections::{BTreeSet, HashMap, HashSet};
+    let mut out = BulkRaised::default();
+    let pairs: BTreeSet<(&str, &str)> =
+        bills.iter().map(|b| (b.fee_item_id.as_str(), b.academic_year.as_str())).collect();
+    let mut raised: HashMap<(&str, &str), rec_store::RaisedFor> = HashMap::new();
+    for (item, year) in pairs {
+        raised.insert((item, year), rec_store::raised_for(tx, item, year).await?);
+    }
+    let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    let mut new: Vec<(String, &Bill)> = Vec::with_capacity(bills.len());
+    for b in bills {
+        if !b.amount.is_positive() {
+            return Err(bursar_domain::DomainError::NonPositiveAmount.into());
+        }
+        let already = raised[&(b.fee_item_id.as_str(), b.academic_year.as_str())].contains_key(&b.payer_id);
+        if already || !seen.insert((&b.payer_id, &b.fee_item_id, &b.academic_year)) {
+            out.existing += 1;
+            continue;
+        }
+        new.push((tx.new_id(), b));
+    }
+    // A chunk at a time, so that a year's receivables never sit in memory as rows and entries
+    // all at once.
+    for chunk in new.chunks(BULK_CHUNK) {
+        let mut entries = Vec::with_capacity(chunk.len());
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (id, b) in chunk {
+            entries.push(ledger::receivable_raised(id, &b.fee_item_id, b.amount)?);
+            rows.push(rec_store::NewReceivable {
+                id,
+                payer_id: &b.payer_id,
+                fee_item_id: &b.fee_item_id,
+                academic_year: &b.academic_year,
+                due: b.amount,
+            });
+            out.total = out.total.checked_add(b.amount)?;
+        }
+        rec_store::insert_receivables(tx, &rows).await?;
+        bursar_store::ledger::post_many(tx, &entries).await?;
+    }
+    out.created = new.len();
+    assert_eq!(out.created + out.existing, bills.len(), "every bill is either raised or left alone");
+    Ok(out)
+}
