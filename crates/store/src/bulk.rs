@@ -50,19 +50,6 @@ pub(crate) fn values_sql(backend: Backend, head: &str, width: usize, rows: usize
     s
 }
 
-/// `$first, $first+1, …` — `count` placeholders for an `IN (…)` list (on SQLite every
-/// placeholder of the statement must then be `?`).
-pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> String {
-    let mut s = String::with_capacity(count * 7);
-    for i in 0..count {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        placeholder(&mut s, backend, first + i);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,7 +59,6 @@ mod tests {
         let pg = Backend::Postgres;
         assert_eq!(values_sql(pg, "INSERT INTO t (a, b)", 2, 2, ""), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ");
         assert_eq!(values_sql(Backend::Sqlite, "INSERT INTO t (a)", 1, 2, ""), "INSERT INTO t (a) VALUES (?), (?) ");
-        assert_eq!(placeholders(pg, 2, 3), "$2, $3, $4");
         assert_eq!(chunk_rows(10), 600);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::bulk::{chunk_rows, placeholders, values_sql};
+use crate::bulk::{chunk_rows, values_sql};
 use crate::db::{Conn, Tx};
 use bursar_domain::ledger::{AccountRef, JournalEntry};
 use bursar_domain::Fen;
@@ -94,25 +94,27 @@ pub async fn post_many(tx: &mut Tx, entries: &[JournalEntry]) -> Result<(), Stor
                 "INSERT INTO accounts (id, kind, dimension, created_at_ms)",
                 4,
                 chunk.len(),
-                "ON CONFLICT (kind, dimension) DO NOTHING",
+                "ON CONFLICT (kind, dimension) DO NOTHING RETURNING id, dimension",
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
             for d in chunk {
                 q = q.bind(tx.new_id()).bind(kind).bind(*d).bind(now);
             }
-            q.execute(tx.raw()).await?;
-            let sql = format!(
-                "SELECT id, dimension FROM accounts WHERE kind = {} AND dimension IN ({})",
-                placeholders(backend, 1, 1),
-                placeholders(backend, 2, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(kind);
+            // The new accounts come back from the insert; only those that existed already (a
+            // fee item's income account, say) are looked up, one by one: there are few.
+            let created = q.fetch_all(tx.raw()).await?;
+            let ids = account_ids.entry(kind).or_default();
+            ids.extend(created.into_iter().map(|(id, dim)| (dim, id)));
             for d in chunk {
-                q = q.bind(*d);
+                if !ids.contains_key(*d) {
+                    let id: String = sqlx::query_scalar("SELECT id FROM accounts WHERE kind = $1 AND dimension = $2")
+                        .bind(kind)
+                        .bind(*d)
+                        .fetch_one(tx.raw())
+                        .await?;
+                    ids.insert(d.to_string(), id);
+                }
             }
-            let found = q.fetch_all(tx.raw()).await?;
-            assert_eq!(found.len(), chunk.len(), "every account of the chunk exists after the insert");
-            account_ids.entry(kind).or_default().extend(found.into_iter().map(|(id, dim)| (dim, id)));
         }
     }
     let entry_ids: Vec<String> = entries.iter().map(|_| tx.new_id()).collect();
