@@ -1,5 +1,5 @@
 //! The command line's batch work on what is owed (`bursar import-payers`, `bursar
-//! import-receivables`, `bursar raise-receivables`): the same engine commands as the finance
+//! import-receivables`, `bursar import-relief`, `bursar raise-receivables`): the same engine commands as the finance
 //! view, with progress on a terminal, a summary, the problems written next to the file
 //! (`FILE.errors.csv`, with a BOM so Excel opens it), and exit code 2 when refused.
 
@@ -18,6 +18,8 @@ use crate::config::Config;
 pub enum What {
     Payers(PayerKind),
     Receivables,
+    /// Reductions and deferrals, asked for as one batch.
+    Relief,
 }
 
 /// Runs an import of `file`; the exit code says how it went.
@@ -46,6 +48,13 @@ pub async fn run(cfg: &Config, file: &Path, valid_rows: bool, what: What) -> any
         }),
         What::Receivables => engine.import_bills(&by, &bytes, mode, &progress).await.map(|r| {
             let done = format!("{} raised, {} raised before", r.created, r.existing);
+            (r.rows, r.applied, r.problems, done)
+        }),
+        What::Relief => engine.import_relief(&by, &bytes, mode, &progress).await.map(|r| {
+            let done = format!(
+                "{} reductions (¥{}) and {} deferrals asked for, waiting for approval",
+                r.waivers, r.waived, r.deferrals
+            );
             (r.rows, r.applied, r.problems, done)
         }),
     };

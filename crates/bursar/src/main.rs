@@ -127,6 +127,19 @@ enum Command {
         #[arg(long)]
         valid_rows: bool,
     },
+    /// Ask for reductions and deferrals (批量减免缓缴) from an xlsx or CSV file: 学号/工号, 项目编码,
+    /// 学年, 类型 (减免, 困难缓缴, 绿色通道, 助学贷款), 减免金额, 缓缴至, 原因. The requests wait as
+    /// one batch for another person's approval on the 减免缓缴 page. A file with any bad row asks
+    /// for nothing (unless --valid-rows); problems go to FILE.errors.csv. Exits 2 when refused.
+    ImportRelief {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// Ask for the good rows even when others are bad.
+        #[arg(long)]
+        valid_rows: bool,
+    },
     /// Raise receivables (应收) for a group of payers by the fee item's standard (收费标准) in
     /// force for the year. Without --commit, prints what it would raise: how many payers, the
     /// total, how many at each amount, and who is left out and why. With --commit, raises it in
@@ -475,6 +488,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ImportReceivables { common, file, valid_rows } => {
             let cfg = load(&common, None)?;
             bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Receivables).await
+        }
+        Command::ImportRelief { common, file, valid_rows } => {
+            let cfg = load(&common, None)?;
+            bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Relief).await
         }
         Command::RaiseReceivables { common, item, year, kind, college, major, grade, class_name, commit } => {
             let cfg = load(&common, None)?;

@@ -45,6 +45,32 @@ pub fn parse_date_cst_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// Parses a date as schools' spreadsheets hold it — `2026-11-30`, `2026/11/30`, `2026.11.30`,
+/// `2026年11月30日`, any of them with a time after it (ignored), or an Excel serial day number
+/// (days since 1899-12-30) — as the start of that day in Beijing time, in UTC milliseconds.
+pub fn parse_sheet_date_cst_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let date = if !text.is_empty() && text.len() <= 6 && text.bytes().all(|b| b.is_ascii_digit()) {
+        // A serial day number: 1 (1900) to 2958465 (9999) in Excel; schools' dates are 1950–2100.
+        let n: i64 = text.parse().ok()?;
+        if !(18_264..=73_415).contains(&n) {
+            return None;
+        }
+        time::Date::from_calendar_date(1899, time::Month::December, 30).ok()?.checked_add(time::Duration::days(n))?
+    } else {
+        let day = text.split([' ', 'T']).next()?.trim_end_matches('日');
+        let parts: Vec<&str> = day.split(['-', '/', '.', '年', '月']).collect();
+        let [y, m, d] = parts.as_slice() else { return None };
+        let (y, m, d): (i32, u8, u8) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+        if !(1950..=2100).contains(&y) {
+            return None;
+        }
+        time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?
+    };
+    let t = date.midnight().assume_offset(CST);
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// Parses `YYYY-MM-DD HH:MM:SS` in Beijing time (Alipay's format) to UTC milliseconds.
 pub fn parse_datetime_cst_ms(text: &str) -> Option<i64> {
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -68,6 +94,26 @@ pub fn parse_compact_datetime_cst_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_dates_spreadsheets_hold() {
+        let day = parse_date_cst_ms("2026-11-30").unwrap();
+        for text in [
+            "2026-11-30",
+            "2026/11/30",
+            "2026.11.30",
+            "2026年11月30日",
+            "2026-11-30 08:00",
+            "2026/11/30 0:00:00",
+            " 2026-11-30T00:00:00 ",
+            "46356",
+        ] {
+            assert_eq!(parse_sheet_date_cst_ms(text), Some(day), "{text}");
+        }
+        for bad in ["", "2026-13-01", "2026-02-30", "30/11/2026", "11-30", "1800-01-01", "1", "2026-11", "tomorrow"] {
+            assert_eq!(parse_sheet_date_cst_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips_beijing_time() {

@@ -25,6 +25,7 @@ pub mod merchants;
 pub mod projects;
 pub mod queries;
 pub mod refunds;
+pub mod relief_import;
 pub mod roster;
 pub mod setup;
 pub mod standards;

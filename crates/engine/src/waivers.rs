@@ -45,7 +45,7 @@ impl Engine {
                         return Err(refused(format!("减免金额须大于 0 且不超过尚欠的 ¥{owed}")));
                     }
                     let id = tx.new_id();
-                    store::insert(tx, &id, &rid, amount, &reason, &by.actor_ref()).await?;
+                    store::insert(tx, &id, &rid, amount, &reason, &by.actor_ref(), None).await?;
                     let detail = format!("receivable={rid} amount_fen={} reason={reason}", amount.get());
                     log(tx, &by, "waiver.request", ("waiver", &id), ("", "requested"), &detail).await?;
                     Ok(id)
@@ -109,7 +109,13 @@ async fn receivable_in_scope(
     Ok(r)
 }
 
-async fn decide_in_tx(tx: &mut Tx, by: &Principal, id: &str, approve: bool, comment: &str) -> Result<(), EngineError> {
+pub(crate) async fn decide_in_tx(
+    tx: &mut Tx,
+    by: &Principal,
+    id: &str,
+    approve: bool,
+    comment: &str,
+) -> Result<(), EngineError> {
     let w = store::get(tx, id).await?.ok_or_else(|| EngineError::NotFound(format!("减免申请 {id}")))?;
     if w.state != WaiverState::Requested {
         return Err(refused("该申请已处理"));
@@ -179,7 +185,7 @@ impl Engine {
 }
 
 /// The longest a deferral may run: a year and a half (to the end of the next academic year).
-const MAX_DEFERRAL_MS: i64 = 550 * 24 * 3_600_000;
+pub(crate) const MAX_DEFERRAL_MS: i64 = 550 * 24 * 3_600_000;
 
 impl Engine {
     /// Asks to defer what a receivable still owes until `until_ms` (缓缴, 绿色通道, or a student
@@ -222,6 +228,7 @@ impl Engine {
                         decision_comment: None,
                         created_at_ms: now,
                         decided_at_ms: None,
+                        batch_id: None,
                     };
                     match deferral_store::insert(tx, &row).await {
                         Err(bursar_store::StoreError::Duplicate(_)) => {
@@ -254,23 +261,7 @@ impl Engine {
         self.store()
             .write(|tx: &mut Tx| {
                 let (by, id, comment) = (by.clone(), id.clone(), comment.clone());
-                Box::pin(async move {
-                    let d = deferral_store::get(tx, &id)
-                        .await?
-                        .ok_or_else(|| EngineError::NotFound(format!("缓缴申请 {id}")))?;
-                    if d.state != WaiverState::Requested {
-                        return Err(refused("该申请已处理"));
-                    }
-                    check_decider(tx, ApprovalKind::Deferral, &d.requested_by, &by).await?;
-                    let state = if approve { WaiverState::Approved } else { WaiverState::Rejected };
-                    if !deferral_store::decide(tx, &id, state, &by.actor_ref(), &comment).await? {
-                        return Err(refused("该申请已处理"));
-                    }
-                    if approve && !rec_store::defer(tx, &d.receivable_id, d.until_ms, d.kind.as_str()).await? {
-                        return Err(refused("该项其间已缴清，无需缓缴，请驳回"));
-                    }
-                    log(tx, &by, "deferral.decide", ("deferral", &id), ("requested", state.as_str()), &comment).await
-                })
+                Box::pin(async move { decide_deferral_in_tx(tx, &by, &id, approve, &comment).await })
             })
             .await
     }
@@ -295,4 +286,28 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// Decides one deferral request in the caller's transaction (four eyes; an approval sets the
+/// receivable's date).
+pub(crate) async fn decide_deferral_in_tx(
+    tx: &mut Tx,
+    by: &Principal,
+    id: &str,
+    approve: bool,
+    comment: &str,
+) -> Result<(), EngineError> {
+    let d = deferral_store::get(tx, id).await?.ok_or_else(|| EngineError::NotFound(format!("缓缴申请 {id}")))?;
+    if d.state != WaiverState::Requested {
+        return Err(refused("该申请已处理"));
+    }
+    check_decider(tx, ApprovalKind::Deferral, &d.requested_by, by).await?;
+    let state = if approve { WaiverState::Approved } else { WaiverState::Rejected };
+    if !deferral_store::decide(tx, id, state, &by.actor_ref(), comment).await? {
+        return Err(refused("该申请已处理"));
+    }
+    if approve && !rec_store::defer(tx, &d.receivable_id, d.until_ms, d.kind.as_str()).await? {
+        return Err(refused("该项其间已缴清，无需缓缴，请驳回"));
+    }
+    log(tx, by, "deferral.decide", ("deferral", id), ("requested", state.as_str()), comment).await
 }

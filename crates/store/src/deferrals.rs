@@ -21,14 +21,16 @@ pub struct DeferralRow {
     pub decision_comment: Option<String>,
     pub created_at_ms: i64,
     pub decided_at_ms: Option<i64>,
+    /// The file it was asked for in, if any.
+    pub batch_id: Option<String>,
 }
 
-const COLS: &str = "id, receivable_id, kind, until_ms, reason, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms";
+const COLS: &str = "id, receivable_id, kind, until_ms, reason, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms, batch_id";
 
 /// A new request. A receivable has at most one waiting (the unique index says so).
 pub async fn insert(c: &mut Tx, d: &DeferralRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO deferrals (id, receivable_id, kind, until_ms, reason, state, requested_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)",
+        "INSERT INTO deferrals (id, receivable_id, kind, until_ms, reason, state, requested_by, created_at_ms, batch_id) VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8)",
     )
     .bind(&d.id)
     .bind(&d.receivable_id)
@@ -37,6 +39,7 @@ pub async fn insert(c: &mut Tx, d: &DeferralRow) -> Result<(), StoreError> {
     .bind(&d.reason)
     .bind(&d.requested_by)
     .bind(d.created_at_ms)
+    .bind(&d.batch_id)
     .execute(c.raw())
     .await
     .map_err(|e| {
@@ -53,10 +56,10 @@ pub async fn get(c: &mut impl Conn, id: &str) -> Result<Option<DeferralRow>, Sto
     Ok(sqlx::query_as(&format!("SELECT {COLS} FROM deferrals WHERE id = $1")).bind(id).fetch_optional(c.raw()).await?)
 }
 
-/// Requests first, then the latest decided.
+/// Requests asked for one by one (not from a file): waiting first, then the latest decided.
 pub async fn list(c: &mut impl Conn, limit: i64) -> Result<Vec<DeferralRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLS} FROM deferrals ORDER BY CASE state WHEN 'requested' THEN 0 ELSE 1 END, created_at_ms DESC, id LIMIT $1"
+        "SELECT {COLS} FROM deferrals WHERE batch_id IS NULL ORDER BY CASE state WHEN 'requested' THEN 0 ELSE 1 END, created_at_ms DESC, id LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(c.raw())

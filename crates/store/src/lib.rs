@@ -24,6 +24,7 @@ pub mod projects;
 pub mod receipts;
 pub mod receivables;
 pub mod refunds;
+pub mod relief_batches;
 pub mod sessions;
 pub mod settings;
 pub mod standards;

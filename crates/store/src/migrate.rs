@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
             postgres: include_str!("../migrations/0017_receivable_totals.postgres.sql"),
         },
     ),
+    (18, "relief_batches", Sql::Both(include_str!("../migrations/0018_relief_batches.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

@@ -31,10 +31,11 @@ pub async fn insert(
     amount: Fen,
     reason: &str,
     by: &str,
+    batch_id: Option<&str>,
 ) -> Result<(), StoreError> {
     let now = c.now_ms;
     sqlx::query(
-        "INSERT INTO waivers (id, receivable_id, amount_fen, reason, state, requested_by, created_at_ms) VALUES ($1, $2, $3, $4, 'requested', $5, $6)",
+        "INSERT INTO waivers (id, receivable_id, amount_fen, reason, state, requested_by, created_at_ms, batch_id) VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7)",
     )
     .bind(id)
     .bind(receivable_id)
@@ -42,6 +43,7 @@ pub async fn insert(
     .bind(reason)
     .bind(by)
     .bind(now)
+    .bind(batch_id)
     .execute(c.raw())
     .await?;
     Ok(())
@@ -51,10 +53,10 @@ pub async fn get(c: &mut impl Conn, id: &str) -> Result<Option<WaiverRow>, Store
     Ok(sqlx::query_as(&format!("SELECT {COLS} FROM waivers WHERE id = $1")).bind(id).fetch_optional(c.raw()).await?)
 }
 
-/// Requests first, then the latest decided.
+/// Requests asked for one by one (not from a file): waiting first, then the latest decided.
 pub async fn list(c: &mut impl Conn, limit: i64) -> Result<Vec<WaiverRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLS} FROM waivers ORDER BY CASE state WHEN 'requested' THEN 0 ELSE 1 END, created_at_ms DESC, id LIMIT $1"
+        "SELECT {COLS} FROM waivers WHERE batch_id IS NULL ORDER BY CASE state WHEN 'requested' THEN 0 ELSE 1 END, created_at_ms DESC, id LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(c.raw())

@@ -31,6 +31,7 @@ mod portal_flow;
 mod projects;
 mod races;
 mod refunds;
+mod relief;
 mod roster;
 mod simulation;
 mod standards;

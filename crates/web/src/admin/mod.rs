@@ -20,6 +20,7 @@ mod projects;
 mod raise;
 mod receivables;
 mod refunds;
+mod relief;
 mod settings;
 mod standards;
 mod waivers;
@@ -42,6 +43,7 @@ const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin/payers", "缴费人", "payers", (&[Permission::ViewPayers], false)),
     ("/admin/receivables", "应收管理", "receivables", (&[Permission::RaiseReceivables], false)),
     ("/admin/waivers/review", "减免缓缴", "waivers", (&[Permission::ApproveWaiver], false)),
+    ("/admin/relief", "批量减免缓缴", "relief", (&[Permission::RequestWaiver], false)),
     (
         "/admin/fee-items",
         "收费项目",
@@ -104,6 +106,7 @@ pub fn routes() -> Routes {
         .merge(raise::routes())
         .merge(receivables::routes())
         .merge(waivers::routes())
+        .merge(relief::routes())
         .merge(exceptions::routes())
         .merge(counter::routes())
         .merge(imports::routes())

@@ -46,6 +46,7 @@ struct WaiversPage {
     chrome: Chrome,
     rows: Vec<WaiverLine>,
     deferrals: Vec<super::deferrals::DeferralLine>,
+    batches: Vec<super::relief::BatchLine>,
     notice: &'static str,
     error: String,
 }
@@ -82,7 +83,9 @@ pub(super) async fn page_with(
         .collect();
     let failed = !error.is_empty();
     let deferrals = super::deferrals::lines(s, c).await?;
-    let mut resp = render(&WaiversPage { chrome: super::chrome(s, c, "waivers"), rows, deferrals, notice, error })?;
+    let batches = super::relief::lines(s, c).await?;
+    let chrome = super::chrome(s, c, "waivers");
+    let mut resp = render(&WaiversPage { chrome, rows, deferrals, batches, notice, error })?;
     if failed {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }

@@ -1,0 +1,212 @@
+//! 批量减免缓缴: a department or finance asks for many reductions and deferrals at once from a
+//! spreadsheet (the green-channel list, the student loan centre's list); the requests wait as one
+//! batch, which another person approves or rejects whole on the 减免缓缴 page (four eyes).
+
+use askama::Template;
+use axum::extract::{Multipart, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use bursar_domain::access::Permission;
+use bursar_domain::Fen;
+use bursar_engine::relief_import::ReliefReport;
+use bursar_engine::roster::ImportMode;
+use bursar_engine::EngineError;
+use serde::Deserialize;
+
+use super::import_report::ImportReport;
+use crate::guard::{get, post, Current, Guard, OperatorCtx, Routes, MAX_UPLOAD_BYTES};
+use crate::i18n::Translate as _;
+use crate::views::{datetime, render, yuan, Chrome};
+use crate::{AppState, WebError};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .route(
+            "/admin/relief",
+            Guard::Permission(Permission::RequestWaiver),
+            get(page).post(import).body_limit(MAX_UPLOAD_BYTES),
+        )
+        .route("/admin/relief/{batch}", Guard::Permission(Permission::ApproveWaiver), get(batch_page))
+        .route("/admin/relief/{batch}/decide", Guard::Permission(Permission::ApproveWaiver), post(decide))
+}
+
+#[derive(Template)]
+#[template(path = "admin/relief.html")]
+struct ReliefPage {
+    chrome: Chrome,
+    report: Option<ImportReport>,
+    error: String,
+}
+
+async fn page_with(
+    s: &AppState,
+    c: &Current,
+    imported: Option<(String, ReliefReport)>,
+    error: String,
+) -> Result<Response, WebError> {
+    let report = imported.map(|(file_name, r)| {
+        let summary = format!(
+            "共 {} 行，申请减免 {} 笔（合计 ¥{}）、缓缴 {} 笔，已提交审批",
+            r.rows,
+            r.waivers,
+            yuan(r.waived),
+            r.deferrals
+        );
+        ImportReport::new(file_name, r.applied, summary, &r.problems)
+    });
+    let failed = !error.is_empty() || report.as_ref().is_some_and(|r| !r.applied);
+    let mut resp = render(&ReliefPage { chrome: super::chrome(s, c, "relief"), report, error })?;
+    if failed {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn page(State(s): State<AppState>, OperatorCtx(c): OperatorCtx) -> Result<Response, WebError> {
+    page_with(&s, &c, None, String::new()).await
+}
+
+pub async fn import(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    mut form: Multipart,
+) -> Result<Response, WebError> {
+    let (mut file, mut mode) = (None, ImportMode::AllOrNothing);
+    while let Some(field) = form.next_field().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))? {
+        match field.name() {
+            Some("file") => {
+                let name: String =
+                    field.file_name().unwrap_or("upload").chars().filter(|ch| !ch.is_control()).take(120).collect();
+                let bytes =
+                    field.bytes().await.map_err(|e| WebError::BadRequest(format!("文件过大或上传失败：{e}")))?;
+                file = Some((name, bytes.to_vec()));
+            }
+            Some("valid_rows") => mode = ImportMode::ValidRows,
+            _ => {}
+        }
+    }
+    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return page_with(&s, &c, None, "请选择要导入的文件".into()).await;
+    };
+    let none = |_: usize, _: usize| {};
+    match s.engine.import_relief(c.principal(), &bytes, mode, &none).await {
+        Ok(report) => page_with(&s, &c, Some((name, report)), String::new()).await,
+        Err(EngineError::Rule(e)) => page_with(&s, &c, None, format!("{name}：{e}")).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A batch as the 减免缓缴 page lists it.
+pub struct BatchLine {
+    pub id: String,
+    pub requested_at: String,
+    pub waivers: i64,
+    pub waived: String,
+    pub deferrals: i64,
+    pub waiting: bool,
+    pub state: &'static str,
+    pub badge: &'static str,
+    pub decision: String,
+}
+
+/// The batches for the review page.
+pub(super) async fn lines(s: &AppState, c: &Current) -> Result<Vec<BatchLine>, WebError> {
+    Ok(s.engine
+        .relief_batches(c.principal())
+        .await?
+        .into_iter()
+        .map(|b| {
+            let (state, badge) = match (b.waiting > 0, b.approved) {
+                (true, _) => ("待审批", "warn"),
+                (false, true) => ("已批准", "ok"),
+                (false, false) => ("已驳回", "bad"),
+            };
+            BatchLine {
+                id: b.batch_id,
+                requested_at: datetime(b.created_at_ms),
+                waivers: b.waivers,
+                waived: yuan(Fen(b.waived_fen)),
+                deferrals: b.deferrals,
+                waiting: b.waiting > 0,
+                state,
+                badge,
+                decision: b.decision_comment.unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn decide(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Path(batch): Path<String>,
+    Form(f): Form<DecideForm>,
+) -> Result<Response, WebError> {
+    let approve = f.decision == "approve";
+    match s.engine.decide_relief_batch(c.principal(), &batch, approve, &f.comment).await {
+        Ok(_) => Ok(Redirect::to("/admin/waivers/review?done=1#batches").into_response()),
+        Err(EngineError::Rule(e)) => super::waivers::page_with(&s, &c, "", e.to_string()).await,
+        Err(EngineError::Access(
+            a @ (bursar_domain::AccessError::OwnRequest | bursar_domain::AccessError::OwnApplication),
+        )) => super::waivers::page_with(&s, &c, "", a.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct RequestLine {
+    pub identifier: String,
+    pub name: String,
+    pub item: String,
+    pub year: String,
+    pub kind: &'static str,
+    pub what: String,
+    pub reason: String,
+    pub state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/relief_batch.html")]
+struct BatchPage {
+    chrome: Chrome,
+    rows: Vec<RequestLine>,
+}
+
+/// The requests of one batch, for the approver to read before deciding.
+pub async fn batch_page(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Path(batch): Path<String>,
+) -> Result<Response, WebError> {
+    use bursar_domain::fee::{DeferralKind, WaiverState};
+    let lines = s.engine.relief_batch_lines(c.principal(), &batch).await?;
+    if lines.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    let rows = lines
+        .into_iter()
+        .map(|l| {
+            let deferral = DeferralKind::parse(&l.kind);
+            RequestLine {
+                identifier: l.identifier,
+                name: l.name,
+                item: l.item_name,
+                year: l.academic_year,
+                kind: deferral.map(DeferralKind::label_zh).unwrap_or("减免"),
+                what: match deferral {
+                    Some(_) => format!("缓缴至 {}", bursar_domain::time_fmt::date_cst(l.until_ms)),
+                    None => yuan(Fen(l.amount_fen)),
+                },
+                reason: l.reason,
+                state: WaiverState::parse(&l.state).map(WaiverState::label_zh).unwrap_or(""),
+            }
+        })
+        .collect();
+    render(&BatchPage { chrome: super::chrome(&s, &c, "waivers"), rows })
+}
