@@ -536,10 +536,11 @@ pub async fn ensure_demo_app(
 pub const DEMO_APP_NAME: &str = "培训报名系统";
 
 /// The demo's projects open for registration (项目报名): a paid training with a capacity, a
-/// conference open to staff and outside people, and a free lecture. Published once by the finance
+/// conference open to staff and outside people, a free lecture, and a donation whose amount the
+/// payer chooses (¥10 to ¥10,000). Published once by the finance
 /// clerk, collecting through the same channels as the training fee item, and approved by the
 /// finance approver (their fee items wait for approval like any other).
-pub const DEMO_PROJECTS: [&str; 3] = ["PX-2026-PY", "HY-2026-12", "JZ-2026-01"];
+pub const DEMO_PROJECTS: [&str; 4] = ["PX-2026-PY", "HY-2026-12", "JZ-2026-01", "JZ-2026-AX"];
 
 pub async fn ensure_demo_projects(engine: &Engine) -> anyhow::Result<()> {
     use bursar_domain::project::parse_field_lines;
@@ -560,6 +561,7 @@ pub async fn ensure_demo_projects(engine: &Engine) -> anyhow::Result<()> {
             "2026年秋季职业技能培训（Python 数据分析）",
             dept("继续教育学院"),
             Fen(80_000),
+            None,
             Some(40),
             PayerKind::ALL.to_vec(),
             "为期 4 周的周末班，结业颁发培训证书。",
@@ -572,6 +574,7 @@ pub async fn ensure_demo_projects(engine: &Engine) -> anyhow::Result<()> {
             dept("教务处"),
             Fen(30_000),
             None,
+            None,
             vec![PayerKind::Staff, PayerKind::External, PayerKind::EnrolledStudent],
             "会议注册费含会议资料与午餐。",
             "参会人员须提交论文题目；注册费发票由财务处统一开具。",
@@ -582,14 +585,27 @@ pub async fn ensure_demo_projects(engine: &Engine) -> anyhow::Result<()> {
             "心理健康讲座（免费）",
             dept("学生工作处"),
             Fen::ZERO,
+            None,
             Some(100),
             vec![PayerKind::EnrolledStudent, PayerKind::NewStudent],
             "面向全体学生的公益讲座。",
             "请准时到场，讲座期间请将手机调至静音。",
             "phone|联系电话|phone|0",
         ),
+        (
+            DEMO_PROJECTS[3],
+            "“助学圆梦”爱心捐赠",
+            dept("学生工作处"),
+            Fen(1_000),
+            Some(Fen(1_000_000)),
+            None,
+            vec![PayerKind::Staff, PayerKind::External, PayerKind::EnrolledStudent],
+            "捐赠款全部用于资助家庭经济困难学生，金额自愿（10 元至 10,000 元）。",
+            "捐赠一经缴纳不予退还；如需捐赠票据，请在留言中注明抬头。",
+            "message|留言|textarea|0",
+        ),
     ];
-    for (code, title, department_id, fee, capacity, open_to, description, notice, fields) in projects {
+    for (code, title, department_id, fee, amount_max, capacity, open_to, description, notice, fields) in projects {
         let p = bursar_engine::NewProject {
             code: code.into(),
             title: title.into(),
@@ -600,6 +616,9 @@ pub async fn ensure_demo_projects(engine: &Engine) -> anyhow::Result<()> {
             fee,
             capacity,
             open_to,
+            open_departments: Vec::new(),
+            open_grades: Vec::new(),
+            amount_max,
             opens_at_ms: Some(now - 7 * day),
             closes_at_ms: Some(now + 60 * day),
             fields: parse_field_lines(fields).map_err(|e| anyhow::anyhow!(e))?,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use thiserror::Error;
 
 use crate::payer::PayerKind;
+use crate::Fen;
 
 crate::coded_enum! {
     /// The kinds of answer a project can ask for.
@@ -69,6 +70,14 @@ pub enum RegistrationError {
     Full,
     #[error("该项目不接受{0}报名")]
     KindNotAllowed(&'static str),
+    #[error("该项目只接受指定院系的人员报名")]
+    DepartmentNotAllowed,
+    #[error("该项目只接受指定年级的学生报名")]
+    GradeNotAllowed,
+    #[error("请填写缴费金额")]
+    AmountMissing,
+    #[error("缴费金额须在 ¥{0} 至 ¥{1} 之间，最多两位小数")]
+    AmountOutOfRange(Fen, Fen),
     #[error("请填写{0}")]
     Missing(String),
     #[error("{0}：请从选项中选择")]
@@ -92,15 +101,65 @@ pub struct Openness {
     pub capacity: Option<i64>,
     pub registered: i64,
     pub open_to: Vec<PayerKind>,
+    /// Departments (ids) whose people may register; empty: any.
+    pub open_departments: Vec<String>,
+    /// Grades (年级, e.g. `2026`) whose students may register; empty: any.
+    pub open_grades: Vec<String>,
+}
+
+/// Who is registering, as a project's limits see them.
+#[derive(Clone, Copy, Debug)]
+pub struct Registrant<'a> {
+    pub kind: PayerKind,
+    pub department_id: Option<&'a str>,
+    pub grade: &'a str,
+}
+
+/// What a registration costs: a fixed fee (0: free), or an amount the payer chooses within
+/// bounds (a donation, a voluntary contribution).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeeAmount {
+    Fixed(Fen),
+    PayerEntered { min: Fen, max: Fen },
+}
+
+impl FeeAmount {
+    /// The amount to raise for a registration, from what the payer entered (ignored for a fixed
+    /// fee).
+    pub fn amount_for(self, entered: Option<Fen>) -> Result<Fen, RegistrationError> {
+        match self {
+            FeeAmount::Fixed(fee) => Ok(fee),
+            FeeAmount::PayerEntered { min, max } => {
+                let a = entered.ok_or(RegistrationError::AmountMissing)?;
+                if a < min || a > max || !a.is_positive() {
+                    return Err(RegistrationError::AmountOutOfRange(min, max));
+                }
+                Ok(a)
+            }
+        }
+    }
 }
 
 impl Openness {
     /// Whether `kind` may register at `now_ms` (the capacity is re-checked by the store's
     /// compare-and-set when the seat is taken).
-    pub fn check(&self, kind: PayerKind, now_ms: i64) -> Result<(), RegistrationError> {
+    pub fn check(&self, who: &Registrant<'_>, now_ms: i64) -> Result<(), RegistrationError> {
         self.check_now(now_ms)?;
-        if !self.open_to.contains(&kind) {
-            return Err(RegistrationError::KindNotAllowed(kind.label_zh()));
+        self.check_who(who)
+    }
+
+    /// Whether this person is among those the project is for (kind, department, grade).
+    pub fn check_who(&self, who: &Registrant<'_>) -> Result<(), RegistrationError> {
+        if !self.open_to.contains(&who.kind) {
+            return Err(RegistrationError::KindNotAllowed(who.kind.label_zh()));
+        }
+        if !self.open_departments.is_empty()
+            && !who.department_id.is_some_and(|d| self.open_departments.iter().any(|x| x == d))
+        {
+            return Err(RegistrationError::DepartmentNotAllowed);
+        }
+        if !self.open_grades.is_empty() && !self.open_grades.iter().any(|g| g == who.grade) {
+            return Err(RegistrationError::GradeNotAllowed);
         }
         Ok(())
     }
@@ -318,15 +377,59 @@ mod tests {
             capacity: Some(2),
             registered: 1,
             open_to: vec![PayerKind::External, PayerKind::EnrolledStudent],
+            open_departments: Vec::new(),
+            open_grades: Vec::new(),
         };
-        assert_eq!(o.check(PayerKind::External, 99), Err(RegistrationError::NotStarted));
-        assert_eq!(o.check(PayerKind::External, 200), Err(RegistrationError::Closed));
-        assert_eq!(o.check(PayerKind::Staff, 150), Err(RegistrationError::KindNotAllowed("教工")));
-        assert_eq!(o.check(PayerKind::External, 150), Ok(()));
+        let who = |kind| Registrant { kind, department_id: None, grade: "" };
+        assert_eq!(o.check(&who(PayerKind::External), 99), Err(RegistrationError::NotStarted));
+        assert_eq!(o.check(&who(PayerKind::External), 200), Err(RegistrationError::Closed));
+        assert_eq!(o.check(&who(PayerKind::Staff), 150), Err(RegistrationError::KindNotAllowed("教工")));
+        assert_eq!(o.check(&who(PayerKind::External), 150), Ok(()));
         assert_eq!(o.seats_left(), Some(1));
         o.registered = 2;
-        assert_eq!(o.check(PayerKind::External, 150), Err(RegistrationError::Full));
+        assert_eq!(o.check(&who(PayerKind::External), 150), Err(RegistrationError::Full));
         o.open = false;
-        assert_eq!(o.check(PayerKind::External, 150), Err(RegistrationError::NotOpen));
+        assert_eq!(o.check(&who(PayerKind::External), 150), Err(RegistrationError::NotOpen));
+    }
+
+    #[test]
+    fn a_project_can_be_for_some_colleges_and_grades_only() {
+        let o = Openness {
+            open: true,
+            opens_at_ms: None,
+            closes_at_ms: None,
+            capacity: None,
+            registered: 0,
+            open_to: vec![PayerKind::EnrolledStudent],
+            open_departments: vec!["cs".into()],
+            open_grades: vec!["2025".into(), "2026".into()],
+        };
+        let student = |d: Option<&'static str>, g: &'static str| Registrant {
+            kind: PayerKind::EnrolledStudent,
+            department_id: d,
+            grade: g,
+        };
+        assert_eq!(o.check(&student(Some("cs"), "2026"), 0), Ok(()));
+        assert_eq!(o.check(&student(Some("ee"), "2026"), 0), Err(RegistrationError::DepartmentNotAllowed));
+        assert_eq!(o.check(&student(None, "2026"), 0), Err(RegistrationError::DepartmentNotAllowed));
+        assert_eq!(o.check(&student(Some("cs"), "2023"), 0), Err(RegistrationError::GradeNotAllowed));
+    }
+
+    #[test]
+    fn a_payer_entered_amount_stays_within_its_bounds() {
+        let fixed = FeeAmount::Fixed(Fen(5_000));
+        assert_eq!(fixed.amount_for(Some(Fen(1))), Ok(Fen(5_000)), "a fixed fee ignores what was entered");
+        let free_choice = FeeAmount::PayerEntered { min: Fen(100), max: Fen(1_000_000) };
+        assert_eq!(free_choice.amount_for(None), Err(RegistrationError::AmountMissing));
+        assert_eq!(free_choice.amount_for(Some(Fen(100))), Ok(Fen(100)));
+        assert_eq!(free_choice.amount_for(Some(Fen(1_000_000))), Ok(Fen(1_000_000)));
+        for bad in [Fen(99), Fen(1_000_001), Fen(0), Fen(-5)] {
+            assert_eq!(
+                free_choice.amount_for(Some(bad)),
+                Err(RegistrationError::AmountOutOfRange(Fen(100), Fen(1_000_000)))
+            );
+        }
+        let any = FeeAmount::PayerEntered { min: Fen::ZERO, max: Fen(500) };
+        assert!(any.amount_for(Some(Fen::ZERO)).is_err(), "nothing is not a payment");
     }
 }

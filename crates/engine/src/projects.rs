@@ -8,7 +8,7 @@ use bursar_domain::access::{Permission, Principal};
 use bursar_domain::fee::{AcademicYear, FeeItemStatus, FeeType};
 use bursar_domain::payer::PayerKind;
 use bursar_domain::payment::ChannelKind;
-use bursar_domain::project::{check_answers, Field, ProjectState, RegistrationError, RegistrationState};
+use bursar_domain::project::{check_answers, Field, ProjectState, Registrant, RegistrationError, RegistrationState};
 use bursar_domain::{DomainError, Fen};
 use bursar_store::projects::{self as project_store, ProjectRow, RegistrationRow};
 use bursar_store::{merchants, payers, receivables, Tx};
@@ -30,6 +30,12 @@ pub struct NewProject {
     pub fee: Fen,
     pub capacity: Option<i64>,
     pub open_to: Vec<PayerKind>,
+    /// Departments (ids) whose people may register; empty: any.
+    pub open_departments: Vec<String>,
+    /// Grades (年级) whose students may register; empty: any.
+    pub open_grades: Vec<String>,
+    /// Set when the payer chooses the amount: the most one may pay (`fee` is then the least).
+    pub amount_max: Option<Fen>,
     pub opens_at_ms: Option<i64>,
     pub closes_at_ms: Option<i64>,
     pub fields: Vec<Field>,
@@ -61,6 +67,14 @@ impl NewProject {
         AcademicYear::parse(&self.academic_year)?;
         if self.fee.get() < 0 || self.fee.get() > 100_000_000 {
             return Err(refused("报名费须在 0 至 1,000,000 元之间"));
+        }
+        if let Some(max) = self.amount_max {
+            if max < self.fee || !max.is_positive() || max.get() > 100_000_000 {
+                return Err(refused("自填金额的上限须不低于下限，且不超过 1,000,000 元"));
+            }
+        }
+        if self.open_grades.iter().any(|g| g.is_empty() || g.chars().count() > 10) || self.open_grades.len() > 20 {
+            return Err(refused("年级请填写如 2025、2026，以逗号分隔"));
         }
         if self.capacity.is_some_and(|c| c <= 0) {
             return Err(refused("名额须为正整数，不限名额请留空"));
@@ -99,6 +113,10 @@ impl Engine {
                     let now = tx.now_ms;
                     if project_store::by_code(tx, &p.code).await?.is_some() {
                         return Err(refused(format!("编号 {} 已被使用", p.code)));
+                    }
+                    let known: Vec<String> = payers::departments(tx).await?.into_iter().map(|(id, _)| id).collect();
+                    if p.open_departments.iter().any(|d| !known.contains(d)) {
+                        return Err(refused("限定的院系不存在"));
                     }
                     let mut channels: Vec<(ChannelKind, String)> = Vec::new();
                     if let Some(like) = &p.channels_like {
@@ -139,13 +157,24 @@ impl Engine {
                         closes_at_ms: p.closes_at_ms,
                         state: ProjectState::Open,
                         created_at_ms: now,
+                        amount_max_fen: p.amount_max.map(Fen::get),
+                        open_departments: p.open_departments.join(","),
+                        open_grades: p.open_grades.join(","),
                     };
                     project_store::insert(tx, &row).await?;
                     for (i, f) in p.fields.iter().enumerate() {
                         let position = i64::try_from(i).map_err(|_| refused("报名字段过多"))?;
                         project_store::insert_field(tx, &id, position, f).await?;
                     }
-                    let detail = format!("code={} fee_fen={} capacity={:?}", p.code, p.fee.get(), p.capacity);
+                    let detail = format!(
+                        "code={} fee_fen={} amount_max_fen={:?} capacity={:?} departments={:?} grades={:?}",
+                        p.code,
+                        p.fee.get(),
+                        p.amount_max.map(Fen::get),
+                        p.capacity,
+                        p.open_departments,
+                        p.open_grades
+                    );
                     log(tx, &by, "project.create", ("project", &id), ("", "open"), &detail).await?;
                     Ok(id)
                 })
@@ -180,14 +209,15 @@ impl Engine {
             .await
     }
 
-    /// Registers a payer for a project: checks who may register and the answers, takes a seat
-    /// and raises the receivable for the fee, in one transaction. Registering again returns the
-    /// first registration and changes nothing.
+    /// Registers a payer for a project: checks who may register, the answers and (where the
+    /// payer chooses it) the amount, takes a seat and raises the receivable, in one transaction.
+    /// Registering again returns the first registration and changes nothing.
     pub async fn register_for_project(
         &self,
         by: &Principal,
         project_id: &str,
         answers: &BTreeMap<String, String>,
+        amount: Option<Fen>,
     ) -> Result<Registered, EngineError> {
         let scope = require(by, Permission::PayOwnFees)?;
         let bursar_domain::Scope::Payer(payer_id) = scope else {
@@ -198,7 +228,7 @@ impl Engine {
             .write(|tx: &mut Tx| {
                 let (by, payer_id, project_id, answers) =
                     (by.clone(), payer_id.clone(), project_id.clone(), answers.clone());
-                Box::pin(async move { register_in_tx(tx, &by, &payer_id, &project_id, &answers).await })
+                Box::pin(async move { register_in_tx(tx, &by, &payer_id, &project_id, &answers, amount).await })
             })
             .await
     }
@@ -210,6 +240,7 @@ async fn register_in_tx(
     payer_id: &str,
     project_id: &str,
     answers: &BTreeMap<String, String>,
+    entered: Option<Fen>,
 ) -> Result<Registered, EngineError> {
     let now = tx.now_ms;
     let project = project_store::get(tx, project_id).await.map_err(not_found(format!("项目 {project_id}")))?;
@@ -222,7 +253,9 @@ async fn register_in_tx(
         return Err(EngineError::NotFound(format!("项目 {project_id}")));
     }
     let payer = payers::payer(tx, payer_id).await?;
-    project.openness().check(payer.kind, now).map_err(DomainError::from)?;
+    let who = Registrant { kind: payer.kind, department_id: payer.department_id.as_deref(), grade: &payer.grade };
+    project.openness().check(&who, now).map_err(DomainError::from)?;
+    let fee = project.fee_amount().amount_for(entered).map_err(DomainError::from)?;
     let fields = project_store::fields(tx, project_id).await?;
     let answers = check_answers(&fields, answers).map_err(DomainError::from)?;
     if !project_store::take_seat(tx, project_id, project.registered).await? {
@@ -234,12 +267,12 @@ async fn register_in_tx(
         return Err(bursar_store::StoreError::Conflict(format!("project {project_id} seat count moved")).into());
     }
     let id = tx.new_id();
-    let receivable_id = if project.fee_fen.is_positive() {
+    let receivable_id = if fee.is_positive() {
         let raise = Raise {
             payer_id,
             fee_item_id: &project.fee_item_id,
             academic_year: &project.academic_year,
-            amount: project.fee_fen,
+            amount: fee,
             mode: RaiseMode::Bill,
             source: &id,
         };
@@ -262,7 +295,7 @@ async fn register_in_tx(
         "project={} receivable={} fee_fen={}",
         project.code,
         receivable_id.as_deref().unwrap_or("-"),
-        project.fee_fen.get()
+        fee.get()
     );
     log(tx, by, "project.register", ("registration", &id), ("", "registered"), &detail).await?;
     Ok(Registered { registration_id: id, receivable_id, created: true })

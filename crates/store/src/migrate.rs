@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
         },
     ),
     (18, "relief_batches", Sql::Both(include_str!("../migrations/0018_relief_batches.sql"))),
+    (19, "project_amounts", Sql::Both(include_str!("../migrations/0019_project_amounts.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

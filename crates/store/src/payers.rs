@@ -31,6 +31,8 @@ pub struct PayerRow {
     pub frozen_reason: String,
     /// The account cannot be used from this moment on (`None`: no end).
     pub valid_until_ms: Option<i64>,
+    /// 年级 (students; "" when the school gave none).
+    pub grade: String,
 }
 
 impl PayerRow {
@@ -73,7 +75,7 @@ bursar_domain::coded_enum! {
 const OPERATOR_COLS: &str = "id, username, name, state, password_hash";
 
 const PAYER_COLS: &str =
-    "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password, id_number_digest, phone_verified_at_ms, frozen_at_ms, frozen_reason, valid_until_ms";
+    "id, kind, identifier, name, id_number_masked, phone, department_id, class_name, password_hash, must_change_password, id_number_digest, phone_verified_at_ms, frozen_at_ms, frozen_reason, valid_until_ms, grade";
 
 pub async fn insert_department(c: &mut Tx, id: &str, code: &str, name: &str) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO departments (id, code, name) VALUES ($1, $2, $3)")

@@ -2,7 +2,7 @@
 
 use crate::db::{Conn, Tx};
 use bursar_domain::payer::PayerKind;
-use bursar_domain::project::{Field, FieldKind, Openness, ProjectState, RegistrationState};
+use bursar_domain::project::{FeeAmount, Field, FieldKind, Openness, ProjectState, RegistrationState};
 use bursar_domain::Fen;
 
 use crate::error::StoreError;
@@ -27,6 +27,10 @@ pub struct ProjectRow {
     #[sqlx(try_from = "String")]
     pub state: ProjectState,
     pub created_at_ms: i64,
+    /// Set when the payer chooses the amount: the most (and `fee_fen` the least).
+    pub amount_max_fen: Option<i64>,
+    pub open_departments: String,
+    pub open_grades: String,
 }
 
 impl ProjectRow {
@@ -41,15 +45,29 @@ impl ProjectRow {
             capacity: self.capacity,
             registered: self.registered,
             open_to: self.open_to_kinds(),
+            open_departments: split_list(&self.open_departments),
+            open_grades: split_list(&self.open_grades),
+        }
+    }
+    /// What a registration costs.
+    pub fn fee_amount(&self) -> FeeAmount {
+        match self.amount_max_fen {
+            Some(max) => FeeAmount::PayerEntered { min: self.fee_fen, max: Fen(max) },
+            None => FeeAmount::Fixed(self.fee_fen),
         }
     }
 }
 
-const COLS: &str = "id, code, title, department_id, fee_item_id, academic_year, description, notice, fee_fen, capacity, registered, open_to, opens_at_ms, closes_at_ms, state, created_at_ms";
+/// A comma-separated list's items.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect()
+}
+
+const COLS: &str = "id, code, title, department_id, fee_item_id, academic_year, description, notice, fee_fen, capacity, registered, open_to, opens_at_ms, closes_at_ms, state, created_at_ms, amount_max_fen, open_departments, open_grades";
 
 pub async fn insert(c: &mut Tx, p: &ProjectRow) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO projects ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        "INSERT INTO projects ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&p.id)
     .bind(&p.code)
@@ -67,6 +85,9 @@ pub async fn insert(c: &mut Tx, p: &ProjectRow) -> Result<(), StoreError> {
     .bind(p.closes_at_ms)
     .bind(p.state.as_str())
     .bind(p.created_at_ms)
+    .bind(p.amount_max_fen)
+    .bind(&p.open_departments)
+    .bind(&p.open_grades)
     .execute(c.raw())
     .await?;
     Ok(())

@@ -28,6 +28,7 @@ mod offline_and_config;
 mod open_api;
 mod payer_account;
 mod portal_flow;
+mod project_amounts;
 mod projects;
 mod races;
 mod refunds;

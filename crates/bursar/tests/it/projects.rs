@@ -14,13 +14,13 @@ use bursar_store::projects as project_store;
 use crate::both_stores;
 use crate::support::*;
 
-async fn project_id(store: &bursar_store::Store, code: &str) -> String {
+pub(crate) async fn project_id(store: &bursar_store::Store, code: &str) -> String {
     let mut c = store.read().await.unwrap();
     project_store::by_code(&mut c, code).await.unwrap().expect("demo project").id
 }
 
 /// Finance's approver approves a project's fee item with the channels it was set up with.
-async fn approve_project(engine: &Engine, project_id: &str) {
+pub(crate) async fn approve_project(engine: &Engine, project_id: &str) {
     let approver = operator(engine, bursar::demo::APPROVER_USER).await;
     let view = engine.operator_view(&approver);
     let item = view.project(project_id).await.unwrap().item;
@@ -169,6 +169,9 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
             fee: Fen(5_000),
             capacity,
             open_to,
+            open_departments: Vec::new(),
+            open_grades: Vec::new(),
+            amount_max: None,
             opens_at_ms: window.0,
             closes_at_ms: window.1,
             fields: parse_field_lines("name2|称呼|text|0").unwrap(),
@@ -198,7 +201,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
     assert!(e.to_string().contains("已被使用"), "a fee item's code: {e}");
 
     // Until finance approves its fee item, nobody can register (nor see it in the portal).
-    let e = app.engine.register_for_project(&students[0], &small, &BTreeMap::new()).await.unwrap_err();
+    let e = app.engine.register_for_project(&students[0], &small, &BTreeMap::new(), None).await.unwrap_err();
     assert!(matches!(e, EngineError::NotFound(_)), "{e}");
     approve_project(&app.engine, &small).await;
 
@@ -207,7 +210,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
     let mut handles = Vec::new();
     for s in students.clone() {
         let (engine, small, answers) = (app.engine.clone(), small.clone(), answers.clone());
-        handles.push(tokio::spawn(async move { engine.register_for_project(&s, &small, &answers).await }));
+        handles.push(tokio::spawn(async move { engine.register_for_project(&s, &small, &answers, None).await }));
     }
     let mut ok = 0;
     for h in handles {
@@ -231,7 +234,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         .await
         .unwrap();
     approve_project(&app.engine, &staff_only).await;
-    let e = app.engine.register_for_project(&students[0], &staff_only, &answers).await.unwrap_err();
+    let e = app.engine.register_for_project(&students[0], &staff_only, &answers, None).await.unwrap_err();
     assert_eq!(e.to_string(), "该项目不接受在校生报名");
     let later = app
         .engine
@@ -243,7 +246,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         .unwrap();
     approve_project(&app.engine, &later).await;
     assert_eq!(
-        app.engine.register_for_project(&students[0], &later, &answers).await.unwrap_err().to_string(),
+        app.engine.register_for_project(&students[0], &later, &answers, None).await.unwrap_err().to_string(),
         "报名尚未开始"
     );
     let over = app
@@ -256,7 +259,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
         .unwrap();
     approve_project(&app.engine, &over).await;
     assert_eq!(
-        app.engine.register_for_project(&students[0], &over, &answers).await.unwrap_err().to_string(),
+        app.engine.register_for_project(&students[0], &over, &answers, None).await.unwrap_err().to_string(),
         "报名已截止"
     );
     let houqin = operator(&app.engine, "houqin").await;
@@ -265,7 +268,7 @@ both_stores!(seats_kinds_windows_and_publishing_rules_hold, |env: TestEnv| async
     app.engine.set_project_open(&finance, &staff_only, false).await.unwrap();
     let e = app.engine.set_project_open(&dept_jw, &staff_only, true).await;
     assert!(e.is_ok(), "its own department reopens it");
-    let e = app.engine.register_for_project(&students[0], &staff_only, &answers).await.unwrap_err();
+    let e = app.engine.register_for_project(&students[0], &staff_only, &answers, None).await.unwrap_err();
     assert_eq!(e.to_string(), "该项目不接受在校生报名");
     assert_verified(&app.store).await;
 });

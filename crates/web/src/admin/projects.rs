@@ -100,6 +100,13 @@ pub struct CreateForm {
     fields: String,
     #[serde(default)]
     channels_like: String,
+    /// The most a payer may choose to pay (blank: the fee is fixed).
+    #[serde(default)]
+    amount_max: String,
+    #[serde(default)]
+    open_grades: String,
+    #[serde(default)]
+    open_departments: Vec<String>,
 }
 
 async fn admin_list_page(s: &AppState, c: &OperatorCtx, form: CreateForm, error: String) -> Result<Response, WebError> {
@@ -118,7 +125,10 @@ async fn admin_list_page(s: &AppState, c: &OperatorCtx, form: CreateForm, error:
             code: p.code.clone(),
             title: p.title.clone(),
             department: names.get(&p.department_id).cloned().unwrap_or_default(),
-            fee: yuan(p.fee_fen),
+            fee: match p.amount_max_fen {
+                Some(max) => format!("自愿 {} – {}", yuan(p.fee_fen), yuan(Fen(max))),
+                None => yuan(p.fee_fen),
+            },
             registered: p.registered,
             capacity: p.capacity.map(|n| n.to_string()).unwrap_or_else(|| "不限".into()),
             window: window_text(p),
@@ -193,6 +203,9 @@ pub async fn admin_create(
         notice: get("notice"),
         fields: get("fields"),
         channels_like: get("channels_like"),
+        amount_max: get("amount_max"),
+        open_grades: get("open_grades"),
+        open_departments: pairs.iter().filter(|(k, _)| k == "open_departments").map(|(_, v)| v.clone()).collect(),
     };
     let open_to: Vec<PayerKind> =
         pairs.iter().filter(|(k, _)| k == "open_to").filter_map(|(_, v)| PayerKind::parse(v)).collect();
@@ -202,6 +215,16 @@ pub async fn admin_create(
         } else {
             Fen::parse_yuan(&form.fee).map_err(|e| e.to_string())?
         };
+        let amount_max = match form.amount_max.trim() {
+            "" => None,
+            m => Some(Fen::parse_yuan(m).map_err(|e| format!("最高金额：{e}"))?),
+        };
+        let open_grades: Vec<String> = form
+            .open_grades
+            .split([',', '，', ' ', '、'])
+            .map(|g| g.trim().trim_end_matches('级').to_string())
+            .filter(|g| !g.is_empty())
+            .collect();
         let capacity = match form.capacity.trim() {
             "" => None,
             c => Some(c.parse::<i64>().map_err(|_| "名额须为正整数，不限名额请留空".to_string())?),
@@ -216,6 +239,9 @@ pub async fn admin_create(
             fee,
             capacity,
             open_to: open_to.clone(),
+            open_departments: form.open_departments.clone(),
+            open_grades,
+            amount_max,
             opens_at_ms: parse_local_datetime(&form.opens_at)?,
             closes_at_ms: parse_local_datetime(&form.closes_at)?,
             fields: parse_field_lines(&form.fields)?,

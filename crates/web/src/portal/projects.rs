@@ -53,9 +53,14 @@ pub struct ProjectView {
     pub notice: String,
     pub fee: String,
     pub free: bool,
+    /// The payer chooses the amount between these (empty for a fixed fee).
+    pub amount_min: String,
+    pub amount_max: String,
     pub window: String,
     pub seats: String,
     pub open_to: String,
+    /// Colleges and grades it is only for ("" when for everyone of its kinds).
+    pub limits: Vec<String>,
     /// 报名中 / 未开始 / 已截止 / 已满 / 未开放.
     pub status: String,
     pub can_register: bool,
@@ -88,14 +93,25 @@ pub(crate) fn view_of(p: &ProjectRow, departments: &HashMap<String, String>, now
         department,
         description: p.description.clone(),
         notice: p.notice.clone(),
-        fee: yuan(p.fee_fen),
-        free: !p.fee_fen.is_positive(),
+        fee: match p.amount_max_fen {
+            Some(max) => format!("{} – {}", yuan(p.fee_fen), yuan(Fen(max))),
+            None => yuan(p.fee_fen),
+        },
+        free: !p.fee_fen.is_positive() && p.amount_max_fen.is_none(),
+        amount_min: p.amount_max_fen.map(|_| yuan(p.fee_fen)).unwrap_or_default(),
+        amount_max: p.amount_max_fen.map(|m| yuan(Fen(m))).unwrap_or_default(),
         window: window_text(p),
         seats: match o.seats_left() {
             Some(n) => format!("{n} / {}", p.capacity.unwrap_or(0)),
             None => "不限".into(),
         },
         open_to: o.open_to.iter().map(|k| crate::i18n::t(k.label_zh()).into_owned()).collect::<Vec<_>>().join(" · "),
+        limits: o
+            .open_departments
+            .iter()
+            .map(|d| departments.get(d).cloned().unwrap_or_default())
+            .chain(o.open_grades.iter().map(|g| crate::i18n::t("{}级").replace("{}", g)))
+            .collect(),
         can_register: open_now.is_ok() && approved,
         registered: false,
         status,
@@ -181,24 +197,25 @@ async fn my_registration(
     let values: BTreeMap<String, String> =
         serde_json::from_str(&r.answers).map_err(|e| WebError::Internal(format!("registration answers: {e}")))?;
     let answers = fields.iter().filter_map(|f| values.get(&f.name).map(|v| (f.label.clone(), v.clone()))).collect();
-    let (outstanding, paid) = match &r.receivable_id {
+    // What this registration raised (for a project whose payer chose the amount, their amount).
+    let (outstanding, paid, fee) = match &r.receivable_id {
         Some(rid) => match s.engine.payer_view(payer.0.principal())?.receivable(rid).await? {
-            Some(rv) => (rv.outstanding(), !rv.outstanding().is_positive()),
-            None => (Fen::ZERO, true),
+            Some(rv) => (rv.outstanding(), !rv.outstanding().is_positive(), rv.due_fen),
+            None => (Fen::ZERO, true, p.fee_fen),
         },
-        None => (Fen::ZERO, true),
+        None => (Fen::ZERO, true, Fen::ZERO),
     };
     Ok(MyRegistration {
         project_id: p.id.clone(),
         title: p.title.clone(),
         at: datetime(r.created_at_ms),
         answers,
-        fee: yuan(p.fee_fen),
+        fee: yuan(fee),
         outstanding: if outstanding.is_positive() { yuan(outstanding) } else { String::new() },
         outstanding_input: outstanding.to_yuan_string(),
         receivable_id: r.receivable_id.clone().unwrap_or_default(),
         paid,
-        free: !p.fee_fen.is_positive(),
+        free: r.receivable_id.is_none(),
     })
 }
 
@@ -212,6 +229,8 @@ struct DetailPage {
     error: String,
     /// The payer's kind may not register for this project.
     kind_refused: String,
+    /// The amount the payer typed (a project whose payer chooses it), kept after a refusal.
+    amount: String,
     logged_in: bool,
     next: String,
 }
@@ -221,6 +240,7 @@ async fn detail_page(
     who: &MaybeCurrent,
     id: &str,
     values: &BTreeMap<String, String>,
+    amount: &str,
     error: String,
 ) -> Result<Response, WebError> {
     let chrome = chrome_for(s, who).await?;
@@ -239,13 +259,14 @@ async fn detail_page(
                 Some(r) => Some(my_registration(s, ctx, r, &p, &fields).await?),
                 None => None,
             };
-            let kind = ctx.0.principal().payer().map(|x| x.kind);
-            let refused = match kind {
-                Some(k) if !p.open_to_kinds().contains(&k) => {
-                    bursar_domain::project::RegistrationError::KindNotAllowed(k.label_zh()).to_string()
-                }
-                _ => String::new(),
+            // Whether this payer is among those the project is for (kind, college, grade).
+            let me = s.engine.payer_view(ctx.0.principal())?.me().await?;
+            let who = bursar_domain::project::Registrant {
+                kind: me.kind,
+                department_id: me.department_id.as_deref(),
+                grade: &me.grade,
             };
+            let refused = p.openness().check_who(&who).err().map(|e| e.to_string()).unwrap_or_default();
             (mine, refused)
         }
         None => (None, String::new()),
@@ -258,6 +279,7 @@ async fn detail_page(
         mine,
         error,
         kind_refused,
+        amount: amount.chars().take(20).collect(),
         logged_in: payer.is_some(),
         next: format!("/portal/projects/{id}"),
     })?;
@@ -268,7 +290,7 @@ async fn detail_page(
 }
 
 async fn detail(State(s): State<AppState>, who: MaybeCurrent, Path(id): Path<String>) -> Result<Response, WebError> {
-    detail_page(&s, &who, &id, &BTreeMap::new(), String::new()).await
+    detail_page(&s, &who, &id, &BTreeMap::new(), "", String::new()).await
 }
 
 /// The registration form: `csrf`, `accept`, and `f_<field name>` for each answer.
@@ -283,11 +305,21 @@ async fn register(
     let values: BTreeMap<String, String> =
         pairs.iter().filter_map(|(k, v)| k.strip_prefix("f_").map(|n| (n.to_string(), v.clone()))).collect();
     if get("accept").is_none() {
-        return detail_page(&s, &who, &id, &values, "请阅读并同意报名须知".into()).await;
+        let typed = get("amount").unwrap_or("");
+        return detail_page(&s, &who, &id, &values, typed, "请阅读并同意报名须知".into()).await;
     }
-    match s.engine.register_for_project(payer.0.principal(), &id, &values).await {
+    // Only a project whose payer chooses the amount has the field; elsewhere it is ignored.
+    let typed = get("amount").unwrap_or("").trim();
+    let amount = match typed {
+        "" => None,
+        a => match Fen::parse_yuan(a) {
+            Ok(f) => Some(f),
+            Err(_) => return detail_page(&s, &who, &id, &values, typed, "缴费金额应为数字，最多两位小数".into()).await,
+        },
+    };
+    match s.engine.register_for_project(payer.0.principal(), &id, &values, amount).await {
         Ok(_) => Ok(Redirect::to("/portal/registrations").into_response()),
-        Err(bursar_engine::EngineError::Rule(e)) => detail_page(&s, &who, &id, &values, e.to_string()).await,
+        Err(bursar_engine::EngineError::Rule(e)) => detail_page(&s, &who, &id, &values, typed, e.to_string()).await,
         Err(bursar_engine::EngineError::NotFound(_)) => Err(WebError::NotFound),
         Err(e) => Err(e.into()),
     }
