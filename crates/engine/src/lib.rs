@@ -48,6 +48,7 @@ pub mod rows {
     pub use bursar_store::receipts::ReceiptRow;
     pub use bursar_store::receivables::{CollectionRow, FeeItemRow, ReceivableView};
     pub use bursar_store::refunds::{OverpaymentRow, RefundListRow, RefundRow};
+    pub use bursar_store::relief_batches::{BatchLine as ReliefLine, BatchRow as ReliefBatch};
     pub use bursar_store::sessions::AuthMethod;
 }
 

@@ -73,7 +73,8 @@ impl NewProject {
                 return Err(refused("自填金额的上限须不低于下限，且不超过 1,000,000 元"));
             }
         }
-        if self.open_grades.iter().any(|g| g.is_empty() || g.chars().count() > 10) || self.open_grades.len() > 20 {
+        let bad_grade = |g: &String| g.is_empty() || g.chars().count() > 10 || g.contains(',');
+        if self.open_grades.iter().any(bad_grade) || self.open_grades.len() > 20 {
             return Err(refused("年级请填写如 2025、2026，以逗号分隔"));
         }
         if self.capacity.is_some_and(|c| c <= 0) {

@@ -120,12 +120,18 @@ impl Engine {
         }
         let mut c = self.store().read().await?;
         let by_number = payers::ids_by_identifier(&mut c).await?;
-        let items: HashMap<String, String> =
-            rec_store::fee_items(&mut c).await?.into_iter().map(|f| (f.code.clone(), f.id)).collect();
+        // Items outside the asker's scope are as unknown as items that do not exist: a department
+        // learns nothing about what other departments charge whom.
+        let items: HashMap<String, String> = rec_store::fee_items(&mut c)
+            .await?
+            .into_iter()
+            .filter(|f| scope.covers_fee_item(&f.id, &f.department_id))
+            .map(|f| (f.code.clone(), f.id))
+            .collect();
         let now = self.store().now_ms();
         let total = table.len().saturating_sub(1);
         let mut requests = Vec::new();
-        let mut seen: HashSet<(String, bool)> = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for (idx, cells) in table.iter().enumerate().skip(1) {
             let line = idx + 1;
             if idx % 500 == 0 {
@@ -159,7 +165,7 @@ impl Engine {
             };
             let item = items.get(&code).cloned();
             if item.is_none() {
-                bad.push(problem(line, "item", &code, "收费项目编码不存在".into()));
+                bad.push(problem(line, "item", &code, "收费项目编码不存在（或不是本部门的项目）".into()));
             }
             if AcademicYear::parse(&year).is_err() {
                 bad.push(problem(line, "year", &year, "学年格式应为 2026-2027".into()));
@@ -202,14 +208,18 @@ impl Engine {
                 report.problems.push(problem(line, "item", &code, "该缴费人该学年没有此项应收".into()));
                 continue;
             };
-            if !scope.covers_fee_item(&r.fee_item_id, &r.department_id) {
-                report.problems.push(problem(line, "item", &code, "不是本部门的收费项目".into()));
+            assert!(scope.covers_fee_item(&r.fee_item_id, &r.department_id), "items were filtered by scope");
+            let owed = r.outstanding();
+            // One request per receivable per file: a reduction and a deferral of the same one
+            // would make the batch impossible to approve once the reduction settled it.
+            if !seen.insert(r.id.clone()) {
+                report.problems.push(problem(line, "identifier", &identifier, "同一应收在文件中重复".into()));
                 continue;
             }
-            let owed = r.outstanding();
-            let is_waiver = matches!(ask, Ask::Waiver(_));
-            if !seen.insert((r.id.clone(), is_waiver)) {
-                report.problems.push(problem(line, "identifier", &identifier, "同一应收在文件中重复".into()));
+            let (waiver_waiting, deferral_waiting) = batch_store::waiting_for(&mut c, &r.id).await?;
+            if waiver_waiting || deferral_waiting {
+                let what = if waiver_waiting { "减免" } else { "缓缴" };
+                report.problems.push(problem(line, "item", &code, format!("该项已有待审批的{what}申请，请先处理")));
                 continue;
             }
             match ask {
@@ -259,15 +269,17 @@ impl Engine {
         Ok(batch_store::list(&mut c, 50).await?)
     }
 
-    /// A batch's requests (the first thousand), for the approver.
+    /// A batch's requests (at most `limit`), for the approver, and how many there are in all.
     pub async fn relief_batch_lines(
         &self,
         by: &Principal,
         batch_id: &str,
-    ) -> Result<Vec<batch_store::BatchLine>, EngineError> {
+        limit: i64,
+    ) -> Result<(Vec<batch_store::BatchLine>, i64), EngineError> {
         require(by, Permission::ApproveWaiver)?;
         let mut c = self.store().read().await?;
-        Ok(batch_store::lines(&mut c, batch_id, 1000).await?)
+        let total = batch_store::count(&mut c, batch_id).await?;
+        Ok((batch_store::lines(&mut c, batch_id, limit).await?, total))
     }
 
     /// Approves or rejects every waiting request of a batch, in one transaction: each decided as

@@ -275,7 +275,9 @@ pub async fn insert_receivables(c: &mut Tx, rows: &[NewReceivable<'_>]) -> Resul
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            assert!(r.due.is_positive(), "a receivable raised in bulk owes something");
+            if !r.due.is_positive() {
+                return Err(StoreError::Domain(bursar_domain::DomainError::NonPositiveAmount));
+            }
             q = q.bind(r.id).bind(r.payer_id).bind(r.fee_item_id).bind(r.academic_year).bind(r.due.get());
             q = q.bind(0i64).bind(0i64).bind(ReceivableState::Open.as_str()).bind(now).bind(now);
         }

@@ -26,7 +26,7 @@ pub struct BatchRow {
 
 type Grouped = (String, String, i64, i64, i64, i64, Option<String>, Option<String>, i64);
 
-/// The latest batches, waiting ones first.
+/// Every batch still waiting, then the latest decided ones, up to `limit` in all.
 pub async fn list(c: &mut impl Conn, limit: i64) -> Result<Vec<BatchRow>, StoreError> {
     let mut by_id: BTreeMap<String, BatchRow> = BTreeMap::new();
     for (table, amount) in [("waivers", "amount_fen"), ("deferrals", "0")] {
@@ -35,10 +35,8 @@ pub async fn list(c: &mut impl Conn, limit: i64) -> Result<Vec<BatchRow>, StoreE
                     CAST(SUM(CASE WHEN state = 'requested' THEN 1 ELSE 0 END) AS BIGINT),
                     MAX(decided_by), MAX(decision_comment),
                     CAST(SUM(CASE WHEN state = 'approved' THEN 1 ELSE 0 END) AS BIGINT)
-               FROM {table} WHERE batch_id IS NOT NULL GROUP BY batch_id
-              ORDER BY MIN(created_at_ms) DESC LIMIT $1"
+               FROM {table} WHERE batch_id IS NOT NULL GROUP BY batch_id"
         ))
-        .bind(limit)
         .fetch_all(c.raw())
         .await?;
         for (id, by, at, n, fen, waiting, decided_by, comment, approved) in rows {
@@ -61,7 +59,9 @@ pub async fn list(c: &mut impl Conn, limit: i64) -> Result<Vec<BatchRow>, StoreE
     }
     let mut out: Vec<BatchRow> = by_id.into_values().collect();
     out.sort_by_key(|b| (b.waiting == 0, std::cmp::Reverse(b.created_at_ms)));
-    out.truncate(usize::try_from(limit).unwrap_or(0));
+    // Waiting batches are never cut off; decided ones fill up to the limit.
+    let keep = out.iter().filter(|b| b.waiting > 0).count().max(usize::try_from(limit).unwrap_or(0));
+    out.truncate(keep);
     Ok(out)
 }
 
@@ -114,4 +114,32 @@ pub async fn lines(c: &mut impl Conn, batch_id: &str, limit: i64) -> Result<Vec<
     .bind(limit)
     .fetch_all(c.raw())
     .await?)
+}
+
+/// How many requests a batch holds.
+pub async fn count(c: &mut impl Conn, batch_id: &str) -> Result<i64, StoreError> {
+    let mut n = 0;
+    for table in ["waivers", "deferrals"] {
+        let k: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE batch_id = $1"))
+            .bind(batch_id)
+            .fetch_one(c.raw())
+            .await?;
+        n += k;
+    }
+    Ok(n)
+}
+
+/// Whether a receivable has a reduction, and a deferral, waiting for a decision.
+pub async fn waiting_for(c: &mut impl Conn, receivable_id: &str) -> Result<(bool, bool), StoreError> {
+    let mut out = [false; 2];
+    for (i, table) in ["waivers", "deferrals"].iter().enumerate() {
+        let k: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE receivable_id = $1 AND state = 'requested'"
+        ))
+        .bind(receivable_id)
+        .fetch_one(c.raw())
+        .await?;
+        out[i] = k > 0;
+    }
+    Ok((out[0], out[1]))
 }

@@ -80,7 +80,20 @@ both_stores!(bulk_relief_is_checked_filed_as_one_batch_and_decided_whole, |env: 
     let listed = app.engine.relief_batches(&approver).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].waivers, listed[0].deferrals, listed[0].waiting), (1, 2, 3));
-    assert_eq!(app.engine.relief_batch_lines(&approver, &batch).await.unwrap().len(), 3);
+    let (lines, total) = app.engine.relief_batch_lines(&approver, &batch, 2).await.unwrap();
+    assert_eq!((lines.len(), total), (2, 3), "a page of the batch, and how many there are in all");
+    // While they wait, the same receivables cannot be asked for again, and one file asks for
+    // one thing per receivable.
+    let again = format!(
+        "学号,项目编码,学年,类型,减免金额,缓缴至,原因\n{a},ZSF,{year},减免,1,,再次\n{c},ZSF,{year},减免,,,全免\n{c},ZSF,{year},困难缓缴,,{soon},又缓缴\n",
+        a = a.0,
+        c = c.0,
+    );
+    let r = app.engine.import_relief(&clerk, again.as_bytes(), ImportMode::AllOrNothing, &none).await.unwrap();
+    let found: Vec<(usize, &str)> = r.problems.iter().map(|p| (p.line, p.reason.as_str())).collect();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].1.contains("待审批的减免") && found[1].1.contains("待审批的缓缴"), "{found:?}");
+    assert!(found[2].1.contains("重复"), "{found:?}");
     // Nothing changes until another person approves.
     assert_eq!(dorm_fees(&app).await[0].1.outstanding(), a.1.outstanding());
     let e = app.engine.decide_relief_batch(&clerk, &batch, true, "").await.unwrap_err();

@@ -225,10 +225,25 @@ async fn detail_page(
     // A project's fee item: what the project charges, for whom and when.
     let project = view.projects().await?.into_iter().find(|p| p.fee_item_id == item.id).map(|p| {
         let capacity = p.capacity.map(|c| format!("{c} 人")).unwrap_or_else(|| "不限".into());
+        let fee = match p.amount_max_fen {
+            Some(max) => format!(
+                "缴费人自填金额 {} 至 {}",
+                crate::views::yuan(p.fee_fen),
+                crate::views::yuan(bursar_domain::Fen(max))
+            ),
+            None => format!("报名费 {}", crate::views::yuan(p.fee_fen)),
+        };
+        let mut limits = Vec::new();
+        if !p.open_departments.is_empty() {
+            limits.push(format!("限 {} 个院系", p.open_departments.split(',').count()));
+        }
+        if !p.open_grades.is_empty() {
+            limits.push(format!("限 {} 级", p.open_grades.replace(',', "、")));
+        }
+        let limits = if limits.is_empty() { String::new() } else { format!("，{}", limits.join("，")) };
         format!(
-            "报名项目「{}」：报名费 {}，名额 {capacity}，报名 {} 至 {}",
+            "报名项目「{}」：{fee}，名额 {capacity}{limits}，报名 {} 至 {}",
             p.title,
-            crate::views::yuan(p.fee_fen),
             date_or_unlimited(p.opens_at_ms, false),
             date_or_unlimited(p.closes_at_ms, true)
         )

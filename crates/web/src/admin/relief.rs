@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
         )
         .route("/admin/relief-template.xlsx", Guard::Operator, get(template))
         .route("/admin/relief/{batch}", Guard::Permission(Permission::ApproveWaiver), get(batch_page))
+        .route("/admin/relief/{batch}/lines.xlsx", Guard::Permission(Permission::ApproveWaiver), get(batch_xlsx))
         .route("/admin/relief/{batch}/decide", Guard::Permission(Permission::ApproveWaiver), post(decide))
 }
 
@@ -176,21 +177,20 @@ pub struct RequestLine {
 #[template(path = "admin/relief_batch.html")]
 struct BatchPage {
     chrome: Chrome,
+    batch: String,
     rows: Vec<RequestLine>,
+    /// Requests in the batch (the page shows the first [`SHOWN`]; the xlsx has them all).
+    total: i64,
 }
 
-/// The requests of one batch, for the approver to read before deciding.
-pub async fn batch_page(
-    State(s): State<AppState>,
-    OperatorCtx(c): OperatorCtx,
-    Path(batch): Path<String>,
-) -> Result<Response, WebError> {
+/// Requests a batch's page lists.
+const SHOWN: i64 = 1_000;
+/// The largest batch a file may make (`RELIEF_LIMITS`), for the download.
+const ALL: i64 = 20_000;
+
+fn request_lines(lines: Vec<bursar_engine::rows::ReliefLine>) -> Vec<RequestLine> {
     use bursar_domain::fee::{DeferralKind, WaiverState};
-    let lines = s.engine.relief_batch_lines(c.principal(), &batch).await?;
-    if lines.is_empty() {
-        return Err(WebError::NotFound);
-    }
-    let rows = lines
+    lines
         .into_iter()
         .map(|l| {
             let deferral = DeferralKind::parse(&l.kind);
@@ -208,8 +208,55 @@ pub async fn batch_page(
                 state: WaiverState::parse(&l.state).map(WaiverState::label_zh).unwrap_or(""),
             }
         })
-        .collect();
-    render(&BatchPage { chrome: super::chrome(&s, &c, "waivers"), rows })
+        .collect()
+}
+
+/// Every request of a batch as a workbook, for an approver to read a long list before deciding.
+pub async fn batch_xlsx(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Path(batch): Path<String>,
+) -> Result<Response, WebError> {
+    let (lines, _) = s.engine.relief_batch_lines(c.principal(), &batch, ALL).await?;
+    if lines.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name("批量申请明细").map_err(xerr)?;
+    let header = ["学号/工号", "姓名", "收费项目", "学年", "类型", "减免金额／缓缴至", "原因", "状态"];
+    for (col, h) in header.iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *h, &bold).map_err(xerr)?;
+        sheet.set_column_width(col as u16, if col == 6 { 36 } else { 14 }).map_err(xerr)?;
+    }
+    for (i, r) in request_lines(lines).into_iter().enumerate() {
+        let row = u32::try_from(i + 1).map_err(|_| WebError::Internal("too many rows".into()))?;
+        for (col, v) in
+            [r.identifier, r.name, r.item, r.year, r.kind.to_string(), r.what, r.reason, r.state.to_string()]
+                .iter()
+                .enumerate()
+        {
+            sheet.write_string(row, col as u16, v).map_err(xerr)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(xerr)?;
+    let bytes = book.save_to_buffer().map_err(xerr)?;
+    Ok(super::import_report::xlsx_response(bytes, "relief-batch.xlsx"))
+}
+
+/// The requests of one batch, for the approver to read before deciding.
+pub async fn batch_page(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Path(batch): Path<String>,
+) -> Result<Response, WebError> {
+    let (lines, total) = s.engine.relief_batch_lines(c.principal(), &batch, SHOWN).await?;
+    if lines.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    let rows = request_lines(lines);
+    render(&BatchPage { chrome: super::chrome(&s, &c, "waivers"), batch, rows, total })
 }
 
 /// The list's template: the header row (numbers kept as text, so 学号 keep their leading zeros),
