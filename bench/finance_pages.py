@@ -58,6 +58,8 @@ pages = [
     ("缴费人 search by name", "/admin/payers?q=" + urllib.parse.quote("学生4321")),
     ("缴费人 search by number prefix", "/admin/payers?q=2026004"),
     ("缴费人 search by class", "/admin/payers?q=" + urllib.parse.quote("班17")),
+    # Not a prefix of anything: the search falls back to reading every name.
+    ("缴费人 search by part of a name", "/admin/payers?q=" + urllib.parse.quote("生4321")),
     ("a payer's record", f"/admin/payers/{payer}"),
     ("减免缓缴 review", "/admin/waivers/review"),
     ("收费项目 list", "/admin/fee-items"),

@@ -533,7 +533,9 @@ async fn search_with(
     };
     if !text.is_empty() && how == TextMatch::NameContains {
         let t = next(text.clone(), &mut binds);
-        sql.push_str(&format!(" AND p.name LIKE '%' || {t} || '%'"));
+        // Read the names in table order (a subquery), not through the number index with a
+        // lookup per row: several times faster over tens of thousands.
+        sql.push_str(&format!(" AND p.id IN (SELECT id FROM payers WHERE name LIKE '%' || {t} || '%')"));
     } else if !text.is_empty() {
         // Every term is served by an index (a byte range for the prefixes), so a search reads
         // only what it finds: a number or name prefix, a class, the ID number's last four.
