@@ -17,7 +17,7 @@ use crate::collection::receivables::{raise_many, Bill};
 use crate::engine::{log, require, Engine};
 use crate::error::{refused, EngineError};
 use crate::roster::{ImportMode, RosterProblem, ROSTER_LIMITS};
-use crate::tables::{read_table, TableLimits};
+use crate::tables::{column_label, find_columns, read_table, TableLimits};
 
 /// The columns, by the header names finance offices use.
 const COLUMNS: [(&str, &[&str]); 5] = [
@@ -32,7 +32,7 @@ const COLUMNS: [(&str, &[&str]); 5] = [
 pub const BILLS_LIMITS: TableLimits = TableLimits { max_rows: 300_001, ..ROSTER_LIMITS };
 
 fn label(key: &str) -> &'static str {
-    COLUMNS.iter().find(|(k, _)| *k == key).map(|(_, n)| n[0]).unwrap_or("")
+    column_label(&COLUMNS, key)
 }
 
 /// What a receivables import came to.
@@ -64,24 +64,13 @@ impl Engine {
             value: value.chars().take(60).collect(),
             reason,
         };
-        let Some(header) = table.first() else {
-            report.problems.push(problem(1, "", "", "文件为空".into()));
-            return Ok(report);
-        };
-        let header: Vec<String> = header.iter().map(|h| normalize_cell(h)).collect();
-        let mut col: HashMap<&str, usize> = HashMap::new();
-        for (key, names) in COLUMNS {
-            match header.iter().position(|h| names.contains(&h.as_str())) {
-                Some(i) => {
-                    col.insert(key, i);
-                }
-                None if key == "note" => {}
-                None => report.problems.push(problem(1, key, "", format!("缺少列“{}”", label(key)))),
+        let col = match find_columns(&table, &COLUMNS, &["note"]) {
+            Ok(col) => col,
+            Err(problems) => {
+                report.problems = problems;
+                return Ok(report);
             }
-        }
-        if !report.problems.is_empty() {
-            return Ok(report);
-        }
+        };
         let mut c = self.store().read().await?;
         let items: HashMap<String, (String, bool)> = rec_store::fee_items(&mut c)
             .await?

@@ -22,7 +22,7 @@ use bursar_store::{payers, waivers as waiver_store, StoreError, Tx};
 use crate::engine::{log, require, Engine};
 use crate::error::{refused, EngineError};
 use crate::roster::{ImportMode, RosterProblem, ROSTER_LIMITS};
-use crate::tables::{read_table, TableLimits};
+use crate::tables::{column_label, find_columns, read_table, TableLimits};
 use crate::waivers::{decide_deferral_in_tx, decide_in_tx, MAX_DEFERRAL_MS};
 
 /// The columns, by the header names finance offices use; 金额 and 缓缴至 may be blank.
@@ -40,7 +40,7 @@ const COLUMNS: [(&str, &[&str]); 7] = [
 const RELIEF_LIMITS: TableLimits = TableLimits { max_rows: 20_001, ..ROSTER_LIMITS };
 
 fn label(key: &str) -> &'static str {
-    COLUMNS.iter().find(|(k, _)| *k == key).map(|(_, n)| n[0]).unwrap_or("")
+    column_label(&COLUMNS, key)
 }
 
 /// What a row asks for.
@@ -100,24 +100,13 @@ impl Engine {
             value: value.chars().take(60).collect(),
             reason,
         };
-        let Some(header) = table.first() else {
-            report.problems.push(problem(1, "", "", "文件为空".into()));
-            return Ok(report);
-        };
-        let header: Vec<String> = header.iter().map(|h| normalize_cell(h)).collect();
-        let mut col: HashMap<&str, usize> = HashMap::new();
-        for (key, names) in COLUMNS {
-            match header.iter().position(|h| names.contains(&h.as_str())) {
-                Some(i) => {
-                    col.insert(key, i);
-                }
-                None if matches!(key, "amount" | "until") => {}
-                None => report.problems.push(problem(1, key, "", format!("缺少列“{}”", label(key)))),
+        let col = match find_columns(&table, &COLUMNS, &["amount", "until"]) {
+            Ok(col) => col,
+            Err(problems) => {
+                report.problems = problems;
+                return Ok(report);
             }
-        }
-        if !report.problems.is_empty() {
-            return Ok(report);
-        }
+        };
         let mut c = self.store().read().await?;
         let by_number = payers::ids_by_identifier(&mut c).await?;
         // Items outside the asker's scope are as unknown as items that do not exist: a department

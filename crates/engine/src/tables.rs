@@ -9,7 +9,55 @@
 //! held to the row and column limits. A CSV is held to the same limits, and must decode whole in
 //! one encoding (a file mixing UTF-8 and GBK lines would otherwise import as mojibake).
 
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
+
+use bursar_domain::roster::normalize_cell;
+
+use crate::roster::RosterProblem;
+
+/// An import's columns: (key, the header names finance offices use, the first being its label).
+pub type Columns = [(&'static str, &'static [&'static str])];
+
+/// The label of a column (its first header name), for problems.
+pub fn column_label(columns: &'static Columns, key: &str) -> &'static str {
+    columns.iter().find(|(k, _)| *k == key).and_then(|(_, names)| names.first().copied()).unwrap_or("")
+}
+
+/// Finds a table's columns by the names in its header row: key → column index. Every required
+/// column missing (and an empty file) is a problem of row 1.
+pub fn find_columns(
+    table: &[Vec<String>],
+    columns: &'static Columns,
+    optional: &[&str],
+) -> Result<HashMap<&'static str, usize>, Vec<RosterProblem>> {
+    let problem = |key: &str, reason: String| RosterProblem {
+        line: 1,
+        column: column_label(columns, key),
+        value: String::new(),
+        reason,
+    };
+    let Some(header) = table.first() else {
+        return Err(vec![problem("", "文件为空".into())]);
+    };
+    let header: Vec<String> = header.iter().map(|h| normalize_cell(h)).collect();
+    let mut found = HashMap::new();
+    let mut missing = Vec::new();
+    for (key, names) in columns {
+        match header.iter().position(|h| names.contains(&h.as_str())) {
+            Some(i) => {
+                found.insert(*key, i);
+            }
+            None if optional.contains(key) => {}
+            None => missing.push(problem(key, format!("缺少列“{}”", column_label(columns, key)))),
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(missing)
+    }
+}
 
 /// What a table may hold. Every refusal names the limit that was passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

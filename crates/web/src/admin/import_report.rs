@@ -17,6 +17,38 @@ pub fn routes() -> Routes {
     Routes::new().route("/admin/import-errors.xlsx", Guard::Operator, post(errors_xlsx))
 }
 
+/// A spreadsheet upload: the file (its name cleaned for display), whether the operator chose to
+/// apply only the valid rows, and the form's other fields.
+pub struct Upload {
+    pub file: Option<(String, Vec<u8>)>,
+    pub mode: bursar_engine::roster::ImportMode,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Reads an import form (`file`, `valid_rows`, anything else as text); an empty file is none.
+pub async fn read_upload(mut form: axum::extract::Multipart) -> Result<Upload, WebError> {
+    let mut up = Upload { file: None, mode: bursar_engine::roster::ImportMode::AllOrNothing, fields: Vec::new() };
+    let failed = |e: axum::extract::multipart::MultipartError| WebError::BadRequest(format!("上传失败：{e}"));
+    while let Some(field) = form.next_field().await.map_err(failed)? {
+        match field.name().map(str::to_string).as_deref() {
+            Some("file") => {
+                let name: String =
+                    field.file_name().unwrap_or("upload").chars().filter(|ch| !ch.is_control()).take(120).collect();
+                let bytes =
+                    field.bytes().await.map_err(|e| WebError::BadRequest(format!("文件过大或上传失败：{e}")))?;
+                up.file = Some((name, bytes.to_vec())).filter(|(_, b)| !b.is_empty());
+            }
+            Some("valid_rows") => up.mode = bursar_engine::roster::ImportMode::ValidRows,
+            Some(other) => {
+                let text = field.text().await.map_err(failed)?;
+                up.fields.push((other.to_string(), text));
+            }
+            None => {}
+        }
+    }
+    Ok(up)
+}
+
 /// Problems shown on the page (the xlsx report has them all).
 const SHOWN_PROBLEMS: usize = 200;
 

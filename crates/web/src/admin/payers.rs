@@ -8,7 +8,7 @@ use axum::response::Response;
 use bursar_domain::access::Permission;
 use bursar_domain::payer::{mask_phone, PayerKind};
 use bursar_domain::roster::PayerStatus;
-use bursar_engine::roster::{template_headers, ImportMode, RosterReport};
+use bursar_engine::roster::{template_headers, RosterReport};
 
 use super::import_report::{xlsx_response, ImportReport};
 use serde::Deserialize;
@@ -146,31 +146,21 @@ pub async fn list(
 pub async fn import(
     State(s): State<AppState>,
     OperatorCtx(c): OperatorCtx,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<Response, WebError> {
-    let (mut file, mut kind, mut mode) = (None, PayerKind::EnrolledStudent, ImportMode::AllOrNothing);
-    while let Some(field) = form.next_field().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))? {
-        match field.name() {
-            Some("file") => {
-                let name: String =
-                    field.file_name().unwrap_or("upload").chars().filter(|ch| !ch.is_control()).take(120).collect();
-                let bytes =
-                    field.bytes().await.map_err(|e| WebError::BadRequest(format!("文件过大或上传失败：{e}")))?;
-                file = Some((name, bytes.to_vec()));
-            }
-            Some("kind") => {
-                let text = field.text().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))?;
-                kind = PayerKind::parse(&text).filter(|k| ROSTER_KINDS.contains(k)).unwrap_or(kind);
-            }
-            Some("valid_rows") => mode = ImportMode::ValidRows,
-            _ => {}
-        }
-    }
-    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+    let up = super::import_report::read_upload(form).await?;
+    let kind = up
+        .fields
+        .iter()
+        .find(|(k, _)| k == "kind")
+        .and_then(|(_, v)| PayerKind::parse(v))
+        .filter(|k| ROSTER_KINDS.contains(k))
+        .unwrap_or(PayerKind::EnrolledStudent);
+    let Some((name, bytes)) = up.file else {
         return page_with(&s, &c, ListQuery::default(), None, "请选择要导入的花名册文件".into()).await;
     };
     let none = |_: usize, _: usize| {};
-    match s.engine.import_roster(c.principal(), kind, &bytes, mode, &none).await {
+    match s.engine.import_roster(c.principal(), kind, &bytes, up.mode, &none).await {
         Ok(report) => page_with(&s, &c, ListQuery::default(), Some((name, report)), String::new()).await,
         Err(bursar_engine::EngineError::Rule(e)) => {
             page_with(&s, &c, ListQuery::default(), None, format!("{name}：{e}")).await

@@ -9,7 +9,6 @@ use axum::Form;
 use bursar_domain::access::Permission;
 use bursar_domain::Fen;
 use bursar_engine::relief_import::ReliefReport;
-use bursar_engine::roster::ImportMode;
 use bursar_engine::EngineError;
 use serde::Deserialize;
 
@@ -71,27 +70,14 @@ pub async fn page(State(s): State<AppState>, OperatorCtx(c): OperatorCtx) -> Res
 pub async fn import(
     State(s): State<AppState>,
     OperatorCtx(c): OperatorCtx,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<Response, WebError> {
-    let (mut file, mut mode) = (None, ImportMode::AllOrNothing);
-    while let Some(field) = form.next_field().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))? {
-        match field.name() {
-            Some("file") => {
-                let name: String =
-                    field.file_name().unwrap_or("upload").chars().filter(|ch| !ch.is_control()).take(120).collect();
-                let bytes =
-                    field.bytes().await.map_err(|e| WebError::BadRequest(format!("文件过大或上传失败：{e}")))?;
-                file = Some((name, bytes.to_vec()));
-            }
-            Some("valid_rows") => mode = ImportMode::ValidRows,
-            _ => {}
-        }
-    }
-    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+    let up = super::import_report::read_upload(form).await?;
+    let Some((name, bytes)) = up.file else {
         return page_with(&s, &c, None, "请选择要导入的文件".into()).await;
     };
     let none = |_: usize, _: usize| {};
-    match s.engine.import_relief(c.principal(), &bytes, mode, &none).await {
+    match s.engine.import_relief(c.principal(), &bytes, up.mode, &none).await {
         Ok(report) => page_with(&s, &c, Some((name, report)), String::new()).await,
         Err(EngineError::Rule(e)) => page_with(&s, &c, None, format!("{name}：{e}")).await,
         Err(e) => Err(e.into()),
