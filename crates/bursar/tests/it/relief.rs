@@ -164,3 +164,37 @@ both_stores!(a_department_asks_in_bulk_only_for_its_own_items, |env: TestEnv| as
     assert!(matches!(e, EngineError::Access(_)), "{e:?}");
     app.stop().await;
 });
+
+both_stores!(two_approvals_of_one_batch_at_once_decide_it_once, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let rows = dorm_fees(&app).await;
+    let year = &rows[0].1.academic_year;
+    let file = format!(
+        "学号,项目编码,学年,类型,减免金额,原因\n{},ZSF,{year},减免,100,甲\n{},ZSF,{year},减免,200,乙\n",
+        rows[0].0, rows[1].0
+    );
+    let none = |_: usize, _: usize| {};
+    let r = app.engine.import_relief(&clerk, file.as_bytes(), ImportMode::AllOrNothing, &none).await.unwrap();
+    let batch = r.batch_id.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (engine, by, batch) = (app.engine.clone(), approver.clone(), batch.clone());
+        tasks.push(tokio::spawn(async move { engine.decide_relief_batch(&by, &batch, true, "同意").await }));
+    }
+    let mut decided = 0;
+    for t in tasks {
+        if let Ok(n) = t.await.unwrap() {
+            assert_eq!(n, 2);
+            decided += 1;
+        }
+    }
+    assert_eq!(decided, 1, "exactly one approval decides the batch");
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM journal_entries WHERE kind = 'waiver'", &[]).await, 2);
+    let after = dorm_fees(&app).await;
+    assert_eq!(after[0].1.outstanding(), Fen(rows[0].1.outstanding().get() - 10_000));
+    assert_eq!(after[1].1.outstanding(), Fen(rows[1].1.outstanding().get() - 20_000));
+    assert_verified(&app.store).await;
+    app.stop().await;
+});
