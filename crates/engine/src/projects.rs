@@ -167,15 +167,16 @@ impl Engine {
                         let position = i64::try_from(i).map_err(|_| refused("报名字段过多"))?;
                         project_store::insert_field(tx, &id, position, f).await?;
                     }
-                    let detail = format!(
-                        "code={} fee_fen={} amount_max_fen={:?} capacity={:?} departments={:?} grades={:?}",
-                        p.code,
-                        p.fee.get(),
-                        p.amount_max.map(Fen::get),
-                        p.capacity,
-                        p.open_departments,
-                        p.open_grades
-                    );
+                    let mut detail = format!("code={} fee_fen={} capacity={:?}", p.code, p.fee.get(), p.capacity);
+                    if let Some(max) = p.amount_max {
+                        detail.push_str(&format!(" amount_max_fen={}", max.get()));
+                    }
+                    if !p.open_departments.is_empty() {
+                        detail.push_str(&format!(" departments={}", p.open_departments.join(",")));
+                    }
+                    if !p.open_grades.is_empty() {
+                        detail.push_str(&format!(" grades={}", p.open_grades.join(",")));
+                    }
                     log(tx, &by, "project.create", ("project", &id), ("", "open"), &detail).await?;
                     Ok(id)
                 })

@@ -31,6 +31,7 @@ fn key(k: &str) -> Option<(&'static str, Shape)> {
     Some(match k {
         "account" => ("账户", Code),
         "amount_fen" => ("金额", Money),
+        "amount_max_fen" => ("自填金额上限", Money),
         "api_app" | "app_id" => ("接入应用", Code),
         "bank_reference" => ("银行流水号", Code),
         "capacity" => ("名额", Text),
@@ -40,10 +41,14 @@ fn key(k: &str) -> Option<(&'static str, Shape)> {
         "channel_txn_id" => ("渠道交易号", Code),
         "code" => ("代码", Code),
         "comment" => ("意见", Text),
+        "created" => ("新建", Text),
+        "deferrals" => ("缓缴笔数", Text),
         "departments" => ("部门", Code),
         "due_fen" => ("应收", Money),
+        "existing" => ("已有", Text),
         "fee_fen" => ("报名费", Money),
         "fee_item" => ("收费项目", Code),
+        "grades" => ("年级", Text),
         "import" => ("导入批次", Code),
         "items" => ("收费项目", Code),
         "kind" => ("类型", Text),
@@ -71,7 +76,11 @@ fn key(k: &str) -> Option<(&'static str, Shape)> {
         "to_payer_credit_fen" => ("转入多缴款", Money),
         "total_fen" => ("合计", Money),
         "type" => ("收费类型", Text),
+        "unchanged" => ("未变", Text),
+        "updated" => ("更新", Text),
         "username" => ("用户名", Code),
+        "waived_fen" => ("减免合计", Money),
+        "waivers" => ("减免笔数", Text),
         "year" => ("学年", Text),
         _ => return None,
     })
@@ -184,6 +193,16 @@ mod tests {
         assert_eq!(plain(&parts("due_fen+=45000 capacity=Some(40)")), "应收增加：¥450.00；名额：40");
         assert_eq!(plain(&parts("capacity=None type=other")), "名额：不限；收费类型：其他费用");
         assert_eq!(plain(&parts("密码错误")), "密码错误");
+        // What the bulk commands and projects write.
+        assert_eq!(plain(&parts("created=3 existing=1 total_fen=120000")), "新建：3；已有：1；合计：¥1,200.00");
+        assert_eq!(
+            plain(&parts("waivers=2 waived_fen=30000 deferrals=1")),
+            "减免笔数：2；减免合计：¥300.00；缓缴笔数：1"
+        );
+        assert_eq!(
+            plain(&parts("fee_fen=1000 capacity=None amount_max_fen=1000000 grades=2025,2026")),
+            "报名费：¥10.00；名额：不限；自填金额上限：¥10,000.00；年级：2025,2026"
+        );
         // An unknown key stays inside the text it belongs to.
         assert_eq!(plain(&parts("reason=a=b c")), "原因：a=b c");
     }
