@@ -49,6 +49,40 @@ pub async fn read_upload(mut form: axum::extract::Multipart) -> Result<Upload, W
     Ok(up)
 }
 
+/// An import's template: a first sheet with the header row (bold; every column formatted as
+/// text, so numbers such as 学号 keep their leading zeros), example rows, and a sheet of notes
+/// that the import never reads. `widths` gives each column's width.
+pub(crate) fn template_xlsx(
+    sheet_name: &str,
+    rows: &[&[&str]],
+    widths: &[f64],
+    notes: &[&str],
+    file_name: &str,
+) -> Result<Response, WebError> {
+    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let text = rust_xlsxwriter::Format::new().set_num_format("@");
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name(sheet_name).map_err(xerr)?;
+    for (r, cells) in rows.iter().enumerate() {
+        for (col, v) in cells.iter().enumerate() {
+            let (r, col) = (r as u32, col as u16);
+            if r == 0 {
+                sheet.write_string_with_format(r, col, *v, &bold).map_err(xerr)?;
+                sheet.set_column_format(col, &text).map_err(xerr)?;
+                sheet.set_column_width(col, widths.get(usize::from(col)).copied().unwrap_or(14.0)).map_err(xerr)?;
+            } else if !v.is_empty() {
+                sheet.write_string(r, col, *v).map_err(xerr)?;
+            }
+        }
+    }
+    let sheet = book.add_worksheet().set_name("填写说明").map_err(xerr)?;
+    for (row, line) in notes.iter().enumerate() {
+        sheet.write_string(row as u32, 0, *line).map_err(xerr)?;
+    }
+    Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, file_name))
+}
+
 /// Problems shown on the page (the xlsx report has them all).
 const SHOWN_PROBLEMS: usize = 200;
 

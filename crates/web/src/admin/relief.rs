@@ -248,40 +248,22 @@ pub async fn batch_page(
 /// The list's template: the header row (numbers kept as text, so 学号 keep their leading zeros),
 /// two example rows, and a sheet of notes that is not read.
 pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError> {
-    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let text = rust_xlsxwriter::Format::new().set_num_format("@");
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let sheet = book.add_worksheet().set_name("减免缓缴名单").map_err(xerr)?;
-    let rows = [
-        ["学号/工号", "项目编码", "学年", "类型", "减免金额", "缓缴至", "原因"],
-        ["2026010001", "ZSF", "2026-2027", "减免", "600.00", "", "家庭经济困难认定（校资〔2026〕8 号）"],
-        ["2026010002", "XF", "2026-2027", "绿色通道", "", "2027-03-31", "新生绿色通道"],
-    ];
-    for (r, cells) in rows.iter().enumerate() {
-        for (col, v) in cells.iter().enumerate() {
-            let (r, col) = (r as u32, col as u16);
-            if r == 0 {
-                sheet.write_string_with_format(r, col, *v, &bold).map_err(xerr)?;
-                sheet.set_column_format(col, &text).map_err(xerr)?;
-                sheet.set_column_width(col, if col == 6 { 36 } else { 14 }).map_err(xerr)?;
-            } else if !v.is_empty() {
-                sheet.write_string(r, col, *v).map_err(xerr)?;
-            }
-        }
-    }
-    let notes = book.add_worksheet().set_name("填写说明").map_err(xerr)?;
-    let lines = [
-        "每行一笔：学号/工号、项目编码、学年确定哪一笔应收（须已生成）。",
-        "类型：减免、困难缓缴、绿色通道、助学贷款。",
-        "减免金额：元，最多两位小数；留空表示减免该项尚欠的全部金额。缓缴不填。",
-        "缓缴至：日期，如 2027-03-31，须在今天之后、一年半以内。减免不填。",
-        "原因必填（文件号、困难认定、贷款合同号等），缴费人能看到减免原因。",
-        "提交后整批等待另一位审批人批准或驳回。本说明页不会被导入。",
-    ];
-    for (row, line) in lines.iter().enumerate() {
-        notes.write_string(row as u32, 0, *line).map_err(xerr)?;
-    }
-    let bytes = book.save_to_buffer().map_err(xerr)?;
-    Ok(super::import_report::xlsx_response(bytes, "relief-template.xlsx"))
+    super::import_report::template_xlsx(
+        "减免缓缴名单",
+        &[
+            &["学号/工号", "项目编码", "学年", "类型", "减免金额", "缓缴至", "原因"],
+            &["2026010001", "ZSF", "2026-2027", "减免", "600.00", "", "家庭经济困难认定（校资〔2026〕8 号）"],
+            &["2026010002", "XF", "2026-2027", "绿色通道", "", "2027-03-31", "新生绿色通道"],
+        ],
+        &[14.0, 14.0, 14.0, 14.0, 14.0, 14.0, 36.0],
+        &[
+            "每行一笔：学号/工号、项目编码、学年确定哪一笔应收（须已生成）。",
+            "类型：减免、困难缓缴、绿色通道、助学贷款。",
+            "减免金额：元，最多两位小数；留空表示减免该项尚欠的全部金额。缓缴不填。",
+            "缓缴至：日期，如 2027-03-31，须在今天之后、一年半以内。减免不填。",
+            "原因必填（文件号、困难认定、贷款合同号等），缴费人能看到减免原因。",
+            "提交后整批等待另一位审批人批准或驳回。本说明页不会被导入。",
+        ],
+        "relief-template.xlsx",
+    )
 }

@@ -14,7 +14,6 @@ use bursar_engine::standards::{StandardSource, StandardView};
 use bursar_engine::EngineError;
 use serde::Deserialize;
 
-use super::import_report::xlsx_response;
 use crate::guard::{get, post, Guard, OperatorCtx, Routes, MAX_UPLOAD_BYTES};
 use crate::i18n::Translate as _;
 use crate::views::{datetime, render, yuan, Chrome};
@@ -252,38 +251,21 @@ pub async fn decide(
 
 /// The standards table's template: its headers, two example lines, and notes.
 pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError> {
-    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let text = rust_xlsxwriter::Format::new().set_num_format("@");
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let sheet = book.add_worksheet().set_name("收费标准").map_err(xerr)?;
-    let rows = [
-        ["院系", "专业", "年级", "缴费人类别", "金额"],
-        ["", "", "", "", "5000.00"],
-        ["计算机学院", "软件工程", "2026", "", "6800.00"],
-    ];
-    for (r, cells) in rows.iter().enumerate() {
-        for (col, v) in cells.iter().enumerate() {
-            let (r, col) = (r as u32, col as u16);
-            if r == 0 {
-                sheet.write_string_with_format(r, col, *v, &bold).map_err(xerr)?;
-                sheet.set_column_format(col, &text).map_err(xerr)?;
-                sheet.set_column_width(col, 16).map_err(xerr)?;
-            } else if !v.is_empty() {
-                sheet.write_string(r, col, *v).map_err(xerr)?;
-            }
-        }
-    }
-    let notes = book.add_worksheet().set_name("填写说明").map_err(xerr)?;
-    let lines = [
-        "每行一条标准：院系、专业、年级、缴费人类别留空表示不限；金额必填（元，最多两位小数）。",
-        "一个缴费人适用多条时，取条件最具体（填写的条件最多）的一条；同样具体而金额不同的，生成应收时列为“标准冲突”，不会生成。",
-        "缴费人类别：在校生、新生、教工、报名人员、校外人员。院系须与系统中的名称一致。",
-        "提交后须由另一位有审核权限的人员审核；审核通过后成为该学年的现行标准，原标准保留为历史版本。",
-        "本说明页不会被导入。",
-    ];
-    for (row, line) in lines.iter().enumerate() {
-        notes.write_string(row as u32, 0, *line).map_err(xerr)?;
-    }
-    Ok(xlsx_response(book.save_to_buffer().map_err(xerr)?, "fee-standard-template.xlsx"))
+    super::import_report::template_xlsx(
+        "收费标准",
+        &[
+            &["院系", "专业", "年级", "缴费人类别", "金额"],
+            &["", "", "", "", "5000.00"],
+            &["计算机学院", "软件工程", "2026", "", "6800.00"],
+        ],
+        &[16.0; 5],
+        &[
+            "每行一条标准：院系、专业、年级、缴费人类别留空表示不限；金额必填（元，最多两位小数）。",
+            "一个缴费人适用多条时，取条件最具体（填写的条件最多）的一条；同样具体而金额不同的，生成应收时列为“标准冲突”，不会生成。",
+            "缴费人类别：在校生、新生、教工、报名人员、校外人员。院系须与系统中的名称一致。",
+            "提交后须由另一位有审核权限的人员审核；审核通过后成为该学年的现行标准，原标准保留为历史版本。",
+            "本说明页不会被导入。",
+        ],
+        "fee-standard-template.xlsx",
+    )
 }
