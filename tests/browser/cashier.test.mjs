@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { startDemo, launchBrowser, viewports, guardRequests, screenshotDir, api, whenShown } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, guardRequests, screenshotDir, api, whenShown, runClock } from "./harness.mjs";
 
 const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
 
@@ -48,7 +48,7 @@ test("an outside payer pays a training fee at the hosted cashier on a phone", as
   await shot("03-success");
   const order = await api(creds, "GET", `/api/v1/orders/${created.body.id}`);
   assert.equal(order.body.status, "paid");
-  await page.clock.runFor(3_500);
+  await runClock(page, 3_500);
   await page.waitForURL((u) => u.href.startsWith(back.split("?")[0]), { timeout: 15_000 });
   assert.deepEqual(outside, [], "no request leaves the machine");
   await context.close();

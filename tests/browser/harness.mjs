@@ -133,12 +133,27 @@ export async function typeSmsCode(page, demo, phone) {
 }
 
 /** Waits until `locator` shows, running the page's frozen clock 2 s at a time (its polling). */
+/**
+ * Runs the page's fake clock forward by `ms`. A timer that navigates (a reload, a redirect) can
+ * overtake the evaluation behind `runFor`, which then never settles; so the wait is bounded, and a
+ * run that a navigation cut short counts as run (the caller then looks at the new page).
+ */
+export async function runClock(page, ms) {
+  let timer;
+  const limit = new Promise((resolve) => { timer = setTimeout(resolve, 10_000); });
+  try {
+    await Promise.race([page.clock.runFor(ms).catch(() => {}), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function whenShown(page, locator, ms = 30_000) {
   const end = Date.now() + ms;
   while (!(await locator.isVisible())) {
     if (Date.now() > end) throw new Error(`${locator} did not show within ${ms / 1000} s`);
     // A reload may be under way between two runs; the next turn of the loop runs the new page.
-    await page.clock.runFor(2_000).catch(() => {});
+    await runClock(page, 2_000);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

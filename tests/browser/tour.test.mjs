@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startDemo, launchBrowser, viewports, guardRequests, api, whenShown } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, guardRequests, api, whenShown, runClock } from "./harness.mjs";
 import { pageProblems, watchMissing } from "./inspect.mjs";
 
 const CARD_PASSWORD = "246810";
@@ -146,7 +146,7 @@ for (const [size, viewport] of Object.entries(viewports)) {
       }
       await whenShown(page, page.locator("#return-link"));
       await check("03-paid");
-      await page.clock.runFor(3_500);
+      await runClock(page, 3_500);
       await page.waitForURL((u) => u.pathname.startsWith("/portal"), { timeout: 15_000 });
       await finish();
     });
