@@ -21,9 +21,9 @@ python3 bench/roster_file.py 50000 "$D/roster.xlsx" >/dev/null
 python3 bench/receivables_file.py 50000 XF,ZSF,JCF,BXF 2027-2028 "$D/receivables.xlsx"
 python3 bench/receivables_file.py 50000 CET,NCRE 2027-2028 "$D/more.xlsx"
 t() { BURSAR_PRINT_PEAK_MEMORY=1 /usr/bin/time -f "  %e s wall, %U s user, %M KB max RSS" "$@"; }
-echo "== import 50,000 payers"; t "$BIN" import-payers "$D/roster.xlsx"
-echo "== import 200,000 receivables"; t "$BIN" import-receivables "$D/receivables.xlsx"
-echo "== import 100,000 more (300,000 loaded)"; t "$BIN" import-receivables "$D/more.xlsx"
+echo "== import 50,000 payers"; t "$BIN" import payers "$D/roster.xlsx"
+echo "== import 200,000 receivables"; t "$BIN" import receivables "$D/receivables.xlsx"
+echo "== import 100,000 more (300,000 loaded)"; t "$BIN" import receivables "$D/more.xlsx"
 "$BIN" serve --listen 127.0.0.1:$PORT > "$D/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use bursar_domain::access::{Principal, Role, SystemJob};
+use bursar_domain::audience::{Audience, Profile};
 use bursar_domain::fee::FeeType;
 use bursar_domain::ledger::{AccountKind, AccountRef};
 use bursar_domain::payer::{complete_resident_id, InitialPasswordRule, PayerKind};
@@ -189,6 +190,9 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
         collecting: bool,
         window: Option<(i64, i64)>,
         partial: Option<i64>,
+        /// 缴费须知 (empty: none) and the payer kinds it is for (empty: everyone).
+        notice: &'static str,
+        kinds: &'static [PayerKind],
     }
     let open = Some((now - 30 * DAY_MS, now + 60 * DAY_MS));
     let items = [
@@ -200,6 +204,9 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: None,
             partial: Some(100_000),
+            notice:
+                "学费按学年收取，可分次缴纳，每次不少于 1,000 元。\n家庭经济困难的同学可向学院申请缓缴或办理绿色通道。",
+            kinds: &[],
         },
         Item {
             code: "ZSF",
@@ -209,6 +216,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: None,
             partial: None,
+            notice: "住宿费按所住宿舍的标准收取；调换宿舍后多退少补。",
+            kinds: &[],
         },
         Item {
             code: "JCF",
@@ -218,6 +227,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: open,
             partial: None,
+            notice: "",
+            kinds: &[],
         },
         Item {
             code: "CET",
@@ -227,6 +238,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: open,
             partial: None,
+            notice: "",
+            kinds: &[],
         },
         Item {
             code: "PXF",
@@ -236,6 +249,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: open,
             partial: Some(20_000),
+            notice: "",
+            kinds: &[],
         },
         Item {
             code: "TJF",
@@ -245,6 +260,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: false,
             window: open,
             partial: None,
+            notice: "",
+            kinds: &[],
         },
         Item {
             code: "NCRE",
@@ -254,6 +271,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: Some((now - 60 * DAY_MS, now - DAY_MS)),
             partial: None,
+            notice: "",
+            kinds: &[],
         },
         Item {
             code: "BXF",
@@ -263,6 +282,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: true,
             window: Some((now + 10 * DAY_MS, now + 40 * DAY_MS)),
             partial: None,
+            notice: "学生医疗保险费由学校代收后统一参保；已在户籍地参保的同学请向学院说明，无需缴纳。",
+            kinds: &[PayerKind::EnrolledStudent, PayerKind::NewStudent],
         },
     ];
     let mut item_ids = Vec::new();
@@ -275,6 +296,11 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             collecting: it.collecting,
             window: it.window,
             min_partial: it.partial.map(Fen),
+            profile: Profile {
+                notice: it.notice.to_string(),
+                audience: Audience { kinds: it.kinds.to_vec(), ..Audience::default() },
+                ..Profile::usual_for(it.fee_type)
+            },
         };
         item_ids.push(engine.configure_fee_item(&by, &f).await?);
     }

@@ -1,5 +1,5 @@
-//! The command line's batch work on what is owed (`bursar import-payers`, `bursar
-//! import-receivables`, `bursar import-relief`, `bursar raise-receivables`): the same engine commands as the finance
+//! The command line's batch work on what is owed (`bursar import payers`, `bursar import
+//! receivables`, `bursar import relief`, `bursar receivables raise`): the same engine commands as the finance
 //! view, with progress on a terminal, a summary, the problems written next to the file
 //! (`FILE.errors.csv`, with a BOM so Excel opens it), and exit code 2 when refused.
 
@@ -108,7 +108,7 @@ fn write_problems(file: &Path, rows: usize, problems: &[RosterProblem]) -> anyho
     Ok(())
 }
 
-/// The group `bursar raise-receivables` raises for.
+/// The group `bursar receivables raise` raises for.
 pub struct GroupArgs {
     pub kind: Option<PayerKind>,
     /// A college's or office's name.

@@ -85,90 +85,16 @@ enum Command {
         #[command(subcommand)]
         action: MerchantCmd,
     },
-    /// Import offline collections (cash desk, POS, bank deduction) from an xlsx or CSV file, as
-    /// the finance view's 线下导入 does: every row is checked first and a file with any bad row
-    /// changes nothing; rows already imported are skipped. Exits 1 when the file is refused.
-    ImportOffline {
-        #[command(flatten)]
-        common: Common,
-        /// The xlsx or CSV file (UTF-8 or GBK).
-        file: PathBuf,
-        /// Only check the file and report; change nothing.
-        #[arg(long)]
-        check: bool,
+    /// Import from the school's spreadsheets (xlsx or CSV, UTF-8 or GBK) as the finance view does:
+    /// `bursar import payers|receivables|relief|offline FILE`.
+    Import {
+        #[command(subcommand)]
+        what: ImportCmd,
     },
-    /// Import the school's roster of students or staff (花名册) from xlsx or CSV: columns by their
-    /// Chinese headers (学号/工号, 姓名, 证件类型, 证件号码, 性别, 院系, 专业, 年级, 班级,
-    /// 学籍状态/在职状态, 手机, 入学年份); payers upserted by number. A file with any bad row
-    /// changes nothing (unless --valid-rows); every problem is written to FILE.errors.csv.
-    /// Exits 2 when the file is refused.
-    ImportPayers {
-        #[command(flatten)]
-        common: Common,
-        /// The xlsx or CSV file (UTF-8 or GBK).
-        file: PathBuf,
-        /// enrolled_student, new_student or staff.
-        #[arg(long, default_value = "enrolled_student")]
-        kind: String,
-        /// Apply the good rows even when others are bad.
-        #[arg(long)]
-        valid_rows: bool,
-    },
-    /// Import receivables (应收) from xlsx or CSV: 学号/工号, 项目编码, 学年, 金额, 备注. A receivable
-    /// already raised with the same amount is left alone; a different amount is reported, never
-    /// changed. A file with any bad row changes nothing (unless --valid-rows); every problem is
-    /// written to FILE.errors.csv. Exits 2 when the file is refused.
-    ImportReceivables {
-        #[command(flatten)]
-        common: Common,
-        /// The xlsx or CSV file (UTF-8 or GBK).
-        file: PathBuf,
-        /// Apply the good rows even when others are bad.
-        #[arg(long)]
-        valid_rows: bool,
-    },
-    /// Ask for reductions and deferrals (批量减免缓缴) from an xlsx or CSV file: 学号/工号, 项目编码,
-    /// 学年, 类型 (减免, 困难缓缴, 绿色通道, 助学贷款), 减免金额, 缓缴至, 原因. The requests wait as
-    /// one batch for another person's approval on the 减免缓缴 page. A file with any bad row asks
-    /// for nothing (unless --valid-rows); problems go to FILE.errors.csv. Exits 2 when refused.
-    ImportRelief {
-        #[command(flatten)]
-        common: Common,
-        /// The xlsx or CSV file (UTF-8 or GBK).
-        file: PathBuf,
-        /// Ask for the good rows even when others are bad.
-        #[arg(long)]
-        valid_rows: bool,
-    },
-    /// Raise receivables (应收) for a group of payers by the fee item's standard (收费标准) in
-    /// force for the year. Without --commit, prints what it would raise: how many payers, the
-    /// total, how many at each amount, and who is left out and why. With --commit, raises it in
-    /// one transaction; a payer already charged for the item that year is never charged twice.
-    /// Exits 2 when refused (no standard in force, an unknown item…).
-    RaiseReceivables {
-        #[command(flatten)]
-        common: Common,
-        /// The fee item's code, e.g. XF.
-        #[arg(long)]
-        item: String,
-        /// The academic year, e.g. 2026-2027.
-        #[arg(long)]
-        year: String,
-        /// enrolled_student, new_student, staff, registrant or external.
-        #[arg(long)]
-        kind: Option<String>,
-        /// The college or office, by its name (计算机学院).
-        #[arg(long)]
-        college: Option<String>,
-        #[arg(long)]
-        major: Option<String>,
-        #[arg(long)]
-        grade: Option<String>,
-        #[arg(long = "class")]
-        class_name: Option<String>,
-        /// Raise (otherwise only show what would be raised).
-        #[arg(long)]
-        commit: bool,
+    /// Receivables (应收) in bulk: `bursar receivables raise --item CODE --year … [group]`.
+    Receivables {
+        #[command(subcommand)]
+        action: ReceivablesCmd,
     },
     /// Print which permissions each operator role holds (a Markdown table).
     Roles,
@@ -198,6 +124,101 @@ enum Command {
         /// Payment time-to-live in seconds.
         #[arg(long, default_value_t = 300)]
         ttl_secs: i64,
+    },
+}
+
+/// What `bursar import` reads.
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// Import the school's roster of students or staff (花名册) from xlsx or CSV: columns by their
+    /// Chinese headers (学号/工号, 姓名, 证件类型, 证件号码, 性别, 院系, 专业, 年级, 班级,
+    /// 学籍状态/在职状态, 手机, 入学年份); payers upserted by number. A file with any bad row
+    /// changes nothing (unless --valid-rows); every problem is written to FILE.errors.csv.
+    /// Exits 2 when the file is refused.
+    Payers {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// enrolled_student, new_student or staff.
+        #[arg(long, default_value = "enrolled_student")]
+        kind: String,
+        /// Apply the good rows even when others are bad.
+        #[arg(long)]
+        valid_rows: bool,
+    },
+    /// Import receivables (应收) from xlsx or CSV: 学号/工号, 项目编码, 学年, 金额, 备注. A receivable
+    /// already raised with the same amount is left alone; a different amount is reported, never
+    /// changed. A file with any bad row changes nothing (unless --valid-rows); every problem is
+    /// written to FILE.errors.csv. Exits 2 when the file is refused.
+    Receivables {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// Apply the good rows even when others are bad.
+        #[arg(long)]
+        valid_rows: bool,
+    },
+    /// Ask for reductions and deferrals (批量减免缓缴) from an xlsx or CSV file: 学号/工号, 项目编码,
+    /// 学年, 类型 (减免, 困难缓缴, 绿色通道, 助学贷款), 减免金额, 缓缴至, 原因. The requests wait as
+    /// one batch for another person's approval on the 减免缓缴 page. A file with any bad row asks
+    /// for nothing (unless --valid-rows); problems go to FILE.errors.csv. Exits 2 when refused.
+    Relief {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// Ask for the good rows even when others are bad.
+        #[arg(long)]
+        valid_rows: bool,
+    },
+    /// Import offline collections (cash desk, POS, bank deduction) from an xlsx or CSV file, as
+    /// the finance view's 线下导入 does: every row is checked first and a file with any bad row
+    /// changes nothing; rows already imported are skipped. Exits 2 when the file is refused.
+    Offline {
+        #[command(flatten)]
+        common: Common,
+        /// The xlsx or CSV file (UTF-8 or GBK).
+        file: PathBuf,
+        /// Only check the file and report; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// `bursar receivables …`.
+#[derive(Subcommand)]
+enum ReceivablesCmd {
+    /// Raise receivables (应收) for a group of payers by the fee item's standard (收费标准) in
+    /// force for the year. Without --commit, prints what it would raise: how many payers, the
+    /// total, how many at each amount, and who is left out and why. With --commit, raises it in
+    /// one transaction; a payer already charged for the item that year is never charged twice.
+    /// Exits 2 when refused (no standard in force, an unknown item…).
+    Raise {
+        #[command(flatten)]
+        common: Common,
+        /// The fee item's code, e.g. XF.
+        #[arg(long)]
+        item: String,
+        /// The academic year, e.g. 2026-2027.
+        #[arg(long)]
+        year: String,
+        /// enrolled_student, new_student, staff, registrant or external.
+        #[arg(long)]
+        kind: Option<String>,
+        /// The college or office, by its name (计算机学院).
+        #[arg(long)]
+        college: Option<String>,
+        #[arg(long)]
+        major: Option<String>,
+        #[arg(long)]
+        grade: Option<String>,
+        #[arg(long = "class")]
+        class_name: Option<String>,
+        /// Raise (otherwise only show what would be raised).
+        #[arg(long)]
+        commit: bool,
     },
 }
 
@@ -433,7 +454,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             engine.store().close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::ImportOffline { common, file, check } => {
+        Command::Import { what: ImportCmd::Offline { common, file, check } } => {
             let cfg = load(&common, None)?;
             let bytes = std::fs::read(&file).with_context(|| file.display().to_string())?;
             let engine = app::cli_engine(&cfg).await?;
@@ -455,7 +476,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("refused: {e}");
-                    return Ok(ExitCode::from(1));
+                    return Ok(ExitCode::from(2));
                 }
             };
             for e in &report.errors {
@@ -467,7 +488,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.errors.len(),
                     report.rows
                 );
-                return Ok(ExitCode::from(1));
+                return Ok(ExitCode::from(2));
             }
             if check {
                 println!("{} rows checked: all can be imported", report.rows);
@@ -479,21 +500,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::ImportPayers { common, file, kind, valid_rows } => {
+        Command::Import { what: ImportCmd::Payers { common, file, kind, valid_rows } } => {
             let cfg = load(&common, None)?;
             let kind = bursar_domain::payer::PayerKind::parse(&kind)
                 .ok_or_else(|| anyhow::anyhow!("--kind must be enrolled_student, new_student or staff"))?;
             bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Payers(kind)).await
         }
-        Command::ImportReceivables { common, file, valid_rows } => {
+        Command::Import { what: ImportCmd::Receivables { common, file, valid_rows } } => {
             let cfg = load(&common, None)?;
             bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Receivables).await
         }
-        Command::ImportRelief { common, file, valid_rows } => {
+        Command::Import { what: ImportCmd::Relief { common, file, valid_rows } } => {
             let cfg = load(&common, None)?;
             bursar::imports::run(&cfg, &file, valid_rows, bursar::imports::What::Relief).await
         }
-        Command::RaiseReceivables { common, item, year, kind, college, major, grade, class_name, commit } => {
+        Command::Receivables {
+            action: ReceivablesCmd::Raise { common, item, year, kind, college, major, grade, class_name, commit },
+        } => {
             let cfg = load(&common, None)?;
             let kind = match kind {
                 Some(k) => Some(bursar_domain::payer::PayerKind::parse(&k).ok_or_else(|| {

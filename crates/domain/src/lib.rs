@@ -9,6 +9,7 @@ pub mod codes;
 
 pub mod access;
 pub mod api;
+pub mod audience;
 pub mod card;
 pub mod clock;
 pub mod error;

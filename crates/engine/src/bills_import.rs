@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bursar_domain::access::{Permission, Principal};
+use bursar_domain::audience::Audience;
 use bursar_domain::fee::AcademicYear;
 use bursar_domain::roster::normalize_cell;
 use bursar_domain::Fen;
@@ -72,11 +73,16 @@ impl Engine {
             }
         };
         let mut c = self.store().read().await?;
-        let items: HashMap<String, (String, bool)> = rec_store::fee_items(&mut c)
-            .await?
+        let all_items = rec_store::fee_items(&mut c).await?;
+        let items: HashMap<String, (String, bool)> =
+            all_items.iter().map(|f| (f.code.clone(), (f.id.clone(), f.status.is_approved()))).collect();
+        // Items for some payers only (收费对象): their rows are checked once the file is read.
+        let audiences: HashMap<String, (String, Audience)> = all_items
             .into_iter()
-            .map(|f| (f.code.clone(), (f.id, f.status.is_approved())))
+            .filter(|f| !f.audience().is_everyone())
+            .map(|f| (f.id.clone(), (f.name.clone(), f.audience())))
             .collect();
+        let mut narrowed: Vec<(usize, usize, String)> = Vec::new();
         // Everyone, by number, and what each (item, year) of the file already has: two reads
         // instead of two per row.
         let by_number = payers::ids_by_identifier(&mut c).await?;
@@ -165,7 +171,31 @@ impl Engine {
                     continue;
                 }
             }
+            if audiences.contains_key(&item) {
+                narrowed.push((bills.len(), line, identifier.clone()));
+            }
             bills.push(Bill { payer_id: payer, fee_item_id: item, academic_year: year_text, amount });
+        }
+        if !narrowed.is_empty() {
+            let ids: Vec<&str> = narrowed.iter().map(|(i, _, _)| bills[*i].payer_id.as_str()).collect();
+            let members = payers::members(&mut c, &ids).await?;
+            let mut outside: HashSet<usize> = HashSet::new();
+            for (i, line, identifier) in &narrowed {
+                let b = &bills[*i];
+                let (name, audience) = &audiences[&b.fee_item_id];
+                let why = match members.get(&b.payer_id) {
+                    Some(m) => audience.admits(&m.member()).err().map(|w| format!("“{name}”{w}")),
+                    None => Some("缴费人不存在（请先导入花名册）".into()),
+                };
+                if let Some(why) = why {
+                    report.problems.push(problem(*line, "identifier", identifier, why));
+                    outside.insert(*i);
+                }
+            }
+            if !outside.is_empty() {
+                report.problems.sort_by_key(|p| p.line);
+                bills = bills.into_iter().enumerate().filter(|(i, _)| !outside.contains(i)).map(|(_, b)| b).collect();
+            }
         }
         drop((c, table, raised, seen, by_number));
         progress(total, total);

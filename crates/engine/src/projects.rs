@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use bursar_domain::access::{Permission, Principal};
+use bursar_domain::audience::Profile;
 use bursar_domain::fee::{AcademicYear, FeeItemStatus, FeeType};
 use bursar_domain::payer::PayerKind;
 use bursar_domain::payment::ChannelKind;
@@ -138,6 +139,8 @@ impl Engine {
                         min_partial: Fen::ZERO,
                         note: format!("项目报名：{}", p.title.trim()),
                         channels,
+                        // Who may register is the project's to say; the item is for anyone.
+                        profile: Profile::usual_for(FeeType::Other),
                     };
                     let item_id = insert_application(tx, &by, &application).await?;
                     let id = tx.new_id();

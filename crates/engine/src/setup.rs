@@ -11,7 +11,7 @@ use bursar_store::receivables::{self as rec_store, NewFeeItem};
 use bursar_store::{StoreError, Tx};
 
 use crate::access::passwords::id_number_digest;
-use crate::collection::fee_items::set_item_channels;
+use crate::collection::fee_items::{check_profile, set_item_channels};
 use crate::collection::receivables::{raise_receivable, Raise, RaiseMode, Raised};
 use crate::engine::{log, require, Engine};
 use crate::error::{refused, EngineError};
@@ -52,6 +52,8 @@ pub struct ConfiguredFeeItem {
     pub collecting: bool,
     pub window: Option<(i64, i64)>,
     pub min_partial: Option<Fen>,
+    /// Whom it is for, its receipt and its notice.
+    pub profile: bursar_domain::audience::Profile,
 }
 
 impl Engine {
@@ -172,6 +174,8 @@ impl Engine {
                     let id = tx.new_id();
                     let now = tx.now_ms;
                     let actor = by.actor_ref();
+                    check_profile(&f.profile)?;
+                    let profile = f.profile.clone();
                     let item = NewFeeItem {
                         code: &f.code,
                         name: &f.name,
@@ -184,6 +188,7 @@ impl Engine {
                         min_partial: f.min_partial.unwrap_or(Fen::ZERO),
                         requested_by: &actor,
                         request_note: "学校配置导入",
+                        profile: &profile,
                     };
                     rec_store::insert_fee_item(tx, &id, &item, now).await?;
                     rec_store::set_fee_item_decision(tx, &id, &actor, "学校配置导入").await?;

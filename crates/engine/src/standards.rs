@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bursar_domain::access::{ApprovalKind, Permission, Principal};
+use bursar_domain::audience::{Audience, Member};
 use bursar_domain::fee::AcademicYear;
 use bursar_domain::payer::PayerKind;
 use bursar_domain::roster::normalize_cell;
@@ -290,6 +291,7 @@ async fn plan(c: &mut impl Conn, rule: &RaiseRule) -> Result<(RaisePlan, Vec<(St
     let lines = store::lines(c, &standard.id).await?;
     let raised: HashSet<String> = store::raised_payers(c, &item.id, year.as_str()).await?.into_iter().collect();
     let payers = store::group_payers(c, &rule.group).await?;
+    let audience = item.audience();
     let mut plan = RaisePlan {
         fee_item_name: item.name.clone(),
         standard_version: standard.version,
@@ -300,7 +302,7 @@ async fn plan(c: &mut impl Conn, rule: &RaiseRule) -> Result<(RaisePlan, Vec<(St
     let mut excluded: BTreeMap<Exclusion, (usize, Vec<PlannedPayer>)> = BTreeMap::new();
     let mut work = Vec::new();
     for p in &payers {
-        match charge(&lines, &raised, p) {
+        match charge(&lines, &raised, &audience, p) {
             Ok(amount) => {
                 plan.total = plan.total.checked_add(amount)?;
                 *amounts.entry(amount).or_default() += 1;
@@ -324,11 +326,24 @@ async fn plan(c: &mut impl Conn, rule: &RaiseRule) -> Result<(RaisePlan, Vec<(St
     Ok((plan, work))
 }
 
-fn charge(lines: &[StandardLine], raised: &HashSet<String>, p: &GroupPayer) -> Result<Fen, Exclusion> {
+fn charge(
+    lines: &[StandardLine],
+    raised: &HashSet<String>,
+    audience: &Audience,
+    p: &GroupPayer,
+) -> Result<Fen, Exclusion> {
     if raised.contains(&p.id) {
         return Err(Exclusion::AlreadyRaised);
     }
     rules::check_status(p.status)?;
+    let member = Member {
+        kind: p.kind,
+        department_id: p.department_id.as_deref(),
+        major: &p.major,
+        grade: &p.grade,
+        class_name: &p.class_name,
+    };
+    audience.admits(&member).map_err(|_| Exclusion::Outside)?;
     let facts =
         PayerFacts { department_id: p.department_id.as_deref(), major: &p.major, grade: &p.grade, kind: p.kind };
     rules::amount_for(lines, &facts)

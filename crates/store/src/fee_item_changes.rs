@@ -1,5 +1,6 @@
 //! Changes to an approved fee item's terms, by version, asked for and decided.
 
+use bursar_domain::audience::{Audience, Profile, ReceiptKind};
 use bursar_domain::fee::WaiverState;
 use bursar_domain::Fen;
 
@@ -14,6 +15,8 @@ pub struct Terms {
     pub window_end_ms: Option<i64>,
     pub partial_allowed: bool,
     pub min_partial: Fen,
+    /// Whom the item is for, its receipt and its notice.
+    pub profile: Profile,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -36,6 +39,14 @@ pub struct ChangeRow {
     pub decision_comment: Option<String>,
     pub created_at_ms: i64,
     pub decided_at_ms: Option<i64>,
+    #[sqlx(try_from = "String")]
+    pub receipt_kind: ReceiptKind,
+    pub payer_notice: String,
+    pub audience_kinds: String,
+    pub audience_departments: String,
+    pub audience_majors: String,
+    pub audience_grades: String,
+    pub audience_classes: String,
 }
 
 impl ChangeRow {
@@ -46,11 +57,22 @@ impl ChangeRow {
             window_end_ms: self.window_end_ms,
             partial_allowed: self.partial_allowed != 0,
             min_partial: self.min_partial_fen,
+            profile: Profile {
+                audience: Audience::from_stored(
+                    &self.audience_kinds,
+                    &self.audience_departments,
+                    &self.audience_majors,
+                    &self.audience_grades,
+                    &self.audience_classes,
+                ),
+                receipt_kind: self.receipt_kind,
+                notice: self.payer_notice.clone(),
+            },
         }
     }
 }
 
-const COLS: &str = "id, fee_item_id, version, name, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, note, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms";
+const COLS: &str = "id, fee_item_id, version, name, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, note, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms, receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes";
 
 /// A new change (the next version), waiting. `Duplicate` when one is waiting already.
 pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by: &str) -> Result<i64, StoreError> {
@@ -59,9 +81,10 @@ pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by:
         .fetch_one(c.raw())
         .await?;
     let version = last.unwrap_or(1) + 1;
+    let audience = t.profile.audience.to_stored();
     let now = c.now_ms;
     sqlx::query(&format!(
-        "INSERT INTO fee_item_changes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, NULL, NULL, $11, NULL)"
+        "INSERT INTO fee_item_changes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, NULL, NULL, $11, NULL, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(id)
     .bind(item)
@@ -74,6 +97,13 @@ pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by:
     .bind(note)
     .bind(by)
     .bind(now)
+    .bind(t.profile.receipt_kind.as_str())
+    .bind(&t.profile.notice)
+    .bind(&audience[0])
+    .bind(&audience[1])
+    .bind(&audience[2])
+    .bind(&audience[3])
+    .bind(&audience[4])
     .execute(c.raw())
     .await
     .map_err(|e| {
@@ -123,7 +153,10 @@ pub async fn decide(c: &mut Tx, ch: &ChangeRow, approve: bool, by: &str, comment
     }
     if approve {
         sqlx::query(
-            "UPDATE fee_items SET name = $1, window_start_ms = $2, window_end_ms = $3, partial_allowed = $4, min_partial_fen = $5 WHERE id = $6",
+            "UPDATE fee_items SET name = $1, window_start_ms = $2, window_end_ms = $3, partial_allowed = $4, min_partial_fen = $5,
+                    receipt_kind = $7, payer_notice = $8, audience_kinds = $9, audience_departments = $10, audience_majors = $11,
+                    audience_grades = $12, audience_classes = $13
+              WHERE id = $6",
         )
         .bind(&ch.name)
         .bind(ch.window_start_ms)
@@ -131,6 +164,13 @@ pub async fn decide(c: &mut Tx, ch: &ChangeRow, approve: bool, by: &str, comment
         .bind(ch.partial_allowed)
         .bind(ch.min_partial_fen.get())
         .bind(&ch.fee_item_id)
+        .bind(ch.receipt_kind.as_str())
+        .bind(&ch.payer_notice)
+        .bind(&ch.audience_kinds)
+        .bind(&ch.audience_departments)
+        .bind(&ch.audience_majors)
+        .bind(&ch.audience_grades)
+        .bind(&ch.audience_classes)
         .execute(c.raw())
         .await?;
     }

@@ -173,6 +173,58 @@ pub async fn payer_by_identifier(c: &mut impl Conn, identifier: &str) -> Result<
     Ok(rows.into_iter().next())
 }
 
+/// What a fee item's audience (收费对象) looks at in a payer.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MemberRow {
+    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: PayerKind,
+    pub department_id: Option<String>,
+    pub major: String,
+    pub grade: String,
+    pub class_name: String,
+}
+
+impl MemberRow {
+    pub fn member(&self) -> bursar_domain::audience::Member<'_> {
+        bursar_domain::audience::Member {
+            kind: self.kind,
+            department_id: self.department_id.as_deref(),
+            major: &self.major,
+            grade: &self.grade,
+            class_name: &self.class_name,
+        }
+    }
+}
+
+const MEMBER_COLS: &str = "id, kind, department_id, major, grade, class_name";
+
+/// The audience facts of one payer.
+pub async fn member(c: &mut impl Conn, id: &str) -> Result<MemberRow, StoreError> {
+    sqlx::query_as(&format!("SELECT {MEMBER_COLS} FROM payers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c.raw())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("payer {id}")))
+}
+
+/// The audience facts of many payers (ids not found are left out), a few hundred per query.
+pub async fn members(c: &mut impl Conn, ids: &[&str]) -> Result<HashMap<String, MemberRow>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let list = (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT {MEMBER_COLS} FROM payers WHERE id IN ({list})");
+        let mut q = sqlx::query_as::<_, MemberRow>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(c.raw()).await? {
+            out.insert(row.id.clone(), row);
+        }
+    }
+    Ok(out)
+}
+
 /// Every payer's id by number (more than one where kinds share a number), for bulk imports.
 pub async fn ids_by_identifier(c: &mut impl Conn) -> Result<HashMap<String, Vec<String>>, StoreError> {
     let rows: Vec<(String, String)> =

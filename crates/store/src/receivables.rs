@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use crate::bulk::{chunk_rows, values_sql};
 use crate::db::{Conn, Tx};
 use crate::error::is_unique_violation;
+use bursar_domain::audience::{Audience, Profile, ReceiptKind};
 use bursar_domain::fee::{FeeItemStatus, FeeRules, FeeType, ReceivableState};
 use bursar_domain::Fen;
 
@@ -30,6 +31,14 @@ pub struct FeeItemRow {
     pub decided_by: Option<String>,
     pub decision_comment: Option<String>,
     pub decided_at_ms: Option<i64>,
+    #[sqlx(try_from = "String")]
+    pub receipt_kind: ReceiptKind,
+    pub payer_notice: String,
+    pub audience_kinds: String,
+    pub audience_departments: String,
+    pub audience_majors: String,
+    pub audience_grades: String,
+    pub audience_classes: String,
 }
 
 /// The fee rules from a fee item's stored columns.
@@ -51,6 +60,19 @@ fn rules_from(
 }
 
 impl FeeItemRow {
+    /// Whom the item is for, its receipt and its notice.
+    pub fn profile(&self) -> Profile {
+        Profile { audience: self.audience(), receipt_kind: self.receipt_kind, notice: self.payer_notice.clone() }
+    }
+    pub fn audience(&self) -> Audience {
+        Audience::from_stored(
+            &self.audience_kinds,
+            &self.audience_departments,
+            &self.audience_majors,
+            &self.audience_grades,
+            &self.audience_classes,
+        )
+    }
     pub fn rules(&self) -> FeeRules {
         rules_from(
             self.fee_type,
@@ -62,7 +84,7 @@ impl FeeItemRow {
     }
 }
 
-const FEE_ITEM_COLS: &str = "id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, requested_by, request_note, decided_by, decision_comment, decided_at_ms";
+const FEE_ITEM_COLS: &str = "id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, requested_by, request_note, decided_by, decision_comment, decided_at_ms, receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes";
 
 /// Orders fee items as payers and finance expect them: tuition, accommodation, then the rest.
 pub(crate) const FEE_TYPE_ORDER: &str = "CASE f.fee_type WHEN 'tuition' THEN 0 WHEN 'accommodation' THEN 1 ELSE 2 END";
@@ -97,6 +119,10 @@ pub struct ReceivableView {
     /// An approved deferral (缓缴): not owed before this moment, and why.
     pub deferred_until_ms: Option<i64>,
     pub deferral_kind: Option<String>,
+    /// The receipt its item needs and what payers read before paying (缴费须知).
+    #[sqlx(try_from = "String")]
+    pub receipt_kind: ReceiptKind,
+    pub payer_notice: String,
 }
 
 impl ReceivableView {
@@ -116,7 +142,7 @@ impl ReceivableView {
 
 const VIEW_SELECT: &str = "SELECT r.id, r.payer_id, r.fee_item_id, r.academic_year, r.due_fen, r.waived_fen, r.paid_fen, r.state,
         f.code AS item_code, f.name AS item_name, f.department_id, f.fee_type, f.status, f.window_start_ms, f.window_end_ms,
-        f.partial_allowed, f.min_partial_fen, r.deferred_until_ms, r.deferral_kind
+        f.partial_allowed, f.min_partial_fen, r.deferred_until_ms, r.deferral_kind, f.receipt_kind, f.payer_notice
    FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id";
 
 #[derive(Clone, Debug)]
@@ -133,12 +159,15 @@ pub struct NewFeeItem<'a> {
     /// Who applied for it (an actor reference) and why.
     pub requested_by: &'a str,
     pub request_note: &'a str,
+    pub profile: &'a Profile,
 }
 
 pub async fn insert_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>, now_ms: i64) -> Result<(), StoreError> {
+    let audience = f.profile.audience.to_stored();
     let r = sqlx::query(
-        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms, requested_by, request_note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms, requested_by, request_note,
+                                receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(id)
     .bind(f.code)
@@ -153,6 +182,13 @@ pub async fn insert_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>, now_ms: i
     .bind(now_ms)
     .bind(f.requested_by)
     .bind(f.request_note)
+    .bind(f.profile.receipt_kind.as_str())
+    .bind(&f.profile.notice)
+    .bind(&audience[0])
+    .bind(&audience[1])
+    .bind(&audience[2])
+    .bind(&audience[3])
+    .bind(&audience[4])
     .execute(c.raw())
     .await;
     match r {

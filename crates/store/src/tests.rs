@@ -93,6 +93,7 @@ pub(crate) async fn fixture(store: &Store) -> (String, String, String) {
                     min_partial: Fen(100),
                     requested_by: "system:cli",
                     request_note: "",
+                    profile: &bursar_domain::audience::Profile::usual_for(FeeType::Tuition),
                 };
                 receivables::insert_fee_item(tx, &item, &f, now).await?;
                 let rid = tx.new_id();

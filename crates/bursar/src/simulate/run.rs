@@ -41,6 +41,7 @@ async fn setup_population(
         collecting: true,
         window: None,
         min_partial: Some(Fen(1)),
+        profile: bursar_domain::audience::Profile::usual_for(FeeType::Tuition),
     };
     let item = engine.configure_fee_item(&by, &item).await?;
     let merchant = engine.record_installed_merchant(&by, ChannelKind::Wechatpay, SIM_MCHID, "模拟商户").await?;

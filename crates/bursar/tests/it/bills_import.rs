@@ -59,7 +59,7 @@ both_stores!(the_command_line_imports_receivables, |env: TestEnv| async move {
         .unwrap();
     let run = |extra: &[&str]| {
         Command::new(BIN)
-            .args(["import-receivables", "--data-dir"])
+            .args(["import", "receivables", "--data-dir"])
             .arg(&env.dir)
             .args(extra)
             .arg(&path)

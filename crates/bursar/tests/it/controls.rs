@@ -65,6 +65,7 @@ both_stores!(four_eyes_hold_by_default_and_relaxing_them_is_on_the_record, |env:
         min_partial: bursar_domain::Fen::ZERO,
         note: "测试".into(),
         channels: Vec::new(),
+        profile: bursar_domain::audience::Profile::usual_for(bursar_domain::fee::FeeType::Other),
     };
     let item = app.engine.apply_fee_item(&admin, &application).await.unwrap();
     let decision = bursar_engine::collection::fee_items::FeeItemDecision::Reject;

@@ -28,6 +28,7 @@ both_stores!(a_fee_item_change_takes_effect_only_when_another_person_approves, |
         window_end_ms: Some(now - 1),
         partial_allowed: true,
         min_partial: Fen(30_000),
+        profile: item.profile(),
     };
     assert!(app.engine.request_fee_item_change(&clerk, &item.id, &terms, " ").await.is_err(), "a reason is needed");
     let change = app.engine.request_fee_item_change(&clerk, &item.id, &terms, "住宿费收缴截止").await.unwrap();
@@ -100,6 +101,7 @@ both_stores!(filing_only_kinds_skip_review_but_tuition_never_does, |env: TestEnv
         min_partial: Fen::ZERO,
         note: "依据文件".into(),
         channels: Vec::new(),
+        profile: bursar_domain::audience::Profile::usual_for(fee_type),
     };
     let exam = app.engine.apply_fee_item(&dept, &application("KS-1", FeeType::Exam)).await.unwrap();
     let training = app.engine.apply_fee_item(&dept, &application("PX-1", FeeType::Training)).await.unwrap();

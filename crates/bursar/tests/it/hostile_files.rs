@@ -1,6 +1,6 @@
 //! Hostile files: an xlsx that claims a huge sheet, one that expands to hundreds of megabytes,
 //! a CSV mixing encodings. Each is refused with the limit in the message, the server keeps
-//! serving, and a real `bursar import-offline` process reading them stays small (its peak
+//! serving, and a real `bursar import offline` process reading them stays small (its peak
 //! resident memory is measured by the kernel, not estimated).
 
 use std::io::{Cursor, Write};
@@ -71,11 +71,11 @@ pub fn empty_rows_xlsx() -> Vec<u8> {
     })
 }
 
-/// Runs `bursar import-offline --check` on a file; its exit code, its stderr and its peak
+/// Runs `bursar import offline --check` on a file; its exit code, its stderr and its peak
 /// resident memory in KiB (the process's own VmHWM, which it prints when asked).
 fn import_check(env: &TestEnv, file: &std::path::Path) -> (i32, String, i64) {
     let out = Command::new(BIN)
-        .args(["import-offline", "--check", "--data-dir"])
+        .args(["import", "offline", "--check", "--data-dir"])
         .arg(&env.dir)
         .arg(file)
         .env("BURSAR_DATABASE_URL", &env.url)
@@ -100,7 +100,7 @@ both_stores!(hostile_spreadsheets_are_refused_in_bounded_memory, |env: TestEnv| 
     let plain = env.dir.join("plain.csv");
     std::fs::write(&plain, "a,b\n1,2\n").unwrap();
     let (code, err, baseline_kib) = import_check(&env, &plain);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("缺少列"), "{err}");
 
     let far = env.dir.join("far.xlsx");
@@ -108,7 +108,7 @@ both_stores!(hostile_spreadsheets_are_refused_in_bounded_memory, |env: TestEnv| 
     assert!(far_bytes.len() < 2_000, "{}", far_bytes.len());
     std::fs::write(&far, &far_bytes).unwrap();
     let (code, err, far_kib) = import_check(&env, &far);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("行的上限"), "names the limit: {err}");
 
     let rows = env.dir.join("rows.xlsx");
@@ -116,7 +116,7 @@ both_stores!(hostile_spreadsheets_are_refused_in_bounded_memory, |env: TestEnv| 
     assert!(rows_bytes.len() < 1_000_000, "{}", rows_bytes.len());
     std::fs::write(&rows, &rows_bytes).unwrap();
     let (code, err, rows_kib) = import_check(&env, &rows);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("解压后超过 64 MB"), "names the limit: {err}");
 
     // Bounded: neither hostile file costs more than 32 MiB over the baseline process.

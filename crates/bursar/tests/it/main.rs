@@ -18,6 +18,7 @@ mod counter;
 mod crash;
 mod faults;
 mod fee_item_changes;
+mod fee_item_profile;
 mod hostile_api;
 mod hostile_files;
 mod hostile_input;

@@ -175,7 +175,7 @@ both_stores!(the_command_line_imports_a_roster_and_writes_the_error_report, |env
     std::fs::write(&path, roster_xlsx(&rows)).unwrap();
     let run = |extra: &[&str]| {
         Command::new(BIN)
-            .args(["import-payers", "--kind", "staff", "--data-dir"])
+            .args(["import", "payers", "--kind", "staff", "--data-dir"])
             .arg(&env.dir)
             .args(extra)
             .arg(&path)

@@ -254,7 +254,7 @@ both_stores!(the_finance_view_and_the_command_line_raise_by_the_standard, |env: 
     // The command line: the same plan (nothing left to raise), and a refusal with exit code 2.
     let run = |args: &[&str]| {
         Command::new(BIN)
-            .arg("raise-receivables")
+            .args(["receivables", "raise"])
             .args(args)
             .arg("--data-dir")
             .arg(&env.dir)

@@ -27,7 +27,31 @@ fn check(t: &Terms, note: &str) -> Result<(), EngineError> {
     if note.trim().is_empty() || note.chars().count() > 500 {
         return Err(refused("请填写变更原因（不超过 500 字）"));
     }
-    Ok(())
+    super::fee_items::check_profile(&t.profile)
+}
+
+/// What a change changes, in words for the log (only what differs).
+fn describe(was: &Terms, to: &Terms) -> String {
+    let mut parts = Vec::new();
+    if was.name != to.name {
+        parts.push(format!("name={}", to.name));
+    }
+    if (was.window_start_ms, was.window_end_ms) != (to.window_start_ms, to.window_end_ms) {
+        parts.push(format!("window={:?}-{:?}", to.window_start_ms, to.window_end_ms));
+    }
+    if (was.partial_allowed, was.min_partial) != (to.partial_allowed, to.min_partial) {
+        parts.push(format!("partial={} min_partial_fen={}", to.partial_allowed, to.min_partial.get()));
+    }
+    if was.profile.receipt_kind != to.profile.receipt_kind {
+        parts.push(format!("receipt_kind={}", to.profile.receipt_kind.as_str()));
+    }
+    if was.profile.audience != to.profile.audience {
+        parts.push(format!("audience={}", to.profile.audience.to_stored().join("|")));
+    }
+    if was.profile.notice != to.profile.notice {
+        parts.push("notice changed".to_string());
+    }
+    parts.join(" ")
 }
 
 impl Engine {
@@ -61,10 +85,12 @@ impl Engine {
                         window_end_ms: item.window_end_ms,
                         partial_allowed: item.partial_allowed != 0,
                         min_partial: item.min_partial_fen,
+                        profile: item.profile(),
                     };
                     if current == terms {
                         return Err(refused("没有改动"));
                     }
+                    super::fee_items::check_audience_departments(tx, &terms.profile).await?;
                     let change_id = tx.new_id();
                     let version = match store::insert(tx, &change_id, &id, &terms, &note, &by.actor_ref()).await {
                         Err(StoreError::Duplicate(_)) => {
@@ -72,7 +98,7 @@ impl Engine {
                         }
                         other => other?,
                     };
-                    let detail = format!("version={version} {:?} note={note}", terms);
+                    let detail = format!("version={version} {} note={note}", describe(&current, &terms));
                     log(tx, &by, "fee_item.change_request", ("fee_item", &id), ("", "requested"), &detail).await?;
                     Ok(change_id)
                 })

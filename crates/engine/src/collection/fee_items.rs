@@ -5,6 +5,7 @@
 //! channel cannot be opened.
 
 use bursar_domain::access::{ApprovalKind, Permission, Principal};
+use bursar_domain::audience::Profile;
 use bursar_domain::fee::{FeeItemStatus, FeeType};
 use bursar_domain::payment::{ChannelKind, MerchantState};
 use bursar_domain::Fen;
@@ -30,6 +31,8 @@ pub struct FeeItemApplication {
     pub note: String,
     /// The channels proposed: (channel, merchant account id).
     pub channels: Vec<(ChannelKind, String)>,
+    /// Whom it is for, the receipt it needs and the notice payers read.
+    pub profile: Profile,
 }
 
 impl FeeItemApplication {
@@ -53,8 +56,30 @@ impl FeeItemApplication {
         if self.note.chars().count() > 500 {
             return Err(refused("申请说明不超过 500 字"));
         }
-        Ok(())
+        check_profile(&self.profile)
     }
+}
+
+/// Checks whom an item is for and its notice (the departments named must exist: checked where
+/// the item is written).
+pub(crate) fn check_profile(p: &Profile) -> Result<(), EngineError> {
+    p.validate().map_err(|e| refused(e.to_string()))?;
+    if !p.notice_ok() {
+        return Err(refused(format!("缴费须知不超过 {} 字", bursar_domain::audience::MAX_NOTICE_CHARS)));
+    }
+    Ok(())
+}
+
+/// The departments an audience names must exist.
+pub(crate) async fn check_audience_departments(tx: &mut Tx, p: &Profile) -> Result<(), EngineError> {
+    if p.audience.departments.is_empty() {
+        return Ok(());
+    }
+    let known = bursar_store::payers::departments(tx).await?;
+    if p.audience.departments.iter().any(|d| !known.iter().any(|(id, _)| id == d)) {
+        return Err(refused("收费院系中有不存在的院系"));
+    }
+    Ok(())
 }
 
 /// The channels of an item that can collect now (active merchant account), for opening it.
@@ -269,6 +294,7 @@ pub(crate) async fn insert_application(
     if rec_store::fee_item_by_code(tx, &a.code).await?.is_some() {
         return Err(refused(format!("编码 {} 已被使用", a.code)));
     }
+    check_audience_departments(tx, &a.profile).await?;
     let id = tx.new_id();
     let requested_by = by.actor_ref();
     let item = NewFeeItem {
@@ -283,6 +309,7 @@ pub(crate) async fn insert_application(
         min_partial: a.min_partial,
         requested_by: &requested_by,
         request_note: a.note.trim(),
+        profile: &a.profile,
     };
     rec_store::insert_fee_item(tx, &id, &item, now).await.map_err(|e| match e {
         StoreError::Duplicate(_) => refused(format!("编码 {} 已被使用", a.code)),

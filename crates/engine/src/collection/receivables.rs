@@ -14,10 +14,10 @@
 use bursar_domain::access::Principal;
 use bursar_domain::ledger;
 use bursar_domain::Fen;
-use bursar_store::{receivables as rec_store, Tx};
+use bursar_store::{payers, receivables as rec_store, Tx};
 
 use crate::engine::log;
-use crate::error::EngineError;
+use crate::error::{refused, EngineError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RaiseMode {
@@ -88,6 +88,7 @@ pub async fn raise_receivable(tx: &mut Tx, by: &Principal, r: &Raise<'_>) -> Res
             }
         };
     }
+    check_audience(tx, r.fee_item_id, r.payer_id).await?;
     let id = tx.new_id();
     rec_store::insert_receivable(tx, &id, r.payer_id, r.fee_item_id, r.academic_year, r.amount, now).await?;
     bursar_store::ledger::post(tx, &ledger::receivable_raised(&id, r.fee_item_id, r.amount)?).await?;
@@ -101,6 +102,40 @@ pub async fn raise_receivable(tx: &mut Tx, by: &Principal, r: &Raise<'_>) -> Res
     );
     log(tx, by, "receivable.raise", ("receivable", &id), ("", "open"), &detail).await?;
     Ok(Raised::Created(id))
+}
+
+/// A new receivable's payer must be among those its fee item is for (收费对象).
+async fn check_audience(tx: &mut Tx, fee_item_id: &str, payer_id: &str) -> Result<(), EngineError> {
+    let item = rec_store::fee_item(tx, fee_item_id).await?;
+    let audience = item.audience();
+    if audience.is_everyone() {
+        return Ok(());
+    }
+    let m = payers::member(tx, payer_id).await?;
+    audience.admits(&m.member()).map_err(|why| refused(format!("“{}”{why}", item.name)))
+}
+
+/// Every new bill's payer must be among those its fee item is for. The callers leave such
+/// payers out with a reason first; this holds the rule for any other caller.
+async fn check_audiences(tx: &mut Tx, new: &[(String, &Bill)]) -> Result<(), EngineError> {
+    use std::collections::BTreeMap;
+    let mut by_item: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (_, b) in new {
+        by_item.entry(b.fee_item_id.as_str()).or_default().push(b.payer_id.as_str());
+    }
+    for (item_id, payer_ids) in by_item {
+        let item = rec_store::fee_item(tx, item_id).await?;
+        let audience = item.audience();
+        if audience.is_everyone() {
+            continue;
+        }
+        let members = payers::members(tx, &payer_ids).await?;
+        for id in payer_ids {
+            let m = members.get(id).ok_or_else(|| EngineError::NotFound("缴费人".into()))?;
+            audience.admits(&m.member()).map_err(|why| refused(format!("“{}”{why}", item.name)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Bills written per round of a bulk raise.
@@ -150,6 +185,7 @@ pub async fn raise_many(tx: &mut Tx, bills: &[Bill]) -> Result<BulkRaised, Engin
         }
         new.push((tx.new_id(), b));
     }
+    check_audiences(tx, &new).await?;
     // A chunk at a time, so that a year's receivables never sit in memory as rows and entries
     // all at once.
     for chunk in new.chunks(BULK_CHUNK) {

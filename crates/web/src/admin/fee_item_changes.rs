@@ -1,24 +1,26 @@
 //! 变更申请: an approved fee item's name, collection window and partial-payment terms change
 //! only through a request that another person approves; every version is listed.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bursar_domain::access::Permission;
-use bursar_domain::fee::WaiverState;
-use bursar_domain::time_fmt::{date_cst, parse_date_cst_ms};
+use bursar_domain::fee::{FeeType, WaiverState};
+use bursar_domain::time_fmt::date_cst;
 use bursar_domain::Fen;
 use bursar_engine::rows::Terms;
 use bursar_engine::EngineError;
 use serde::Deserialize;
 
+use super::fee_item_profile::{describe_audience, ProfileChoices, ProfileForm};
+use super::fee_items::window_of;
 use crate::guard::{get, post, Guard, OperatorCtx, Routes};
 use crate::i18n::Translate as _;
 use crate::views::{date_or_unlimited, datetime, render, yuan, Chrome};
 use crate::{AppState, WebError};
-
-const DAY_MS: i64 = 24 * 3_600_000;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -37,6 +39,8 @@ pub struct ChangeView {
     pub name: String,
     pub window: String,
     pub partial: String,
+    /// Whom it is for, its receipt, and whether it has a notice.
+    pub profile: String,
     pub note: String,
     pub requested_by: String,
     pub requested_at: String,
@@ -47,20 +51,30 @@ pub struct ChangeView {
 }
 
 /// The request form as typed (or the item's current terms).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct ChangeForm {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     start: String,
-    #[serde(default)]
     end: String,
-    #[serde(default)]
     partial_allowed: String,
-    #[serde(default)]
     min_partial: String,
-    #[serde(default)]
     note: String,
+    profile: ProfileForm,
+}
+
+impl ChangeForm {
+    fn from_pairs(f: &[(String, String)]) -> ChangeForm {
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+        ChangeForm {
+            name: get("name"),
+            start: get("start"),
+            end: get("end"),
+            partial_allowed: get("partial_allowed"),
+            min_partial: get("min_partial"),
+            note: get("note"),
+            profile: ProfileForm::from_pairs(f),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -72,6 +86,9 @@ struct ChangesPage {
     changes: Vec<ChangeView>,
     can_request: bool,
     form: ChangeForm,
+    /// The profile part of the form (the shared include reads `pf` and `choices`).
+    pf: ProfileForm,
+    choices: ProfileChoices,
     notice: &'static str,
     error: String,
 }
@@ -99,6 +116,8 @@ async fn page_with(
     let (item, _) = view.fee_item(id).await?;
     let names = view.operator_names().await?;
     let who = |a: &str| names.get(a).cloned().unwrap_or_else(|| "系统".into());
+    let departments = view.departments().await?;
+    let department_names: HashMap<String, String> = departments.iter().cloned().collect();
     let me = p.actor_ref();
     let can_approve = p.can(Permission::ApproveFeeItem);
     let changes = s
@@ -114,6 +133,15 @@ async fn page_with(
                 date_or_unlimited(ch.window_end_ms, true)
             ),
             partial: partial_text(ch.partial_allowed != 0, ch.min_partial_fen),
+            profile: {
+                let t = ch.terms();
+                let notice = if t.profile.notice.is_empty() { "无缴费须知" } else { "有缴费须知" };
+                format!(
+                    "{}；{}；{notice}",
+                    describe_audience(&t.profile.audience, &department_names),
+                    t.profile.receipt_kind.label_zh()
+                )
+            },
             requested_by: who(&ch.requested_by),
             requested_at: datetime(ch.created_at_ms),
             state: ch.state.label_zh(),
@@ -140,6 +168,7 @@ async fn page_with(
         partial_allowed: if item.partial_allowed != 0 { "1".into() } else { String::new() },
         min_partial: if item.min_partial_fen.is_positive() { item.min_partial_fen.to_string() } else { String::new() },
         note: String::new(),
+        profile: ProfileForm::of(&item.profile()),
     });
     let failed = !error.is_empty();
     let mut resp = render(&ChangesPage {
@@ -148,6 +177,8 @@ async fn page_with(
         item_name: format!("{}（{}）", item.name, item.code),
         changes,
         can_request: p.can(Permission::ApplyFeeItem) && item.status.is_approved(),
+        pf: form.profile.clone(),
+        choices: ProfileChoices::new(departments),
         form,
         notice,
         error,
@@ -178,20 +209,16 @@ pub async fn page(
     page_with(&s, &c, &id, None, notice, String::new()).await
 }
 
-fn terms_of(f: &ChangeForm) -> Result<Terms, String> {
-    let day = |t: &str| -> Result<Option<i64>, String> {
-        match t.trim() {
-            "" => Ok(None),
-            d => parse_date_cst_ms(d).map(Some).ok_or_else(|| format!("日期“{d}”格式应为 2027-03-01")),
-        }
-    };
+fn terms_of(f: &ChangeForm, fee_type: FeeType) -> Result<Terms, String> {
+    let (window_start_ms, window_end_ms) = window_of(&f.start, &f.end)?;
     let min = f.min_partial.trim();
     Ok(Terms {
         name: f.name.trim().to_string(),
-        window_start_ms: day(&f.start)?,
-        window_end_ms: day(&f.end)?.map(|d| d + DAY_MS),
+        window_start_ms,
+        window_end_ms,
         partial_allowed: !f.partial_allowed.is_empty(),
         min_partial: if min.is_empty() { Fen::ZERO } else { Fen::parse_yuan(min).map_err(|e| e.to_string())? },
+        profile: f.profile.to_profile(fee_type)?,
     })
 }
 
@@ -199,9 +226,11 @@ pub async fn request(
     State(s): State<AppState>,
     c: OperatorCtx,
     Path(id): Path<String>,
-    Form(f): Form<ChangeForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let terms = match terms_of(&f) {
+    let f = ChangeForm::from_pairs(&pairs);
+    let (item, _) = s.engine.operator_view(c.0.principal()).fee_item(&id).await?;
+    let terms = match terms_of(&f, item.fee_type) {
         Ok(t) => t,
         Err(e) => return page_with(&s, &c, &id, Some(f), "", e).await,
     };

@@ -14,6 +14,7 @@ use bursar_domain::Fen;
 use bursar_engine::collection::fee_items::{FeeItemApplication, FeeItemDecision};
 use bursar_engine::EngineError;
 
+use super::fee_item_profile::{describe_audience, ProfileChoices, ProfileForm};
 use crate::guard::{Guard, OperatorCtx, Routes};
 use crate::i18n::Translate as _;
 use crate::views::{date_or_unlimited, render, Chrome};
@@ -51,6 +52,9 @@ struct ListPage {
     form: ApplyForm,
     departments: Vec<(String, String)>,
     types: Vec<(&'static str, &'static str)>,
+    /// Whom it is for, its receipt and notice (the shared part of the item forms).
+    pf: ProfileForm,
+    choices: ProfileChoices,
     error: String,
 }
 
@@ -91,14 +95,22 @@ pub struct ApplyForm {
     pub fee_type: String,
     pub partial_allowed: bool,
     pub min_partial: String,
+    pub start: String,
+    pub end: String,
     pub note: String,
 }
 
 async fn list_with(s: &AppState, c: &OperatorCtx, error: String) -> Result<Response, WebError> {
-    list_with_form(s, c, error, ApplyForm::default()).await
+    list_with_form(s, c, error, ApplyForm::default(), ProfileForm::default()).await
 }
 
-async fn list_with_form(s: &AppState, c: &OperatorCtx, error: String, form: ApplyForm) -> Result<Response, WebError> {
+async fn list_with_form(
+    s: &AppState,
+    c: &OperatorCtx,
+    error: String,
+    form: ApplyForm,
+    pf: ProfileForm,
+) -> Result<Response, WebError> {
     let p = c.0.principal();
     if !p.can(Permission::ApplyFeeItem) && !p.can(Permission::ApproveFeeItem) && !p.can(Permission::ViewCollection) {
         return Err(WebError::Forbidden(bursar_domain::AccessError::Missing(Permission::ApplyFeeItem).to_string()));
@@ -122,8 +134,10 @@ async fn list_with_form(s: &AppState, c: &OperatorCtx, error: String, form: Appl
         items,
         can_apply,
         form,
+        choices: ProfileChoices::new(departments.clone()),
         departments,
         types: FeeType::ALL.iter().map(|t| (t.as_str(), t.label_zh())).collect(),
+        pf,
         error,
     })?;
     if failed {
@@ -143,18 +157,22 @@ pub async fn apply(
 ) -> Result<Response, WebError> {
     let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
     let min = get("min_partial");
+    let pf = ProfileForm::from_pairs(&f);
     let parsed = (|| -> Result<FeeItemApplication, String> {
+        let fee_type = FeeType::parse(&get("fee_type")).ok_or("请选择收费类型")?;
+        let (window_start_ms, window_end_ms) = window_of(&get("start"), &get("end"))?;
         Ok(FeeItemApplication {
             code: get("code").to_uppercase(),
             name: get("name"),
             department_id: get("department_id"),
-            fee_type: FeeType::parse(&get("fee_type")).ok_or("请选择收费类型")?,
-            window_start_ms: None,
-            window_end_ms: None,
+            fee_type,
+            window_start_ms,
+            window_end_ms,
             partial_allowed: !get("partial_allowed").is_empty(),
             min_partial: if min.is_empty() { Fen::ZERO } else { Fen::parse_yuan(&min).map_err(|e| e.to_string())? },
             note: get("note"),
             channels: Vec::new(),
+            profile: pf.to_profile(fee_type)?,
         })
     })();
     let typed = ApplyForm {
@@ -164,17 +182,33 @@ pub async fn apply(
         fee_type: get("fee_type"),
         partial_allowed: !get("partial_allowed").is_empty(),
         min_partial: min.clone(),
+        start: get("start"),
+        end: get("end"),
         note: get("note"),
     };
     let application = match parsed {
         Ok(a) => a,
-        Err(e) => return list_with_form(&s, &c, e, typed).await,
+        Err(e) => return list_with_form(&s, &c, e, typed, pf).await,
     };
     match s.engine.apply_fee_item(c.0.principal(), &application).await {
         Ok(id) => Ok(Redirect::to(&format!("/admin/fee-items/{id}?done=applied")).into_response()),
-        Err(EngineError::Rule(e)) => list_with_form(&s, &c, e.to_string(), typed).await,
+        Err(EngineError::Rule(e)) => list_with_form(&s, &c, e.to_string(), typed, pf).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// A collection window from the dates typed (the end date counts whole; blank: no limit).
+pub(super) fn window_of(start: &str, end: &str) -> Result<(Option<i64>, Option<i64>), String> {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let day = |t: &str| -> Result<Option<i64>, String> {
+        match t.trim() {
+            "" => Ok(None),
+            d => bursar_domain::time_fmt::parse_date_cst_ms(d)
+                .map(Some)
+                .ok_or_else(|| format!("日期“{d}”格式应为 2027-03-01")),
+        }
+    };
+    Ok((day(start)?, day(end)?.map(|d| d + DAY_MS)))
 }
 
 pub struct ChannelChoice {
@@ -198,6 +232,10 @@ struct DetailPage {
     item: ItemView,
     note: String,
     decision: String,
+    /// 收费对象, 票据种类 and 缴费须知, in words.
+    audience: String,
+    receipt_kind: &'static str,
+    payer_notice: String,
     channels: Vec<ChannelChoice>,
     can_decide: bool,
     own_request: bool,
@@ -221,7 +259,8 @@ async fn detail_page(
     let view = s.engine.operator_view(p);
     let (item, routes) = view.fee_item(id).await?;
     let names = view.operator_names().await?;
-    let department = view.departments().await?.into_iter().find(|(d, _)| *d == item.department_id).map(|(_, n)| n);
+    let departments: std::collections::HashMap<String, String> = view.departments().await?.into_iter().collect();
+    let department = departments.get(&item.department_id).cloned();
     // A project's fee item: what the project charges, for whom and when.
     let project = view.projects().await?.into_iter().find(|p| p.fee_item_id == item.id).map(|p| {
         let capacity = p.capacity.map(|c| format!("{c} 人")).unwrap_or_else(|| "不限".into());
@@ -288,6 +327,9 @@ async fn detail_page(
         waiting: pending && (own_request || !can_approve),
         note: item.request_note.clone(),
         decision,
+        audience: describe_audience(&item.audience(), &departments),
+        receipt_kind: item.receipt_kind.label_zh(),
+        payer_notice: item.payer_notice.clone(),
         channels,
         can_decide: can_approve && item.status == FeeItemStatus::PendingApproval,
         own_request,

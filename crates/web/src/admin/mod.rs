@@ -8,6 +8,7 @@ mod counter;
 mod deferrals;
 mod exceptions;
 mod fee_item_changes;
+mod fee_item_profile;
 mod fee_items;
 mod import_report;
 mod imports;

@@ -39,6 +39,9 @@ pub struct FeeRow {
     pub waiver: String,
     /// "缓缴至 date（why）" when an approved deferral holds (empty otherwise).
     pub deferred: String,
+    /// The receipt the payment brings, and the item's notice to payers (may be empty).
+    pub receipt: &'static str,
+    pub notice: String,
 }
 
 fn fee_row(r: &ReceivableView, now: i64) -> FeeRow {
@@ -70,6 +73,8 @@ fn fee_row(r: &ReceivableView, now: i64) -> FeeRow {
         min_partial: yuan(rules.min_partial),
         payable,
         reason,
+        receipt: r.receipt_kind.label_zh(),
+        notice: r.payer_notice.clone(),
     }
 }
 
