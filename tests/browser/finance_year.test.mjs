@@ -36,10 +36,16 @@ for (const size of ["desktop", "phone"]) {
     await dept.page.getByLabel("项目名称").fill(name);
     await dept.page.getByLabel("所属部门").selectOption({ label: "后勤管理处" });
     await dept.page.getByLabel("收费类型").selectOption({ label: "服务性收费" });
+    // For 计算机学院's enrolled students only, with a notice they read before paying.
+    const whom = dept.page.locator("fieldset", { hasText: "收费对象" });
+    await whom.getByLabel("在校生").check();
+    await whom.getByLabel("计算机学院").check();
+    await dept.page.getByLabel("缴费须知（缴费人付款前看到，可留空）").fill("考务费用于期末考试组织，缴费后不予退还。");
     await dept.page.getByLabel("申请说明").fill("依据校财〔2026〕12 号，每人 200 元");
     await dept.page.getByRole("button", { name: "提交申请" }).click();
     await dept.page.getByText("申请已提交，等待财务处审核。").waitFor();
     const itemUrl = dept.page.url().split("?")[0];
+    assert.match(await dept.page.locator("dl.facts").innerText(), /收费对象\s*在校生；计算机学院[\s\S]*票据种类\s*增值税电子发票/);
     await dept.context.close();
 
     // The approver approves it, collecting into the campus card account.
@@ -111,7 +117,12 @@ for (const size of ["desktop", "phone"]) {
     await sp.goto(`${demo.base}/portal/pay`);
     const boxes = sp.locator("input[name=sel]:not([disabled])");
     for (let i = 0; i < (await boxes.count()); i++) await boxes.nth(i).uncheck();
-    await sp.locator("li.item", { hasText: name }).locator("input[name=sel]").check();
+    const item = sp.locator("li.item", { hasText: name });
+    await item.locator("input[name=sel]").check();
+    assert.match(await item.innerText(), /票据：增值税电子发票/);
+    await item.locator("summary", { hasText: "缴费须知" }).click();
+    await item.getByText("考务费用于期末考试组织，缴费后不予退还。").waitFor();
+    await checkPage(sp, `finance-year-${size}-pay`, []);
     await sp.locator("form[action='/portal/orders'] button[type=submit]").click();
     await sp.waitForURL(/\/portal\/orders\//);
     await sp.locator("input[name=method][value=campus_card]").check();

@@ -193,6 +193,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
         /// 缴费须知 (empty: none) and the payer kinds it is for (empty: everyone).
         notice: &'static str,
         kinds: &'static [PayerKind],
+        /// What payers are asked when paying it (field lines; empty: nothing).
+        fields: &'static str,
     }
     let open = Some((now - 30 * DAY_MS, now + 60 * DAY_MS));
     let items = [
@@ -206,6 +208,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             partial: Some(100_000),
             notice:
                 "学费按学年收取，可分次缴纳，每次不少于 1,000 元。\n家庭经济困难的同学可向学院申请缓缴或办理绿色通道。",
+            fields: "",
             kinds: &[],
         },
         Item {
@@ -217,6 +220,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: None,
             partial: None,
             notice: "住宿费按所住宿舍的标准收取；调换宿舍后多退少补。",
+            fields: "",
             kinds: &[],
         },
         Item {
@@ -228,6 +232,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: open,
             partial: None,
             notice: "",
+            fields: "",
             kinds: &[],
         },
         Item {
@@ -239,6 +244,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: open,
             partial: None,
             notice: "",
+            fields: "",
             kinds: &[],
         },
         Item {
@@ -250,6 +256,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: open,
             partial: Some(20_000),
             notice: "",
+            fields: "invoice_title|发票抬头（单位报销时填写）|text|0",
             kinds: &[],
         },
         Item {
@@ -261,6 +268,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: open,
             partial: None,
             notice: "",
+            fields: "",
             kinds: &[],
         },
         Item {
@@ -272,6 +280,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: Some((now - 60 * DAY_MS, now - DAY_MS)),
             partial: None,
             notice: "",
+            fields: "",
             kinds: &[],
         },
         Item {
@@ -283,6 +292,7 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             window: Some((now + 10 * DAY_MS, now + 40 * DAY_MS)),
             partial: None,
             notice: "学生医疗保险费由学校代收后统一参保；已在户籍地参保的同学请向学院说明，无需缴纳。",
+            fields: "",
             kinds: &[PayerKind::EnrolledStudent, PayerKind::NewStudent],
         },
     ];
@@ -299,6 +309,8 @@ pub async fn seed_if_empty_with(engine: &Engine, rule: &InitialPasswordRule) -> 
             profile: Profile {
                 notice: it.notice.to_string(),
                 audience: Audience { kinds: it.kinds.to_vec(), ..Audience::default() },
+                fields: bursar_domain::project::parse_field_lines(it.fields)
+                    .map_err(|e| anyhow::anyhow!("demo fields of {}: {e}", it.code))?,
                 ..Profile::usual_for(it.fee_type)
             },
         };

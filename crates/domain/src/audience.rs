@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use crate::fee::FeeType;
 use crate::payer::PayerKind;
+use crate::project::Field;
 
 /// Most entries in one of an audience's lists (a school has some hundreds of majors and classes).
 pub const MAX_ENTRIES: usize = 300;
@@ -191,12 +192,19 @@ pub struct Profile {
     pub receipt_kind: ReceiptKind,
     /// 缴费须知: what payers read before paying (plain text; empty: none).
     pub notice: String,
+    /// What payers are asked when they pay it on the portal (发票抬头, 考生号…; empty: nothing).
+    pub fields: Vec<Field>,
 }
 
 impl Profile {
     /// Everyone, the usual receipt for the type, no notice.
     pub fn usual_for(t: FeeType) -> Profile {
-        Profile { audience: Audience::default(), receipt_kind: ReceiptKind::usual_for(t), notice: String::new() }
+        Profile {
+            audience: Audience::default(),
+            receipt_kind: ReceiptKind::usual_for(t),
+            notice: String::new(),
+            fields: Vec::new(),
+        }
     }
 
     /// Checks what an operator wrote.

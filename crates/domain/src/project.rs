@@ -307,9 +307,33 @@ pub fn parse_field_lines(text: &str) -> Result<Vec<Field>, String> {
     Ok(fields)
 }
 
+/// Writes fields back in the form [`parse_field_lines`] reads (the stored form, and what the
+/// form shows for editing): parsing the output gives the same fields.
+pub fn format_field_lines(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            let mut line = format!("{}|{}|{}|{}", f.name, f.label, f.kind.as_str(), if f.required { 1 } else { 0 });
+            if !f.options.is_empty() {
+                line.push('|');
+                line.push_str(&f.options.join(","));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_lines_read_back_the_same() {
+        let fields = fields();
+        assert_eq!(parse_field_lines(&format_field_lines(&fields)).expect("parses"), fields);
+        assert_eq!(format_field_lines(&[]), "");
+    }
 
     fn fields() -> Vec<Field> {
         parse_field_lines(

@@ -26,6 +26,9 @@ pub enum StoreError {
     UnknownCode(#[from] bursar_domain::codes::UnknownCode),
     #[error("unsupported database URL (use sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
+    /// A stored value that only Bursar writes cannot be read back (a corrupt row).
+    #[error("a stored value cannot be read: {0}")]
+    Corrupt(String),
 }
 
 /// Errors that mean "the transaction lost a race with another one; run it again".

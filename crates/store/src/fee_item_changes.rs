@@ -47,6 +47,7 @@ pub struct ChangeRow {
     pub audience_majors: String,
     pub audience_grades: String,
     pub audience_classes: String,
+    pub fields: String,
 }
 
 impl ChangeRow {
@@ -67,12 +68,13 @@ impl ChangeRow {
                 ),
                 receipt_kind: self.receipt_kind,
                 notice: self.payer_notice.clone(),
+                fields: bursar_domain::project::parse_field_lines(&self.fields).unwrap_or_default(),
             },
         }
     }
 }
 
-const COLS: &str = "id, fee_item_id, version, name, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, note, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms, receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes";
+const COLS: &str = "id, fee_item_id, version, name, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, note, state, requested_by, decided_by, decision_comment, created_at_ms, decided_at_ms, receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes, fields";
 
 /// A new change (the next version), waiting. `Duplicate` when one is waiting already.
 pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by: &str) -> Result<i64, StoreError> {
@@ -84,7 +86,7 @@ pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by:
     let audience = t.profile.audience.to_stored();
     let now = c.now_ms;
     sqlx::query(&format!(
-        "INSERT INTO fee_item_changes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, NULL, NULL, $11, NULL, $12, $13, $14, $15, $16, $17, $18)"
+        "INSERT INTO fee_item_changes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, NULL, NULL, $11, NULL, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(id)
     .bind(item)
@@ -104,6 +106,7 @@ pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by:
     .bind(&audience[2])
     .bind(&audience[3])
     .bind(&audience[4])
+    .bind(bursar_domain::project::format_field_lines(&t.profile.fields))
     .execute(c.raw())
     .await
     .map_err(|e| {
@@ -155,7 +158,7 @@ pub async fn decide(c: &mut Tx, ch: &ChangeRow, approve: bool, by: &str, comment
         sqlx::query(
             "UPDATE fee_items SET name = $1, window_start_ms = $2, window_end_ms = $3, partial_allowed = $4, min_partial_fen = $5,
                     receipt_kind = $7, payer_notice = $8, audience_kinds = $9, audience_departments = $10, audience_majors = $11,
-                    audience_grades = $12, audience_classes = $13
+                    audience_grades = $12, audience_classes = $13, fields = $14
               WHERE id = $6",
         )
         .bind(&ch.name)
@@ -171,6 +174,7 @@ pub async fn decide(c: &mut Tx, ch: &ChangeRow, approve: bool, by: &str, comment
         .bind(&ch.audience_majors)
         .bind(&ch.audience_grades)
         .bind(&ch.audience_classes)
+        .bind(&ch.fields)
         .execute(c.raw())
         .await?;
     }

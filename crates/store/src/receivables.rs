@@ -39,6 +39,8 @@ pub struct FeeItemRow {
     pub audience_majors: String,
     pub audience_grades: String,
     pub audience_classes: String,
+    /// Field lines (see [`bursar_domain::project::parse_field_lines`]).
+    pub fields: String,
 }
 
 /// The fee rules from a fee item's stored columns.
@@ -62,7 +64,16 @@ fn rules_from(
 impl FeeItemRow {
     /// Whom the item is for, its receipt and its notice.
     pub fn profile(&self) -> Profile {
-        Profile { audience: self.audience(), receipt_kind: self.receipt_kind, notice: self.payer_notice.clone() }
+        Profile {
+            audience: self.audience(),
+            receipt_kind: self.receipt_kind,
+            notice: self.payer_notice.clone(),
+            fields: self.fields(),
+        }
+    }
+    /// What payers are asked when they pay it (stored lines that no longer parse: none).
+    pub fn fields(&self) -> Vec<bursar_domain::project::Field> {
+        bursar_domain::project::parse_field_lines(&self.fields).unwrap_or_default()
     }
     pub fn audience(&self) -> Audience {
         Audience::from_stored(
@@ -84,7 +95,7 @@ impl FeeItemRow {
     }
 }
 
-const FEE_ITEM_COLS: &str = "id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, requested_by, request_note, decided_by, decision_comment, decided_at_ms, receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes";
+const FEE_ITEM_COLS: &str = "id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, requested_by, request_note, decided_by, decision_comment, decided_at_ms, receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes, fields";
 
 /// Orders fee items as payers and finance expect them: tuition, accommodation, then the rest.
 pub(crate) const FEE_TYPE_ORDER: &str = "CASE f.fee_type WHEN 'tuition' THEN 0 WHEN 'accommodation' THEN 1 ELSE 2 END";
@@ -123,9 +134,15 @@ pub struct ReceivableView {
     #[sqlx(try_from = "String")]
     pub receipt_kind: ReceiptKind,
     pub payer_notice: String,
+    /// The item's field lines (what payers are asked when paying it).
+    pub item_fields: String,
 }
 
 impl ReceivableView {
+    /// What the payer is asked when paying it.
+    pub fn fields(&self) -> Vec<bursar_domain::project::Field> {
+        bursar_domain::project::parse_field_lines(&self.item_fields).unwrap_or_default()
+    }
     pub fn outstanding(&self) -> Fen {
         bursar_domain::fee::outstanding(self.due_fen, self.waived_fen, self.paid_fen)
     }
@@ -142,7 +159,8 @@ impl ReceivableView {
 
 const VIEW_SELECT: &str = "SELECT r.id, r.payer_id, r.fee_item_id, r.academic_year, r.due_fen, r.waived_fen, r.paid_fen, r.state,
         f.code AS item_code, f.name AS item_name, f.department_id, f.fee_type, f.status, f.window_start_ms, f.window_end_ms,
-        f.partial_allowed, f.min_partial_fen, r.deferred_until_ms, r.deferral_kind, f.receipt_kind, f.payer_notice
+        f.partial_allowed, f.min_partial_fen, r.deferred_until_ms, r.deferral_kind, f.receipt_kind, f.payer_notice,
+        f.fields AS item_fields
    FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id";
 
 #[derive(Clone, Debug)]
@@ -166,8 +184,8 @@ pub async fn insert_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>, now_ms: i
     let audience = f.profile.audience.to_stored();
     let r = sqlx::query(
         "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms, requested_by, request_note,
-                                receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                                receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes, fields)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(id)
     .bind(f.code)
@@ -189,6 +207,7 @@ pub async fn insert_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>, now_ms: i
     .bind(&audience[2])
     .bind(&audience[3])
     .bind(&audience[4])
+    .bind(bursar_domain::project::format_field_lines(&f.profile.fields))
     .execute(c.raw())
     .await;
     match r {
@@ -564,4 +583,50 @@ pub async fn defer(c: &mut Tx, id: &str, until_ms: i64, kind: &str) -> Result<bo
     .execute(c.raw())
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// A receivable's answers to its fee item's fields (JSON of name → answer), if any.
+pub async fn answers(c: &mut impl Conn, receivable_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT answers FROM receivable_answers WHERE receivable_id = $1")
+        .bind(receivable_id)
+        .fetch_optional(c.raw())
+        .await?)
+}
+
+/// Keeps a receivable's latest answers.
+pub async fn set_answers(c: &mut Tx, receivable_id: &str, answers_json: &str) -> Result<(), StoreError> {
+    let now = c.now_ms;
+    sqlx::query(
+        "INSERT INTO receivable_answers (receivable_id, answers, updated_at_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (receivable_id) DO UPDATE SET answers = excluded.answers, updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(receivable_id)
+    .bind(answers_json)
+    .bind(now)
+    .execute(c.raw())
+    .await?;
+    Ok(())
+}
+
+/// One payer's answers to an item's fields, for finance's export.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AnswerRow {
+    pub identifier: String,
+    pub name: String,
+    pub academic_year: String,
+    pub answers: String,
+    pub updated_at_ms: i64,
+}
+
+/// Every answer given for an item's receivables, by payer number (at most `limit`).
+pub async fn answers_of_item(c: &mut impl Conn, fee_item_id: &str, limit: i64) -> Result<Vec<AnswerRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT p.identifier, p.name, r.academic_year, a.answers, a.updated_at_ms
+           FROM receivable_answers a JOIN receivables r ON r.id = a.receivable_id JOIN payers p ON p.id = r.payer_id
+          WHERE r.fee_item_id = $1 ORDER BY p.identifier, r.academic_year LIMIT $2",
+    )
+    .bind(fee_item_id)
+    .bind(limit)
+    .fetch_all(c.raw())
+    .await?)
 }

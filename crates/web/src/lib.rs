@@ -10,6 +10,7 @@ pub mod api;
 pub mod captcha;
 pub mod cashier;
 mod error;
+mod fields;
 pub mod guard;
 pub(crate) mod hygiene;
 pub mod i18n;

@@ -175,6 +175,7 @@ both_stores!(whom_an_item_is_for_changes_only_through_an_approved_change, |env: 
             audience: Audience { kinds: vec![PayerKind::Staff, PayerKind::External], ..Audience::default() },
             receipt_kind: ReceiptKind::NonTax,
             notice: "培训费一经缴纳，开班后不予退还。".into(),
+            fields: item.fields(),
         },
     };
     // Bad lists are refused with the reason.
@@ -212,5 +213,132 @@ both_stores!(whom_an_item_is_for_changes_only_through_an_approved_change, |env: 
     let back = app.engine.request_fee_item_change(&clerk, &item.id, &terms, "恢复").await.unwrap();
     app.engine.decide_fee_item_change(&approver, &back, true, "").await.unwrap();
     assert!(now(app.store.clone(), item.id.clone()).await.audience().is_everyone());
+    app.stop().await;
+});
+
+both_stores!(what_an_item_asks_is_answered_before_the_payer_orders_it, |env: TestEnv| async move {
+    use bursar_domain::payment::{ChannelKind, MerchantState};
+    use bursar_domain::project::parse_field_lines;
+    use std::collections::BTreeMap;
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let (student, payer) = first_student(&app.store).await;
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let dept = student.department_id.clone().unwrap();
+    let fields = parse_field_lines("invoice_title|发票抬头|text|1\nsize|服装尺码|select|0|S,M,L").unwrap();
+    let mut application = bursar_engine::collection::fee_items::FeeItemApplication {
+        code: "HWF-2026".into(),
+        name: "户外拓展训练费".into(),
+        department_id: dept,
+        fee_type: FeeType::Training,
+        window_start_ms: None,
+        window_end_ms: None,
+        partial_allowed: false,
+        min_partial: Fen::ZERO,
+        note: "依据文件".into(),
+        channels: Vec::new(),
+        profile: Profile { fields: fields.clone(), ..Profile::usual_for(FeeType::Training) },
+    };
+    // Fields that do not read back as themselves are refused.
+    let mut bad = application.clone();
+    bad.profile.fields[0].name = "发票".into();
+    assert!(app.engine.apply_fee_item(&clerk, &bad).await.is_err());
+    application.code = "HWF-2026".into();
+    let item = app.engine.apply_fee_item(&clerk, &application).await.unwrap();
+    let accounts = app.engine.operator_view(&approver).merchant_accounts().await.unwrap();
+    let card =
+        accounts.iter().find(|a| a.channel == ChannelKind::CampusCard && a.state == MerchantState::Active).unwrap();
+    let decision = FeeItemDecision::Approve { channels: vec![(ChannelKind::CampusCard, card.id.clone())], open: true };
+    app.engine.decide_fee_item(&approver, &item, decision, "同意").await.unwrap();
+    let bill = BillInput {
+        payer_id: student.id.clone(),
+        fee_item_id: item.clone(),
+        academic_year: YEAR.into(),
+        amount: Fen(12_000),
+    };
+    app.engine.raise_bills(&Principal::System(SystemJob::Seed), &[bill], "test").await.unwrap();
+    let rid: String = {
+        let rows = receivables::for_payer(&mut app.store.read().await.unwrap(), &student.id).await.unwrap();
+        rows.into_iter().find(|r| r.item_code == "HWF-2026").unwrap().id
+    };
+
+    // The payer's own order needs the required answer; a cashier's does not.
+    let e = app.engine.create_order(&payer, &[(rid.clone(), Fen(12_000))]).await.unwrap_err();
+    assert!(e.to_string().contains("请填写发票抬头"), "{e}");
+    let answers =
+        |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+    let e = app
+        .engine
+        .answer_fee_fields(&payer, &rid, &answers(&[("invoice_title", "山东某公司"), ("size", "XXL")]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("服装尺码"), "{e}");
+    // Another payer cannot answer for this one.
+    let other_number: String = {
+        let mut c = app.store.read().await.unwrap();
+        sqlx::query_scalar(
+            "SELECT identifier FROM payers WHERE kind = 'enrolled_student' AND id <> $1 ORDER BY identifier LIMIT 1",
+        )
+        .bind(&student.id)
+        .fetch_one(c.raw())
+        .await
+        .unwrap()
+    };
+    let (_, other) = crate::support::payer(&app.store, PayerKind::EnrolledStudent, &other_number).await;
+    assert!(app.engine.answer_fee_fields(&other, &rid, &answers(&[("invoice_title", "x")])).await.is_err());
+
+    // Through the portal: the pay page asks, the answer is kept and the order made.
+    let web = login_student(&base).await;
+    let pay = web.get(format!("{base}/portal/pay?year={YEAR}")).send().await.unwrap().text().await.unwrap();
+    let input = format!("f_{rid}_invoice_title");
+    assert!(pay.contains(&format!("name=\"{input}\"")) && pay.contains("发票抬头"), "{pay}");
+    let form = |title: &str| {
+        vec![
+            ("csrf".to_string(), csrf_of(&pay)),
+            ("year".into(), YEAR.into()),
+            ("sel".into(), rid.clone()),
+            (format!("amount_{rid}"), "120.00".into()),
+            (input.clone(), title.into()),
+            (format!("f_{rid}_size"), "M".into()),
+        ]
+    };
+    let refused = web.post(format!("{base}/portal/orders")).form(&form("  ")).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("请填写发票抬头"));
+    let made = web.post(format!("{base}/portal/orders")).form(&form("山东某科技有限公司")).send().await.unwrap();
+    assert_eq!(made.status(), 303, "{}", made.text().await.unwrap_or_default());
+    assert_eq!(
+        app.engine.fee_answers(&payer, &rid).await.unwrap(),
+        answers(&[("invoice_title", "山东某科技有限公司"), ("size", "M")])
+    );
+    // The pay page shows what was answered; the log names the fields, never the answers.
+    let pay = web.get(format!("{base}/portal/pay?year={YEAR}")).send().await.unwrap().text().await.unwrap();
+    assert!(pay.contains("value=\"山东某科技有限公司\""));
+    let logged = scalar(
+        &app.store,
+        "SELECT COUNT(*) FROM operation_log WHERE action = 'receivable.answers' AND detail NOT LIKE '%山东%'",
+        &[],
+    )
+    .await;
+    assert_eq!(logged, 1);
+
+    // Finance exports what payers answered.
+    let fin = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let detail = fin.get(format!("{base}/admin/fee-items/{item}")).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("发票抬头（单行文字，必填）"), "{detail}");
+    let x = fin.get(format!("{base}/admin/fee-items/{item}/answers.xlsx")).send().await.unwrap();
+    assert_eq!(x.status(), 200);
+    let bytes = x.bytes().await.unwrap();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    use calamine::Reader;
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows[0][..5], ["学号/工号", "姓名", "学年", "发票抬头", "服装尺码"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[1][0].as_str(), rows[1][3].as_str(), rows[1][4].as_str()),
+        (student.identifier.as_str(), "山东某科技有限公司", "M")
+    );
     app.stop().await;
 });

@@ -51,6 +51,10 @@ fn describe(was: &Terms, to: &Terms) -> String {
     if was.profile.notice != to.profile.notice {
         parts.push("notice changed".to_string());
     }
+    if was.profile.fields != to.profile.fields {
+        let names: Vec<&str> = to.profile.fields.iter().map(|f| f.name.as_str()).collect();
+        parts.push(format!("fields={}", names.join(",")));
+    }
     parts.join(" ")
 }
 

@@ -67,7 +67,16 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), EngineError> {
     if !p.notice_ok() {
         return Err(refused(format!("缴费须知不超过 {} 字", bursar_domain::audience::MAX_NOTICE_CHARS)));
     }
-    Ok(())
+    // The fields must read back as themselves (names, kinds, options as the form takes them).
+    let lines = bursar_domain::project::format_field_lines(&p.fields);
+    if lines.chars().count() > 4_000 {
+        return Err(refused("缴费时收集的信息过长（不超过 4000 字）"));
+    }
+    match bursar_domain::project::parse_field_lines(&lines) {
+        Ok(back) if back == p.fields => Ok(()),
+        Ok(_) => Err(refused("缴费时收集的信息写法不正确")),
+        Err(e) => Err(refused(format!("缴费时收集的信息：{e}"))),
+    }
 }
 
 /// The departments an audience names must exist.

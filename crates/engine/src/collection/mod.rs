@@ -2,6 +2,7 @@
 //! channel (online, payment codes at the counter, the campus card, imported offline records),
 //! and applying what a channel says — in one transaction with the ledger and the receivables.
 
+pub mod answers;
 pub mod apply;
 pub mod cards;
 pub mod codes;

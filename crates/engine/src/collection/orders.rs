@@ -9,13 +9,15 @@ use bursar_store::{receivables, Conn, Tx};
 use crate::engine::{log, require, Engine};
 use crate::error::EngineError;
 
-/// Checks one line against the rules and the payer's scope, in the caller's read or transaction.
+/// Checks one line against the rules and the payer's scope, in the caller's read or transaction;
+/// `asked`: the payer is making it, so what the item asks must have been answered.
 async fn check_line(
     c: &mut impl Conn,
     scope: &Scope,
     now_ms: i64,
     receivable_id: &str,
     amount: Fen,
+    asked: bool,
 ) -> Result<(), EngineError> {
     let r = match receivables::receivable(c, receivable_id).await {
         Ok(r) if scope.covers_payer(&r.payer_id) => r,
@@ -30,6 +32,9 @@ async fn check_line(
         }
         other => other,
     })?;
+    if asked {
+        super::answers::check_answered(c, &r).await?;
+    }
     Ok(())
 }
 
@@ -41,7 +46,7 @@ pub(crate) async fn check_order_payable(tx: &mut Tx, order: &OrderRow) -> Result
     let now = tx.now_ms;
     let scope = Scope::Payer(order.payer_id.clone());
     for l in pay_store::order_lines(tx, &order.id).await? {
-        check_line(tx, &scope, now, &l.receivable_id, l.amount_fen).await?;
+        check_line(tx, &scope, now, &l.receivable_id, l.amount_fen, false).await?;
     }
     if let Some(api) = bursar_store::api::order_of(tx, &order.id).await? {
         if api.expires_at_ms <= now {
@@ -63,8 +68,10 @@ async fn insert_checked_order(
 ) -> Result<String, EngineError> {
     let now = tx.now_ms;
     let mut total = Fen::ZERO;
+    // The payer's own orders ask what the items ask; a cashier's and a business system's do not.
+    let asked = tag.is_empty();
     for (rid, amount) in lines {
-        check_line(tx, scope, now, rid, *amount).await?;
+        check_line(tx, scope, now, rid, *amount, asked).await?;
         total = total.checked_add(*amount)?;
     }
     let order_id = tx.new_id();
@@ -132,7 +139,7 @@ impl Engine {
             // The same rules as a new order: an order is reused only while it could be made now.
             let now = self.store().now_ms();
             for (rid, amount) in lines {
-                if check_line(&mut c, &scope, now, rid, *amount).await.is_err() {
+                if check_line(&mut c, &scope, now, rid, *amount, true).await.is_err() {
                     drop(c);
                     return self.create_order(by, lines).await; // refused there, with the reason
                 }

@@ -234,6 +234,14 @@ impl OperatorView<'_> {
         Ok(all.into_iter().filter(|(id, _)| scope.covers_department(id)).collect())
     }
 
+    /// Every department (id, name), whatever the operator's own: whom a fee item is for may name
+    /// any college, whoever applies for it.
+    pub async fn all_departments(&self) -> Result<Vec<(String, String)>, EngineError> {
+        self.read_scope(&[Permission::ManageProjects, Permission::ApplyFeeItem, Permission::ViewCollection])?;
+        let mut c = self.engine.store().read().await?;
+        Ok(payers::departments(&mut c).await?)
+    }
+
     /// A page of the operation log, newest first (auditors, finance administrators, system
     /// administrators).
     pub async fn operation_log(

@@ -116,7 +116,7 @@ async fn page_with(
     let (item, _) = view.fee_item(id).await?;
     let names = view.operator_names().await?;
     let who = |a: &str| names.get(a).cloned().unwrap_or_else(|| "系统".into());
-    let departments = view.departments().await?;
+    let departments = view.all_departments().await?;
     let department_names: HashMap<String, String> = departments.iter().cloned().collect();
     let me = p.actor_ref();
     let can_approve = p.can(Permission::ApproveFeeItem);

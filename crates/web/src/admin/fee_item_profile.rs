@@ -19,6 +19,8 @@ pub struct ProfileForm {
     /// A receipt-kind code; empty: the usual one for the fee type.
     pub receipt_kind: String,
     pub notice: String,
+    /// Field lines (name|label|kind|required|options), one per line.
+    pub fields: String,
 }
 
 /// What the form offers.
@@ -51,6 +53,7 @@ impl ProfileForm {
             classes: one("audience_classes"),
             receipt_kind: one("receipt_kind"),
             notice: one("payer_notice"),
+            fields: one("fields"),
         }
     }
 
@@ -65,6 +68,7 @@ impl ProfileForm {
             classes: a.classes.join("、"),
             receipt_kind: p.receipt_kind.as_str().to_string(),
             notice: p.notice.clone(),
+            fields: bursar_domain::project::format_field_lines(&p.fields),
         }
     }
 
@@ -88,6 +92,7 @@ impl ProfileForm {
             },
             receipt_kind,
             notice: self.notice.replace("\r\n", "\n").trim().to_string(),
+            fields: bursar_domain::project::parse_field_lines(&self.fields).map_err(|e| format!("收集信息：{e}"))?,
         })
     }
 

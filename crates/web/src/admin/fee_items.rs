@@ -27,6 +27,7 @@ pub fn routes() -> Routes {
         .route("/admin/fee-items/{id}", Guard::Operator, get(detail))
         .route("/admin/fee-items/{id}/decide", Guard::Permission(Permission::ApproveFeeItem), post(decide))
         .route("/admin/fee-items/{id}/status", Guard::Permission(Permission::ApproveFeeItem), post(set_status))
+        .route("/admin/fee-items/{id}/answers.xlsx", Guard::Permission(Permission::ViewCollection), get(answers_xlsx))
 }
 
 pub struct ItemView {
@@ -134,7 +135,7 @@ async fn list_with_form(
         items,
         can_apply,
         form,
-        choices: ProfileChoices::new(departments.clone()),
+        choices: ProfileChoices::new(if can_apply { view.all_departments().await? } else { Vec::new() }),
         departments,
         types: FeeType::ALL.iter().map(|t| (t.as_str(), t.label_zh())).collect(),
         pf,
@@ -236,6 +237,9 @@ struct DetailPage {
     audience: String,
     receipt_kind: &'static str,
     payer_notice: String,
+    /// What payers are asked when paying it, in words ("发票抬头（单行文字，必填）").
+    fields: Vec<String>,
+    can_export_answers: bool,
     channels: Vec<ChannelChoice>,
     can_decide: bool,
     own_request: bool,
@@ -259,7 +263,7 @@ async fn detail_page(
     let view = s.engine.operator_view(p);
     let (item, routes) = view.fee_item(id).await?;
     let names = view.operator_names().await?;
-    let departments: std::collections::HashMap<String, String> = view.departments().await?.into_iter().collect();
+    let departments: std::collections::HashMap<String, String> = view.all_departments().await?.into_iter().collect();
     let department = departments.get(&item.department_id).cloned();
     // A project's fee item: what the project charges, for whom and when.
     let project = view.projects().await?.into_iter().find(|p| p.fee_item_id == item.id).map(|p| {
@@ -330,6 +334,12 @@ async fn detail_page(
         audience: describe_audience(&item.audience(), &departments),
         receipt_kind: item.receipt_kind.label_zh(),
         payer_notice: item.payer_notice.clone(),
+        fields: item
+            .fields()
+            .iter()
+            .map(|f| format!("{}（{}，{}）", f.label, f.kind.label_zh(), if f.required { "必填" } else { "选填" }))
+            .collect(),
+        can_export_answers: p.can(Permission::ViewCollection),
         channels,
         can_decide: can_approve && item.status == FeeItemStatus::PendingApproval,
         own_request,
@@ -414,4 +424,36 @@ pub async fn set_status(
         Err(EngineError::Rule(e)) => detail_with(&s, &c, &id, e.to_string()).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// What payers answered to the item's fields, as a workbook: number, name, year, one column per
+/// field, when.
+pub async fn answers_xlsx(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let (item, _) = s.engine.operator_view(c.0.principal()).fee_item(&id).await?;
+    let (fields, rows) = s.engine.fee_item_answers(c.0.principal(), &id).await?;
+    let xerr = |e: rust_xlsxwriter::XlsxError| WebError::Internal(format!("xlsx: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let sheet = book.add_worksheet().set_name("缴费人填写的信息").map_err(xerr)?;
+    let mut head = vec!["学号/工号".to_string(), "姓名".into(), "学年".into()];
+    head.extend(fields.iter().map(|f| f.label.clone()));
+    head.push("填写时间".into());
+    for (col, h) in (0u16..).zip(&head) {
+        sheet.write_string_with_format(0, col, h, &bold).map_err(xerr)?;
+    }
+    for (row, (r, answers)) in (1u32..).zip(&rows) {
+        let mut cells = vec![r.identifier.clone(), r.name.clone(), r.academic_year.clone()];
+        cells.extend(fields.iter().map(|f| answers.get(&f.name).cloned().unwrap_or_default()));
+        cells.push(crate::views::datetime(r.updated_at_ms));
+        for (col, v) in (0u16..).zip(&cells) {
+            sheet.write_string(row, col, v).map_err(xerr)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(xerr)?;
+    let bytes = book.save_to_buffer().map_err(xerr)?;
+    Ok(super::import_report::xlsx_response(bytes, &format!("answers-{}.xlsx", item.code)))
 }

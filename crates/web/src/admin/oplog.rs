@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bursar_domain::access::{ActorKind, Permission, SystemJob};
 use bursar_domain::fee::{FeeItemStatus, ReceivableState};
 use bursar_domain::order::OrderState;
@@ -344,12 +343,5 @@ pub async fn export(
         }
     }
     let bytes = book.save_to_buffer().map_err(xerr)?;
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    );
-    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"operation-log.xlsx\""));
-    Ok(resp)
+    Ok(super::import_report::xlsx_response(bytes, "operation-log.xlsx"))
 }

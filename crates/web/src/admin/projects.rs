@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use crate::guard::{get, post};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bursar_domain::access::Permission;
@@ -370,14 +369,5 @@ pub async fn admin_export(
         }
     }
     let bytes = book.save_to_buffer().map_err(xerr)?;
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"registrations-{}.xlsx\"", p.code)) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(resp)
+    Ok(super::import_report::xlsx_response(bytes, &format!("registrations-{}.xlsx", p.code)))
 }

@@ -13,7 +13,9 @@ use bursar_engine::queries::payer::PaymentWithRefunds;
 use bursar_engine::rows::{OrderLineView, ReceivableView};
 use bursar_engine::{EngineError, PayContext};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
+use crate::fields::{answers_with_prefix, field_views, FieldView};
 use crate::guard::PayerCtx;
 use crate::i18n::Translate as _;
 use crate::views::{date_or_unlimited, datetime, render, yuan, Chrome};
@@ -42,6 +44,8 @@ pub struct FeeRow {
     /// The receipt the payment brings, and the item's notice to payers (may be empty).
     pub receipt: &'static str,
     pub notice: String,
+    /// What the item asks when it is paid (filled on the pay page only).
+    pub fields: Vec<FieldView>,
 }
 
 fn fee_row(r: &ReceivableView, now: i64) -> FeeRow {
@@ -75,6 +79,7 @@ fn fee_row(r: &ReceivableView, now: i64) -> FeeRow {
         reason,
         receipt: r.receipt_kind.label_zh(),
         notice: r.payer_notice.clone(),
+        fields: Vec::new(),
     }
 }
 
@@ -129,7 +134,16 @@ pub struct YearQuery {
     year: Option<String>,
 }
 
-async fn pay_page_with(s: &AppState, c: &PayerCtx, year: Option<String>, error: String) -> Result<Response, WebError> {
+/// Typed answers per receivable, kept when the page comes back with an error.
+type Typed = BTreeMap<String, BTreeMap<String, String>>;
+
+async fn pay_page_with(
+    s: &AppState,
+    c: &PayerCtx,
+    year: Option<String>,
+    error: String,
+    typed: &Typed,
+) -> Result<Response, WebError> {
     let chrome = super::chrome(s, &c.0, "pay");
     let now = s.engine.store().now_ms();
     let all = s.engine.payer_view(c.0.principal())?.receivables().await?;
@@ -139,16 +153,26 @@ async fn pay_page_with(s: &AppState, c: &PayerCtx, year: Option<String>, error: 
     years.dedup();
     let year = year.filter(|y| years.contains(y)).or_else(|| years.first().cloned()).unwrap_or_default();
     let rows: Vec<_> = all.iter().filter(|r| r.academic_year == year && r.outstanding().is_positive()).collect();
-    let groups = vec![
-        FeeGroup {
-            title: "学费",
-            rows: rows.iter().filter(|r| r.fee_type.is_annual()).map(|r| fee_row(r, now)).collect(),
-        },
-        FeeGroup {
-            title: "其他费用",
-            rows: rows.iter().filter(|r| !r.fee_type.is_annual()).map(|r| fee_row(r, now)).collect(),
-        },
-    ];
+    let mut annual = Vec::new();
+    let mut other = Vec::new();
+    for r in &rows {
+        let mut row = fee_row(r, now);
+        let fields = r.fields();
+        if row.payable && !fields.is_empty() {
+            // What the item asks: as typed after a refusal, else as the payer last answered.
+            let values = match typed.get(&r.id) {
+                Some(t) => t.clone(),
+                None => s.engine.fee_answers(c.0.principal(), &r.id).await?,
+            };
+            row.fields = field_views(&fields, &values, &format!("f_{}_", r.id));
+        }
+        if r.fee_type.is_annual() {
+            annual.push(row)
+        } else {
+            other.push(row)
+        }
+    }
+    let groups = vec![FeeGroup { title: "学费", rows: annual }, FeeGroup { title: "其他费用", rows: other }];
     let mut resp = render(&PayPage { chrome, years, year, groups, error: error.clone() })?;
     if !error.is_empty() {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -161,7 +185,7 @@ pub async fn pay_page(
     c: PayerCtx,
     Query(q): Query<YearQuery>,
 ) -> Result<Response, WebError> {
-    pay_page_with(&s, &c, q.year, String::new()).await
+    pay_page_with(&s, &c, q.year, String::new(), &Typed::new()).await
 }
 
 /// The selection form: `sel=<receivable id>` for each chosen line, `amount_<id>=<yuan>`.
@@ -173,19 +197,33 @@ pub async fn create_order(
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let year = get("year").map(str::to_string);
     let mut lines = Vec::new();
+    let mut typed = Typed::new();
     for (k, rid) in &pairs {
         if k != "sel" {
             continue;
         }
+        let answers = answers_with_prefix(&pairs, &format!("f_{rid}_"));
+        if !answers.is_empty() {
+            typed.insert(rid.clone(), answers);
+        }
         let amount_text = get(&format!("amount_{rid}")).unwrap_or("");
         match Fen::parse_yuan(amount_text) {
             Ok(a) => lines.push((rid.clone(), a)),
-            Err(e) => return pay_page_with(&s, &c, year, e.to_string()).await,
+            Err(e) => return pay_page_with(&s, &c, year, e.to_string(), &typed).await,
+        }
+    }
+    // What the items ask is kept first (the order then finds it answered).
+    for (rid, answers) in &typed {
+        match s.engine.answer_fee_fields(c.0.principal(), rid, answers).await {
+            Ok(()) => {}
+            Err(EngineError::Rule(e)) => return pay_page_with(&s, &c, year, e.to_string(), &typed).await,
+            Err(EngineError::NotFound(_)) => return Err(WebError::NotFound),
+            Err(e) => return Err(e.into()),
         }
     }
     match s.engine.create_or_reuse_order(c.0.principal(), &lines).await {
         Ok(order_id) => Ok(Redirect::to(&format!("/portal/orders/{order_id}")).into_response()),
-        Err(EngineError::Rule(e)) => pay_page_with(&s, &c, year, e.to_string()).await,
+        Err(EngineError::Rule(e)) => pay_page_with(&s, &c, year, e.to_string(), &typed).await,
         Err(EngineError::NotFound(_)) => Err(WebError::NotFound),
         Err(e) => Err(e.into()),
     }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::fields::{field_views, FieldView};
 use crate::guard::{get, post};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -148,30 +149,6 @@ async fn list(State(s): State<AppState>, who: MaybeCurrent) -> Result<Response, 
     render(&ListPage { chrome, projects })
 }
 
-/// One field of the registration form, with what the payer typed (after a refusal).
-pub struct FieldView {
-    pub name: String,
-    pub label: String,
-    pub kind: &'static str,
-    pub required: bool,
-    pub options: Vec<String>,
-    pub value: String,
-}
-
-fn field_views(fields: &[Field], values: &BTreeMap<String, String>) -> Vec<FieldView> {
-    fields
-        .iter()
-        .map(|f| FieldView {
-            name: f.name.clone(),
-            label: f.label.clone(),
-            kind: f.kind.as_str(),
-            required: f.required,
-            options: f.options.clone(),
-            value: values.get(&f.name).cloned().unwrap_or_default(),
-        })
-        .collect()
-}
-
 /// A registration as its payer sees it.
 pub struct MyRegistration {
     pub project_id: String,
@@ -275,7 +252,7 @@ async fn detail_page(
     let mut resp = render(&DetailPage {
         chrome,
         project,
-        fields: field_views(&fields, values),
+        fields: field_views(&fields, values, "f_"),
         mine,
         error,
         kind_refused,
@@ -302,8 +279,7 @@ async fn register(
 ) -> Result<Response, WebError> {
     let who = MaybeCurrent(Some(payer.0.clone()));
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    let values: BTreeMap<String, String> =
-        pairs.iter().filter_map(|(k, v)| k.strip_prefix("f_").map(|n| (n.to_string(), v.clone()))).collect();
+    let values: BTreeMap<String, String> = crate::fields::answers_with_prefix(&pairs, "f_");
     if get("accept").is_none() {
         let typed = get("amount").unwrap_or("");
         return detail_page(&s, &who, &id, &values, typed, "请阅读并同意报名须知".into()).await;
