@@ -30,6 +30,8 @@ pub struct StandardLine {
     pub major: String,
     /// `""`: every grade.
     pub grade: String,
+    /// `""`: every class.
+    pub class_name: String,
     pub kind: Option<PayerKind>,
     pub amount: Fen,
 }
@@ -39,6 +41,7 @@ impl StandardLine {
         self.department_id.as_deref().is_none_or(|d| p.department_id == Some(d))
             && (self.major.is_empty() || self.major == p.major)
             && (self.grade.is_empty() || self.grade == p.grade)
+            && (self.class_name.is_empty() || self.class_name == p.class_name)
             && self.kind.is_none_or(|k| k == p.kind)
     }
     /// How many of its conditions are set: the most specific matching line applies.
@@ -46,10 +49,11 @@ impl StandardLine {
         u8::from(self.department_id.is_some())
             + u8::from(!self.major.is_empty())
             + u8::from(!self.grade.is_empty())
+            + u8::from(!self.class_name.is_empty())
             + u8::from(self.kind.is_some())
     }
-    fn selector(&self) -> (Option<&str>, &str, &str, Option<PayerKind>) {
-        (self.department_id.as_deref(), &self.major, &self.grade, self.kind)
+    fn selector(&self) -> (Option<&str>, &str, &str, &str, Option<PayerKind>) {
+        (self.department_id.as_deref(), &self.major, &self.grade, &self.class_name, self.kind)
     }
 }
 
@@ -59,6 +63,7 @@ pub struct PayerFacts<'a> {
     pub department_id: Option<&'a str>,
     pub major: &'a str,
     pub grade: &'a str,
+    pub class_name: &'a str,
     pub kind: PayerKind,
 }
 
@@ -161,6 +166,7 @@ mod tests {
             department_id: dept.map(str::to_string),
             major: major.into(),
             grade: grade.into(),
+            class_name: String::new(),
             kind,
             amount: Fen::new(yuan * 100),
         }
@@ -171,7 +177,18 @@ mod tests {
     }
 
     fn facts<'a>(dept: &'a str, major: &'a str, grade: &'a str) -> PayerFacts<'a> {
-        PayerFacts { department_id: Some(dept), major, grade, kind: PayerKind::EnrolledStudent }
+        PayerFacts {
+            department_id: Some(dept), major, grade, class_name: "软工2601", kind: PayerKind::EnrolledStudent
+        }
+    }
+
+    #[test]
+    fn a_class_line_is_more_specific_than_its_grade() {
+        let class = StandardLine { class_name: "软工2601".into(), ..line(None, "", "2026", None, 7500) };
+        let lines = vec![line(None, "", "2026", None, 7000), class];
+        assert_eq!(amount_for(&lines, &facts("cs", "软件工程", "2026")), Ok(y(7500)));
+        let other = PayerFacts { class_name: "软工2602", ..facts("cs", "软件工程", "2026") };
+        assert_eq!(amount_for(&lines, &other), Ok(y(7000)));
     }
 
     #[test]

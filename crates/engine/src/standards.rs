@@ -33,10 +33,11 @@ use crate::tables::{read_table, TableLimits};
 const STANDARD_LIMITS: TableLimits = TableLimits { max_rows: rules::MAX_LINES + 1, ..crate::roster::ROSTER_LIMITS };
 
 /// The standard's columns, by the names finance offices use; all but the amount may be blank.
-const COLUMNS: [(&str, &[&str]); 5] = [
+const COLUMNS: [(&str, &[&str]); 6] = [
     ("department", &["院系", "学院", "部门"]),
     ("major", &["专业"]),
     ("grade", &["年级"]),
+    ("class", &["班级"]),
     ("kind", &["缴费人类别", "类别", "人员类别"]),
     ("amount", &["金额", "金额（元）", "金额(元)", "收费标准", "标准（元）"]),
 ];
@@ -63,6 +64,7 @@ pub struct LineView {
     pub department: String,
     pub major: String,
     pub grade: String,
+    pub class_name: String,
     pub kind: Option<PayerKind>,
     pub amount: Fen,
 }
@@ -126,6 +128,7 @@ impl Engine {
                 department_id: None,
                 major: String::new(),
                 grade: String::new(),
+                class_name: String::new(),
                 kind: None,
                 amount,
             }],
@@ -208,6 +211,7 @@ impl Engine {
                     department: l.department_id.and_then(|d| names.get(&d).cloned()).unwrap_or_default(),
                     major: l.major,
                     grade: l.grade,
+                    class_name: l.class_name,
                     kind: l.kind,
                     amount: l.amount,
                 })
@@ -344,8 +348,13 @@ fn charge(
         class_name: &p.class_name,
     };
     audience.admits(&member).map_err(|_| Exclusion::Outside)?;
-    let facts =
-        PayerFacts { department_id: p.department_id.as_deref(), major: &p.major, grade: &p.grade, kind: p.kind };
+    let facts = PayerFacts {
+        department_id: p.department_id.as_deref(),
+        major: &p.major,
+        grade: &p.grade,
+        class_name: &p.class_name,
+        kind: p.kind,
+    };
     rules::amount_for(lines, &facts)
 }
 
@@ -405,12 +414,12 @@ async fn read_standard(c: &mut impl Conn, bytes: &[u8]) -> Result<Vec<StandardLi
                 continue;
             }
         };
-        let (major, grade) = (cell("major"), cell("grade"));
-        if major.chars().count() > 60 || grade.chars().count() > 20 {
-            problems.push(format!("第 {line} 行：专业或年级过长"));
+        let (major, grade, class_name) = (cell("major"), cell("grade"), cell("class"));
+        if major.chars().count() > 60 || grade.chars().count() > 20 || class_name.chars().count() > 60 {
+            problems.push(format!("第 {line} 行：专业、年级或班级过长"));
             continue;
         }
-        lines.push(StandardLine { department_id, major, grade, kind, amount });
+        lines.push(StandardLine { department_id, major, grade, class_name, kind, amount });
     }
     if !problems.is_empty() {
         let more = if problems.len() > 5 { format!("等 {} 处", problems.len()) } else { String::new() };

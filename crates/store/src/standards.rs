@@ -58,7 +58,7 @@ pub async fn insert(
     .await?;
     for (i, l) in lines.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO fee_standard_lines (standard_id, line_no, department_id, major, grade, payer_kind, amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO fee_standard_lines (standard_id, line_no, department_id, major, grade, payer_kind, amount_fen, class_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
@@ -67,6 +67,7 @@ pub async fn insert(
         .bind(&l.grade)
         .bind(l.kind.map(PayerKind::as_str))
         .bind(l.amount.get())
+        .bind(&l.class_name)
         .execute(c.raw())
         .await?;
     }
@@ -110,19 +111,19 @@ pub async fn waiting(c: &mut impl Conn) -> Result<Vec<StandardRow>, StoreError> 
     .await?)
 }
 
-type LineTuple = (Option<String>, String, String, Option<String>, i64);
+type LineTuple = (Option<String>, String, String, Option<String>, i64, String);
 
 pub async fn lines(c: &mut impl Conn, standard_id: &str) -> Result<Vec<StandardLine>, StoreError> {
     let rows: Vec<LineTuple> = sqlx::query_as(
-        "SELECT department_id, major, grade, payer_kind, amount_fen FROM fee_standard_lines WHERE standard_id = $1 ORDER BY line_no",
+        "SELECT department_id, major, grade, payer_kind, amount_fen, class_name FROM fee_standard_lines WHERE standard_id = $1 ORDER BY line_no",
     )
     .bind(standard_id)
     .fetch_all(c.raw())
     .await?;
     rows.into_iter()
-        .map(|(department_id, major, grade, kind, amount)| {
+        .map(|(department_id, major, grade, kind, amount, class_name)| {
             let kind = kind.map(PayerKind::try_from).transpose()?;
-            Ok(StandardLine { department_id, major, grade, kind, amount: Fen::new(amount) })
+            Ok(StandardLine { department_id, major, grade, class_name, kind, amount: Fen::new(amount) })
         })
         .collect()
 }

@@ -272,3 +272,60 @@ both_stores!(the_finance_view_and_the_command_line_raise_by_the_standard, |env: 
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(the_downloaded_template_is_a_standard_down_to_the_class, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    // Three 2026 students of 计算机学院: two 软件工程 in different classes, one 计算机科学.
+    let mut csv = String::from("学号,姓名,证件号码,院系,专业,年级,班级,学籍状态\n");
+    for (number, name, major, class, id17) in [
+        ("2026980001", "甲", "软件工程", "软工2601", "37030320080201001"),
+        ("2026980002", "乙", "软件工程", "软工2602", "37030320080201002"),
+        ("2026980003", "丙", "计算机科学", "计科2601", "37030320080201003"),
+    ] {
+        let id = complete_resident_id(id17).unwrap();
+        csv.push_str(&format!("{number},{name},{id},计算机学院,{major},2026,{class},在读\n"));
+    }
+    let by = Principal::System(SystemJob::Cli);
+    let none = |_: usize, _: usize| {};
+    let r = app
+        .engine
+        .import_roster(&by, PayerKind::EnrolledStudent, csv.as_bytes(), ImportMode::AllOrNothing, &none)
+        .await
+        .unwrap();
+    assert!(r.applied, "{:?}", r.problems);
+
+    // The template finance downloads, proposed as it is, is a standard of its three lines.
+    let web = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
+    let template = web.get(format!("{base}/admin/standards-template.xlsx")).send().await.unwrap();
+    assert_eq!(template.status(), 200);
+    let bytes = template.bytes().await.unwrap().to_vec();
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let item = tuition_id(&app).await;
+    let standard =
+        app.engine.propose_standard(&clerk, &item, YEAR, StandardSource::Table(bytes), "模板").await.unwrap();
+    app.engine.decide_standard(&approver, &standard, true, "").await.unwrap();
+    let views = app.engine.standards_of(&clerk, &item).await.unwrap();
+    let classes: Vec<&str> = views[0].lines.iter().map(|l| l.class_name.as_str()).collect();
+    assert_eq!(classes, ["", "", "软工2601"]);
+
+    // The class line is the most specific: 7,200 for 软工2601, 6,800 for the other 软件工程
+    // class, 5,000 for everyone else.
+    let rule = RaiseRule {
+        fee_item_code: "XF".into(),
+        academic_year: YEAR.into(),
+        group: Group {
+            kind: Some(PayerKind::EnrolledStudent),
+            department_id: Some(department_id(&app, "计算机学院").await),
+            grade: Some("2026".into()),
+            ..Group::default()
+        },
+    };
+    let plan = app.engine.plan_raise(&clerk, &rule).await.unwrap();
+    let amount_of = |number: &str| plan.sample.iter().find(|p| p.identifier == number).map(|p| p.amount);
+    assert_eq!(amount_of("2026980001"), Some(y(7200)));
+    assert_eq!(amount_of("2026980002"), Some(y(6800)));
+    assert_eq!(amount_of("2026980003"), Some(y(5000)));
+    app.stop().await;
+});

@@ -48,7 +48,7 @@ pub struct VersionView {
     pub requested_at: String,
     pub note: String,
     pub decision: String,
-    pub lines: Vec<[String; 5]>,
+    pub lines: Vec<[String; 6]>,
     pub more_lines: usize,
     /// This operator may decide it now.
     pub decidable: bool,
@@ -113,6 +113,7 @@ fn version_view(
                     any(l.department),
                     any(l.major),
                     any(l.grade),
+                    any(l.class_name),
                     l.kind.map(|k| k.label_zh().to_string()).unwrap_or_else(|| "不限".into()),
                     yuan(l.amount),
                 ]
@@ -254,13 +255,14 @@ pub async fn template(OperatorCtx(_): OperatorCtx) -> Result<Response, WebError>
     super::import_report::template_xlsx(
         "收费标准",
         &[
-            &["院系", "专业", "年级", "缴费人类别", "金额"],
-            &["", "", "", "", "5000.00"],
-            &["计算机学院", "软件工程", "2026", "", "6800.00"],
+            &["院系", "专业", "年级", "班级", "缴费人类别", "金额"],
+            &["", "", "", "", "", "5000.00"],
+            &["计算机学院", "软件工程", "2026", "", "", "6800.00"],
+            &["计算机学院", "软件工程", "2026", "软工2601", "", "7200.00"],
         ],
-        &[16.0; 5],
+        &[16.0; 6],
         &[
-            "每行一条标准：院系、专业、年级、缴费人类别留空表示不限；金额必填（元，最多两位小数）。",
+            "每行一条标准：院系、专业、年级、班级、缴费人类别留空表示不限；金额必填（元，最多两位小数）。",
             "一个缴费人适用多条时，取条件最具体（填写的条件最多）的一条；同样具体而金额不同的，生成应收时列为“标准冲突”，不会生成。",
             "缴费人类别：在校生、新生、教工、报名人员、校外人员。院系须与系统中的名称一致。",
             "提交后须由另一位有审核权限的人员审核；审核通过后成为该学年的现行标准，原标准保留为历史版本。",
