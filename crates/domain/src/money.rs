@@ -63,6 +63,83 @@ impl Fen {
     }
 
     /// `1234.50` style, no grouping: what channels and forms expect.
+    /// The amount in capitals as Chinese receipts and cheques write it (人民币大写): 壹仟贰佰元整,
+    /// 壹仟零伍元叁角, 壹拾万零壹拾元零伍分, 零元整.
+    pub fn to_capitals(self) -> String {
+        const DIGITS: [&str; 10] = ["零", "壹", "贰", "叁", "肆", "伍", "陆", "柒", "捌", "玖"];
+        const IN_SECTION: [&str; 4] = ["", "拾", "佰", "仟"];
+        const SECTIONS: [&str; 5] = ["", "万", "亿", "万亿", "亿亿"];
+        let negative = self.0 < 0;
+        let fen = self.0.unsigned_abs();
+        let (mut yuan, jiao, cent) = (fen / 100, (fen / 10 % 10) as usize, (fen % 10) as usize);
+        let mut out = String::new();
+        if yuan > 0 {
+            // Four-digit sections from the lowest; a run of zeros reads as one 零, none at the end.
+            let mut sections = Vec::new();
+            while yuan > 0 {
+                sections.push((yuan % 10_000) as usize);
+                yuan /= 10_000;
+            }
+            let mut pending_zero = false;
+            for (i, &section) in sections.iter().enumerate().rev() {
+                if section == 0 {
+                    pending_zero = !out.is_empty();
+                    continue;
+                }
+                if !out.is_empty() && (pending_zero || section < 1_000) {
+                    out.push('零');
+                }
+                pending_zero = false;
+                let mut zero = false;
+                for pos in (0..4).rev() {
+                    let d = section / 10usize.pow(pos as u32) % 10;
+                    let leading = section < 10usize.pow(pos as u32 + 1) && d == 0;
+                    if d == 0 {
+                        zero = !leading;
+                        continue;
+                    }
+                    if zero {
+                        out.push('零');
+                        zero = false;
+                    }
+                    out.push_str(DIGITS[d]);
+                    out.push_str(IN_SECTION[pos]);
+                }
+                out.push_str(SECTIONS[i]);
+            }
+            out.push('元');
+        }
+        match (jiao, cent) {
+            (0, 0) => {
+                if out.is_empty() {
+                    out.push_str("零元");
+                }
+                out.push('整');
+            }
+            (0, c) => {
+                if !out.is_empty() {
+                    out.push('零');
+                }
+                out.push_str(DIGITS[c]);
+                out.push('分');
+            }
+            (j, 0) => {
+                out.push_str(DIGITS[j]);
+                out.push('角');
+            }
+            (j, c) => {
+                out.push_str(DIGITS[j]);
+                out.push('角');
+                out.push_str(DIGITS[c]);
+                out.push('分');
+            }
+        }
+        if negative {
+            out.insert(0, '负');
+        }
+        out
+    }
+
     pub fn to_yuan_string(self) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
@@ -122,5 +199,34 @@ mod tests {
         assert_eq!(Fen(-150).to_string(), "-1.50");
         assert_eq!(Fen(100000).to_yuan_string(), "1000.00");
         assert_eq!(Fen(-1).to_yuan_string(), "-0.01");
+    }
+
+    #[test]
+    fn capitals_read_as_a_receipt_writes_them() {
+        let cases = [
+            (0, "零元整"),
+            (5, "伍分"),
+            (50, "伍角"),
+            (100, "壹元整"),
+            (1_000, "壹拾元整"),
+            (120_000, "壹仟贰佰元整"),
+            (100_530, "壹仟零伍元叁角"),
+            (123_456, "壹仟贰佰叁拾肆元伍角陆分"),
+            (100_005, "壹仟元零伍分"),
+            (10_001_000, "壹拾万零壹拾元整"),
+            (1_000_000, "壹万元整"),
+            (1_020_000, "壹万零贰佰元整"),
+            (10_000_000_000, "壹亿元整"),
+            (10_000_010_000, "壹亿零壹佰元整"),
+            (10_001_000_000, "壹亿零壹万元整"),
+            (10_010_000_000, "壹亿零壹拾万元整"),
+            (11_000_000_000, "壹亿壹仟万元整"),
+            (480_000, "肆仟捌佰元整"),
+            (1_000_000_001, "壹仟万元零壹分"),
+            (-2_500, "负贰拾伍元整"),
+        ];
+        for (fen, words) in cases {
+            assert_eq!(Fen(fen).to_capitals(), words, "{fen} fen");
+        }
     }
 }

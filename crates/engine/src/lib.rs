@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod merchants;
 pub mod projects;
 pub mod queries;
+pub mod receipt_profile;
 pub mod refunds;
 pub mod relief_import;
 pub mod roster;

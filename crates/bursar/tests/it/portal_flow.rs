@@ -130,6 +130,17 @@ both_stores!(payer_pays_tuition_with_wechat_end_to_end, |env: TestEnv| async mov
     let voucher = voucher.text().await.unwrap();
     assert!(voucher.contains("缴费凭证") && voucher.contains("3,200.00") && voucher.contains("住宿费"));
     assert!(voucher.contains("JF20"), "the receipt has its number");
+    // The amount in capitals, the receiving unit (the school until one is set), the college.
+    assert!(voucher.contains("人民币叁仟贰佰元整"), "{voucher}");
+    assert!(voucher.contains("收款单位") && voucher.contains("山东理工大学"));
+    assert!(voucher.contains("计算机学院"));
+    let sysadmin = operator(&app.engine, bursar::demo::SYSADMIN_USER).await;
+    assert!(app.engine.set_receiving_unit(&sysadmin, &"长".repeat(61)).await.is_err());
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    assert!(app.engine.set_receiving_unit(&clerk, "x").await.is_err(), "settings are the administrator's");
+    app.engine.set_receiving_unit(&sysadmin, "山东理工大学计划财务处").await.unwrap();
+    let voucher = c.get(format!("{base}{payment_path}/voucher")).send().await.unwrap().text().await.unwrap();
+    assert!(voucher.contains("山东理工大学计划财务处"));
     let verify_url = between(&voucher, "验证本凭证真伪：<br><a href=\"", "\"").expect("verification link").to_string();
     // Anyone holding the receipt can check it, and learns no more than needed.
     let public = client().get(&verify_url).send().await.unwrap();

@@ -27,6 +27,9 @@ struct SettingsPage {
     kinds: Vec<KindView>,
     /// (code, label, filed) of every kind of fee item that may be filed instead of reviewed.
     filing: Vec<(&'static str, &'static str, bool)>,
+    /// The receiving unit vouchers name (empty: the school's name), and that name.
+    receiving_unit: String,
+    school_name: String,
     notice: &'static str,
     error: String,
 }
@@ -56,7 +59,16 @@ async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: Strin
         .map(|t| (t.as_str(), t.label_zh(), filed.contains(t)))
         .collect();
     let failed = !error.is_empty();
-    let mut resp = render(&SettingsPage { chrome: super::chrome(s, c, "settings"), kinds, filing, notice, error })?;
+    let receiving_unit = s.engine.receiving_unit().await?.unwrap_or_default();
+    let mut resp = render(&SettingsPage {
+        chrome: super::chrome(s, c, "settings"),
+        kinds,
+        filing,
+        receiving_unit,
+        school_name: s.config.school_name.clone(),
+        notice,
+        error,
+    })?;
     if failed {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -113,6 +125,13 @@ pub async fn save(
                 Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+    if let Some(unit) = f.iter().find(|(n, _)| n == "receiving_unit").map(|(_, v)| v.as_str()) {
+        match s.engine.set_receiving_unit(c.principal(), unit).await {
+            Ok(()) => {}
+            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(Redirect::to("/admin/settings?saved=1").into_response())

@@ -103,6 +103,12 @@ struct VoucherPage {
     payer_name: String,
     payer_identifier: String,
     payer_id_masked: String,
+    /// The payer's college and class ("" when none).
+    payer_department: String,
+    payer_class: String,
+    /// 收款单位, and the total in capitals (人民币大写).
+    receiving_unit: String,
+    total_capitals: String,
     channel_txn_id: String,
     lines: Vec<LineRow>,
     receipt_number: String,
@@ -155,6 +161,10 @@ pub async fn voucher(
         overpaid_part: (overpaid > 0 && receipt.state != ReceiptState::Overpayment).then(|| yuan(Fen(overpaid))),
         verify_qr: bursar_channels::qr_svg(&verify_url),
         verify_url,
+        payer_department: view.department_name().await?,
+        receiving_unit: s.engine.receiving_unit().await?.unwrap_or_else(|| s.config.school_name.clone()),
+        total_capitals: p.payment.amount_fen.to_capitals(),
+        payer_class: me.class_name,
         payer_name: me.name,
         payer_identifier: me.identifier,
         payer_id_masked: me.id_number_masked,
