@@ -146,8 +146,12 @@ for (const [size, viewport] of Object.entries(viewports)) {
       }
       await whenShown(page, page.locator("#return-link"));
       await check("03-paid");
+      const voucher = await page.locator("#voucher-link").getAttribute("href");
       await runClock(page, 3_500);
       await page.waitForURL((u) => u.pathname.startsWith("/portal"), { timeout: 15_000 });
+      // The payer without a portal account keeps a voucher: the amount in capitals, printable.
+      await visit(voucher, "04-voucher");
+      assert.match(await page.locator("main").innerText(), /(人民币|RMB )肆佰伍拾元整/);
       await finish();
     });
   }

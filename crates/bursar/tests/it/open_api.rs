@@ -220,6 +220,19 @@ both_stores!(an_app_sells_a_training_the_payer_pays_at_the_cashier, |env: TestEn
     let signed: Vec<String> = q.iter().filter(|(k, _)| k != "signature").map(|(k, v)| format!("{k}={v}")).collect();
     assert_eq!(bursar_engine::access::sso::hmac_hex(&api.secret, signed.join("&").as_bytes()), sig);
     assert!(signed.contains(&"status=paid".to_string()));
+    // The payer, who has no portal account, opens the voucher from the success page; another
+    // link's token does not open it.
+    let voucher_path = between(&done, "id=\"voucher-link\" href=\"", "\"").expect("a voucher link").to_string();
+    let voucher = browser.get(format!("{}{voucher_path}", app.base_url)).send().await.unwrap();
+    assert_eq!(voucher.status(), 200);
+    let voucher = voucher.text().await.unwrap();
+    assert!(
+        voucher.contains("缴费凭证") && voucher.contains("人民币捌佰捌拾元整") && voucher.contains("职业技能培训费"),
+        "{voucher}"
+    );
+    assert!(voucher.contains("http://127.0.0.1:9/back?"), "and the way back to the app");
+    let forged = voucher_path.replacen("/cashier/", "/cashier/x", 1);
+    assert_eq!(browser.get(format!("{}{forged}", app.base_url)).send().await.unwrap().status(), 404);
 
     // Query, list with a cursor.
     let id = order["id"].as_str().unwrap().to_string();

@@ -6,3 +6,4 @@ pub mod operator;
 pub mod payer;
 pub mod payers;
 pub mod public;
+pub mod voucher;

@@ -48,6 +48,10 @@ pub struct PaymentWithRefunds {
 }
 
 impl PayerView<'_> {
+    pub(crate) fn engine(&self) -> &Engine {
+        self.engine
+    }
+
     pub async fn me(&self) -> Result<PayerRow, EngineError> {
         let mut c = self.engine.store().read().await?;
         Ok(payers::payer(&mut c, &self.payer_id).await?)
@@ -151,20 +155,7 @@ impl PayerView<'_> {
     pub async fn payment_allocation(&self, payment_id: &str) -> Result<Vec<AllocatedLine>, EngineError> {
         let p = self.payment(payment_id).await?;
         let mut c = self.engine.store().read().await?;
-        let mut out = Vec::new();
-        for a in refund_store::payment_allocations(&mut c, &p.payment.id).await? {
-            match a.target {
-                RefundTarget::Receivable => {
-                    let r = receivables::receivable(&mut c, &a.target_id).await?;
-                    out.push(AllocatedLine {
-                        item: Some((r.item_name, r.academic_year, r.fee_type)),
-                        amount: a.amount,
-                    });
-                }
-                RefundTarget::PayerCredit => out.push(AllocatedLine { item: None, amount: a.amount }),
-            }
-        }
-        Ok(out)
+        super::voucher::allocation(&mut c, &p.payment.id).await
     }
 
     /// A succeeded payment's receipt.

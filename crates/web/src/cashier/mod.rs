@@ -32,6 +32,7 @@ pub fn routes() -> Routes {
         .route("/cashier/{token}/payments/{id}", Guard::CashierLink, get(payment_page))
         .route("/cashier/{token}/payments/{id}", Guard::GatewayReturn, post(front_return))
         .route("/cashier/{token}/payments/{id}/status", Guard::CashierLink, get(status))
+        .route("/cashier/{token}/payments/{id}/voucher", Guard::CashierLink, get(voucher))
 }
 
 async fn load(s: &AppState, token: &str) -> Result<CashierOrder, WebError> {
@@ -221,6 +222,25 @@ async fn payment_page(
     })?;
     act.allow_gateway(&mut resp);
     Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "cashier/voucher.html")]
+struct VoucherPage {
+    school_name: String,
+    v: crate::portal::VoucherBody,
+    return_url: String,
+}
+
+/// The voucher of a payment made through this link (for payers who came from a business system
+/// and have no portal account), with the way back to it.
+async fn voucher(State(s): State<AppState>, Path((token, id)): Path<(String, String)>) -> Result<Response, WebError> {
+    let Some(facts) = s.engine.cashier_voucher(&token, &id).await? else { return Err(WebError::NotFound) };
+    let co = load(&s, &token).await?;
+    let secret = first_secret(&s, &co.app)?;
+    let return_url =
+        signed_return_url(&secret, &co.api, "paid", facts.payment.amount_fen.get(), s.engine.store().now_ms() / 1000);
+    render(&VoucherPage { school_name: s.config.school_name(), v: crate::portal::voucher_body(&s, facts), return_url })
 }
 
 /// A gateway's front return (cross-site POST): redirect to the page itself.

@@ -13,6 +13,8 @@ use bursar_domain::payment::PaymentState;
 use bursar_domain::receipt::ReceiptState;
 use bursar_domain::Fen;
 
+use bursar_engine::queries::voucher::VoucherFacts;
+
 use super::fees::{line_rows, payment_view, LineRow, PaymentRowView};
 use crate::guard::PayerCtx;
 use crate::i18n::Translate as _;
@@ -95,50 +97,40 @@ pub async fn close_payment(
     Ok(Redirect::to(&format!("/portal/orders/{}", p.payment.order_id)).into_response())
 }
 
-#[derive(Template)]
-#[template(path = "portal/voucher.html")]
-struct VoucherPage {
-    chrome: Chrome,
-    p: PaymentRowView,
-    payer_name: String,
-    payer_identifier: String,
-    payer_id_masked: String,
+/// What a voucher prints (the portal's and the hosted cashier's pages share it).
+pub struct VoucherBody {
+    pub method: &'static str,
+    pub succeeded: String,
+    pub merchant_order_no: String,
+    pub amount: String,
+    pub payer_name: String,
+    pub payer_identifier: String,
+    pub payer_id_masked: String,
     /// The payer's college and class ("" when none).
-    payer_department: String,
-    payer_class: String,
+    pub payer_department: String,
+    pub payer_class: String,
     /// 收款单位, and the total in capitals (人民币大写).
-    receiving_unit: String,
-    total_capitals: String,
-    channel_txn_id: String,
-    lines: Vec<LineRow>,
-    receipt_number: String,
-    receipt_state: &'static str,
+    pub receiving_unit: String,
+    pub total_capitals: String,
+    pub channel_txn_id: String,
+    pub lines: Vec<LineRow>,
+    pub receipt_number: String,
+    pub receipt_state: &'static str,
     /// Nothing was owed when the money arrived: it waits to be refunded.
-    overpayment: bool,
+    pub overpayment: bool,
     /// Part of it found nothing owed (that part waits to be refunded).
-    overpaid_part: Option<String>,
-    verify_url: String,
-    verify_qr: String,
+    pub overpaid_part: Option<String>,
+    pub verify_url: String,
+    pub verify_qr: String,
 }
 
-pub async fn voucher(
-    State(s): State<AppState>,
-    PayerCtx(c): PayerCtx,
-    Path(id): Path<String>,
-) -> Result<Response, WebError> {
-    let chrome = super::chrome(&s, &c, "records");
-    let view = s.engine.payer_view(c.principal())?;
-    let p = view.payment(&id).await?;
-    if p.payment.state != PaymentState::Succeeded {
-        return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
-    }
-    let me = view.me().await?;
-    let receipt = view.receipt(&id).await?.ok_or(WebError::NotFound)?;
+/// The voucher's body from what the engine read.
+pub fn voucher_body(s: &AppState, f: VoucherFacts) -> VoucherBody {
     // The lines say where the money went (not what the order asked for): a late or doubled
     // payment's part that found nothing owed is shown as such.
-    let allocated = view.payment_allocation(&id).await?;
-    let overpaid = allocated.iter().filter(|l| l.item.is_none()).map(|l| l.amount.get()).sum::<i64>();
-    let lines: Vec<LineRow> = allocated
+    let overpaid = f.lines.iter().filter(|l| l.item.is_none()).map(|l| l.amount.get()).sum::<i64>();
+    let lines: Vec<LineRow> = f
+        .lines
         .into_iter()
         .map(|l| match l.item {
             Some((item, year, fee_type)) => {
@@ -151,27 +143,53 @@ pub async fn voucher(
             }
         })
         .collect();
-    let verify_url =
-        format!("{}/receipts/verify/{}", s.engine.config().public_base_url.trim_end_matches('/'), receipt.verify_code);
-    render(&VoucherPage {
-        chrome,
-        receipt_number: receipt.number,
-        receipt_state: receipt.state.label_zh(),
-        overpayment: receipt.state == ReceiptState::Overpayment,
-        overpaid_part: (overpaid > 0 && receipt.state != ReceiptState::Overpayment).then(|| yuan(Fen(overpaid))),
+    let verify_url = format!(
+        "{}/receipts/verify/{}",
+        s.engine.config().public_base_url.trim_end_matches('/'),
+        f.receipt.verify_code
+    );
+    let p = f.payment;
+    VoucherBody {
+        method: p.method.label_zh(),
+        succeeded: p.succeeded_at_ms.map(datetime).unwrap_or_default(),
+        merchant_order_no: p.merchant_order_no.clone(),
+        amount: yuan(p.amount_fen),
+        payer_name: f.payer.name,
+        payer_identifier: f.payer.identifier,
+        payer_id_masked: f.payer.id_number_masked,
+        payer_department: f.department,
+        payer_class: f.payer.class_name,
+        receiving_unit: f.receiving_unit.unwrap_or_else(|| s.config.school_name()),
+        total_capitals: p.amount_fen.to_capitals(),
+        channel_txn_id: p.channel_txn_id.clone().unwrap_or_default(),
+        lines,
+        receipt_number: f.receipt.number,
+        receipt_state: f.receipt.state.label_zh(),
+        overpayment: f.receipt.state == ReceiptState::Overpayment,
+        overpaid_part: (overpaid > 0 && f.receipt.state != ReceiptState::Overpayment).then(|| yuan(Fen(overpaid))),
         verify_qr: bursar_channels::qr_svg(&verify_url),
         verify_url,
-        payer_department: view.department_name().await?,
-        receiving_unit: s.engine.receiving_unit().await?.unwrap_or_else(|| s.config.school_name.clone()),
-        total_capitals: p.payment.amount_fen.to_capitals(),
-        payer_class: me.class_name,
-        payer_name: me.name,
-        payer_identifier: me.identifier,
-        payer_id_masked: me.id_number_masked,
-        channel_txn_id: p.payment.channel_txn_id.clone().unwrap_or_default(),
-        lines,
-        p: payment_view(&p),
-    })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/voucher.html")]
+struct VoucherPage {
+    chrome: Chrome,
+    v: VoucherBody,
+}
+
+pub async fn voucher(
+    State(s): State<AppState>,
+    PayerCtx(c): PayerCtx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let chrome = super::chrome(&s, &c, "records");
+    let view = s.engine.payer_view(c.principal())?;
+    let Some(facts) = view.voucher(&id).await? else {
+        return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
+    };
+    render(&VoucherPage { chrome, v: voucher_body(&s, facts) })
 }
 
 #[derive(Template)]
