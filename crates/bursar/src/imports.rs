@@ -97,8 +97,13 @@ fn write_problems(file: &Path, rows: usize, problems: &[RosterProblem]) -> anyho
     if problems.is_empty() {
         return Ok(());
     }
-    let errors = file.with_extension("errors.csv");
-    let esc = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    let errors = errors_path(file);
+    // Quoted, and a value that a spreadsheet would take for a formula (= + - @, tab, CR) is
+    // prefixed with an apostrophe, so that opening the report never runs what a file carried.
+    let esc = |v: &str| {
+        let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v.to_string() };
+        format!("\"{}\"", v.replace('"', "\"\""))
+    };
     let mut out = String::from("\u{feff}行,列,值,原因\n");
     for p in problems {
         out.push_str(&format!("{},{},{},{}\n", p.line, esc(p.column), esc(&p.value), esc(&p.reason)));
@@ -106,6 +111,14 @@ fn write_problems(file: &Path, rows: usize, problems: &[RosterProblem]) -> anyho
     std::fs::write(&errors, out).with_context(|| errors.display().to_string())?;
     eprintln!("{} problems in {rows} rows; written to {}", problems.len(), errors.display());
     Ok(())
+}
+
+/// Where an import's problems are written: `FILE.errors.csv` beside the file (`roster.xlsx` →
+/// `roster.xlsx.errors.csv`).
+pub fn errors_path(file: &Path) -> std::path::PathBuf {
+    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".errors.csv");
+    file.with_file_name(name)
 }
 
 /// The group `bursar receivables raise` raises for.
@@ -138,7 +151,8 @@ pub async fn raise(cfg: &Config, item: String, year: String, g: GroupArgs, commi
         }
     };
     let group = Group { kind: g.kind, department_id, major: g.major, grade: g.grade, class_name: g.class_name };
-    let rule = RaiseRule { fee_item_code: item, academic_year: year, group };
+    // Codes are kept in capitals (the finance view saves them so).
+    let rule = RaiseRule { fee_item_code: item.trim().to_uppercase(), academic_year: year.trim().to_string(), group };
     let started = Instant::now();
     let result = if commit { engine.raise_by_standard(&by, &rule).await } else { engine.plan_raise(&by, &rule).await };
     engine.store().close().await;

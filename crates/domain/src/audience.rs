@@ -38,7 +38,7 @@ pub struct Member<'a> {
 }
 
 /// Why a payer is not among those an item is for. Shown to finance (and to an integrator) as is.
-#[derive(Clone, Debug, Error, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outside {
     #[error("该收费项目不向{0}收费")]
     Kind(&'static str),

@@ -291,7 +291,11 @@ pub fn parse_field_lines(text: &str) -> Result<Vec<Field>, String> {
             "" => FieldKind::Text,
             k => FieldKind::parse(k).ok_or_else(|| format!("第 {n} 行：未知字段类型 {k}"))?,
         };
-        let required = !matches!(parts.get(3).copied().unwrap_or("1"), "0" | "否" | "no");
+        let required = match parts.get(3).copied().unwrap_or("1") {
+            "" | "1" | "是" | "必填" | "yes" => true,
+            "0" | "否" | "选填" | "可选" | "no" => false,
+            other => return Err(format!("第 {n} 行：是否必填应写 1（必填）或 0（选填），而不是“{other}”")),
+        };
         let options: Vec<String> = parts
             .get(4)
             .map(|o| o.split([',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
@@ -327,6 +331,13 @@ pub fn format_field_lines(fields: &[Field]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_is_written_as_a_number_or_in_words() {
+        let f = parse_field_lines("a|甲|text|选填\nb|乙|text|必填\nc|丙|text|0\nd|丁|text").expect("parses");
+        assert_eq!(f.iter().map(|f| f.required).collect::<Vec<_>>(), [false, true, false, true]);
+        assert!(parse_field_lines("a|甲|text|maybe").is_err(), "neither: refused, not taken as required");
+    }
 
     #[test]
     fn field_lines_read_back_the_same() {

@@ -78,8 +78,8 @@ pub enum Exclusion {
     NoStandard,
     /// Two equally specific lines apply with different amounts.
     Conflict,
-    /// Not among those the fee item is for (收费对象).
-    Outside,
+    /// Not among those the fee item is for (收费对象), and why.
+    Outside(crate::audience::Outside),
 }
 
 impl Exclusion {
@@ -89,7 +89,7 @@ impl Exclusion {
             Exclusion::NotActive(s) => format!("学籍/在职状态为“{}”", s.label_zh()),
             Exclusion::NoStandard => "收费标准中没有适用于此人的金额".into(),
             Exclusion::Conflict => "收费标准中有两条同样具体的金额不同的规则适用于此人".into(),
-            Exclusion::Outside => "不在该收费项目的收费对象内".into(),
+            Exclusion::Outside(why) => why.to_string(),
         }
     }
 }

@@ -139,8 +139,16 @@ impl Engine {
                         min_partial: Fen::ZERO,
                         note: format!("项目报名：{}", p.title.trim()),
                         channels,
-                        // Who may register is the project's to say; the item is for anyone.
-                        profile: Profile::usual_for(FeeType::Other),
+                        // Who may register is the project's to say; the item is for anyone. An
+                        // amount the payer chooses is a gift: it needs a donation receipt.
+                        profile: Profile {
+                            receipt_kind: if p.amount_max.is_some() {
+                                bursar_domain::audience::ReceiptKind::Donation
+                            } else {
+                                bursar_domain::audience::ReceiptKind::usual_for(FeeType::Other)
+                            },
+                            ..Profile::usual_for(FeeType::Other)
+                        },
                     };
                     let item_id = insert_application(tx, &by, &application).await?;
                     let id = tx.new_id();

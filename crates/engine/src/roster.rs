@@ -112,7 +112,13 @@ impl Engine {
         }
         let departments: HashMap<String, String> = {
             let mut c = self.store().read().await?;
-            payers::departments(&mut c).await?.into_iter().map(|(id, name)| (name, id)).collect()
+            // Names as the cells are read (full-width brackets made half-width), so that
+            // 外国语学院（学生） in a file finds 外国语学院（学生） here.
+            payers::departments(&mut c)
+                .await?
+                .into_iter()
+                .map(|(id, name)| (bursar_domain::roster::normalize_cell(&name), id))
+                .collect()
         };
         let key = self.config().id_digest_key.clone();
         let total = table.len().saturating_sub(1);
@@ -214,12 +220,23 @@ async fn upsert_in_tx(
 ) -> Result<(usize, usize, usize), EngineError> {
     let existing: HashMap<String, RosterRow> =
         payers::roster_of_kind(tx, kind).await?.into_iter().map(|r| (r.identifier.clone(), r)).collect();
+    // New and enrolled students share their numbers: a new student on the enrolled list is the
+    // same person, moved, not a second payer.
+    let sibling = match kind {
+        PayerKind::NewStudent => Some(PayerKind::EnrolledStudent),
+        PayerKind::EnrolledStudent => Some(PayerKind::NewStudent),
+        _ => None,
+    };
+    let others: HashMap<String, RosterRow> = match sibling {
+        Some(k) => payers::roster_of_kind(tx, k).await?.into_iter().map(|r| (r.identifier.clone(), r)).collect(),
+        None => HashMap::new(),
+    };
     let now = tx.now_ms;
-    let (mut updated, mut unchanged) = (0, 0);
+    let (mut updated, mut unchanged, mut moved) = (0, 0, 0);
     let mut new_rows = Vec::new();
     for (_, row, initial) in rows {
-        match existing.get(&row.identifier) {
-            Some(old) => {
+        match (existing.get(&row.identifier), others.get(&row.identifier), sibling) {
+            (Some(old), _, _) => {
                 let new = RosterRow { id: old.id.clone(), ..row.clone() };
                 if &new == old {
                     unchanged += 1;
@@ -228,7 +245,16 @@ async fn upsert_in_tx(
                     updated += 1;
                 }
             }
-            None => {
+            (None, Some(old), Some(from)) => {
+                payers::change_kind(tx, &old.id, from, kind).await?;
+                let new = RosterRow { id: old.id.clone(), ..row.clone() };
+                if &new != old {
+                    payers::update_roster_payer(tx, &new).await?;
+                }
+                updated += 1;
+                moved += 1;
+            }
+            _ => {
                 let id = tx.new_id();
                 let hash = if initial.is_empty() { "!".to_string() } else { initial_marker(key, &id, initial) };
                 new_rows.push((RosterRow { id, ..row.clone() }, hash));
@@ -237,7 +263,8 @@ async fn upsert_in_tx(
     }
     payers::insert_roster_payers(tx, kind, &new_rows, now).await?;
     let created = new_rows.len();
-    let detail = format!("kind={} created={created} updated={updated} unchanged={unchanged}", kind.as_str());
+    let detail =
+        format!("payer_kind={} created={created} updated={updated} moved={moved} unchanged={unchanged}", kind.as_str());
     log(tx, by, "payer.import", ("roster", kind.as_str()), ("", ""), &detail).await?;
     Ok((created, updated, unchanged))
 }

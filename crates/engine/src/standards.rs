@@ -251,12 +251,24 @@ impl Engine {
                     let created = raise_many(tx, &bills).await?.created;
                     assert!(created <= plan.to_raise, "raised more than planned");
                     plan.created = Some(created);
+                    let g = &rule.group;
+                    let mut group = String::new();
+                    for (k, v) in [
+                        ("payer_kind", g.kind.map(|k| k.as_str().to_string())),
+                        ("college", g.department_id.clone()),
+                        ("major", g.major.clone()),
+                        ("grade", g.grade.clone()),
+                        ("class", g.class_name.clone()),
+                    ] {
+                        if let Some(v) = v {
+                            group.push_str(&format!(" {k}={v}"));
+                        }
+                    }
                     let detail = format!(
-                        "fee_item={} year={} version={} group={:?} raised={created} total_fen={}",
+                        "fee_item={} year={} version={}{group} raised={created} total_fen={}",
                         rule.fee_item_code,
                         rule.academic_year,
                         plan.standard_version,
-                        rule.group,
                         plan.total.get()
                     );
                     let item = rule.fee_item_code.as_str();
@@ -347,7 +359,7 @@ fn charge(
         grade: &p.grade,
         class_name: &p.class_name,
     };
-    audience.admits(&member).map_err(|_| Exclusion::Outside)?;
+    audience.admits(&member).map_err(Exclusion::Outside)?;
     let facts = PayerFacts {
         department_id: p.department_id.as_deref(),
         major: &p.major,
@@ -379,7 +391,7 @@ async fn read_standard(c: &mut impl Conn, bytes: &[u8]) -> Result<Vec<StandardLi
         return Err(refused("缺少列“金额”"));
     }
     let departments: HashMap<String, String> =
-        payers::departments(c).await?.into_iter().map(|(id, name)| (name, id)).collect();
+        payers::departments(c).await?.into_iter().map(|(id, name)| (normalize_cell(&name), id)).collect();
     let mut lines = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     for (idx, cells) in table.iter().enumerate().skip(1) {

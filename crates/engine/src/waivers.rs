@@ -236,7 +236,11 @@ impl Engine {
                         }
                         other => other?,
                     }
-                    let detail = format!("receivable={rid} kind={} until_ms={until_ms} reason={reason}", kind.as_str());
+                    let detail = format!(
+                        "receivable={rid} deferral={} until={} reason={reason}",
+                        kind.as_str(),
+                        bursar_domain::time_fmt::date_cst(until_ms - 1)
+                    );
                     log(tx, &by, "deferral.request", ("deferral", &row.id), ("", "requested"), &detail).await?;
                     Ok(row.id)
                 })

@@ -488,6 +488,27 @@ pub async fn insert_roster_payers(
     Ok(())
 }
 
+/// Moves a payer to another kind (a new student enrolled): compare-and-set on the kind.
+pub async fn change_kind(c: &mut Tx, id: &str, from: PayerKind, to: PayerKind) -> Result<(), StoreError> {
+    let r = sqlx::query("UPDATE payers SET kind = $1 WHERE id = $2 AND kind = $3")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(c.raw())
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate(format!("payer {id} as {}", to.as_str()))
+            } else {
+                e.into()
+            }
+        })?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!("payer {id} is no longer {}", from.as_str())));
+    }
+    Ok(())
+}
+
 /// Updates what a roster says about an existing payer (never the password).
 pub async fn update_roster_payer(c: &mut Tx, r: &RosterRow) -> Result<(), StoreError> {
     sqlx::query(

@@ -13,12 +13,29 @@ pub struct FieldView {
     pub label: String,
     pub kind: &'static str,
     pub required: bool,
+    /// Whether the browser should insist (off where the form holds several items' fields and
+    /// only the chosen items' answers are needed; the engine checks those).
+    pub enforce: bool,
     pub options: Vec<String>,
     pub value: String,
 }
 
 /// The views of `fields` with `values`, their inputs named `{prefix}{field name}`.
 pub fn field_views(fields: &[Field], values: &BTreeMap<String, String>, prefix: &str) -> Vec<FieldView> {
+    field_views_with(fields, values, prefix, true)
+}
+
+/// As [`field_views`], with the browser's own check of required fields off.
+pub fn field_views_unenforced(fields: &[Field], values: &BTreeMap<String, String>, prefix: &str) -> Vec<FieldView> {
+    field_views_with(fields, values, prefix, false)
+}
+
+fn field_views_with(
+    fields: &[Field],
+    values: &BTreeMap<String, String>,
+    prefix: &str,
+    enforce: bool,
+) -> Vec<FieldView> {
     fields
         .iter()
         .map(|f| FieldView {
@@ -26,6 +43,7 @@ pub fn field_views(fields: &[Field], values: &BTreeMap<String, String>, prefix: 
             label: f.label.clone(),
             kind: f.kind.as_str(),
             required: f.required,
+            enforce: enforce && f.required,
             options: f.options.clone(),
             value: values.get(&f.name).cloned().unwrap_or_default(),
         })

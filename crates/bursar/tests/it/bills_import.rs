@@ -69,7 +69,7 @@ both_stores!(the_command_line_imports_receivables, |env: TestEnv| async move {
     };
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::read_to_string(env.dir.join("bills.errors.csv")).unwrap().contains("缴费人不存在"));
+    assert!(std::fs::read_to_string(env.dir.join("bills.csv.errors.csv")).unwrap().contains("缴费人不存在"));
     let out = run(&["--valid-rows"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 raised"), "{}", String::from_utf8_lossy(&out.stdout));

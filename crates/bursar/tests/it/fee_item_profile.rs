@@ -4,7 +4,7 @@
 //! other path is refused), and changed only through an approved change.
 
 use bursar_domain::access::Principal;
-use bursar_domain::audience::{Audience, Profile, ReceiptKind};
+use bursar_domain::audience::{Audience, Outside, Profile, ReceiptKind};
 use bursar_domain::fee::FeeType;
 use bursar_domain::payer::PayerKind;
 use bursar_domain::standards::Exclusion;
@@ -131,7 +131,11 @@ both_stores!(a_fee_item_for_some_payers_is_held_everywhere_receivables_are_raise
         group: Group { kind: Some(PayerKind::EnrolledStudent), ..Group::default() },
     };
     let plan = app.engine.plan_raise(&clerk, &rule).await.unwrap();
-    let outside = plan.excluded.iter().find(|(why, _, _)| *why == Exclusion::Outside).expect("some are outside");
+    let outside = plan
+        .excluded
+        .iter()
+        .find(|(why, _, _)| *why == Exclusion::Outside(Outside::Department))
+        .expect("some are outside the college");
     assert!(outside.1 > 0 && outside.2.iter().any(|p| p.identifier == other.0), "{:?}", plan.excluded);
     let raised = app.engine.raise_by_standard(&clerk, &rule).await.unwrap();
     assert!(raised.created.unwrap() > 0);

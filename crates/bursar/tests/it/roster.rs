@@ -169,7 +169,7 @@ both_stores!(the_command_line_imports_a_roster_and_writes_the_error_report, |env
     let id = complete_resident_id("37030320080303345").unwrap();
     let rows = [
         ["T0001", "王老师", "", id.as_str(), "男", "计算机学院", "", "", "", "在职", "", ""],
-        ["T0002", "", "", "123", "", "", "", "", "", "", "", ""],
+        ["T0002", "", "", "=1+1", "", "", "", "", "", "", "", ""],
     ];
     let path = env.dir.join("staff.xlsx");
     std::fs::write(&path, roster_xlsx(&rows)).unwrap();
@@ -185,8 +185,10 @@ both_stores!(the_command_line_imports_a_roster_and_writes_the_error_report, |env
     };
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let report = std::fs::read_to_string(env.dir.join("staff.errors.csv")).unwrap();
+    let report = std::fs::read_to_string(env.dir.join("staff.xlsx.errors.csv")).unwrap();
     assert!(report.starts_with("\u{feff}行,列,值,原因") && report.contains("3,\"姓名\""), "{report}");
+    // A value a spreadsheet would run as a formula is written as text.
+    assert!(report.contains("\"'=1+1\"") && !report.contains(",\"=1+1\""), "{report}");
     let out = run(&["--valid-rows"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 created"), "{}", String::from_utf8_lossy(&out.stdout));
@@ -286,5 +288,56 @@ both_stores!(finance_imports_searches_and_reads_payers_in_the_finance_view, |env
     assert!(!page.contains("郑导入"));
     assert_eq!(dept.get(format!("{base}/admin/payers/{href}")).send().await.unwrap().status(), 404);
     assert!(!page.contains("导入花名册"), "no import form without the permission");
+    app.stop().await;
+});
+
+both_stores!(a_new_student_on_the_enrolled_list_is_the_same_payer_moved, |env: TestEnv| async move {
+    use bursar_domain::access::Principal;
+    use bursar_domain::SystemJob;
+    use bursar_engine::roster::ImportMode;
+    let app = env.start_demo().await;
+    let by = Principal::System(SystemJob::Cli);
+    let none = |_: usize, _: usize| {};
+    let id = bursar_domain::payer::complete_resident_id("37030320080301001").unwrap();
+    let csv = format!("学号,姓名,证件号码,院系,年级\n2026970001,新同学,{id},计算机学院,2026\n");
+    let import = |kind| {
+        let (engine, csv, by) = (app.engine.clone(), csv.clone(), by.clone());
+        async move {
+            let none = |_: usize, _: usize| {};
+            engine.import_roster(&by, kind, csv.as_bytes(), ImportMode::AllOrNothing, &none).await.unwrap()
+        }
+    };
+    let r = import(PayerKind::NewStudent).await;
+    assert_eq!((r.applied, r.created), (true, 1), "{:?}", r.problems);
+    // Enrolled in September: the same number on the enrolled list moves the payer.
+    let r = import(PayerKind::EnrolledStudent).await;
+    assert_eq!((r.created, r.updated), (0, 1), "{:?}", r.problems);
+    let rows = scalar(&app.store, "SELECT COUNT(*) FROM payers WHERE identifier = '2026970001'", &[]).await;
+    assert_eq!(rows, 1, "one payer, not two");
+    let enrolled = scalar(
+        &app.store,
+        "SELECT COUNT(*) FROM payers WHERE identifier = '2026970001' AND kind = 'enrolled_student'",
+        &[],
+    )
+    .await;
+    assert_eq!(enrolled, 1);
+    // The same list again changes nothing; a receivable for the number finds one payer.
+    let r = import(PayerKind::EnrolledStudent).await;
+    assert_eq!((r.created, r.updated, r.unchanged), (0, 0, 1));
+    let bills = "学号,项目编码,学年,金额\n2026970001,CET,2026-2027,30\n";
+    let r = app.engine.import_bills(&by, bills.as_bytes(), ImportMode::AllOrNothing, &none).await.unwrap();
+    assert!(r.applied && r.problems.is_empty(), "{:?}", r.problems);
+    // Staff numbers stay apart from students'.
+    let r = import(PayerKind::Staff).await;
+    assert_eq!(r.created, 1);
+    // A college whose name has full-width brackets is found (cells are read half-width).
+    let id2 = bursar_domain::payer::complete_resident_id("37030320080301002").unwrap();
+    let csv = format!("学号,姓名,证件号码,院系\n2026970002,外语生,{id2},外国语学院（学生）\n");
+    let r = app
+        .engine
+        .import_roster(&by, PayerKind::EnrolledStudent, csv.as_bytes(), ImportMode::AllOrNothing, &none)
+        .await
+        .unwrap();
+    assert!(r.applied && r.problems.is_empty(), "{:?}", r.problems);
     app.stop().await;
 });

@@ -37,7 +37,11 @@ fn describe(was: &Terms, to: &Terms) -> String {
         parts.push(format!("name={}", to.name));
     }
     if (was.window_start_ms, was.window_end_ms) != (to.window_start_ms, to.window_end_ms) {
-        parts.push(format!("window={:?}-{:?}", to.window_start_ms, to.window_end_ms));
+        let day = |ms: Option<i64>, end: bool| match ms {
+            Some(ms) => bursar_domain::time_fmt::date_cst(if end { ms - 1 } else { ms }),
+            None => "不限".to_string(),
+        };
+        parts.push(format!("window={}~{}", day(to.window_start_ms, false), day(to.window_end_ms, true)));
     }
     if (was.partial_allowed, was.min_partial) != (to.partial_allowed, to.min_partial) {
         parts.push(format!("partial={} min_partial_fen={}", to.partial_allowed, to.min_partial.get()));
@@ -142,10 +146,7 @@ impl Engine {
                     } else {
                         ("fee_item.change_reject", format!("version {} rejected", ch.version))
                     };
-                    let detail = format!(
-                        "{after}; was name={} window={:?}-{:?}; {comment}",
-                        before.name, before.window_start_ms, before.window_end_ms
-                    );
+                    let detail = format!("{after}; was name={}; {comment}", before.name);
                     log(tx, &by, action, ("fee_item", &ch.fee_item_id), ("", ""), &detail).await
                 })
             })

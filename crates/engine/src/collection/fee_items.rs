@@ -214,6 +214,30 @@ impl Engine {
             .await
     }
 
+    /// Closes an approved fee item for good (已关闭: the year's collection is over), with a
+    /// reason. Nothing can be paid or raised for it any more; what was paid stays.
+    pub async fn close_fee_item(&self, by: &Principal, fee_item_id: &str, reason: &str) -> Result<(), EngineError> {
+        require(by, Permission::ApproveFeeItem)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(refused("请填写关闭原因（不超过 200 字）"));
+        }
+        let (by, id) = (by.clone(), fee_item_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, reason) = (by.clone(), id.clone(), reason.clone());
+                Box::pin(async move {
+                    let item = rec_store::fee_item(tx, &id).await.map_err(not_found(format!("收费项目 {id}")))?;
+                    if !item.status.can_become(FeeItemStatus::Closed) {
+                        return Err(refused(format!("该收费项目{}，不能关闭", item.status.label_zh())));
+                    }
+                    rec_store::set_fee_item_status(tx, &id, item.status, FeeItemStatus::Closed).await?;
+                    log(tx, &by, "fee_item.close", ("fee_item", &id), (item.status.as_str(), "closed"), &reason).await
+                })
+            })
+            .await
+    }
+
     /// Sets which channels a fee item accepts and into which merchant account (收款渠道).
     pub async fn set_fee_item_channels(
         &self,

@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
         .route("/admin/fee-items/{id}/decide", Guard::Permission(Permission::ApproveFeeItem), post(decide))
         .route("/admin/fee-items/{id}/status", Guard::Permission(Permission::ApproveFeeItem), post(set_status))
         .route("/admin/fee-items/{id}/answers.xlsx", Guard::Permission(Permission::ViewCollection), get(answers_xlsx))
+        .route("/admin/fee-items/{id}/close", Guard::Permission(Permission::ApproveFeeItem), post(close))
 }
 
 pub struct ItemView {
@@ -372,6 +373,7 @@ pub async fn detail(
         Some("rejected") => "已驳回，申请部门可在此查看原因。",
         Some("opened") => "已开始收费。",
         Some("stopped") => "已暂停收费。",
+        Some("closed") => "已关闭：不再收费，也不能再生成应收；已缴的款项不受影响。",
         _ => "",
     };
     detail_page(&s, &c, &id, String::new(), notice).await
@@ -405,6 +407,20 @@ pub async fn decide(
         Err(EngineError::Access(
             a @ (bursar_domain::AccessError::OwnRequest | bursar_domain::AccessError::OwnApplication),
         )) => detail_with(&s, &c, &id, a.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn close(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let reason = f.iter().find(|(k, _)| k == "reason").map(|(_, v)| v.as_str()).unwrap_or("");
+    match s.engine.close_fee_item(c.0.principal(), &id, reason).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/fee-items/{id}?done=closed")).into_response()),
+        Err(EngineError::Rule(e)) => detail_with(&s, &c, &id, e.to_string()).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -15,7 +15,7 @@ use bursar_engine::{EngineError, PayContext};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use crate::fields::{answers_with_prefix, field_views, FieldView};
+use crate::fields::{answers_with_prefix, field_views_unenforced, FieldView};
 use crate::guard::PayerCtx;
 use crate::i18n::Translate as _;
 use crate::views::{date_or_unlimited, datetime, render, yuan, Chrome};
@@ -164,7 +164,8 @@ async fn pay_page_with(
                 Some(t) => t.clone(),
                 None => s.engine.fee_answers(c.0.principal(), &r.id).await?,
             };
-            row.fields = field_views(&fields, &values, &format!("f_{}_", r.id));
+            // Only the items ticked need their answers: the browser must not insist on the rest.
+            row.fields = field_views_unenforced(&fields, &values, &format!("f_{}_", r.id));
         }
         if r.fee_type.is_annual() {
             annual.push(row)
