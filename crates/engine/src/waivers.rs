@@ -78,10 +78,14 @@ impl Engine {
     }
 
     /// Requests (waiting first) for finance.
-    pub async fn waivers(&self, by: &Principal) -> Result<Vec<(WaiverRow, rec_store::ReceivableView)>, EngineError> {
+    pub async fn waivers(
+        &self,
+        by: &Principal,
+    ) -> Result<Vec<(WaiverRow, rec_store::ReceivableView, PayerBrief)>, EngineError> {
         require(by, Permission::ApproveWaiver).or_else(|_| require(by, Permission::RequestWaiver))?;
         let mut c = self.store().read().await?;
         let mut out = Vec::new();
+        let mut briefs = Briefs::default();
         for w in store::list(&mut c, 200).await? {
             let r = rec_store::receivable(&mut c, &w.receivable_id).await?;
             if by.require(Permission::ApproveWaiver).is_ok()
@@ -89,10 +93,34 @@ impl Engine {
                     .require(Permission::RequestWaiver)
                     .is_ok_and(|s| s.covers_fee_item(&r.fee_item_id, &r.department_id))
             {
-                out.push((w, r));
+                let who = briefs.of(&mut c, &r.payer_id).await?;
+                out.push((w, r, who));
             }
         }
         Ok(out)
+    }
+}
+
+/// Whose request it is, as an approver must read it: the payer's number and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayerBrief {
+    pub identifier: String,
+    pub name: String,
+}
+
+/// Payers read once each for a list of requests.
+#[derive(Default)]
+struct Briefs(std::collections::HashMap<String, PayerBrief>);
+
+impl Briefs {
+    async fn of(&mut self, c: &mut impl bursar_store::Conn, payer_id: &str) -> Result<PayerBrief, EngineError> {
+        if let Some(b) = self.0.get(payer_id) {
+            return Ok(b.clone());
+        }
+        let p = bursar_store::payers::payer(c, payer_id).await?;
+        let b = PayerBrief { identifier: p.identifier, name: p.name };
+        self.0.insert(payer_id.to_string(), b.clone());
+        Ok(b)
     }
 }
 
@@ -239,7 +267,7 @@ impl Engine {
                     let detail = format!(
                         "receivable={rid} deferral={} until={} reason={reason}",
                         kind.as_str(),
-                        bursar_domain::time_fmt::date_cst(until_ms - 1)
+                        bursar_domain::time_fmt::date_cst(until_ms)
                     );
                     log(tx, &by, "deferral.request", ("deferral", &row.id), ("", "requested"), &detail).await?;
                     Ok(row.id)
@@ -274,10 +302,11 @@ impl Engine {
     pub async fn deferrals(
         &self,
         by: &Principal,
-    ) -> Result<Vec<(DeferralRow, rec_store::ReceivableView)>, EngineError> {
+    ) -> Result<Vec<(DeferralRow, rec_store::ReceivableView, PayerBrief)>, EngineError> {
         require(by, Permission::ApproveWaiver).or_else(|_| require(by, Permission::RequestWaiver))?;
         let mut c = self.store().read().await?;
         let mut out = Vec::new();
+        let mut briefs = Briefs::default();
         for d in deferral_store::list(&mut c, 200).await? {
             let r = rec_store::receivable(&mut c, &d.receivable_id).await?;
             if by.require(Permission::ApproveWaiver).is_ok()
@@ -285,7 +314,8 @@ impl Engine {
                     .require(Permission::RequestWaiver)
                     .is_ok_and(|s| s.covers_fee_item(&r.fee_item_id, &r.department_id))
             {
-                out.push((d, r));
+                let who = briefs.of(&mut c, &r.payer_id).await?;
+                out.push((d, r, who));
             }
         }
         Ok(out)

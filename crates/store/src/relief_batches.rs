@@ -116,6 +116,21 @@ pub async fn lines(c: &mut impl Conn, batch_id: &str, limit: i64) -> Result<Vec<
     .await?)
 }
 
+/// Who submitted a batch (`None`: no such batch).
+pub async fn submitter(c: &mut impl Conn, batch_id: &str) -> Result<Option<String>, StoreError> {
+    for table in ["waivers", "deferrals"] {
+        let by: Option<String> =
+            sqlx::query_scalar(&format!("SELECT MIN(requested_by) FROM {table} WHERE batch_id = $1"))
+                .bind(batch_id)
+                .fetch_one(c.raw())
+                .await?;
+        if by.is_some() {
+            return Ok(by);
+        }
+    }
+    Ok(None)
+}
+
 /// How many requests a batch holds.
 pub async fn count(c: &mut impl Conn, batch_id: &str) -> Result<i64, StoreError> {
     let mut n = 0;

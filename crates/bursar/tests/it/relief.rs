@@ -159,9 +159,22 @@ both_stores!(a_department_asks_in_bulk_only_for_its_own_items, |env: TestEnv| as
     }
     let r = app.engine.import_relief(&houqin, file.as_bytes(), ImportMode::ValidRows, &none).await.unwrap();
     assert!(r.applied && r.waivers == 1, "{r:?}");
-    // A department cannot decide batches.
-    let e = app.engine.decide_relief_batch(&houqin, r.batch_id.as_deref().unwrap(), true, "").await.unwrap_err();
+    // A department cannot decide batches, but follows its own; another department cannot.
+    let batch = r.batch_id.clone().unwrap();
+    let e = app.engine.decide_relief_batch(&houqin, &batch, true, "").await.unwrap_err();
     assert!(matches!(e, EngineError::Access(_)), "{e:?}");
+    let mine = app.engine.relief_batches(&houqin).await.unwrap();
+    assert_eq!(mine.iter().map(|b| b.batch_id.as_str()).collect::<Vec<_>>(), [batch.as_str()]);
+    assert_eq!(app.engine.relief_batch_lines(&houqin, &batch, 10).await.unwrap().1, 1);
+    let jiaowu = operator(&app.engine, "jiaowu").await;
+    assert!(app.engine.relief_batches(&jiaowu).await.unwrap().is_empty());
+    let e = app.engine.relief_batch_lines(&jiaowu, &batch, 10).await.unwrap_err();
+    assert!(matches!(e, EngineError::NotFound(_)), "{e:?}");
+    let web = login_operator(&app.base_url, "houqin", bursar::demo::DEPARTMENT_PASSWORD).await;
+    let page = web.get(format!("{}/admin/relief", app.base_url)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("我提交的批次") && page.contains(&format!("/admin/relief/{batch}")), "{page}");
+    let r = web.get(format!("{}/admin/relief/{batch}", app.base_url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     app.stop().await;
 });
 

@@ -102,6 +102,8 @@ both_stores!(finance_asks_on_the_payer_record_and_another_approves, |env: TestEn
     let approver = login_operator(&base, bursar::demo::APPROVER_USER, bursar::demo::FINANCE_PASSWORD).await;
     let page = approver.get(format!("{base}/admin/waivers/review")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("学院困难补助") && page.contains("待审批"));
+    // The approver reads whose fee it is and who asked.
+    assert!(page.contains(&format!("{}（{}）", payer.name, payer.identifier)), "{page}");
     let action = between(&page, "action=\"/admin/waivers/", "/decide\"").unwrap().to_string();
     let r = approver
         .post(format!("{base}/admin/waivers/{action}/decide"))

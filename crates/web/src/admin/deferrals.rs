@@ -25,6 +25,9 @@ pub fn routes() -> Routes {
 pub struct DeferralLine {
     pub id: String,
     pub payer_id: String,
+    /// "姓名（学号）", and who asked.
+    pub payer: String,
+    pub requested_by: String,
     pub item: String,
     pub year: String,
     pub kind: &'static str,
@@ -40,13 +43,16 @@ pub struct DeferralLine {
 
 /// The requests this operator may see, waiting first (for 减免缓缴审批).
 pub(super) async fn lines(s: &AppState, c: &Current) -> Result<Vec<DeferralLine>, WebError> {
+    let names = s.engine.operator_view(c.principal()).operator_names().await?;
     Ok(s.engine
         .deferrals(c.principal())
         .await?
         .into_iter()
-        .map(|(d, r)| DeferralLine {
+        .map(|(d, r, who)| DeferralLine {
             id: d.id,
             payer_id: r.payer_id.clone(),
+            payer: format!("{}（{}）", who.name, who.identifier),
+            requested_by: names.get(&d.requested_by).cloned().unwrap_or_else(|| "系统".into()),
             item: r.item_name.clone(),
             year: r.academic_year.clone(),
             kind: d.kind.label_zh(),

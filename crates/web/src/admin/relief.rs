@@ -26,8 +26,9 @@ pub fn routes() -> Routes {
             get(page).post(import).body_limit(MAX_UPLOAD_BYTES),
         )
         .route("/admin/relief-template.xlsx", Guard::Operator, get(template))
-        .route("/admin/relief/{batch}", Guard::Permission(Permission::ApproveWaiver), get(batch_page))
-        .route("/admin/relief/{batch}/lines.xlsx", Guard::Permission(Permission::ApproveWaiver), get(batch_xlsx))
+        // The submitter follows their batch too (the engine decides whose batch it is).
+        .route("/admin/relief/{batch}", Guard::Permission(Permission::RequestWaiver), get(batch_page))
+        .route("/admin/relief/{batch}/lines.xlsx", Guard::Permission(Permission::RequestWaiver), get(batch_xlsx))
         .route("/admin/relief/{batch}/decide", Guard::Permission(Permission::ApproveWaiver), post(decide))
 }
 
@@ -36,6 +37,8 @@ pub fn routes() -> Routes {
 struct ReliefPage {
     chrome: Chrome,
     report: Option<ImportReport>,
+    /// The batches this operator submitted (an approver sees them on 减免缓缴).
+    batches: Vec<BatchLine>,
     error: String,
 }
 
@@ -56,7 +59,8 @@ async fn page_with(
         ImportReport::new(file_name, r.applied, summary, &r.problems)
     });
     let failed = !error.is_empty() || report.as_ref().is_some_and(|r| !r.applied);
-    let mut resp = render(&ReliefPage { chrome: super::chrome(s, c, "relief"), report, error })?;
+    let batches = if c.principal().can(Permission::ApproveWaiver) { Vec::new() } else { lines(s, c).await? };
+    let mut resp = render(&ReliefPage { chrome: super::chrome(s, c, "relief"), report, batches, error })?;
     if failed {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }

@@ -28,6 +28,9 @@ pub fn routes() -> Routes {
 pub struct WaiverLine {
     pub id: String,
     pub payer_id: String,
+    /// "姓名（学号）", and who asked.
+    pub payer: String,
+    pub requested_by: String,
     pub item: String,
     pub year: String,
     pub amount: String,
@@ -57,14 +60,17 @@ pub(super) async fn page_with(
     notice: &'static str,
     error: String,
 ) -> Result<Response, WebError> {
+    let names = s.engine.operator_view(c.principal()).operator_names().await?;
     let rows = s
         .engine
         .waivers(c.principal())
         .await?
         .into_iter()
-        .map(|(w, r)| WaiverLine {
+        .map(|(w, r, who)| WaiverLine {
             id: w.id,
             payer_id: r.payer_id.clone(),
+            payer: format!("{}（{}）", who.name, who.identifier),
+            requested_by: names.get(&w.requested_by).cloned().unwrap_or_else(|| "系统".into()),
             item: r.item_name.clone(),
             year: r.academic_year.clone(),
             amount: yuan(w.amount_fen),
