@@ -26,9 +26,9 @@ pub fn routes() -> Routes {
             get(page).post(import).body_limit(MAX_UPLOAD_BYTES),
         )
         .route("/admin/relief-template.xlsx", Guard::Operator, get(template))
-        // The submitter follows their batch too (the engine decides whose batch it is).
-        .route("/admin/relief/{batch}", Guard::Permission(Permission::RequestWaiver), get(batch_page))
-        .route("/admin/relief/{batch}/lines.xlsx", Guard::Permission(Permission::RequestWaiver), get(batch_xlsx))
+        // Approvers and the submitter (the engine decides: approver, or the one who sent it).
+        .route("/admin/relief/{batch}", Guard::Operator, get(batch_page))
+        .route("/admin/relief/{batch}/lines.xlsx", Guard::Operator, get(batch_xlsx))
         .route("/admin/relief/{batch}/decide", Guard::Permission(Permission::ApproveWaiver), post(decide))
 }
 
