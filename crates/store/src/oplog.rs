@@ -168,6 +168,28 @@ pub async fn for_entity(c: &mut impl Conn, entity: &str, entity_id: &str) -> Res
     .await?)
 }
 
+/// Everything the log says about one payer: the payer itself, their receivables (raised one by
+/// one, cancelled, answered), and the reductions and deferrals asked for them; the latest 500, in
+/// log order.
+pub async fn about_payer(c: &mut impl Conn, payer_id: &str) -> Result<Vec<LogRow>, StoreError> {
+    let mut rows: Vec<LogRow> = sqlx::query_as(&format!(
+        "SELECT {COLS} FROM operation_log
+          WHERE (entity = 'payer' AND entity_id = $1)
+             OR (entity = 'receivable' AND entity_id IN (SELECT id FROM receivables WHERE payer_id = $1))
+             OR (entity = 'waiver' AND entity_id IN
+                   (SELECT w.id FROM waivers w JOIN receivables r ON r.id = w.receivable_id WHERE r.payer_id = $1))
+             OR (entity = 'deferral' AND entity_id IN
+                   (SELECT d.id FROM deferrals d JOIN receivables r ON r.id = d.receivable_id WHERE r.payer_id = $1))
+          ORDER BY CASE WHEN seq IS NULL THEN 0 ELSE 1 END, seq DESC, id DESC
+          LIMIT 500"
+    ))
+    .bind(payer_id)
+    .fetch_all(c.raw())
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// Which rows of the log to list (each filter optional), newest first, after a cursor.
 #[derive(Clone, Debug, Default)]
 pub struct LogQuery {

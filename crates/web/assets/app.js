@@ -35,6 +35,9 @@
       window.WeixinJSBridge.invoke("getBrandWCPayRequest", params, function () { window.location.reload(); });
     });
   }
+  // An import's result sits below the form: bring it into view (a long list may be above it).
+  var result = document.getElementById("import-result");
+  if (result) { result.setAttribute("tabindex", "-1"); result.focus({ preventScroll: true }); result.scrollIntoView({ block: "start" }); }
   // Hosted cashier: after success, back to the business system (the link also works by hand).
   var back = document.querySelector("a[data-autoreturn]");
   if (back && back.getAttribute("href")) { setTimeout(function () { window.location.href = back.getAttribute("href"); }, 3000); }

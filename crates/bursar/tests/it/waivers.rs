@@ -153,6 +153,10 @@ both_stores!(an_unpaid_receivable_is_cancelled_with_a_reason_and_a_paid_one_is_n
     assert_eq!(waived, owed.get());
     assert_eq!(dorm(&app).await.1, Fen::ZERO);
     assert!(app.engine.cancel_receivable(&fin, &rid, "again").await.is_err(), "nothing left to cancel");
+    // The payer's record says what was done to them, by whom and why.
+    let page = web.get(format!("{base}/admin/payers/{}", payer.id)).send().await.unwrap().text().await.unwrap();
+    let log = between(&page, "<h2>操作记录</h2>", "</ul>").unwrap_or_default();
+    assert!(log.contains("取消应收") && log.contains("退宿，住宿费不再收取") && log.contains("张会计"), "{log}");
     // One with money paid on it is refused.
     let mut c = app.store.read().await.unwrap();
     let tuition =

@@ -82,7 +82,7 @@ impl OperatorView<'_> {
         }
         let payments = pay_store::payments_of_payer(&mut c, &payer.id).await?;
         let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&payer.id)).await?;
-        let log = oplog::for_entity(&mut c, "payer", &payer.id).await?;
+        let log = oplog::about_payer(&mut c, &payer.id).await?;
         Ok(PayerDossier { payer, department, receivables, payments, credit: Fen(-credit.get()), log })
     }
 }

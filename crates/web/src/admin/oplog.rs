@@ -154,7 +154,7 @@ fn entity_label(entity: &str) -> &str {
     ENTITIES.iter().find(|(e, _)| *e == entity).map(|(_, l)| *l).unwrap_or(entity)
 }
 
-fn actor_label(names: &HashMap<String, String>, kind: ActorKind, id: &str) -> String {
+pub(crate) fn actor_label(names: &HashMap<String, String>, kind: ActorKind, id: &str) -> String {
     match kind {
         ActorKind::Operator => names.get(id).cloned().unwrap_or_else(|| format!("操作员 {id}")),
         ActorKind::System => {

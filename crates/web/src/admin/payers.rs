@@ -245,6 +245,9 @@ pub struct PaymentLine {
 pub struct LogLine {
     pub at: String,
     pub action: String,
+    /// Who did it, and what the entry says, in words.
+    pub actor: String,
+    pub detail: String,
 }
 
 #[derive(Template)]
@@ -312,7 +315,9 @@ pub async fn detail(
 
 /// A payer's record with `notice` said at the top.
 pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: String) -> Result<Response, WebError> {
-    let d = s.engine.operator_view(c.principal()).payer_dossier(id).await?;
+    let view = s.engine.operator_view(c.principal());
+    let d = view.payer_dossier(id).await?;
+    let names = view.operator_names().await?;
     let p = &d.payer;
     let now = s.engine.store().now_ms();
     let account_state = match (p.frozen_at_ms, p.valid_until_ms) {
@@ -374,7 +379,12 @@ pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: Str
         log: d
             .log
             .iter()
-            .map(|l| LogLine { at: datetime(l.at_ms), action: super::oplog::action_label(&l.action) })
+            .map(|l| LogLine {
+                at: datetime(l.at_ms),
+                action: super::oplog::action_label(&l.action),
+                actor: super::oplog::actor_label(&names, l.actor_kind, &l.actor_id),
+                detail: super::oplog_detail::plain(&super::oplog_detail::parts(&l.detail)),
+            })
             .collect(),
     })
 }
