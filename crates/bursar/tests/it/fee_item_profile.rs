@@ -203,7 +203,10 @@ both_stores!(whom_an_item_is_for_changes_only_through_an_approved_change, |env: 
     let web = login_operator(&base, bursar::demo::FINANCE_USER, bursar::demo::FINANCE_PASSWORD).await;
     let page =
         web.get(format!("{base}/admin/fee-items/{}/changes", item.id)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("教工、校外人员；非税收入统一票据；有缴费须知"), "{page}");
+    assert!(
+        page.contains("教工、校外人员；非税收入统一票据；缴费须知：培训费一经缴纳，开班后不予退还。；缴费时收集：发票抬头（单位报销时填写）（选填）"),
+        "{page}"
+    );
     let logged = scalar(
         &app.store,
         "SELECT COUNT(*) FROM operation_log WHERE action = 'fee_item.change_request' AND detail LIKE '%receipt_kind=non_tax%'",

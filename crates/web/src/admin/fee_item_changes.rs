@@ -134,10 +134,26 @@ async fn page_with(
             ),
             partial: partial_text(ch.partial_allowed != 0, ch.min_partial_fen),
             profile: {
+                // Everything the version says, so the approver reads what they approve.
                 let t = ch.terms();
-                let notice = if t.profile.notice.is_empty() { "无缴费须知" } else { "有缴费须知" };
+                let notice = if t.profile.notice.is_empty() {
+                    "无缴费须知".to_string()
+                } else {
+                    format!("缴费须知：{}", t.profile.notice)
+                };
+                let fields = if t.profile.fields.is_empty() {
+                    "缴费时不收集信息".to_string()
+                } else {
+                    let list: Vec<String> = t
+                        .profile
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}（{}）", f.label, if f.required { "必填" } else { "选填" }))
+                        .collect();
+                    format!("缴费时收集：{}", list.join("、"))
+                };
                 format!(
-                    "{}；{}；{notice}",
+                    "{}；{}；{notice}；{fields}",
                     describe_audience(&t.profile.audience, &department_names),
                     t.profile.receipt_kind.label_zh()
                 )
