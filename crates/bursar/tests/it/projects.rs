@@ -317,7 +317,7 @@ both_stores!(departments_publish_projects_and_export_who_registered, |env: TestE
     let item_url = between(row, "<a href=\"", "\"").unwrap().to_string();
     let detail = fin.get(format!("{base}{item_url}")).send().await.unwrap().text().await.unwrap();
     let select = between(&detail, "name=\"channel_wechatpay\">", "</select>").expect("a WeChat Pay choice");
-    let after_none = select.split_once("不支持</option>").expect("a 'none' choice").1;
+    let after_none = select.split_once("不使用</option>").expect("a 'none' choice").1;
     let account = between(after_none, "<option value=\"", "\"").expect("an account").to_string();
     let r = fin
         .post(format!("{base}{item_url}/decide"))
