@@ -280,6 +280,41 @@ pub async fn set_fee_item_decision(c: &mut Tx, id: &str, decided_by: &str, comme
     Ok(())
 }
 
+/// Writes a rejected application's new terms and sends it back for review (compare-and-set on
+/// `rejected`; the code stays; the last decision is cleared, the log keeps it). False when the
+/// item was no longer rejected.
+pub async fn resubmit_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>) -> Result<bool, StoreError> {
+    let audience = f.profile.audience.to_stored();
+    let r = sqlx::query(
+        "UPDATE fee_items SET name = $1, fee_type = $2, window_start_ms = $3, window_end_ms = $4, partial_allowed = $5,
+                min_partial_fen = $6, requested_by = $7, request_note = $8, receipt_kind = $9, payer_notice = $10,
+                audience_kinds = $11, audience_departments = $12, audience_majors = $13, audience_grades = $14,
+                audience_classes = $15, fields = $16, status = 'pending_approval',
+                decided_by = NULL, decision_comment = NULL, decided_at_ms = NULL
+          WHERE id = $17 AND status = 'rejected'",
+    )
+    .bind(f.name)
+    .bind(f.fee_type.as_str())
+    .bind(f.window_start_ms)
+    .bind(f.window_end_ms)
+    .bind(i64::from(f.partial_allowed))
+    .bind(f.min_partial.get())
+    .bind(f.requested_by)
+    .bind(f.request_note)
+    .bind(f.profile.receipt_kind.as_str())
+    .bind(&f.profile.notice)
+    .bind(&audience[0])
+    .bind(&audience[1])
+    .bind(&audience[2])
+    .bind(&audience[3])
+    .bind(&audience[4])
+    .bind(bursar_domain::project::format_field_lines(&f.profile.fields))
+    .bind(id)
+    .execute(c.raw())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Inserts a receivable row (the caller posts the matching ledger entry in the same transaction).
 pub async fn insert_receivable(
     c: &mut Tx,

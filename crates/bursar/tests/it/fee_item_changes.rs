@@ -124,3 +124,60 @@ both_stores!(filing_only_kinds_skip_review_but_tuition_never_does, |env: TestEnv
     assert_eq!(logged, 1);
     app.stop().await;
 });
+
+both_stores!(a_rejected_application_is_corrected_and_sent_again, |env: TestEnv| async move {
+    use bursar_domain::fee::{FeeItemStatus, FeeType};
+    use bursar_engine::collection::fee_items::FeeItemDecision;
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let dept = operator(&app.engine, "houqin").await;
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    let hq = {
+        let by = bursar_domain::Principal::System(bursar_domain::SystemJob::Cli);
+        let all = app.engine.operator_view(&by).departments().await.unwrap();
+        all.into_iter().find(|(_, n)| n == "后勤管理处").unwrap().0
+    };
+    let application = bursar_engine::collection::fee_items::FeeItemApplication {
+        code: "KTF-2026".into(),
+        name: "空调使用费".into(),
+        department_id: hq,
+        fee_type: FeeType::Service,
+        window_start_ms: None,
+        window_end_ms: None,
+        partial_allowed: false,
+        min_partial: Fen::ZERO,
+        note: "每人 200 元".into(),
+        channels: Vec::new(),
+        profile: bursar_domain::audience::Profile::usual_for(FeeType::Service),
+    };
+    let id = app.engine.apply_fee_item(&dept, &application).await.unwrap();
+    // Only a rejected application may be sent again.
+    assert!(app.engine.resubmit_fee_item(&dept, &id, &application).await.is_err());
+    app.engine.decide_fee_item(&approver, &id, FeeItemDecision::Reject, "缺少物价批文号").await.unwrap();
+
+    // The department reads why, opens the form filled with its application, corrects and resends.
+    let web = login_operator(&base, "houqin", bursar::demo::DEPARTMENT_PASSWORD).await;
+    let detail = web.get(format!("{base}/admin/fee-items/{id}")).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("缺少物价批文号") && detail.contains("修改后重新提交"), "{detail}");
+    let form = web.get(format!("{base}/admin/fee-items?resubmit={id}")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("name=\"resubmit\"") && form.contains("value=\"空调使用费\""), "{form}");
+    let fields = [
+        ("csrf", csrf_of(&form)),
+        ("resubmit", id.clone()),
+        ("code", "KTF-2026".into()),
+        ("name", "空调使用费（2026 学年）".into()),
+        ("department_id", application.department_id.clone()),
+        ("fee_type", "service".into()),
+        ("note", "鲁价费〔2026〕8 号，每人 200 元".into()),
+    ];
+    let r = web.post(format!("{base}/admin/fee-items")).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let item = receivables::fee_item(&mut app.store.read().await.unwrap(), &id).await.unwrap();
+    assert_eq!((item.status, item.name.as_str()), (FeeItemStatus::PendingApproval, "空调使用费（2026 学年）"));
+    assert!(item.decision_comment.is_none() && item.request_note.contains("鲁价费"));
+    // Sent once: again is refused; the approver now approves it.
+    assert!(app.engine.resubmit_fee_item(&dept, &id, &application).await.is_err());
+    let logged = scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action = 'fee_item.resubmit'", &[]).await;
+    assert_eq!(logged, 1);
+    app.stop().await;
+});

@@ -351,14 +351,81 @@ pub(crate) async fn insert_application(
     set_item_channels(tx, &id, &a.channels).await?;
     let detail = format!("code={} type={} note={}", a.code, a.fee_type.as_str(), a.note.trim());
     log(tx, by, "fee_item.apply", ("fee_item", &id), ("", "pending_approval"), &detail).await?;
-    if super::filing::filed_types(tx).await?.contains(&a.fee_type) {
-        // 备案: no review; it waits, stopped, for finance to set its channels and open it.
-        let from = FeeItemStatus::PendingApproval;
-        rec_store::set_fee_item_status(tx, &id, from, FeeItemStatus::Stopped).await?;
-        rec_store::set_fee_item_decision(tx, &id, "system:filing", "已备案（该类收费只需备案）").await?;
-        log(tx, by, "fee_item.file", ("fee_item", &id), (from.as_str(), "stopped"), "filing only").await?;
-    }
+    file_if_filing_only(tx, by, &id, a.fee_type).await?;
     Ok(id)
+}
+
+/// 备案: an item of a kind the school only files needs no review; it waits, stopped, for finance
+/// to set its channels and open it.
+async fn file_if_filing_only(tx: &mut Tx, by: &Principal, id: &str, fee_type: FeeType) -> Result<(), EngineError> {
+    if super::filing::filed_types(tx).await?.contains(&fee_type) {
+        let from = FeeItemStatus::PendingApproval;
+        rec_store::set_fee_item_status(tx, id, from, FeeItemStatus::Stopped).await?;
+        rec_store::set_fee_item_decision(tx, id, "system:filing", "已备案（该类收费只需备案）").await?;
+        log(tx, by, "fee_item.file", ("fee_item", id), (from.as_str(), "stopped"), "filing only").await?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Sends a rejected application back for review with new terms (the code stays): whoever
+    /// may apply for the department's items, after reading the approver's reason.
+    pub async fn resubmit_fee_item(
+        &self,
+        by: &Principal,
+        fee_item_id: &str,
+        a: &FeeItemApplication,
+    ) -> Result<(), EngineError> {
+        let scope = require(by, Permission::ApplyFeeItem)?;
+        a.check()?;
+        if !scope.covers_department(&a.department_id) {
+            return Err(refused("只能为本部门申请收费项目"));
+        }
+        let (by, id, a) = (by.clone(), fee_item_id.to_string(), a.clone());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, a, scope) = (by.clone(), id.clone(), a.clone(), scope.clone());
+                Box::pin(async move {
+                    let item = rec_store::fee_item(tx, &id).await.map_err(not_found("收费项目"))?;
+                    if !scope.covers_fee_item(&item.id, &item.department_id) {
+                        return Err(EngineError::NotFound("收费项目".into()));
+                    }
+                    if item.status != FeeItemStatus::Rejected {
+                        return Err(refused(format!(
+                            "该收费项目{}，只有未通过的申请可以修改后重新提交",
+                            item.status.label_zh()
+                        )));
+                    }
+                    if a.code != item.code || a.department_id != item.department_id {
+                        return Err(refused("重新提交时项目编码和所属部门不能修改"));
+                    }
+                    check_audience_departments(tx, &a.profile).await?;
+                    let requested_by = by.actor_ref();
+                    let terms = NewFeeItem {
+                        code: &item.code,
+                        name: a.name.trim(),
+                        department_id: &item.department_id,
+                        fee_type: a.fee_type,
+                        status: FeeItemStatus::PendingApproval,
+                        window_start_ms: a.window_start_ms,
+                        window_end_ms: a.window_end_ms,
+                        partial_allowed: a.partial_allowed,
+                        min_partial: a.min_partial,
+                        requested_by: &requested_by,
+                        request_note: a.note.trim(),
+                        profile: &a.profile,
+                    };
+                    if !rec_store::resubmit_fee_item(tx, &id, &terms).await? {
+                        return Err(refused("该申请已被处理，请刷新后再试"));
+                    }
+                    let detail = format!("type={} note={}", a.fee_type.as_str(), a.note.trim());
+                    log(tx, &by, "fee_item.resubmit", ("fee_item", &id), ("rejected", "pending_approval"), &detail)
+                        .await?;
+                    file_if_filing_only(tx, &by, &id, a.fee_type).await
+                })
+            })
+            .await
+    }
 }
 
 /// A fee item as read by a department or finance.

@@ -100,6 +100,8 @@ pub struct ApplyForm {
     pub start: String,
     pub end: String,
     pub note: String,
+    /// A rejected application being sent back (its id; empty for a new one).
+    pub resubmit: String,
 }
 
 async fn list_with(s: &AppState, c: &OperatorCtx, error: String) -> Result<Response, WebError> {
@@ -148,7 +150,39 @@ async fn list_with_form(
     Ok(resp)
 }
 
-pub async fn list(State(s): State<AppState>, c: OperatorCtx) -> Result<Response, WebError> {
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    resubmit: Option<String>,
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Result<Response, WebError> {
+    // 修改后重新提交: the form filled with the rejected application.
+    if let Some(id) = q.resubmit {
+        let (item, _) = s.engine.operator_view(c.0.principal()).fee_item(&id).await?;
+        if item.status == FeeItemStatus::Rejected {
+            let form = ApplyForm {
+                code: item.code.clone(),
+                name: item.name.clone(),
+                department_id: item.department_id.clone(),
+                fee_type: item.fee_type.as_str().to_string(),
+                partial_allowed: item.partial_allowed != 0,
+                min_partial: if item.min_partial_fen.is_positive() {
+                    item.min_partial_fen.to_string()
+                } else {
+                    String::new()
+                },
+                start: item.window_start_ms.map(bursar_domain::time_fmt::date_cst).unwrap_or_default(),
+                end: item.window_end_ms.map(|e| bursar_domain::time_fmt::date_cst(e - 1)).unwrap_or_default(),
+                note: item.request_note.clone(),
+                resubmit: item.id.clone(),
+            };
+            return list_with_form(&s, &c, String::new(), form, ProfileForm::of(&item.profile())).await;
+        }
+    }
     list_with(&s, &c, String::new()).await
 }
 
@@ -187,11 +221,20 @@ pub async fn apply(
         start: get("start"),
         end: get("end"),
         note: get("note"),
+        resubmit: get("resubmit"),
     };
     let application = match parsed {
         Ok(a) => a,
         Err(e) => return list_with_form(&s, &c, e, typed, pf).await,
     };
+    if !typed.resubmit.is_empty() {
+        let id = typed.resubmit.clone();
+        return match s.engine.resubmit_fee_item(c.0.principal(), &id, &application).await {
+            Ok(()) => Ok(Redirect::to(&format!("/admin/fee-items/{id}?done=applied")).into_response()),
+            Err(EngineError::Rule(e)) => list_with_form(&s, &c, e.to_string(), typed, pf).await,
+            Err(e) => Err(e.into()),
+        };
+    }
     match s.engine.apply_fee_item(c.0.principal(), &application).await {
         Ok(id) => Ok(Redirect::to(&format!("/admin/fee-items/{id}?done=applied")).into_response()),
         Err(EngineError::Rule(e)) => list_with_form(&s, &c, e.to_string(), typed, pf).await,
@@ -246,6 +289,8 @@ struct DetailPage {
     own_request: bool,
     can_open: bool,
     can_stop: bool,
+    /// A rejected application its department may correct and send again.
+    can_resubmit: bool,
     error: String,
 }
 
@@ -346,6 +391,7 @@ async fn detail_page(
         own_request,
         can_open: can_approve && item.status == FeeItemStatus::Stopped,
         can_stop: can_approve && item.status == FeeItemStatus::Collecting,
+        can_resubmit: p.can(Permission::ApplyFeeItem) && item.status == FeeItemStatus::Rejected,
         item: item_view(item, can_approve && !own_request, &names),
         error,
     })?;

@@ -100,6 +100,7 @@ pub(crate) fn action_label(action: &str) -> String {
         "webhook.redeliver" => "重新推送通知",
         "fee_item.file" => "收费项目备案",
         "fee_item.close" => "关闭收费项目",
+        "fee_item.resubmit" => "修改后重新提交",
         "fee_item.change_request" => "申请变更收费项目",
         "fee_item.change_approve" => "批准收费项目变更",
         "fee_item.change_reject" => "驳回收费项目变更",
