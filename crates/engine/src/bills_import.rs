@@ -171,10 +171,20 @@ impl Engine {
                     continue;
                 }
             }
+            let note = cell("note");
+            if note.chars().count() > 200 {
+                report.problems.push(problem(
+                    line,
+                    "note",
+                    &note.chars().take(20).collect::<String>(),
+                    "备注不超过 200 字".into(),
+                ));
+                continue;
+            }
             if audiences.contains_key(&item) {
                 narrowed.push((bills.len(), line, identifier.clone()));
             }
-            bills.push(Bill { payer_id: payer, fee_item_id: item, academic_year: year_text, amount });
+            bills.push(Bill { payer_id: payer, fee_item_id: item, academic_year: year_text, amount, note });
         }
         if !narrowed.is_empty() {
             let ids: Vec<&str> = narrowed.iter().map(|(i, _, _)| bills[*i].payer_id.as_str()).collect();

@@ -246,6 +246,7 @@ impl Engine {
                             fee_item_id: fee_item_id.clone(),
                             academic_year: rule.academic_year.clone(),
                             amount: *amount,
+                            note: String::new(),
                         })
                         .collect();
                     let created = raise_many(tx, &bills).await?.created;

@@ -136,6 +136,8 @@ pub struct ReceivableView {
     pub payer_notice: String,
     /// The item's field lines (what payers are asked when paying it).
     pub item_fields: String,
+    /// 备注 from the import that raised it.
+    pub note: String,
 }
 
 impl ReceivableView {
@@ -160,7 +162,7 @@ impl ReceivableView {
 const VIEW_SELECT: &str = "SELECT r.id, r.payer_id, r.fee_item_id, r.academic_year, r.due_fen, r.waived_fen, r.paid_fen, r.state,
         f.code AS item_code, f.name AS item_name, f.department_id, f.fee_type, f.status, f.window_start_ms, f.window_end_ms,
         f.partial_allowed, f.min_partial_fen, r.deferred_until_ms, r.deferral_kind, f.receipt_kind, f.payer_notice,
-        f.fields AS item_fields
+        f.fields AS item_fields, r.note
    FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id";
 
 #[derive(Clone, Debug)]
@@ -347,6 +349,8 @@ pub struct NewReceivable<'a> {
     pub fee_item_id: &'a str,
     pub academic_year: &'a str,
     pub due: Fen,
+    /// 备注 (empty: none).
+    pub note: &'a str,
 }
 
 /// Inserts many new (open) receivables with multi-row inserts. One already raised for the same
@@ -355,11 +359,11 @@ pub struct NewReceivable<'a> {
 pub async fn insert_receivables(c: &mut Tx, rows: &[NewReceivable<'_>]) -> Result<(), StoreError> {
     let backend = c.backend();
     let now = c.now_ms;
-    for chunk in rows.chunks(chunk_rows(10)) {
+    for chunk in rows.chunks(chunk_rows(11)) {
         let sql = values_sql(
             backend,
-            "INSERT INTO receivables (id, payer_id, fee_item_id, academic_year, due_fen, waived_fen, paid_fen, state, created_at_ms, updated_at_ms)",
-            10,
+            "INSERT INTO receivables (id, payer_id, fee_item_id, academic_year, due_fen, waived_fen, paid_fen, state, created_at_ms, updated_at_ms, note)",
+            11,
             chunk.len(),
             "",
         );
@@ -369,7 +373,7 @@ pub async fn insert_receivables(c: &mut Tx, rows: &[NewReceivable<'_>]) -> Resul
                 return Err(StoreError::Domain(bursar_domain::DomainError::NonPositiveAmount));
             }
             q = q.bind(r.id).bind(r.payer_id).bind(r.fee_item_id).bind(r.academic_year).bind(r.due.get());
-            q = q.bind(0i64).bind(0i64).bind(ReceivableState::Open.as_str()).bind(now).bind(now);
+            q = q.bind(0i64).bind(0i64).bind(ReceivableState::Open.as_str()).bind(now).bind(now).bind(r.note);
         }
         q.execute(c.raw()).await.map_err(|e| match is_unique_violation(&e) {
             // Raised meanwhile by another transaction: the command runs again from a fresh read.

@@ -49,7 +49,7 @@ async fn raise(tx: &mut Tx, payers: &[String], item: &str, year: &str, amount: F
     let rows: Vec<NewReceivable> = payers
         .iter()
         .zip(&ids)
-        .map(|(p, id)| NewReceivable { id, payer_id: p, fee_item_id: item, academic_year: year, due: amount })
+        .map(|(p, id)| NewReceivable { id, payer_id: p, fee_item_id: item, academic_year: year, due: amount, note: "" })
         .collect();
     receivables::insert_receivables(tx, &rows).await?;
     let entries = ids.iter().map(|id| receivable_raised(id, item, amount)).collect::<Result<Vec<_>, _>>()?;

@@ -43,6 +43,15 @@ both_stores!(receivables_are_imported_checked_and_never_changed_silently, |env: 
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM receivables", &[]).await, before);
     let r = app.engine.import_bills(&by, csv.as_bytes(), ImportMode::ValidRows, &none).await.unwrap();
     assert_eq!((r.applied, r.created, r.existing), (true, 1, 0));
+    // The note (备注) is kept with the receivable.
+    let note = scalar(
+        &app.store,
+        "SELECT COUNT(*) FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id
+          WHERE f.code = 'CET' AND r.academic_year = '2027-2028' AND r.note = '下学年报名'",
+        &[],
+    )
+    .await;
+    assert_eq!(note, 1);
     let r = app.engine.import_bills(&by, csv.as_bytes(), ImportMode::ValidRows, &none).await.unwrap();
     assert_eq!((r.created, r.existing), (0, 1), "the same file again raises nothing");
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM receivables", &[]).await, before + 1);

@@ -148,6 +148,8 @@ pub struct Bill {
     pub fee_item_id: String,
     pub academic_year: String,
     pub amount: Fen,
+    /// 备注 (empty: none).
+    pub note: String,
 }
 
 /// What a bulk raise did.
@@ -199,6 +201,7 @@ pub async fn raise_many(tx: &mut Tx, bills: &[Bill]) -> Result<BulkRaised, Engin
                 fee_item_id: &b.fee_item_id,
                 academic_year: &b.academic_year,
                 due: b.amount,
+                note: &b.note,
             });
             out.total = out.total.checked_add(b.amount)?;
         }

@@ -231,6 +231,8 @@ pub struct ReceivableLine {
     pub outstanding: String,
     /// "缓缴至 …" when an approved deferral holds (empty otherwise).
     pub deferred: String,
+    /// 备注 from the import that raised it.
+    pub note: String,
 }
 
 pub struct PaymentLine {
@@ -362,6 +364,7 @@ pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: Str
                 paid: yuan(r.paid_fen),
                 outstanding: yuan(r.outstanding()),
                 deferred: crate::views::deferral_note(r),
+                note: r.note.clone(),
             })
             .collect(),
         payments: d
