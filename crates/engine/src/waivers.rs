@@ -179,7 +179,7 @@ impl Engine {
         by: &Principal,
         receivable_id: &str,
         reason: &str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<String, EngineError> {
         require(by, Permission::RaiseReceivables)?;
         let reason = reason.trim().to_string();
         if reason.is_empty() || reason.chars().count() > 200 {
@@ -200,12 +200,20 @@ impl Engine {
                     if !owed.is_positive() {
                         return Err(refused("该应收已无欠费，无需取消"));
                     }
-                    let now = tx.now_ms;
-                    rec_store::waive_outstanding(tx, &r.id, r.waived_fen, owed, now).await?;
-                    let entry = ledger::waiver(&r.id, &r.fee_item_id, owed, &format!("cancel:{rid}"))?;
-                    bursar_store::ledger::post(tx, &entry).await?;
+                    // Writing off what is owed needs a second person, as a reduction does: the
+                    // cancellation is a request to waive all of it, decided on 减免缓缴.
+                    let waiting = store::of_receivable(tx, &rid).await?;
+                    if waiting.iter().any(|w| w.state == WaiverState::Requested) {
+                        return Err(refused("该应收已有待审批的减免或取消申请，请等审批后再办理"));
+                    }
+                    let id = tx.new_id();
+                    let why = format!("取消应收：{reason}");
+                    store::insert(tx, &id, &rid, owed, &why, &by.actor_ref(), None).await?;
                     let detail = format!("amount_fen={} reason={reason}", owed.get());
-                    log(tx, &by, "receivable.cancel", ("receivable", &rid), ("open", "settled"), &detail).await
+                    log(tx, &by, "receivable.cancel", ("receivable", &rid), ("", "requested"), &detail).await?;
+                    let detail = format!("receivable={rid} amount_fen={} reason={why}", owed.get());
+                    log(tx, &by, "waiver.request", ("waiver", &id), ("", "requested"), &detail).await?;
+                    Ok(id)
                 })
             })
             .await

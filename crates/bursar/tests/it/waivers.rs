@@ -149,8 +149,26 @@ both_stores!(an_unpaid_receivable_is_cancelled_with_a_reason_and_a_paid_one_is_n
         .await
         .unwrap();
     assert_eq!(location(&r), format!("/admin/payers/{}?cancelled=1", payer.id));
-    let waived: i64 = scalar(&app.store, "SELECT waived_fen FROM receivables WHERE id = $1", &[&rid]).await;
-    assert_eq!(waived, owed.get());
+    // A cancellation writes off money: nothing changes until another person approves it.
+    let waived = |store: bursar_store::Store, rid: String| async move {
+        scalar(&store, "SELECT waived_fen FROM receivables WHERE id = $1", &[&rid]).await
+    };
+    assert_eq!(waived(app.store.clone(), rid.clone()).await, 0);
+    assert!(app.engine.cancel_receivable(&fin, &rid, "again").await.is_err(), "one waiting at a time");
+    let (request, _, _) = app
+        .engine
+        .waivers(&fin)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(w, _, _)| w.receivable_id == rid)
+        .expect("the cancellation waits on 减免缓缴");
+    assert!(request.reason.starts_with("取消应收："), "{}", request.reason);
+    let own = app.engine.decide_waiver(&fin, &request.id, true, "").await.unwrap_err();
+    assert!(matches!(own, EngineError::Access(_)), "{own:?}");
+    let approver = operator(&app.engine, bursar::demo::APPROVER_USER).await;
+    app.engine.decide_waiver(&approver, &request.id, true, "").await.unwrap();
+    assert_eq!(waived(app.store.clone(), rid.clone()).await, owed.get());
     assert_eq!(dorm(&app).await.1, Fen::ZERO);
     assert!(app.engine.cancel_receivable(&fin, &rid, "again").await.is_err(), "nothing left to cancel");
     // The payer's record says what was done to them, by whom and why.

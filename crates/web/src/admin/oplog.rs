@@ -75,7 +75,7 @@ pub(crate) fn action_label(action: &str) -> String {
         "payer.add" | "payer.create" => "添加缴费人",
         "payer.import" => "导入花名册",
         "receivable.import" => "导入应收",
-        "receivable.cancel" => "取消应收",
+        "receivable.cancel" => "申请取消应收",
         "waiver.request" => "申请减免",
         "waiver.decide" => "审批减免",
         "exception.raise" => "发现异常",

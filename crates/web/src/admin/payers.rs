@@ -303,7 +303,7 @@ pub async fn detail(
     } else if q.deferral.is_some() {
         "缓缴申请已提交，待另一位审批人批准。"
     } else if q.cancelled.is_some() {
-        "应收已取消。"
+        "取消申请已提交，待另一位审批人在“减免缓缴”批准后生效。"
     } else {
         match q.account.as_deref() {
             Some("frozen") => "账户已冻结，其登录已全部退出。",

@@ -180,7 +180,7 @@ pub async fn cancel(
     Form(f): Form<CancelForm>,
 ) -> Result<Response, WebError> {
     match s.engine.cancel_receivable(c.principal(), &id, &f.reason).await {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/payers/{}?cancelled=1", f.payer_id)).into_response()),
+        Ok(_) => Ok(Redirect::to(&format!("/admin/payers/{}?cancelled=1", f.payer_id)).into_response()),
         Err(EngineError::Rule(e)) => Err(WebError::BadRequest(e.to_string())),
         Err(e) => Err(e.into()),
     }
