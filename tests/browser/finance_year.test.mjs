@@ -5,14 +5,14 @@
 // original amount, the reduction and the deferral, and pays the rest by campus card.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, launchBrowser, viewports, loginOperator } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, loginOperator, postgresUrl } from "./harness.mjs";
 import { checkPage } from "./inspect.mjs";
 
 const CARD_PASSWORD = "246810";
 let demo;
 let browser;
-before(async () => { demo = await startDemo(); browser = await launchBrowser(); });
-after(async () => { await browser?.close(); await demo?.stop(); });
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
 
 const operatorPage = (viewport, user, password) => loginOperator(browser, demo, viewport, user, password);
 
@@ -23,9 +23,19 @@ function thisYear() {
   return `${start}-${start + 1}`;
 }
 
-for (const size of ["desktop", "phone"]) {
-  test(`department → approval → standard → raise → reduction and deferral → the student pays (${size})`, { timeout: 300_000 }, async () => {
+// Each size on SQLite; the desktop walk again on PostgreSQL when the suite has a server.
+const runs = [["desktop", "sqlite"], ["phone", "sqlite"], ...(postgresUrl ? [["desktop", "postgres"]] : [])];
+for (const [size, store] of runs) {
+  test(`department → approval → standard → raise → reduction and deferral → the student pays (${size}, ${store})`, { timeout: 300_000 }, async () => {
+    demo = await startDemo({ postgres: store === "postgres" });
+    try { await walk(size, store); } finally { await demo.stop(); }
+  });
+}
+
+async function walk(size, store) {
+  {
     const viewport = viewports[size];
+    const tag = store === "postgres" ? `${size}-pg` : size;
     const code = size === "desktop" ? "KWF-D" : "KWF-P";
     const name = size === "desktop" ? "考务费（桌面）" : "考务费（手机）";
 
@@ -91,7 +101,7 @@ for (const size of ["desktop", "phone"]) {
     await row().getByLabel("缓缴原因").fill("新生绿色通道");
     await row().getByRole("button", { name: "申请缓缴" }).click();
     await fin.page.getByText("缓缴申请已提交").waitFor();
-    await checkPage(fin.page, `finance-year-${size}-record`, fin.missing);
+    await checkPage(fin.page, `finance-year-${tag}-record`, fin.missing);
     await fin.context.close();
 
     // The approver grants both.
@@ -100,7 +110,7 @@ for (const size of ["desktop", "phone"]) {
     await approver.page.getByText("已处理。").waitFor();
     await approver.page.getByRole("button", { name: "批准缓缴" }).first().click();
     await approver.page.getByText("已处理。").waitFor();
-    await checkPage(approver.page, `finance-year-${size}-review`, approver.missing);
+    await checkPage(approver.page, `finance-year-${tag}-review`, approver.missing);
     await approver.context.close();
 
     // The student sees it all and pays the ¥150 left by campus card.
@@ -122,7 +132,7 @@ for (const size of ["desktop", "phone"]) {
     assert.match(await item.innerText(), /票据：增值税电子发票/);
     await item.locator("summary", { hasText: "缴费须知" }).click();
     await item.getByText("考务费用于期末考试组织，缴费后不予退还。").waitFor();
-    await checkPage(sp, `finance-year-${size}-pay`, []);
+    await checkPage(sp, `finance-year-${tag}-pay`, []);
     await sp.locator("form[action='/portal/orders'] button[type=submit]").click();
     await sp.waitForURL(/\/portal\/orders\//);
     await sp.locator("input[name=method][value=campus_card]").check();
@@ -131,5 +141,5 @@ for (const size of ["desktop", "phone"]) {
     await sp.locator("a[href$='/voucher']").waitFor({ timeout: 15_000 });
     assert.match(await sp.locator("main").innerText(), /150\.00/);
     await student.close();
-  });
+  }
 }

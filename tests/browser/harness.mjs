@@ -1,5 +1,5 @@
 // Starts `bursar demo` on free ports in a fresh data directory and a headless Chromium.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -20,7 +20,22 @@ function freePort() {
   });
 }
 
-export async function startDemo() {
+/** The PostgreSQL server the suite may use (`BURSAR_TEST_POSTGRES_URL`), or null. */
+export const postgresUrl = process.env.BURSAR_TEST_POSTGRES_URL || null;
+
+/** Runs one statement with psql against the server's `postgres` database. */
+function psql(url, sql) {
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const r = spawnSync("psql", [admin.toString(), "-qc", sql], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`psql failed (${sql}): ${r.stderr}`);
+}
+
+/**
+ * Starts a demo; `{ postgres: true }` runs it on a fresh PostgreSQL database of its own (made on
+ * the suite's server and dropped when it stops), otherwise on SQLite in its data directory.
+ */
+export async function startDemo(opts = {}) {
   const bin = process.env.BURSAR_BIN || join(here, "..", "..", "target", "debug", "bursar");
   const dataDir = mkdtempSync(join(tmpdir(), "bursar-browser-"));
   const port = await freePort();
@@ -28,6 +43,15 @@ export async function startDemo() {
   const env = { ...process.env };
   delete env.BURSAR_DATABASE_URL;
   delete env.DATABASE_URL;
+  let database = null;
+  if (opts.postgres) {
+    if (!postgresUrl) throw new Error("BURSAR_TEST_POSTGRES_URL is not set");
+    database = `bursar_browser_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    psql(postgresUrl, `CREATE DATABASE ${database}`);
+    const url = new URL(postgresUrl);
+    url.pathname = `/${database}`;
+    env.BURSAR_DATABASE_URL = url.toString();
+  }
   const child = spawn(bin, ["demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--sim-listen", `127.0.0.1:${simPort}`], {
     stdio: ["ignore", "pipe", "pipe"],
     env,
@@ -72,6 +96,7 @@ export async function startDemo() {
       await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
       clearTimeout(killer);
       rmSync(dataDir, { recursive: true, force: true });
+      if (database) psql(postgresUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     },
   };
 }

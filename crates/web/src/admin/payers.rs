@@ -316,6 +316,20 @@ pub async fn detail(
 }
 
 /// A payer's record with `notice` said at the top.
+/// What a payer's record shows of a log entry's detail: amounts, years, dates, kinds and reasons
+/// in words — never identifiers (the full entry is in 操作日志).
+fn payer_log_detail(detail: &str) -> String {
+    let parts: Vec<_> = super::oplog_detail::parts(detail)
+        .into_iter()
+        .filter(|p| {
+            // Words (Chinese), or figures (amounts, dates): an ASCII word is a code.
+            let figures = p.value.chars().all(|c| c.is_ascii_digit() || "¥.,-~ ".contains(c));
+            !p.code && !p.label.is_empty() && (!p.value.is_ascii() || figures)
+        })
+        .collect();
+    super::oplog_detail::plain(&parts)
+}
+
 pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: String) -> Result<Response, WebError> {
     let view = s.engine.operator_view(c.principal());
     let d = view.payer_dossier(id).await?;
@@ -386,7 +400,7 @@ pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: Str
                 at: datetime(l.at_ms),
                 action: super::oplog::action_label(&l.action),
                 actor: super::oplog::actor_label(&names, l.actor_kind, &l.actor_id),
-                detail: super::oplog_detail::plain(&super::oplog_detail::parts(&l.detail)),
+                detail: payer_log_detail(&l.detail),
             })
             .collect(),
     })
