@@ -1,6 +1,8 @@
 //! Changes to an approved fee item's terms, by version, asked for and decided.
 
-use bursar_domain::audience::{Audience, Profile, ReceiptKind};
+use bursar_domain::audience::Profile;
+
+use crate::item_profile::{self, ProfileCols};
 use bursar_domain::fee::WaiverState;
 use bursar_domain::Fen;
 
@@ -39,15 +41,9 @@ pub struct ChangeRow {
     pub decision_comment: Option<String>,
     pub created_at_ms: i64,
     pub decided_at_ms: Option<i64>,
-    #[sqlx(try_from = "String")]
-    pub receipt_kind: ReceiptKind,
-    pub payer_notice: String,
-    pub audience_kinds: String,
-    pub audience_departments: String,
-    pub audience_majors: String,
-    pub audience_grades: String,
-    pub audience_classes: String,
-    pub fields: String,
+    /// Whom the version is for, its receipt, notice and questions.
+    #[sqlx(flatten)]
+    pub profile_cols: ProfileCols,
 }
 
 impl ChangeRow {
@@ -58,18 +54,7 @@ impl ChangeRow {
             window_end_ms: self.window_end_ms,
             partial_allowed: self.partial_allowed != 0,
             min_partial: self.min_partial_fen,
-            profile: Profile {
-                audience: Audience::from_stored(
-                    &self.audience_kinds,
-                    &self.audience_departments,
-                    &self.audience_majors,
-                    &self.audience_grades,
-                    &self.audience_classes,
-                ),
-                receipt_kind: self.receipt_kind,
-                notice: self.payer_notice.clone(),
-                fields: bursar_domain::project::parse_field_lines(&self.fields).unwrap_or_default(),
-            },
+            profile: self.profile_cols.profile(),
         }
     }
 }
@@ -83,33 +68,23 @@ pub async fn insert(c: &mut Tx, id: &str, item: &str, t: &Terms, note: &str, by:
         .fetch_one(c.raw())
         .await?;
     let version = last.unwrap_or(1) + 1;
-    let audience = t.profile.audience.to_stored();
     let now = c.now_ms;
-    sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO fee_item_changes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, NULL, NULL, $11, NULL, $12, $13, $14, $15, $16, $17, $18, $19)"
-    ))
-    .bind(id)
-    .bind(item)
-    .bind(version)
-    .bind(&t.name)
-    .bind(t.window_start_ms)
-    .bind(t.window_end_ms)
-    .bind(i64::from(t.partial_allowed))
-    .bind(t.min_partial.get())
-    .bind(note)
-    .bind(by)
-    .bind(now)
-    .bind(t.profile.receipt_kind.as_str())
-    .bind(&t.profile.notice)
-    .bind(&audience[0])
-    .bind(&audience[1])
-    .bind(&audience[2])
-    .bind(&audience[3])
-    .bind(&audience[4])
-    .bind(bursar_domain::project::format_field_lines(&t.profile.fields))
-    .execute(c.raw())
-    .await
-    .map_err(|e| {
+    );
+    let q = sqlx::query(&sql)
+        .bind(id)
+        .bind(item)
+        .bind(version)
+        .bind(&t.name)
+        .bind(t.window_start_ms)
+        .bind(t.window_end_ms)
+        .bind(i64::from(t.partial_allowed))
+        .bind(t.min_partial.get())
+        .bind(note)
+        .bind(by)
+        .bind(now);
+    item_profile::bind(q, &t.profile).execute(c.raw()).await.map_err(|e| {
         if is_unique_violation(&e) {
             StoreError::Duplicate("a change of this fee item is waiting".into())
         } else {
@@ -155,28 +130,22 @@ pub async fn decide(c: &mut Tx, ch: &ChangeRow, approve: bool, by: &str, comment
         return Ok(false);
     }
     if approve {
-        sqlx::query(
-            "UPDATE fee_items SET name = $1, window_start_ms = $2, window_end_ms = $3, partial_allowed = $4, min_partial_fen = $5,
-                    receipt_kind = $7, payer_notice = $8, audience_kinds = $9, audience_departments = $10, audience_majors = $11,
-                    audience_grades = $12, audience_classes = $13, fields = $14
-              WHERE id = $6",
-        )
-        .bind(&ch.name)
-        .bind(ch.window_start_ms)
-        .bind(ch.window_end_ms)
-        .bind(ch.partial_allowed)
-        .bind(ch.min_partial_fen.get())
-        .bind(&ch.fee_item_id)
-        .bind(ch.receipt_kind.as_str())
-        .bind(&ch.payer_notice)
-        .bind(&ch.audience_kinds)
-        .bind(&ch.audience_departments)
-        .bind(&ch.audience_majors)
-        .bind(&ch.audience_grades)
-        .bind(&ch.audience_classes)
-        .bind(&ch.fields)
-        .execute(c.raw())
-        .await?;
+        // The version's terms as they were asked for (its profile read back as it was written).
+        let q = sqlx::query(
+            "UPDATE fee_items SET receipt_kind = $1, payer_notice = $2, audience_kinds = $3, audience_departments = $4,
+                    audience_majors = $5, audience_grades = $6, audience_classes = $7, fields = $8,
+                    name = $9, window_start_ms = $10, window_end_ms = $11, partial_allowed = $12, min_partial_fen = $13
+              WHERE id = $14",
+        );
+        item_profile::bind(q, &ch.profile_cols.profile())
+            .bind(&ch.name)
+            .bind(ch.window_start_ms)
+            .bind(ch.window_end_ms)
+            .bind(ch.partial_allowed)
+            .bind(ch.min_partial_fen.get())
+            .bind(&ch.fee_item_id)
+            .execute(c.raw())
+            .await?;
     }
     Ok(true)
 }

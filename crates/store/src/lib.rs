@@ -12,6 +12,7 @@ pub mod deferrals;
 mod error;
 pub mod exceptions;
 pub mod fee_item_changes;
+pub mod item_profile;
 pub mod jobs;
 pub mod ledger;
 pub mod merchants;

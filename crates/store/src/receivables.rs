@@ -6,6 +6,8 @@ use crate::bulk::{chunk_rows, values_sql};
 use crate::db::{Conn, Tx};
 use crate::error::is_unique_violation;
 use bursar_domain::audience::{Audience, Profile, ReceiptKind};
+
+use crate::item_profile::{self, ProfileCols};
 use bursar_domain::fee::{FeeItemStatus, FeeRules, FeeType, ReceivableState};
 use bursar_domain::Fen;
 
@@ -31,16 +33,9 @@ pub struct FeeItemRow {
     pub decided_by: Option<String>,
     pub decision_comment: Option<String>,
     pub decided_at_ms: Option<i64>,
-    #[sqlx(try_from = "String")]
-    pub receipt_kind: ReceiptKind,
-    pub payer_notice: String,
-    pub audience_kinds: String,
-    pub audience_departments: String,
-    pub audience_majors: String,
-    pub audience_grades: String,
-    pub audience_classes: String,
-    /// Field lines (see [`bursar_domain::project::parse_field_lines`]).
-    pub fields: String,
+    /// Whom it is for, its receipt, its notice and what payers are asked.
+    #[sqlx(flatten)]
+    pub profile_cols: ProfileCols,
 }
 
 /// The fee rules from a fee item's stored columns.
@@ -62,27 +57,16 @@ fn rules_from(
 }
 
 impl FeeItemRow {
-    /// Whom the item is for, its receipt and its notice.
+    /// Whom the item is for, its receipt, its notice and what payers are asked.
     pub fn profile(&self) -> Profile {
-        Profile {
-            audience: self.audience(),
-            receipt_kind: self.receipt_kind,
-            notice: self.payer_notice.clone(),
-            fields: self.fields(),
-        }
+        self.profile_cols.profile()
     }
-    /// What payers are asked when they pay it (stored lines that no longer parse: none).
+    /// What payers are asked when they pay it.
     pub fn fields(&self) -> Vec<bursar_domain::project::Field> {
-        bursar_domain::project::parse_field_lines(&self.fields).unwrap_or_default()
+        self.profile_cols.fields()
     }
     pub fn audience(&self) -> Audience {
-        Audience::from_stored(
-            &self.audience_kinds,
-            &self.audience_departments,
-            &self.audience_majors,
-            &self.audience_grades,
-            &self.audience_classes,
-        )
+        self.profile_cols.audience()
     }
     pub fn rules(&self) -> FeeRules {
         rules_from(
@@ -183,35 +167,26 @@ pub struct NewFeeItem<'a> {
 }
 
 pub async fn insert_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>, now_ms: i64) -> Result<(), StoreError> {
-    let audience = f.profile.audience.to_stored();
-    let r = sqlx::query(
-        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms, requested_by, request_note,
-                                receipt_kind, payer_notice, audience_kinds, audience_departments, audience_majors, audience_grades, audience_classes, fields)
+    let sql = format!(
+        "INSERT INTO fee_items (id, code, name, department_id, fee_type, status, window_start_ms, window_end_ms, partial_allowed, min_partial_fen, created_at_ms, requested_by, request_note, {})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(id)
-    .bind(f.code)
-    .bind(f.name)
-    .bind(f.department_id)
-    .bind(f.fee_type.as_str())
-    .bind(f.status.as_str())
-    .bind(f.window_start_ms)
-    .bind(f.window_end_ms)
-    .bind(i64::from(f.partial_allowed))
-    .bind(f.min_partial.get())
-    .bind(now_ms)
-    .bind(f.requested_by)
-    .bind(f.request_note)
-    .bind(f.profile.receipt_kind.as_str())
-    .bind(&f.profile.notice)
-    .bind(&audience[0])
-    .bind(&audience[1])
-    .bind(&audience[2])
-    .bind(&audience[3])
-    .bind(&audience[4])
-    .bind(bursar_domain::project::format_field_lines(&f.profile.fields))
-    .execute(c.raw())
-    .await;
+        item_profile::COLS
+    );
+    let q = sqlx::query(&sql)
+        .bind(id)
+        .bind(f.code)
+        .bind(f.name)
+        .bind(f.department_id)
+        .bind(f.fee_type.as_str())
+        .bind(f.status.as_str())
+        .bind(f.window_start_ms)
+        .bind(f.window_end_ms)
+        .bind(i64::from(f.partial_allowed))
+        .bind(f.min_partial.get())
+        .bind(now_ms)
+        .bind(f.requested_by)
+        .bind(f.request_note);
+    let r = item_profile::bind(q, f.profile).execute(c.raw()).await;
     match r {
         Ok(_) => Ok(()),
         Err(e) if crate::error::is_unique_violation(&e) => {
@@ -286,34 +261,26 @@ pub async fn set_fee_item_decision(c: &mut Tx, id: &str, decided_by: &str, comme
 /// `rejected`; the code stays; the last decision is cleared, the log keeps it). False when the
 /// item was no longer rejected.
 pub async fn resubmit_fee_item(c: &mut Tx, id: &str, f: &NewFeeItem<'_>) -> Result<bool, StoreError> {
-    let audience = f.profile.audience.to_stored();
-    let r = sqlx::query(
-        "UPDATE fee_items SET name = $1, fee_type = $2, window_start_ms = $3, window_end_ms = $4, partial_allowed = $5,
-                min_partial_fen = $6, requested_by = $7, request_note = $8, receipt_kind = $9, payer_notice = $10,
-                audience_kinds = $11, audience_departments = $12, audience_majors = $13, audience_grades = $14,
-                audience_classes = $15, fields = $16, status = 'pending_approval',
+    let q = sqlx::query(
+        "UPDATE fee_items SET receipt_kind = $1, payer_notice = $2, audience_kinds = $3, audience_departments = $4,
+                audience_majors = $5, audience_grades = $6, audience_classes = $7, fields = $8,
+                name = $9, fee_type = $10, window_start_ms = $11, window_end_ms = $12, partial_allowed = $13,
+                min_partial_fen = $14, requested_by = $15, request_note = $16, status = 'pending_approval',
                 decided_by = NULL, decision_comment = NULL, decided_at_ms = NULL
           WHERE id = $17 AND status = 'rejected'",
-    )
-    .bind(f.name)
-    .bind(f.fee_type.as_str())
-    .bind(f.window_start_ms)
-    .bind(f.window_end_ms)
-    .bind(i64::from(f.partial_allowed))
-    .bind(f.min_partial.get())
-    .bind(f.requested_by)
-    .bind(f.request_note)
-    .bind(f.profile.receipt_kind.as_str())
-    .bind(&f.profile.notice)
-    .bind(&audience[0])
-    .bind(&audience[1])
-    .bind(&audience[2])
-    .bind(&audience[3])
-    .bind(&audience[4])
-    .bind(bursar_domain::project::format_field_lines(&f.profile.fields))
-    .bind(id)
-    .execute(c.raw())
-    .await?;
+    );
+    let r = item_profile::bind(q, f.profile)
+        .bind(f.name)
+        .bind(f.fee_type.as_str())
+        .bind(f.window_start_ms)
+        .bind(f.window_end_ms)
+        .bind(i64::from(f.partial_allowed))
+        .bind(f.min_partial.get())
+        .bind(f.requested_by)
+        .bind(f.request_note)
+        .bind(id)
+        .execute(c.raw())
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 

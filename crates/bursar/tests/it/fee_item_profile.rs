@@ -73,7 +73,7 @@ both_stores!(a_fee_item_for_some_payers_is_held_everywhere_receivables_are_raise
         let mut c = app.store.read().await.unwrap();
         receivables::fee_item_by_code(&mut c, "SYF-2026").await.unwrap().unwrap()
     };
-    assert_eq!(item.receipt_kind, ReceiptKind::Settlement, "the usual receipt for 代收费");
+    assert_eq!(item.profile_cols.receipt_kind, ReceiptKind::Settlement, "the usual receipt for 代收费");
     assert_eq!(
         item.audience(),
         Audience { kinds: vec![PayerKind::EnrolledStudent], departments: vec![cs.clone()], ..Audience::default() }
@@ -168,7 +168,7 @@ both_stores!(whom_an_item_is_for_changes_only_through_an_approved_change, |env: 
         let mut c = app.store.read().await.unwrap();
         receivables::fee_item_by_code(&mut c, "PXF").await.unwrap().unwrap()
     };
-    assert_eq!(item.receipt_kind, ReceiptKind::VatInvoice, "training is invoiced");
+    assert_eq!(item.profile_cols.receipt_kind, ReceiptKind::VatInvoice, "training is invoiced");
     let mut terms = Terms {
         name: item.name.clone(),
         window_start_ms: item.window_start_ms,

@@ -36,6 +36,24 @@ pub struct FeeItemApplication {
 }
 
 impl FeeItemApplication {
+    /// The row it asks for, waiting for review.
+    fn new_fee_item<'a>(&'a self, code: &'a str, department_id: &'a str, requested_by: &'a str) -> NewFeeItem<'a> {
+        NewFeeItem {
+            code,
+            name: self.name.trim(),
+            department_id,
+            fee_type: self.fee_type,
+            status: FeeItemStatus::PendingApproval,
+            window_start_ms: self.window_start_ms,
+            window_end_ms: self.window_end_ms,
+            partial_allowed: self.partial_allowed,
+            min_partial: self.min_partial,
+            requested_by,
+            request_note: self.note.trim(),
+            profile: &self.profile,
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<(), EngineError> {
         let code_ok = (2..=32).contains(&self.code.len())
             && self.code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
@@ -330,20 +348,7 @@ pub(crate) async fn insert_application(
     check_audience_departments(tx, &a.profile).await?;
     let id = tx.new_id();
     let requested_by = by.actor_ref();
-    let item = NewFeeItem {
-        code: &a.code,
-        name: a.name.trim(),
-        department_id: &a.department_id,
-        fee_type: a.fee_type,
-        status: FeeItemStatus::PendingApproval,
-        window_start_ms: a.window_start_ms,
-        window_end_ms: a.window_end_ms,
-        partial_allowed: a.partial_allowed,
-        min_partial: a.min_partial,
-        requested_by: &requested_by,
-        request_note: a.note.trim(),
-        profile: &a.profile,
-    };
+    let item = a.new_fee_item(&a.code, &a.department_id, &requested_by);
     rec_store::insert_fee_item(tx, &id, &item, now).await.map_err(|e| match e {
         StoreError::Duplicate(_) => refused(format!("编码 {} 已被使用", a.code)),
         other => other.into(),
@@ -401,20 +406,7 @@ impl Engine {
                     }
                     check_audience_departments(tx, &a.profile).await?;
                     let requested_by = by.actor_ref();
-                    let terms = NewFeeItem {
-                        code: &item.code,
-                        name: a.name.trim(),
-                        department_id: &item.department_id,
-                        fee_type: a.fee_type,
-                        status: FeeItemStatus::PendingApproval,
-                        window_start_ms: a.window_start_ms,
-                        window_end_ms: a.window_end_ms,
-                        partial_allowed: a.partial_allowed,
-                        min_partial: a.min_partial,
-                        requested_by: &requested_by,
-                        request_note: a.note.trim(),
-                        profile: &a.profile,
-                    };
+                    let terms = a.new_fee_item(&item.code, &item.department_id, &requested_by);
                     if !rec_store::resubmit_fee_item(tx, &id, &terms).await? {
                         return Err(refused("该申请已被处理，请刷新后再试"));
                     }

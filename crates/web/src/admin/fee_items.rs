@@ -378,8 +378,8 @@ async fn detail_page(
         note: item.request_note.clone(),
         decision,
         audience: describe_audience(&item.audience(), &departments),
-        receipt_kind: item.receipt_kind.label_zh(),
-        payer_notice: item.payer_notice.clone(),
+        receipt_kind: item.profile_cols.receipt_kind.label_zh(),
+        payer_notice: item.profile_cols.payer_notice.clone(),
         fields: item
             .fields()
             .iter()
