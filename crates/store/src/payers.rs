@@ -445,6 +445,14 @@ pub struct RosterRow {
 
 const ROSTER_COLS: &str = "id, identifier, name, id_type, id_number_masked, id_number_digest, gender, department_id, major, grade, class_name, status, phone, enrolled_year";
 
+/// One payer as the roster describes them.
+pub async fn roster_row(c: &mut impl Conn, id: &str) -> Result<Option<RosterRow>, StoreError> {
+    Ok(sqlx::query_as(&format!("SELECT {ROSTER_COLS} FROM payers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c.raw())
+        .await?)
+}
+
 /// Every payer of a kind as a roster sees them (an import compares against these).
 pub async fn roster_of_kind(c: &mut impl Conn, kind: PayerKind) -> Result<Vec<RosterRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {ROSTER_COLS} FROM payers WHERE kind = $1"))

@@ -78,6 +78,16 @@ pub async fn by_out_refund_no(c: &mut impl Conn, no: &str) -> Result<Option<Refu
         .await?)
 }
 
+/// A payer's refunds, latest first (at most 200).
+pub async fn of_payer(c: &mut impl Conn, payer_id: &str) -> Result<Vec<RefundRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM refunds WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT 200"
+    ))
+    .bind(payer_id)
+    .fetch_all(c.raw())
+    .await?)
+}
+
 pub async fn of_payment(c: &mut impl Conn, payment_id: &str) -> Result<Vec<RefundRow>, StoreError> {
     Ok(sqlx::query_as(&format!("SELECT {COLS} FROM refunds WHERE payment_id = $1 ORDER BY created_at_ms, id"))
         .bind(payment_id)

@@ -279,6 +279,11 @@ both_stores!(finance_imports_searches_and_reads_payers_in_the_finance_view, |env
         detail.contains("郑导入") && detail.contains("370***********") && !detail.contains(&id),
         "the ID number masked"
     );
+    // Everything the roster said is on the record.
+    for fact in ["软件工程", "2026", "女", "居民身份证", "在读", "入学年份"] {
+        assert!(detail.contains(fact), "the record shows {fact}");
+    }
+    assert!(detail.contains("<h2>退款</h2>"), "and the payer's refunds");
 
     // A department sees only its own departments' payers (students belong to colleges).
     let (houqin, _, _) = bursar::demo::DEPARTMENT_USERS[0];

@@ -25,6 +25,11 @@ pub struct PayerDossier {
     pub department: Option<String>,
     pub receivables: Vec<ReceivableView>,
     pub payments: Vec<PaymentRow>,
+    /// Each succeeded payment's receipt number, by payment id.
+    pub receipts: std::collections::HashMap<String, String>,
+    pub refunds: Vec<bursar_store::refunds::RefundRow>,
+    /// What the roster says (major, grade, status, gender, ID type, year of entry).
+    pub roster: Option<payers::RosterRow>,
     /// What the payer paid that nothing was owed for (their credit, waiting to be refunded).
     pub credit: Fen,
     pub log: Vec<LogRow>,
@@ -76,13 +81,40 @@ impl OperatorView<'_> {
                 if mine.is_empty() {
                     return Err(EngineError::NotFound(format!("缴费人 {id}")));
                 }
-                let (payments, log) = (Vec::new(), Vec::new());
-                return Ok(PayerDossier { payer, department, receivables: mine, payments, credit: Fen::ZERO, log });
+                return Ok(PayerDossier {
+                    payer,
+                    department,
+                    receivables: mine,
+                    payments: Vec::new(),
+                    receipts: Default::default(),
+                    refunds: Vec::new(),
+                    roster: None,
+                    credit: Fen::ZERO,
+                    log: Vec::new(),
+                });
             }
         }
         let payments = pay_store::payments_of_payer(&mut c, &payer.id).await?;
         let credit = bursar_store::ledger::balance(&mut c, &AccountRef::payer_credit(&payer.id)).await?;
         let log = oplog::about_payer(&mut c, &payer.id).await?;
-        Ok(PayerDossier { payer, department, receivables, payments, credit: Fen(-credit.get()), log })
+        let mut receipts = std::collections::HashMap::new();
+        for p in payments.iter().filter(|p| p.state == bursar_domain::payment::PaymentState::Succeeded) {
+            if let Some(r) = bursar_store::receipts::for_payment(&mut c, &p.id).await? {
+                receipts.insert(p.id.clone(), r.number);
+            }
+        }
+        let refunds = bursar_store::refunds::of_payer(&mut c, &payer.id).await?;
+        let roster = payers::roster_row(&mut c, &payer.id).await?;
+        Ok(PayerDossier {
+            payer,
+            department,
+            receivables,
+            payments,
+            receipts,
+            refunds,
+            roster,
+            credit: Fen(-credit.get()),
+            log,
+        })
     }
 }

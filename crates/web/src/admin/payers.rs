@@ -242,6 +242,17 @@ pub struct PaymentLine {
     pub state: &'static str,
     pub badge: &'static str,
     pub merchant_order_no: String,
+    /// The voucher's number ("" until it succeeded).
+    pub receipt: String,
+}
+
+/// A refund of the payer's, as their record lists it.
+pub struct RefundLine {
+    pub at: String,
+    pub amount: String,
+    pub kind: &'static str,
+    pub reason: String,
+    pub state: &'static str,
 }
 
 pub struct LogLine {
@@ -273,9 +284,12 @@ struct PayerPage {
     phone: String,
     department: String,
     class_name: String,
+    /// What the roster says: (label, value) of each fact it gave.
+    roster: Vec<(&'static str, String)>,
     credit: String,
     receivables: Vec<ReceivableLine>,
     payments: Vec<PaymentLine>,
+    refunds: Vec<RefundLine>,
     log: Vec<LogLine>,
 }
 
@@ -316,6 +330,31 @@ pub async fn detail(
 }
 
 /// A payer's record with `notice` said at the top.
+/// The roster's facts a record shows (those it gave), in words.
+fn roster_facts(r: Option<&bursar_engine::rows::RosterRow>) -> Vec<(&'static str, String)> {
+    use bursar_domain::roster::{Gender, IdType, PayerStatus};
+    let Some(r) = r else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(t) = IdType::parse(&r.id_type) {
+        out.push(("证件类型", t.label_zh().to_string()));
+    }
+    if let Some(g) = r.gender.as_deref().and_then(Gender::parse) {
+        out.push(("性别", g.label_zh().to_string()));
+    }
+    for (label, v) in [("专业", &r.major), ("年级", &r.grade)] {
+        if !v.is_empty() {
+            out.push((label, v.clone()));
+        }
+    }
+    if let Some(y) = r.enrolled_year {
+        out.push(("入学年份", y.to_string()));
+    }
+    if let Some(s) = PayerStatus::parse(&r.status) {
+        out.push(("学籍/在职状态", s.label_zh().to_string()));
+    }
+    out
+}
+
 /// What a payer's record shows of a log entry's detail: amounts, years, dates, kinds and reasons
 /// in words — never identifiers (the full entry is in 操作日志).
 fn payer_log_detail(detail: &str) -> String {
@@ -363,6 +402,18 @@ pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: Str
         phone: mask_phone(&p.phone),
         department: d.department.clone().unwrap_or_default(),
         class_name: p.class_name.clone(),
+        roster: roster_facts(d.roster.as_ref()),
+        refunds: d
+            .refunds
+            .iter()
+            .map(|r| RefundLine {
+                at: datetime(r.created_at_ms),
+                amount: yuan(r.amount_fen),
+                kind: r.kind.label_zh(),
+                reason: r.reason.clone(),
+                state: r.state.label_zh(),
+            })
+            .collect(),
         credit: yuan(d.credit),
         receivables: d
             .receivables
@@ -391,6 +442,7 @@ pub(super) async fn detail_page(s: &AppState, c: &Current, id: &str, notice: Str
                 state: x.state.label_zh(),
                 badge: payment_badge(x.state),
                 merchant_order_no: x.merchant_order_no.clone(),
+                receipt: d.receipts.get(&x.id).cloned().unwrap_or_default(),
             })
             .collect(),
         log: d
