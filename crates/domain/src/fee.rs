@@ -95,6 +95,37 @@ crate::coded_enum! {
     }
 }
 
+/// How much a reduction (减免) takes off what is still owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// All of it (全免).
+    All,
+    /// By an amount.
+    By(Fen),
+    /// Down to an amount (减至): what is left to pay.
+    To(Fen),
+}
+
+impl Reduction {
+    /// The amount to waive from `owed`, or why it cannot be: nothing would be reduced, or more
+    /// than is owed. The message is for the person asking.
+    pub fn amount(self, owed: Fen) -> Result<Fen, String> {
+        let amount = match self {
+            Reduction::All => owed,
+            Reduction::By(a) => a,
+            Reduction::To(left) if left.get() < 0 => return Err("减至金额不能为负".into()),
+            Reduction::To(left) => Fen(owed.get() - left.get()),
+        };
+        if !amount.is_positive() || amount > owed {
+            return Err(match self {
+                Reduction::To(_) => format!("减至金额须小于尚欠的 ¥{owed}"),
+                _ => format!("减免金额须大于 0 且不超过尚欠的 ¥{owed}"),
+            });
+        }
+        Ok(amount)
+    }
+}
+
 /// An academic year such as `2026-2027`: two consecutive years.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AcademicYear(String);
@@ -266,6 +297,19 @@ mod tests {
             split.check_amount(2_500, Fen(100), Fen(500)),
             Err(DomainError::NotPayable(NotPayable::Ended(_)))
         ));
+    }
+
+    #[test]
+    fn a_reduction_takes_by_or_down_to_an_amount() {
+        let owed = Fen(500_000);
+        assert_eq!(Reduction::All.amount(owed), Ok(owed));
+        assert_eq!(Reduction::By(Fen(100_000)).amount(owed), Ok(Fen(100_000)));
+        assert_eq!(Reduction::To(Fen(300_000)).amount(owed), Ok(Fen(200_000)));
+        assert_eq!(Reduction::To(Fen::ZERO).amount(owed), Ok(owed));
+        assert!(Reduction::To(owed).amount(owed).is_err(), "nothing reduced");
+        assert!(Reduction::To(Fen(-1)).amount(owed).is_err());
+        assert!(Reduction::By(Fen(500_001)).amount(owed).is_err());
+        assert!(Reduction::By(Fen::ZERO).amount(owed).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bursar_domain::access::{Permission, Principal};
-use bursar_domain::fee::{AcademicYear, DeferralKind, WaiverState};
+use bursar_domain::fee::{AcademicYear, DeferralKind, Reduction, WaiverState};
 use bursar_domain::roster::normalize_cell;
 use bursar_domain::time_fmt::parse_sheet_date_cst_ms;
 use bursar_domain::Fen;
@@ -26,12 +26,13 @@ use crate::tables::{column_label, find_columns, read_table, TableLimits};
 use crate::waivers::{decide_deferral_in_tx, decide_in_tx, MAX_DEFERRAL_MS};
 
 /// The columns, by the header names finance offices use; 金额 and 缓缴至 may be blank.
-const COLUMNS: [(&str, &[&str]); 7] = [
+const COLUMNS: [(&str, &[&str]); 8] = [
     ("identifier", &["学号/工号", "学号", "工号"]),
     ("item", &["项目编码", "收费项目代码", "收费项目编码"]),
     ("year", &["学年"]),
     ("kind", &["类型", "申请类型"]),
     ("amount", &["减免金额", "金额", "金额（元）", "金额(元)"]),
+    ("left", &["减至金额", "减至", "减免后金额"]),
     ("until", &["缓缴至", "缓缴截止日期", "截止日期"]),
     ("reason", &["原因", "减免原因", "缓缴原因", "备注"]),
 ];
@@ -46,8 +47,8 @@ fn label(key: &str) -> &'static str {
 /// What a row asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ask {
-    /// Reduce by an amount (`None`: all that is still owed).
-    Waiver(Option<Fen>),
+    /// Reduce by an amount, down to an amount, or wholly.
+    Waiver(Reduction),
     Deferral(DeferralKind, i64),
 }
 
@@ -100,7 +101,7 @@ impl Engine {
             value: value.chars().take(60).collect(),
             reason,
         };
-        let col = match find_columns(&table, &COLUMNS, &["amount", "until"]) {
+        let col = match find_columns(&table, &COLUMNS, &["amount", "left", "until"]) {
             Ok(col) => col,
             Err(problems) => {
                 report.problems = problems;
@@ -140,6 +141,7 @@ impl Engine {
                 cell("until"),
                 cell("reason"),
             );
+            let left = cell("left");
             let mut bad = Vec::new();
             let payer = match by_number.get(&identifier).map(Vec::as_slice) {
                 Some([one]) => Some(one.clone()),
@@ -164,15 +166,26 @@ impl Engine {
                     bad.push(problem(line, "kind", &kind, "类型应为 减免、困难缓缴、绿色通道 或 助学贷款".into()));
                     None
                 }
-                Some(None) => match amount.as_str() {
-                    "" => Some(Ask::Waiver(None)),
-                    a => match Fen::parse_yuan(a) {
-                        Ok(f) if f.is_positive() => Some(Ask::Waiver(Some(f))),
+                Some(None) => match (amount.as_str(), left.as_str()) {
+                    ("", "") => Some(Ask::Waiver(Reduction::All)),
+                    (a, "") => match Fen::parse_yuan(a) {
+                        Ok(f) if f.is_positive() => Some(Ask::Waiver(Reduction::By(f))),
                         _ => {
                             bad.push(problem(line, "amount", a, "减免金额应为正数，最多两位小数；留空为全免".into()));
                             None
                         }
                     },
+                    ("", l) => match Fen::parse_yuan(l) {
+                        Ok(f) if f.get() >= 0 => Some(Ask::Waiver(Reduction::To(f))),
+                        _ => {
+                            bad.push(problem(line, "left", l, "减至金额应为不小于 0 的金额，最多两位小数".into()));
+                            None
+                        }
+                    },
+                    (a, _) => {
+                        bad.push(problem(line, "amount", a, "减免金额与减至金额只填一项".into()));
+                        None
+                    }
                 },
                 Some(Some(k)) => match parse_sheet_date_cst_ms(&until) {
                     Some(ms) if ms > now && ms <= now + MAX_DEFERRAL_MS => Some(Ask::Deferral(k, ms)),
@@ -216,9 +229,11 @@ impl Engine {
                     report.problems.push(problem(line, "item", &code, "该项已无欠费".into()));
                     continue;
                 }
-                Ask::Waiver(Some(a)) if a > owed => {
-                    let why = format!("减免金额超过尚欠的 ¥{owed}");
-                    report.problems.push(problem(line, "amount", &amount, why));
+                Ask::Waiver(red) if red.amount(owed).is_err() => {
+                    let why = red.amount(owed).err().unwrap_or_default();
+                    let (column, value) =
+                        if matches!(red, Reduction::To(_)) { ("left", &left) } else { ("amount", &amount) };
+                    report.problems.push(problem(line, column, value, why));
                     continue;
                 }
                 Ask::Deferral(..) if r.deferred_until_ms.is_some_and(|u| u > now) => {
@@ -227,7 +242,7 @@ impl Engine {
                 }
                 Ask::Waiver(a) => {
                     report.waivers += 1;
-                    report.waived = report.waived.checked_add(a.unwrap_or(owed))?;
+                    report.waived = report.waived.checked_add(a.amount(owed).unwrap_or(Fen::ZERO))?;
                 }
                 Ask::Deferral(..) => report.deferrals += 1,
             }
@@ -338,11 +353,10 @@ async fn file_in_tx(tx: &mut Tx, by: &Principal, requests: &[Request]) -> Result
         // Read again inside the transaction: what is owed may have changed since the check.
         let now_owed = rec_store::receivable(tx, &r.receivable_id).await?.outstanding();
         match r.ask {
-            Ask::Waiver(amount) => {
-                let amount = amount.unwrap_or(now_owed);
-                if !amount.is_positive() || amount > now_owed {
+            Ask::Waiver(reduction) => {
+                let Ok(amount) = reduction.amount(now_owed) else {
                     return Err(refused("文件中有应收其间已缴费或已减免，请重新导入"));
-                }
+                };
                 let id = tx.new_id();
                 waiver_store::insert(tx, &id, &r.receivable_id, amount, &r.reason, &actor, Some(&batch_id)).await?;
                 waivers += 1;

@@ -8,7 +8,7 @@
 //! until then.
 
 use bursar_domain::access::{ApprovalKind, Permission, Principal};
-use bursar_domain::fee::{DeferralKind, WaiverState};
+use bursar_domain::fee::{DeferralKind, Reduction, WaiverState};
 use bursar_domain::{ledger, Fen};
 use bursar_store::deferrals::{self as deferral_store, DeferralRow};
 use bursar_store::receivables as rec_store;
@@ -28,6 +28,19 @@ impl Engine {
         amount: Option<Fen>,
         reason: &str,
     ) -> Result<String, EngineError> {
+        let reduction = amount.map_or(Reduction::All, Reduction::By);
+        self.request_reduction(by, receivable_id, reduction, reason).await
+    }
+
+    /// Asks to reduce a receivable by an amount, down to an amount, or wholly; what it comes to is
+    /// reckoned from what is owed in the same transaction. Returns the request's id.
+    pub async fn request_reduction(
+        &self,
+        by: &Principal,
+        receivable_id: &str,
+        reduction: Reduction,
+        reason: &str,
+    ) -> Result<String, EngineError> {
         let scope = require(by, Permission::RequestWaiver)?;
         let reason = reason.trim().to_string();
         if reason.is_empty() || reason.chars().count() > 200 {
@@ -39,11 +52,7 @@ impl Engine {
                 let (by, rid, reason, scope) = (by.clone(), rid.clone(), reason.clone(), scope.clone());
                 Box::pin(async move {
                     let r = receivable_in_scope(tx, &scope, &rid).await?;
-                    let owed = r.outstanding();
-                    let amount = amount.unwrap_or(owed);
-                    if !amount.is_positive() || amount > owed {
-                        return Err(refused(format!("减免金额须大于 0 且不超过尚欠的 ¥{owed}")));
-                    }
+                    let amount = reduction.amount(r.outstanding()).map_err(refused)?;
                     let id = tx.new_id();
                     store::insert(tx, &id, &rid, amount, &reason, &by.actor_ref(), None).await?;
                     let detail = format!("receivable={rid} amount_fen={} reason={reason}", amount.get());

@@ -211,3 +211,33 @@ both_stores!(two_approvals_of_one_batch_at_once_decide_it_once, |env: TestEnv| a
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(a_reduction_down_to_an_amount_in_bulk_and_on_the_record, |env: TestEnv| async move {
+    use bursar_domain::fee::Reduction;
+    let app = env.start_demo().await;
+    let clerk = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let rows = dorm_fees(&app).await;
+    let (a, b) = (&rows[0], &rows[1]);
+    let year = &a.1.academic_year;
+    let owed = a.1.outstanding();
+    let file = format!(
+        "学号,项目编码,学年,类型,减免金额,减至金额,缓缴至,原因\n\
+         {a},ZSF,{year},减免,,100.00,,孤残学生减至 100 元\n\
+         {b},ZSF,{year},减免,,{owed_yuan},,没有减少\n\
+         {b},ZSF,{year},减免,10,20,,两项都填\n",
+        a = a.0,
+        b = b.0,
+        owed_yuan = b.1.outstanding().to_yuan_string(),
+    );
+    let none = |_: usize, _: usize| {};
+    let r = app.engine.import_relief(&clerk, file.as_bytes(), ImportMode::AllOrNothing, &none).await.unwrap();
+    let found: Vec<(usize, &str)> = r.problems.iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(found, [(3, "减至金额"), (4, "减免金额")], "{:?}", r.problems);
+    let r = app.engine.import_relief(&clerk, file.as_bytes(), ImportMode::ValidRows, &none).await.unwrap();
+    assert_eq!((r.waivers, r.waived), (1, Fen(owed.get() - 10_000)), "down to ¥100: the rest is waived");
+    // On the record: down to ¥500 files a request for what is above it.
+    let id = app.engine.request_reduction(&clerk, &b.1.id, Reduction::To(Fen(50_000)), "减至 500 元").await.unwrap();
+    let asked = scalar(&app.store, "SELECT amount_fen FROM waivers WHERE id = $1", &[&id]).await;
+    assert_eq!(asked, b.1.outstanding().get() - 50_000);
+    app.stop().await;
+});

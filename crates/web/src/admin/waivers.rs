@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bursar_domain::access::Permission;
-use bursar_domain::fee::WaiverState;
+use bursar_domain::fee::{Reduction, WaiverState};
 use bursar_domain::Fen;
 use bursar_engine::EngineError;
 use serde::Deserialize;
@@ -118,6 +118,9 @@ pub struct RequestForm {
     payer_id: String,
     #[serde(default)]
     amount: String,
+    /// Down to this amount instead (减至), when `amount` is empty.
+    #[serde(default)]
+    left: String,
     reason: String,
 }
 
@@ -127,15 +130,15 @@ pub async fn request(
     OperatorCtx(c): OperatorCtx,
     Form(f): Form<RequestForm>,
 ) -> Result<Response, WebError> {
-    let amount = match f.amount.trim() {
-        "" => None,
-        a => match Fen::parse_yuan(a) {
-            Ok(a) => Some(a),
-            Err(e) => return Err(WebError::BadRequest(e.to_string())),
-        },
+    let yuan_of = |t: &str| Fen::parse_yuan(t).map_err(|e| WebError::BadRequest(e.to_string()));
+    let reduction = match (f.amount.trim(), f.left.trim()) {
+        ("", "") => Reduction::All,
+        (a, "") => Reduction::By(yuan_of(a)?),
+        ("", l) => Reduction::To(yuan_of(l)?),
+        _ => return Err(WebError::BadRequest("减免金额与减至金额只填一项".into())),
     };
     let back = format!("/admin/payers/{}", f.payer_id);
-    match s.engine.request_waiver(c.principal(), &f.receivable_id, amount, &f.reason).await {
+    match s.engine.request_reduction(c.principal(), &f.receivable_id, reduction, &f.reason).await {
         Ok(_) => Ok(Redirect::to(&format!("{back}?waiver=requested")).into_response()),
         Err(EngineError::Rule(e)) => Err(WebError::BadRequest(e.to_string())),
         Err(e) => Err(e.into()),
