@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { startDemo, launchBrowser, viewports, guardRequests, screenshotDir, api, whenShown, runClock } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, guardRequests, screenshotDir, api, whenShown, runClock, installClock } from "./harness.mjs";
 
 const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
 
@@ -39,7 +39,7 @@ test("an outside payer pays a training fee at the hosted cashier on a phone", as
   await shot("02-alipay");
   // Frozen clock: the success page stays put until the test has read it (it returns to the
   // business system after 3 s, checked below).
-  await page.clock.install();
+  await installClock(page);
   await page.getByRole("button", { name: "确认付款" }).click();
   await whenShown(page, page.getByRole("heading", { name: "支付成功" }));
   const back = await page.locator("#return-link").getAttribute("href");

@@ -173,6 +173,32 @@ export async function runClock(page, ms) {
   }
 }
 
+/** Waits for `promise` at most `ms`; past that, fails naming `what` (a step never hangs a walk). */
+export async function bounded(promise, what, ms = 30_000) {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms / 1000} s`)), ms); });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Installs the page's fake clock. The install also evaluates in the current document, which a
+ * reload (the payment page's own polling reloads it when the state moves) can overtake; the
+ * wait is bounded, and the documents that follow get the clock from its init script anyway.
+ */
+export async function installClock(page) {
+  let timer;
+  const limit = new Promise((resolve) => { timer = setTimeout(resolve, 10_000); });
+  try {
+    await Promise.race([page.clock.install().catch(() => {}), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function whenShown(page, locator, ms = 30_000) {
   const end = Date.now() + ms;
   while (!(await locator.isVisible())) {

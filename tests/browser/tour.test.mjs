@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startDemo, launchBrowser, viewports, guardRequests, api, whenShown, runClock } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, guardRequests, api, whenShown, runClock, installClock, bounded } from "./harness.mjs";
 import { pageProblems, watchMissing } from "./inspect.mjs";
 
 const CARD_PASSWORD = "246810";
@@ -131,18 +131,18 @@ for (const [size, viewport] of Object.entries(viewports)) {
         await page.locator("input[name=method][value^=alipay]").first().check();
         await page.locator("main form button[type=submit]").first().click();
         await page.locator("button", { hasText: /确认付款/ }).waitFor({ timeout: 15_000 });
-        await page.clock.install();
+        await installClock(page);
         await page.locator("button", { hasText: /确认付款/ }).click();
       } else {
         await page.locator("input[name=method][value^=wechat]").first().check();
         await page.locator("main form button[type=submit]").first().click();
         await page.locator("#sim-phone").waitFor();
         await check("02-qr");
-        await page.clock.install();
-        const phone = await page.context().newPage();
+        await installClock(page);
+        const phone = await bounded(page.context().newPage(), "opening the simulator's phone page");
         await phone.goto(await page.locator("#sim-phone").getAttribute("href"));
         await phone.locator("button", { hasText: /确认支付/ }).click();
-        await phone.close();
+        await bounded(phone.close(), "closing the simulator's phone page").catch(() => {});
       }
       await whenShown(page, page.locator("#return-link"));
       await check("03-paid");
