@@ -119,11 +119,25 @@ pub fn mask_identifier(identifier: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
 }
 
-/// Mainland resident ID numbers (GB 11643): 18 characters, ISO 7064 MOD 11-2 check character.
+/// Mainland resident ID numbers (GB 11643): 18 characters, a real date of birth (1900–2100) in
+/// places 7–14, ISO 7064 MOD 11-2 check character.
 pub fn is_valid_resident_id(id_number: &str) -> bool {
     let n = normalize_id_number(id_number);
     let b = n.as_bytes();
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| n[r].parse::<u32>().unwrap_or(0);
+    let (y, m, d) = (num(6..10), num(10..12), num(12..14));
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if !(1900..=2100).contains(&y) || !(1..=days).contains(&d) {
         return false;
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -191,6 +205,10 @@ mod tests {
         assert!(is_valid_resident_id(&id));
         assert!(is_valid_resident_id("11010519491231002x"));
         assert!(!is_valid_resident_id("110105194912310021"));
+        // A valid check character on an impossible birthday (month 13, 30 February): refused.
+        assert!(!is_valid_resident_id(&complete_resident_id("37030320081313013").unwrap()));
+        assert!(!is_valid_resident_id(&complete_resident_id("37030320080230013").unwrap()));
+        assert!(is_valid_resident_id(&complete_resident_id("37030320080229013").unwrap()), "2008 was a leap year");
         assert!(!is_valid_resident_id("1101051949123100"));
     }
 }

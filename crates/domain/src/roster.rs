@@ -145,7 +145,7 @@ pub fn check_row(kind: PayerKind, cell: impl Fn(&str) -> String) -> Result<Roste
     let id_number = normalize_id_number(&get("id_number"));
     match id_type {
         Some(IdType::ResidentId) if !is_valid_resident_id(&id_number) => {
-            problems.push(problem("id_number", &id_number, "身份证号码无效（位数或校验码不符，GB 11643）"))
+            problems.push(problem("id_number", &id_number, "身份证号码无效（位数、出生日期或校验码不符，GB 11643）"))
         }
         _ if id_number.is_empty() || id_number.len() > 32 => {
             problems.push(problem("id_number", &id_number, "证件号码为空或过长"))
@@ -174,13 +174,22 @@ pub fn check_row(kind: PayerKind, cell: impl Fn(&str) -> String) -> Result<Roste
     let enrolled_text = get("enrolled");
     let enrolled = match enrolled_text.as_str() {
         "" => None,
-        t => match t.parse::<i32>() {
-            Ok(y) if (1950..=2100).contains(&y) => Some(y),
-            _ => {
-                problems.push(problem("enrolled", t, "入学年份应为四位年份，如 2026"));
-                None
+        t => {
+            // A year (2026, 2026年), or a date (入学日期: a date cell, its serial number, 2026/9/1).
+            let digits = t.trim_end_matches('年');
+            let year = match digits.parse::<i32>() {
+                Ok(y) if digits.len() <= 4 => Some(y),
+                _ => crate::time_fmt::parse_sheet_date_cst_ms(t)
+                    .and_then(|ms| crate::time_fmt::date_cst(ms).get(..4).and_then(|y| y.parse().ok())),
+            };
+            match year {
+                Some(y) if (1950..=2100).contains(&y) => Some(y),
+                _ => {
+                    problems.push(problem("enrolled", t, "入学年份应为四位年份，如 2026"));
+                    None
+                }
             }
-        },
+        }
     };
     for k in ["department", "major", "grade", "class"] {
         let v = get(k);
@@ -239,6 +248,26 @@ mod tests {
         assert_eq!(e.id_number, "11010519491231002X");
         assert_eq!((e.gender, e.status, e.enrolled), (Some(Gender::Female), PayerStatus::Active, Some(2026)));
         assert_eq!(e.phone, "13800138000");
+    }
+
+    #[test]
+    fn the_year_of_entry_may_be_a_year_or_a_date() {
+        for (cell, year) in
+            [("2026", 2026), ("2026年", 2026), ("2026/9/1", 2026), ("2026-09-01 08:00", 2026), ("46266", 2026)]
+        {
+            let e = check_row(
+                PayerKind::EnrolledStudent,
+                row(&[
+                    ("identifier", "S1"),
+                    ("name", "甲"),
+                    ("id_type", "护照"),
+                    ("id_number", "E1"),
+                    ("enrolled", cell),
+                ]),
+            )
+            .unwrap_or_else(|e| panic!("{cell}: {e:?}"));
+            assert_eq!(e.enrolled, Some(year), "{cell}");
+        }
     }
 
     #[test]
