@@ -128,16 +128,7 @@ pub fn is_valid_resident_id(id_number: &str) -> bool {
         return false;
     }
     let num = |r: std::ops::Range<usize>| n[r].parse::<u32>().unwrap_or(0);
-    let (y, m, d) = (num(6..10), num(10..12), num(12..14));
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    if !(1900..=2100).contains(&y) || !(1..=days).contains(&d) {
+    if !crate::time_fmt::is_real_date(num(6..10), num(10..12), num(12..14)) {
         return false;
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];

@@ -251,17 +251,7 @@ fn is_date(v: &str) -> bool {
     }
     let num = |s: &str| s.parse::<u32>().ok();
     match (num(&v[0..4]), num(&v[5..7]), num(&v[8..10])) {
-        (Some(y), Some(m), Some(d)) => {
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let days = match m {
-                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-                4 | 6 | 9 | 11 => 30,
-                2 if leap => 29,
-                2 => 28,
-                _ => return false,
-            };
-            (1900..=2100).contains(&y) && (1..=days).contains(&d)
-        }
+        (Some(y), Some(m), Some(d)) => crate::time_fmt::is_real_date(y, m, d),
         _ => false,
     }
 }

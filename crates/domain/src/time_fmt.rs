@@ -12,6 +12,20 @@ fn to_cst(ms: i64) -> Option<OffsetDateTime> {
 }
 
 /// `2026-09-01 08:30:00` in Beijing time.
+/// Whether year, month and day make a real calendar date in 1900–2100 (dates of birth, dates
+/// typed in forms).
+pub fn is_real_date(y: u32, m: u32, d: u32) -> bool {
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1900..=2100).contains(&y) && (1..=days).contains(&d)
+}
+
 pub fn datetime_cst(ms: i64) -> String {
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     to_cst(ms).and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
