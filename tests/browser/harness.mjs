@@ -199,6 +199,20 @@ export async function installClock(page) {
   }
 }
 
+/**
+ * Waits for `locator` on a page that shows a server's state (a payment page after the channel
+ * confirmed): reloads it until it shows, instead of running the page's own polling under a fake
+ * clock (a reload the polling starts can overtake the clock's evaluation).
+ */
+export async function reloadUntilShown(page, locator, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!(await locator.isVisible())) {
+    if (Date.now() > end) throw new Error(`${locator} did not show within ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+    await page.reload({ timeout: 15_000 }).catch(() => {});
+  }
+}
+
 export async function whenShown(page, locator, ms = 30_000) {
   const end = Date.now() + ms;
   while (!(await locator.isVisible())) {

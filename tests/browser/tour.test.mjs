@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startDemo, launchBrowser, viewports, guardRequests, api, whenShown, runClock, installClock, bounded } from "./harness.mjs";
+import { startDemo, launchBrowser, viewports, guardRequests, api, whenShown, runClock, installClock, bounded, reloadUntilShown } from "./harness.mjs";
 import { pageProblems, watchMissing } from "./inspect.mjs";
 
 const CARD_PASSWORD = "246810";
@@ -141,10 +141,18 @@ for (const [size, viewport] of Object.entries(viewports)) {
         await page.locator("main form button[type=submit]").first().click();
         await page.locator("#sim-phone").waitFor();
         await check("02-qr");
-        const phone = await bounded(page.context().newPage(), "opening the simulator's phone page");
+        // The payer's phone is another device: a context of its own, without the page's fake clock.
+        const phoneContext = await browser.newContext();
+        const phone = await bounded(phoneContext.newPage(), "opening the simulator's phone page");
         await phone.goto(await page.locator("#sim-phone").getAttribute("href"));
-        await phone.locator("button", { hasText: /确认支付/ }).click();
-        await bounded(phone.close(), "closing the simulator's phone page").catch(() => {});
+        // Wait for the simulator to answer the confirmation before closing its page: closing it
+        // while the form is being sent cancelled the payment (seen in CI).
+        await Promise.all([
+          phone.waitForResponse((r) => r.request().method() === "POST", { timeout: 15_000 }),
+          phone.locator("button", { hasText: /确认支付/ }).click(),
+        ]);
+        await bounded(phoneContext.close(), "closing the simulator's phone page").catch(() => {});
+        await reloadUntilShown(page, page.locator("#return-link"));
       }
       await whenShown(page, page.locator("#return-link"));
       await check("03-paid");
