@@ -8,4 +8,5 @@ pub mod config;
 pub mod demo;
 pub mod imports;
 pub mod merchants;
+pub mod report;
 pub mod simulate;

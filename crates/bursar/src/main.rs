@@ -96,6 +96,48 @@ enum Command {
         #[command(subcommand)]
         action: ReceivablesCmd,
     },
+    /// A report (报表) as the finance view makes it: `bursar report NAME --from YYYY-MM-DD --to
+    /// YYYY-MM-DD [filters] [--xlsx FILE]`. NAME is daily (收费日报), detail (收费明细), departments
+    /// (分部门汇总), items (分项目汇总), channels (分渠道汇总), classes (班级缴费情况), arrears (欠费统计),
+    /// cashiers (收费员收费情况) or relief (减免退费). Without --xlsx the rows are printed as
+    /// tab-separated text. Exits 2 when refused (an unknown name, a bad date…).
+    Report {
+        #[command(flatten)]
+        common: Common,
+        /// The report's code or Chinese name.
+        name: String,
+        /// First day, e.g. 2026-11-01 (default: the beginning).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day, included (default: today).
+        #[arg(long, default_value = "")]
+        to: String,
+        /// The charging department (收费部门), by code or name.
+        #[arg(long, default_value = "")]
+        department: String,
+        /// The fee item, by code.
+        #[arg(long, default_value = "")]
+        item: String,
+        /// wechatpay, alipay, unionpay, campus_card or offline (or 微信支付…).
+        #[arg(long, default_value = "")]
+        channel: String,
+        /// The payer's college (院系), by code or name.
+        #[arg(long, default_value = "")]
+        college: String,
+        #[arg(long, default_value = "")]
+        grade: String,
+        #[arg(long = "class", default_value = "")]
+        class_name: String,
+        /// enrolled_student, new_student, staff, registrant or external.
+        #[arg(long, default_value = "")]
+        payer_kind: String,
+        /// The operator who collected, by login name.
+        #[arg(long, default_value = "")]
+        operator: String,
+        /// Write the report to this xlsx file instead of printing it.
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
+    },
     /// Print which permissions each operator role holds (a Markdown table).
     Roles,
     /// Check the ledger's invariants; exits non-zero with a report when one fails.
@@ -526,6 +568,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let group = bursar::imports::GroupArgs { kind, college, major, grade, class_name };
             bursar::imports::raise(&cfg, item, year, group, commit).await
+        }
+        Command::Report {
+            common,
+            name,
+            from,
+            to,
+            department,
+            item,
+            channel,
+            college,
+            grade,
+            class_name,
+            payer_kind,
+            operator,
+            xlsx,
+        } => {
+            let cfg = load(&common, None)?;
+            let q = bursar_engine::reports::ReportQuery {
+                from,
+                to,
+                department,
+                item,
+                channel,
+                college,
+                grade,
+                class: class_name,
+                payer_kind,
+                operator,
+            };
+            bursar::report::run(&cfg, &name, &q, xlsx.as_deref()).await
         }
         Command::Roles => {
             print!("{}", bursar_domain::access::role_table_markdown());

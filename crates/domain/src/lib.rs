@@ -23,6 +23,7 @@ pub mod payment;
 pub mod project;
 pub mod receipt;
 pub mod refund;
+pub mod report;
 pub mod roster;
 pub mod standards;
 pub mod time_fmt;

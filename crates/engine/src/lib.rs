@@ -27,6 +27,7 @@ pub mod queries;
 pub mod receipt_profile;
 pub mod refunds;
 pub mod relief_import;
+pub mod reports;
 pub mod roster;
 pub mod setup;
 pub mod standards;

@@ -26,6 +26,7 @@ pub mod receipts;
 pub mod receivables;
 pub mod refunds;
 pub mod relief_batches;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod standards;

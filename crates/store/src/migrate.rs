@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (21, "fee_item_fields", Sql::Both(include_str!("../migrations/0021_fee_item_fields.sql"))),
     (22, "standard_classes", Sql::Both(include_str!("../migrations/0022_standard_classes.sql"))),
     (23, "receivable_notes", Sql::Both(include_str!("../migrations/0023_receivable_notes.sql"))),
+    (24, "collected_by", Sql::Both(include_str!("../migrations/0024_collected_by.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

@@ -141,14 +141,16 @@ pub struct NewPayment<'a> {
     pub merchant_order_no: &'a str,
     pub amount: Fen,
     pub expires_at_ms: i64,
+    /// The operator who took it (counter, import); `None` for a payer's or a system's own.
+    pub collected_by: Option<&'a str>,
 }
 
 /// Inserts a payment in state `created`. It takes its order's live slot: `Conflict` when
 /// another payment of the order is still created or paying (one payment at a time).
 pub async fn insert_payment(c: &mut Tx, p: &NewPayment<'_>, now_ms: i64) -> Result<(), StoreError> {
     let r = sqlx::query(
-        "INSERT INTO payments (id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, created_at_ms, expires_at_ms, updated_at_ms, query_count, live_order_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 0, $2)",
+        "INSERT INTO payments (id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, created_at_ms, expires_at_ms, updated_at_ms, query_count, live_order_id, collected_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 0, $2, $12)",
     )
     .bind(p.id)
     .bind(p.order_id)
@@ -161,6 +163,7 @@ pub async fn insert_payment(c: &mut Tx, p: &NewPayment<'_>, now_ms: i64) -> Resu
     .bind(PaymentState::Created.as_str())
     .bind(now_ms)
     .bind(p.expires_at_ms)
+    .bind(p.collected_by)
     .execute(c.raw())
     .await;
     match r {

@@ -128,6 +128,7 @@ async fn payment(tx: &mut Tx, order_id: &str, payer: &str, amount: Fen) -> Resul
         merchant_order_no: &no,
         amount,
         expires_at_ms: now + 1000,
+        collected_by: None,
     };
     pay::insert_payment(tx, &p, now).await.map(|()| id)
 }

@@ -34,6 +34,7 @@ mod projects;
 mod races;
 mod refunds;
 mod relief;
+mod reports;
 mod roster;
 mod simulation;
 mod standards;

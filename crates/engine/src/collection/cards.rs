@@ -195,6 +195,7 @@ async fn card_payment_in_tx(
         merchant_order_no: &merchant_order_no,
         amount: needed,
         expires_at_ms: now,
+        collected_by: by.operator().map(|o| o.id.as_str()),
     };
     pay_store::insert_payment(tx, &p, now).await.map_err(|e| match e {
         StoreError::Duplicate(_) => refused("该订单有一笔支付正在进行，请稍后再试"),

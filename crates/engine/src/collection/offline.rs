@@ -248,6 +248,7 @@ async fn import_in_tx(
             merchant_order_no: &merchant_order_no,
             amount: row.amount,
             expires_at_ms: now,
+            collected_by: by.operator().map(|o| o.id.as_str()),
         };
         pay_store::insert_payment(tx, &p, now).await?;
         let detail = format!(

@@ -263,6 +263,7 @@ impl Engine {
                         merchant_order_no: &merchant_order_no,
                         amount,
                         expires_at_ms,
+                        collected_by: by.operator().map(|o| o.id.as_str()),
                     };
                     let now = tx.now_ms;
                     pay_store::insert_payment(tx, &p, now).await.map_err(|e| match e {

@@ -22,6 +22,7 @@ mod raise;
 mod receivables;
 mod refunds;
 mod relief;
+mod reports;
 mod settings;
 mod standards;
 mod waivers;
@@ -41,6 +42,7 @@ type Shown = (&'static [Permission], bool);
 const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin", "收费监控", "dashboard", (&[Permission::ViewCollection, Permission::ViewDashboard], false)),
     ("/admin/payments", "支付流水", "payments", (&[Permission::ViewCollection], false)),
+    ("/admin/reports", "统计报表", "reports", (&[Permission::ViewReports], false)),
     ("/admin/payers", "缴费人", "payers", (&[Permission::ViewPayers], false)),
     ("/admin/receivables", "应收管理", "receivables", (&[Permission::RaiseReceivables], false)),
     ("/admin/waivers/review", "减免缓缴", "waivers", (&[Permission::ApproveWaiver], false)),
@@ -117,4 +119,5 @@ pub fn routes() -> Routes {
         .merge(fee_items::routes())
         .merge(settings::routes())
         .merge(oplog::routes())
+        .merge(reports::routes())
 }
