@@ -73,8 +73,8 @@ impl Lcg {
     }
 }
 
-struct Student {
-    number: String,
+pub(crate) struct Student {
+    pub(crate) number: String,
     name: String,
     id_number: String,
     phone: String,
@@ -83,7 +83,7 @@ struct Student {
     grade: u32,
 }
 
-fn students() -> Vec<Student> {
+pub(crate) fn students() -> Vec<Student> {
     let mut rng = Lcg(20260901);
     let majors = ["计算机科学与技术", "机械工程", "会计学", "英语", "化学工程"];
     (0..STUDENTS)

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod demo_history;
 pub mod imports;
 pub mod merchants;
 pub mod report;

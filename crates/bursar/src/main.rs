@@ -351,6 +351,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let seeded = demo::seed_if_empty_with(&running.engine, &cfg.initial_password_rule()?).await?;
             demo::enable_channels(&running.engine).await?;
             demo::ensure_demo_projects(&running.engine).await?;
+            if seeded.is_some() {
+                bursar::demo_history::seed_history(&running.engine).await?;
+            }
             let webhook_url =
                 std::env::var("BURSAR_DEMO_WEBHOOK_URL").unwrap_or_else(|_| "http://127.0.0.1:8099/webhook".into());
             let app_file =

@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 mod bulk;
 pub mod cards;
+pub mod dashboard;
 mod db;
 pub mod deferrals;
 mod error;

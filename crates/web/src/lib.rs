@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod captcha;
 pub mod cashier;
+mod charts;
 mod error;
 mod fields;
 pub mod guard;

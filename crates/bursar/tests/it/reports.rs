@@ -203,6 +203,23 @@ both_stores!(reports_agree_with_the_ledger, |env: TestEnv| async move {
     assert_eq!(count_total(&classes, "人数"), payers_owing);
     assert_eq!(count_total(&classes, "部分缴纳"), 1, "the student who paid three items of more");
 
+    // The dashboard: today's figure is the two payments of today (the cash was of 20 November);
+    // a department's reader sees its own fee items and no money across departments.
+    let d = app.engine.dashboard(&by).await.unwrap();
+    let wide = d.wide.expect("a leader sees the whole school");
+    assert_eq!(wide.today.count, 2);
+    assert_eq!(wide.today.amount.get(), collected - 100_000);
+    assert_eq!(wide.days.last().unwrap().total, wide.today);
+    assert_eq!(d.items.iter().map(|i| i.paid_fen.get()).sum::<i64>(), collected);
+    let (houqin_user, _, _) = bursar::demo::DEPARTMENT_USERS[0];
+    let dept_by = operator(&app.engine, houqin_user).await;
+    let d = app.engine.dashboard(&dept_by).await.unwrap();
+    assert!(d.wide.is_none());
+    assert!(
+        !d.items.is_empty() && d.items.iter().all(|i| i.code == "ZSF" || i.department_id == d.items[0].department_id)
+    );
+    assert_eq!(d.departments.len(), 1);
+
     // The finance view: the list, a report page with its totals, its xlsx read back.
     let leader = login_operator(&base, bursar::demo::LEADER_USER, bursar::demo::FINANCE_PASSWORD).await;
     let list = leader.get(format!("{base}/admin/reports")).send().await.unwrap().text().await.unwrap();

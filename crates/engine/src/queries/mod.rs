@@ -2,6 +2,7 @@
 //! permissions and department scope, an application's own orders, and what is public.
 
 pub mod app;
+pub mod dashboard;
 pub mod operator;
 pub mod payer;
 pub mod payers;

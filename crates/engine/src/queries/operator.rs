@@ -76,13 +76,6 @@ impl OperatorView<'_> {
         Ok(rows.into_iter().filter(|r| scope.covers_department(&r.department_id)).collect())
     }
 
-    /// How many payments succeeded (finance-wide).
-    pub async fn succeeded_count(&self) -> Result<i64, EngineError> {
-        self.read_scope(&[Permission::ViewCollection, Permission::ViewDashboard])?;
-        let mut c = self.engine.store().read().await?;
-        Ok(pay_store::count_in_state(&mut c, PaymentState::Succeeded).await?)
-    }
-
     /// The newest channel messages (finance only: they concern every department).
     pub async fn channel_events(&self, limit: i64) -> Result<Vec<ChannelEventRow>, EngineError> {
         if self.scope(Permission::ViewCollection)? != Scope::All {

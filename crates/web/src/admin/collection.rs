@@ -30,6 +30,8 @@ pub struct CollectionView {
     pub percent: i64,
     /// The same with one decimal, for people.
     pub percent_text: String,
+    /// The rows behind the figures (empty: the reader has no reports).
+    pub href: String,
 }
 
 #[derive(Template)]
@@ -40,8 +42,12 @@ struct DashboardPage {
     total_due: String,
     total_paid: String,
     total_percent: String,
-    succeeded_count: i64,
-    open_exceptions: i64,
+    /// Finance-wide figures (money across every department); absent for a department's reader.
+    wide: Option<super::dashboard::WideView>,
+    departments: crate::charts::RowChart,
+    department_rows: Vec<super::dashboard::DepartmentView>,
+    /// Whether figures link to the reports behind them.
+    drill: bool,
     events: Vec<EventView>,
 }
 
@@ -64,7 +70,7 @@ fn percent(part: Fen, whole: Fen) -> i64 {
 }
 
 /// `12.3%` style, truncated (never shows 100% before everything is collected).
-fn percent_text(part: Fen, whole: Fen) -> String {
+pub(crate) fn percent_text(part: Fen, whole: Fen) -> String {
     if whole.get() <= 0 {
         return "—".into();
     }
@@ -82,19 +88,21 @@ pub async fn home(State(s): State<AppState>, ctx: OperatorCtx) -> Result<Respons
 }
 
 async fn dashboard(s: AppState, OperatorCtx(c): OperatorCtx) -> Result<Response, WebError> {
-    let view = s.engine.operator_view(c.principal());
-    let rows = view.collection().await?;
-    let succeeded = view.succeeded_count().await?;
-    // Channel messages concern every department: finance-wide readers only (not leaders).
-    let finance_wide =
-        c.principal().require(Permission::ViewCollection).ok() == Some(bursar_domain::access::Scope::All);
-    let events = if finance_wide { view.channel_events(20).await? } else { Vec::new() };
-    let open_exceptions = if finance_wide { s.engine.open_exceptions(c.principal()).await? } else { 0 };
-    let total_due: Fen = rows.iter().map(|r| r.due_fen).sum();
-    let total_paid: Fen = rows.iter().map(|r| r.paid_fen).sum();
+    let d = s.engine.dashboard(c.principal()).await?;
+    let drill = c.principal().can(Permission::ViewReports);
+    // Channel messages concern every department: finance-wide readers of collection only.
+    let events = if d.wide.is_some() && c.principal().can(Permission::ViewCollection) {
+        s.engine.operator_view(c.principal()).channel_events(20).await?
+    } else {
+        Vec::new()
+    };
+    let total_due: Fen = d.items.iter().map(|r| r.due_fen).sum();
+    let total_paid: Fen = d.items.iter().map(|r| r.paid_fen).sum();
+    let (departments, department_rows) = super::dashboard::departments(&d, drill);
     render(&DashboardPage {
         chrome: super::chrome(&s, &c, "dashboard"),
-        items: rows
+        items: d
+            .items
             .iter()
             .map(|r| CollectionView {
                 code: r.code.clone(),
@@ -109,13 +117,16 @@ async fn dashboard(s: AppState, OperatorCtx(c): OperatorCtx) -> Result<Response,
                 deferred: yuan(r.deferred_fen),
                 percent: percent(r.paid_fen, r.due_fen),
                 percent_text: percent_text(r.paid_fen, r.due_fen),
+                href: if drill { format!("/admin/reports/detail?item={}", r.fee_item_id) } else { String::new() },
             })
             .collect(),
         total_due: yuan(total_due),
         total_paid: yuan(total_paid),
         total_percent: percent_text(total_paid, total_due),
-        succeeded_count: succeeded,
-        open_exceptions,
+        wide: d.wide.as_ref().map(|w| super::dashboard::wide_view(w, drill)),
+        departments,
+        department_rows,
+        drill,
         events: events
             .into_iter()
             .map(|e| EventView {

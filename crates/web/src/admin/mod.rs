@@ -5,6 +5,7 @@ mod apps;
 mod channels;
 mod collection;
 mod counter;
+mod dashboard;
 mod deferrals;
 mod exceptions;
 mod fee_item_changes;
