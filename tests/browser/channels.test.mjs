@@ -112,12 +112,14 @@ test("finance: counter payment code, channel configuration, offline import", asy
   const code = (await phone.locator("#paycode").innerText()).trim();
   await phone.close();
   await page.getByRole("link", { name: "收费窗口" }).click();
-  await page.getByLabel("学号/工号/登记号").fill(demo.student.user);
+  await page.getByLabel("找缴费人").fill(demo.student.user);
   await page.getByRole("button", { name: "查询" }).click();
   await page.getByLabel("选择 英语四六级考试报名费").check();
-  await page.getByLabel("扫描付款码（扫码枪输入后回车）").fill(code);
+  await page.getByLabel("付款码（扫码枪输入后回车）").fill(code);
+  // The scanned code chose its method (cash is the counter's default).
+  assert.ok(await page.getByLabel("微信付款码").isChecked());
   await shot("01-counter");
-  await page.getByLabel("扫描付款码（扫码枪输入后回车）").press("Enter");
+  await page.getByLabel("付款码（扫码枪输入后回车）").press("Enter");
   await page.getByRole("heading", { name: "支付成功" }).waitFor();
   await shot("02-counter-paid");
 

@@ -21,15 +21,18 @@ pub const FINANCE_PASSWORD: &str = "Finance@2026";
 pub const CLERK_USER: &str = "clerk";
 pub const APPROVER_USER: &str = "approver";
 pub const CASHIER_USER: &str = "cashier";
+/// The chief cashier (出纳), who confirms the cashiers' day closes.
+pub const CHIEF_CASHIER_USER: &str = "chief";
 pub const AUDITOR_USER: &str = "auditor";
 pub const LEADER_USER: &str = "leader";
 pub const SYSADMIN_USER: &str = "sysadmin";
 /// Every finance-side demo operator: (user name, name, password, roles).
-pub const FINANCE_USERS: [(&str, &str, &str, &[Role]); 7] = [
+pub const FINANCE_USERS: [(&str, &str, &str, &[Role]); 8] = [
     (FINANCE_USER, "财务处 张会计", FINANCE_PASSWORD, &[Role::FinanceAdmin]),
     (CLERK_USER, "财务处 陈经办", FINANCE_PASSWORD, &[Role::FinanceClerk]),
     (APPROVER_USER, "财务处 林审核", FINANCE_PASSWORD, &[Role::FinanceApprover]),
     (CASHIER_USER, "财务处 何收费员", FINANCE_PASSWORD, &[Role::Cashier]),
+    (CHIEF_CASHIER_USER, "财务处 赵出纳", FINANCE_PASSWORD, &[Role::ChiefCashier]),
     (AUDITOR_USER, "审计处 郑审计", FINANCE_PASSWORD, &[Role::Auditor]),
     (LEADER_USER, "校领导 王副校长", FINANCE_PASSWORD, &[Role::Leader]),
     (SYSADMIN_USER, "信息中心 系统管理员", FINANCE_PASSWORD, &[Role::SystemAdmin]),

@@ -387,13 +387,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 app_file.display()
             );
             println!(
-                "  Finance view:         {}/admin    ({} / {}: finance administrator; also {} (clerk), {} (approver), {} (cashier), {} (auditor), {} (leader), {} (system administrator), same password)",
+                "  Finance view:         {}/admin    ({} / {}: finance administrator; also {} (clerk), {} (approver), {} (cashier), {} (chief cashier), {} (auditor), {} (leader), {} (system administrator), same password)",
                 running.base_url,
                 demo::FINANCE_USER,
                 demo::FINANCE_PASSWORD,
                 demo::CLERK_USER,
                 demo::APPROVER_USER,
                 demo::CASHIER_USER,
+                demo::CHIEF_CASHIER_USER,
                 demo::AUDITOR_USER,
                 demo::LEADER_USER,
                 demo::SYSADMIN_USER

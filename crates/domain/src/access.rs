@@ -18,6 +18,8 @@ crate::coded_enum! {
         DepartmentOperator = ("department_operator", "收费部门业务员", "Department operator"),
         /// 收费员: takes payments at a counter.
         Cashier = ("cashier", "收费员", "Cashier"),
+        /// 出纳: receives the cashiers' day closes (日结) and confirms or returns them.
+        ChiefCashier = ("chief_cashier", "出纳", "Chief cashier"),
         /// 财务经办: day-to-day finance work; requests what the approver decides.
         FinanceClerk = ("finance_clerk", "财务经办", "Finance clerk"),
         /// 财务审核: approves refunds, waivers and fee items (never their own requests).
@@ -50,6 +52,8 @@ crate::coded_enum! {
         ApproveRefund = ("refund.approve", "审批退款", "Approve refunds"),
         ExecuteRefund = ("refund.execute", "办理退款（重新发起、线下转账）", "Execute refunds"),
         CollectAtCounter = ("counter.collect", "窗口收费", "Collect at the counter"),
+        /// Confirm (or return) a cashier's day close; never one's own.
+        ConfirmDayClose = ("counter.close.confirm", "确认日结", "Confirm day closes"),
         ImportOffline = ("offline.import", "导入线下收款", "Import offline collections"),
         ManageChannels = ("channel.manage", "管理收款渠道", "Manage channels"),
         ManageApps = ("app.manage", "管理接入应用", "Manage applications"),
@@ -81,6 +85,7 @@ impl Role {
                 &[ViewCollection, ApplyFeeItem, ManageProjects, RequestRefund, RequestWaiver, ViewPayers]
             }
             Role::Cashier => &[CollectAtCounter, ViewPayers],
+            Role::ChiefCashier => &[CollectAtCounter, ConfirmDayClose, ViewPayers, ViewReports],
             Role::FinanceClerk => &[
                 ViewCollection,
                 ViewPayers,
@@ -115,6 +120,7 @@ impl Role {
                 ExecuteRefund,
                 ImportOffline,
                 CollectAtCounter,
+                ConfirmDayClose,
                 ResolveExceptions,
                 ManageChannels,
                 ManageApps,
@@ -135,7 +141,7 @@ impl Role {
 
     /// Whether the role moves or approves money (the issue of a second factor, later).
     pub fn approves_money(self) -> bool {
-        matches!(self, Role::FinanceApprover | Role::FinanceAdmin)
+        matches!(self, Role::FinanceApprover | Role::FinanceAdmin | Role::ChiefCashier)
     }
 }
 
@@ -155,6 +161,7 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
     Permission::ApproveRefund,
     Permission::ExecuteRefund,
     Permission::CollectAtCounter,
+    Permission::ConfirmDayClose,
     Permission::ImportOffline,
     Permission::ManageChannels,
     Permission::ManageApps,

@@ -26,6 +26,7 @@ pub mod refund;
 pub mod report;
 pub mod roster;
 pub mod standards;
+pub mod till;
 pub mod time_fmt;
 
 pub use access::{AccessError, Permission, Principal, Role, Scope, SystemJob};

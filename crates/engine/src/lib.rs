@@ -52,6 +52,7 @@ pub mod rows {
     pub use bursar_store::refunds::{OverpaymentRow, RefundListRow, RefundRow};
     pub use bursar_store::relief_batches::{BatchLine as ReliefLine, BatchRow as ReliefBatch};
     pub use bursar_store::sessions::AuthMethod;
+    pub use bursar_store::till_closes::CloseRow;
 }
 
 pub use api::WEBHOOK_JOB;

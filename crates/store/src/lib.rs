@@ -31,6 +31,7 @@ pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod standards;
+pub mod till_closes;
 pub mod verify;
 pub mod waivers;
 

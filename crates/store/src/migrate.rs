@@ -69,6 +69,14 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (22, "standard_classes", Sql::Both(include_str!("../migrations/0022_standard_classes.sql"))),
     (23, "receivable_notes", Sql::Both(include_str!("../migrations/0023_receivable_notes.sql"))),
     (24, "collected_by", Sql::Both(include_str!("../migrations/0024_collected_by.sql"))),
+    (
+        25,
+        "day_close",
+        Sql::PerBackend {
+            sqlite: include_str!("../migrations/0025_day_close.sqlite.sql"),
+            postgres: include_str!("../migrations/0025_day_close.postgres.sql"),
+        },
+    ),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

@@ -59,9 +59,11 @@ pub struct PaymentRow {
     pub updated_at_ms: i64,
     pub next_query_at_ms: Option<i64>,
     pub query_count: i64,
+    /// The operator who took it (counter, import), if one did.
+    pub collected_by: Option<String>,
 }
 
-const PAYMENT_COLS: &str = "id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, channel_txn_id, code_url, pay_action, failure_reason, created_at_ms, expires_at_ms, succeeded_at_ms, updated_at_ms, next_query_at_ms, query_count";
+const PAYMENT_COLS: &str = "id, order_id, payer_id, method, channel, merchant_id, merchant_order_no, amount_fen, state, channel_txn_id, code_url, pay_action, failure_reason, created_at_ms, expires_at_ms, succeeded_at_ms, updated_at_ms, next_query_at_ms, query_count, collected_by";
 
 pub async fn insert_order(c: &mut Tx, id: &str, payer_id: &str, total: Fen, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO orders (id, payer_id, state, total_fen, created_at_ms, updated_at_ms) VALUES ($1, $2, 'open', $3, $4, $4)")

@@ -53,6 +53,18 @@
       });
     });
   });
+  // The counter: a scanned payment code or a POS reference chooses its method (WeChat codes begin
+  // 10–15, Alipay's 25–30); the server still checks what was sent.
+  var counter = document.getElementById("counter-form");
+  if (counter) {
+    var choose = function (m) { var r = counter.querySelector("input[name=method][value=" + m + "]"); if (r) { r.checked = true; } };
+    var code = document.getElementById("auth_code");
+    if (code) { code.addEventListener("input", function () {
+      if (/^1[0-5]/.test(code.value)) { choose("wechat_code"); } else if (/^(2[5-9]|30)/.test(code.value)) { choose("alipay_code"); }
+    }); }
+    var ref = document.getElementById("pos_ref");
+    if (ref) { ref.addEventListener("input", function () { if (ref.value) { choose("offline_pos"); } }); }
+  }
   var printButton = document.querySelector("[data-print]");
   if (printButton) { printButton.addEventListener("click", function () { window.print(); }); }
 })();

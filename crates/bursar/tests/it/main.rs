@@ -16,6 +16,7 @@ mod channels_portal;
 mod controls;
 mod counter;
 mod crash;
+mod day_close;
 mod faults;
 mod fee_item_changes;
 mod fee_item_profile;

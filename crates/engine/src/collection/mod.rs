@@ -6,6 +6,8 @@ pub mod answers;
 pub mod apply;
 pub mod cards;
 pub mod codes;
+pub mod counter;
+pub mod day_close;
 pub mod fee_item_changes;
 pub mod fee_items;
 pub mod filing;

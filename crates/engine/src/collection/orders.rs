@@ -58,7 +58,7 @@ pub(crate) async fn check_order_payable(tx: &mut Tx, order: &OrderRow) -> Result
 
 /// Checks every line against the rules (within `scope`) and inserts the order with its lines,
 /// logged; returns its id.
-async fn insert_checked_order(
+pub(crate) async fn insert_checked_order(
     tx: &mut Tx,
     by: &Principal,
     scope: &Scope,

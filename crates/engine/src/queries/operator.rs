@@ -151,6 +151,24 @@ impl OperatorView<'_> {
         Ok(Some((p, rs)))
     }
 
+    /// Payers at the counter by number (prefix), name, class or the ID number's last four; at
+    /// most 20.
+    pub async fn counter_search(&self, text: &str) -> Result<Vec<payers::PayerListRow>, EngineError> {
+        self.scope(Permission::CollectAtCounter)?;
+        let mut c = self.engine.store().read().await?;
+        let s = payers::PayerSearch { text, kind: None, departments: None, after: None, limit: 20 };
+        Ok(payers::search(&mut c, &s).await?)
+    }
+
+    /// A payer at the counter, by id (chosen from a search), with their receivables.
+    pub async fn counter_payer_by_id(&self, id: &str) -> Result<(PayerRow, Vec<ReceivableView>), EngineError> {
+        self.scope(Permission::CollectAtCounter)?;
+        let mut c = self.engine.store().read().await?;
+        let p = payers::payer(&mut c, id).await.map_err(not_found("缴费人"))?;
+        let rs = receivables::for_payer(&mut c, &p.id).await?;
+        Ok((p, rs))
+    }
+
     /// A payment taken at the counter, asking the channel first while it waits.
     pub async fn counter_payment(&self, id: &str) -> Result<PaymentRow, EngineError> {
         self.scope(Permission::CollectAtCounter)?;

@@ -78,3 +78,25 @@ impl Engine {
         facts(self, p).await
     }
 }
+
+impl Engine {
+    /// The voucher of a payment taken at the counter, for the cashier to print and hand over.
+    pub async fn counter_voucher(
+        &self,
+        by: &bursar_domain::access::Principal,
+        payment_id: &str,
+    ) -> Result<Option<VoucherFacts>, EngineError> {
+        crate::engine::require(by, bursar_domain::access::Permission::CollectAtCounter)?;
+        let p = {
+            let mut c = self.store().read().await?;
+            bursar_store::payments::payment(&mut c, payment_id)
+                .await
+                .map_err(crate::error::not_found(format!("支付 {payment_id}")))?
+        };
+        // Only what a counter took: payments collected by an operator.
+        if p.collected_by.is_none() {
+            return Err(EngineError::NotFound(format!("支付 {payment_id}")));
+        }
+        facts(self, p).await
+    }
+}

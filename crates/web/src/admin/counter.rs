@@ -11,6 +11,7 @@ use axum::{Form, Json};
 use bursar_domain::access::Permission;
 use bursar_domain::payment::{PayMethod, PaymentState};
 use bursar_domain::Fen;
+use bursar_engine::collection::counter::Tender;
 use serde::Deserialize;
 
 use crate::guard::{Guard, OperatorCtx, Routes};
@@ -24,6 +25,7 @@ pub fn routes() -> Routes {
         .route("/admin/counter", g, get(counter_page).post(collect))
         .route("/admin/counter/payments/{id}", g, get(result_page))
         .route("/admin/counter/payments/{id}/status", g, get(status))
+        .route("/admin/counter/payments/{id}/voucher", g, get(voucher))
 }
 
 fn chrome(s: &AppState, c: &OperatorCtx) -> Chrome {
@@ -39,54 +41,109 @@ pub struct DueLine {
     pub outstanding_input: String,
 }
 
+/// A payer found by a search, to choose from.
+pub struct FoundPayer {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub department: String,
+    pub class_name: String,
+    pub id_masked: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/counter.html")]
 struct CounterPage {
     chrome: Chrome,
     query: String,
+    found: Vec<FoundPayer>,
+    payer_id: String,
     payer_name: String,
     payer_identifier: String,
+    payer_facts: String,
     lines: Vec<DueLine>,
+    /// A one-time ticket: submitting the same cash form twice records one payment.
+    ticket: String,
     error: String,
 }
 
 #[derive(Deserialize)]
 pub struct CounterQuery {
+    /// What the cashier typed: a number, a name, a class or the ID number's last four.
     #[serde(default)]
     payer: String,
+    /// The payer chosen from the results.
+    #[serde(default)]
+    pid: String,
 }
 
-async fn counter_with(s: &AppState, c: &OperatorCtx, identifier: &str, error: String) -> Result<Response, WebError> {
-    let identifier = identifier.trim().to_string();
+fn ticket() -> String {
+    use rand::Rng as _;
+    hex::encode(rand::thread_rng().gen::<[u8; 16]>())
+}
+
+async fn counter_with(s: &AppState, c: &OperatorCtx, q: &CounterQuery, error: String) -> Result<Response, WebError> {
+    let query = q.payer.trim().to_string();
     let mut page = CounterPage {
         chrome: chrome(s, c),
-        query: identifier.clone(),
+        query: query.clone(),
+        found: Vec::new(),
+        payer_id: String::new(),
         payer_name: String::new(),
         payer_identifier: String::new(),
+        payer_facts: String::new(),
         lines: Vec::new(),
+        ticket: ticket(),
         error,
     };
-    if !identifier.is_empty() {
-        match s.engine.operator_view(c.0.principal()).counter_payer(&identifier).await? {
-            Some((p, receivables)) => {
-                let now = s.engine.store().now_ms();
-                page.payer_name = p.name.clone();
-                page.payer_identifier = p.identifier.clone();
-                page.lines = receivables
-                    .into_iter()
-                    .filter(|r| r.outstanding().is_positive() && r.rules().check_open(now).is_ok())
-                    .map(|r| DueLine {
-                        outstanding: yuan(r.outstanding()),
-                        outstanding_input: r.outstanding().to_yuan_string(),
-                        id: r.id,
-                        item: r.item_name,
-                        year: r.academic_year,
-                    })
-                    .collect();
+    let view = s.engine.operator_view(c.0.principal());
+    let mut chosen = q.pid.trim().to_string();
+    if chosen.is_empty() && !query.is_empty() {
+        let found = view.counter_search(&query).await?;
+        match found.len() {
+            0 if page.error.is_empty() => {
+                page.error = format!("未找到缴费人「{query}」：可按学号/工号、姓名、班级或证件号后四位查找")
             }
-            None if page.error.is_empty() => page.error = format!("未找到缴费人 {identifier}"),
-            None => {}
+            1 => chosen = found[0].id.clone(),
+            _ => {
+                page.found = found
+                    .into_iter()
+                    .map(|p| FoundPayer {
+                        id: p.id,
+                        identifier: p.identifier,
+                        name: p.name,
+                        kind: p.kind.label_zh(),
+                        department: p.department.unwrap_or_default(),
+                        class_name: p.class_name,
+                        id_masked: p.id_number_masked,
+                    })
+                    .collect()
+            }
         }
+    }
+    if !chosen.is_empty() {
+        let (p, receivables) = view.counter_payer_by_id(&chosen).await?;
+        let now = s.engine.store().now_ms();
+        page.payer_id = p.id.clone();
+        page.payer_name = p.name.clone();
+        page.payer_identifier = p.identifier.clone();
+        page.payer_facts = [p.kind.label_zh().to_string(), p.class_name.clone(), p.id_number_masked.clone()]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        page.lines = receivables
+            .into_iter()
+            .filter(|r| r.outstanding().is_positive() && r.rules().check_open(now).is_ok())
+            .map(|r| DueLine {
+                outstanding: yuan(r.outstanding()),
+                outstanding_input: r.outstanding().to_yuan_string(),
+                id: r.id,
+                item: r.item_name,
+                year: r.academic_year,
+            })
+            .collect();
     }
     render(&page)
 }
@@ -96,7 +153,7 @@ pub async fn counter_page(
     c: OperatorCtx,
     Query(q): Query<CounterQuery>,
 ) -> Result<Response, WebError> {
-    counter_with(&s, &c, &q.payer, String::new()).await
+    counter_with(&s, &c, &q, String::new()).await
 }
 
 pub async fn collect(
@@ -106,27 +163,38 @@ pub async fn collect(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let identifier = get("payer");
     let by = c.0.principal().clone();
-    let (payer, _) = s.engine.operator_view(&by).counter_payer(identifier.trim()).await?.ok_or(WebError::NotFound)?;
+    let view = s.engine.operator_view(&by);
+    let payer_id = match get("pid").trim() {
+        "" => view.counter_payer(get("payer").trim()).await?.ok_or(WebError::NotFound)?.0.id,
+        id => view.counter_payer_by_id(id).await?.0.id,
+    };
+    let again = CounterQuery { payer: String::new(), pid: payer_id.clone() };
     let mut lines = Vec::new();
     for (_, rid) in form.iter().filter(|(n, _)| n == "sel") {
         let amount =
             Fen::parse_yuan(&get(&format!("amount_{rid}"))).map_err(|e| WebError::BadRequest(e.to_string()))?;
         lines.push((rid.clone(), amount));
     }
-    let method = PayMethod::parse(&get("method")).filter(|m| m.is_payment_code());
     let result = async {
-        let method = method.ok_or_else(|| WebError::BadRequest("请选择微信或支付宝付款码".into()))?;
-        let order = s.engine.create_counter_order(&by, &payer.id, &lines).await?;
-        let ip = crate::portal::client_ip(&headers);
-        Ok::<_, WebError>(s.engine.collect_by_code(&by, &order, method, &get("auth_code"), &ip).await?)
+        let method = PayMethod::parse(&get("method")).ok_or_else(|| WebError::BadRequest("请选择收款方式".into()))?;
+        if method.is_payment_code() {
+            let order = s.engine.create_counter_order(&by, &payer_id, &lines).await?;
+            let ip = crate::portal::client_ip(&headers);
+            return Ok::<_, WebError>(s.engine.collect_by_code(&by, &order, method, &get("auth_code"), &ip).await?);
+        }
+        let tender = match method {
+            PayMethod::OfflineCash => Tender::Cash,
+            PayMethod::OfflinePos => Tender::Pos { reference: get("pos_ref") },
+            _ => return Err(WebError::BadRequest("请选择收款方式".into())),
+        };
+        Ok(s.engine.collect_at_counter(&by, &payer_id, &lines, &tender, &get("ticket")).await?)
     }
     .await;
     match result {
         Ok(p) => Ok(Redirect::to(&format!("/admin/counter/payments/{}", p.id)).into_response()),
         Err(WebError::BadRequest(msg)) => {
-            let mut resp = counter_with(&s, &c, &identifier, msg).await?;
+            let mut resp = counter_with(&s, &c, &again, msg).await?;
             *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(resp)
         }
@@ -147,6 +215,8 @@ struct ResultPage {
     merchant_order_no: String,
     reason: String,
     time: String,
+    /// The voucher to print, once it succeeded.
+    voucher: String,
 }
 
 pub async fn result_page(
@@ -167,6 +237,11 @@ pub async fn result_page(
         merchant_order_no: p.merchant_order_no.clone(),
         reason: p.failure_reason.clone().unwrap_or_default(),
         time: datetime(p.succeeded_at_ms.unwrap_or(p.created_at_ms)),
+        voucher: if state == PaymentState::Succeeded {
+            format!("/admin/counter/payments/{}/voucher", p.id)
+        } else {
+            String::new()
+        },
     })
 }
 
@@ -178,4 +253,17 @@ struct StatusJson {
 pub async fn status(State(s): State<AppState>, c: OperatorCtx, Path(id): Path<String>) -> Result<Response, WebError> {
     let p = s.engine.operator_view(c.0.principal()).counter_payment(&id).await?;
     Ok(Json(StatusJson { state: p.state.as_str() }).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin/counter_voucher.html")]
+struct VoucherPage {
+    school_name: String,
+    v: crate::portal::VoucherBody,
+}
+
+/// The voucher (缴费凭证) of a payment taken at the counter, to print and hand over.
+pub async fn voucher(State(s): State<AppState>, c: OperatorCtx, Path(id): Path<String>) -> Result<Response, WebError> {
+    let Some(facts) = s.engine.counter_voucher(c.0.principal(), &id).await? else { return Err(WebError::NotFound) };
+    render(&VoucherPage { school_name: s.config.school_name(), v: crate::portal::voucher_body(&s, facts) })
 }

@@ -6,6 +6,7 @@ mod channels;
 mod collection;
 mod counter;
 mod dashboard;
+mod day_close;
 mod deferrals;
 mod exceptions;
 mod fee_item_changes;
@@ -59,6 +60,7 @@ const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin/overpayments", "多缴款", "overpayments", (&[Permission::ViewCollection], true)),
     ("/admin/projects", "项目报名", "projects", (&[Permission::ManageProjects, Permission::ViewCollection], false)),
     ("/admin/counter", "收费窗口", "counter", (&[Permission::CollectAtCounter], false)),
+    ("/admin/day-closes", "日结确认", "day_closes", (&[Permission::ConfirmDayClose], false)),
     ("/admin/imports", "线下导入", "imports", (&[Permission::ImportOffline], false)),
     ("/admin/channels", "收款渠道", "channels", (&[Permission::ManageChannels], false)),
     ("/admin/apps", "接入应用", "apps", (&[Permission::ManageApps], false)),
@@ -79,6 +81,10 @@ pub fn nav_for(p: &Principal) -> Vec<(&'static str, &'static str, &'static str)>
 
 /// The first page an operator may use (their home).
 pub fn home_of(p: &Principal) -> &'static str {
+    // A cashier's day is at the counter.
+    if p.can(Permission::CollectAtCounter) && !p.can(Permission::ViewCollection) && !p.can(Permission::ViewDashboard) {
+        return "/admin/counter";
+    }
     nav_for(p).first().map(|(h, _, _)| *h).unwrap_or("/admin/none")
 }
 
@@ -113,6 +119,7 @@ pub fn routes() -> Routes {
         .merge(relief::routes())
         .merge(exceptions::routes())
         .merge(counter::routes())
+        .merge(day_close::routes())
         .merge(imports::routes())
         .merge(channels::routes())
         .merge(apps::routes())
