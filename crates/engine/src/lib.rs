@@ -41,7 +41,9 @@ pub mod rows {
     pub use bursar_store::deferrals::DeferralRow;
     pub use bursar_store::fee_item_changes::{ChangeRow, Terms};
     pub use bursar_store::merchants::MerchantAccountRow;
+    pub use bursar_store::operators::OperatorListing;
     pub use bursar_store::oplog::{LogQuery, LogRow};
+    pub use bursar_store::payers::OperatorState;
     pub use bursar_store::payers::{PayerRow, RosterRow};
     pub use bursar_store::payments::{
         ChannelEventRow, OfflineImportRow, OrderLineView, OrderRow, PaymentListRow, PaymentRow,

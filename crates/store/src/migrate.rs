@@ -77,6 +77,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
             postgres: include_str!("../migrations/0025_day_close.postgres.sql"),
         },
     ),
+    (26, "operator_accounts", Sql::Both(include_str!("../migrations/0026_operator_accounts.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

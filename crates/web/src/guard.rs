@@ -263,6 +263,11 @@ async fn check(guard: Guard, req: Request) -> Result<Request, Response> {
             let Some(c) = current.as_ref().filter(|c| c.principal().operator().is_some()) else {
                 return Err(login_required(&req, login_path(&req)));
             };
+            // A temporary password set by the system administrator is changed before anything else.
+            let path = req.uri().path();
+            if c.session.must_change_password && path != "/admin/account" && path != "/admin/logout" {
+                return Err(Redirect::to("/admin/account").into_response());
+            }
             if let Guard::Permission(p) = guard {
                 if let Err(e) = c.principal().require(p) {
                     return Err(err(WebError::Forbidden(e.to_string())));

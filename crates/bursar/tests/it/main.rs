@@ -28,6 +28,7 @@ mod login;
 mod notifications;
 mod offline_and_config;
 mod open_api;
+mod operators;
 mod payer_account;
 mod portal_flow;
 mod project_amounts;

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod limits;
+pub mod operator_admin;
 pub mod operators;
 pub mod passwords;
 pub mod payer_admin;

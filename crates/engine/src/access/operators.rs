@@ -85,7 +85,14 @@ impl Engine {
             .write(|tx: &mut Tx| {
                 let (by, id, roles, departments) = (by.clone(), id.clone(), roles.clone(), departments.clone());
                 Box::pin(async move {
-                    payers::operator(tx, &id).await?;
+                    payers::operator(tx, &id).await.map_err(crate::error::not_found("操作员"))?;
+                    if roles.is_empty() {
+                        return Err(refused("请至少选择一个角色"));
+                    }
+                    if roles.iter().any(|r| r.is_department_scoped()) && departments.is_empty() {
+                        return Err(refused("收费部门角色须指定所属部门"));
+                    }
+                    Engine::check_roles_change(tx, &by, &id, &roles).await?;
                     payers::set_roles(tx, &id, &roles, &departments).await?;
                     session_store::delete_others(tx, SubjectKind::Operator, &id, None).await?;
                     let codes: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();

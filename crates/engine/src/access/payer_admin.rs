@@ -16,7 +16,7 @@ use crate::error::{refused, EngineError};
 const TEMP_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
 /// A temporary password: ten characters with letters and digits.
-fn temporary_password() -> String {
+pub(crate) fn temporary_password() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     loop {

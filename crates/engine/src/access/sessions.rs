@@ -100,13 +100,16 @@ impl Engine {
                 Err(bursar_store::StoreError::NotFound(_)) => None,
                 Err(e) => return Err(e.into()),
             },
-            SubjectKind::Operator => payers::operator_principal(&mut c, &s.subject_id).await?.map(|op| Session {
-                name: op.name.clone(),
-                principal: Principal::Operator(op),
-                csrf: s.csrf_token,
-                auth_method: s.auth_method,
-                must_change_password: false,
-            }),
+            SubjectKind::Operator => match payers::operator_principal(&mut c, &s.subject_id).await? {
+                Some(op) => Some(Session {
+                    name: op.name.clone(),
+                    must_change_password: bursar_store::operators::must_change_password(&mut c, &op.id).await?,
+                    principal: Principal::Operator(op),
+                    csrf: s.csrf_token,
+                    auth_method: s.auth_method,
+                }),
+                None => None,
+            },
         })
     }
 
@@ -271,7 +274,8 @@ impl Engine {
                             let op = payers::operator_principal(tx, &subject_id)
                                 .await?
                                 .ok_or_else(|| EngineError::Login("该操作员账号已停用".into()))?;
-                            (Principal::Operator(op), false)
+                            let must = bursar_store::operators::must_change_password(tx, &op.id).await?;
+                            (Principal::Operator(op), must)
                         }
                     };
                     let entity = (subject.as_str(), subject_id.as_str());

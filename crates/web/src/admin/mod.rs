@@ -15,6 +15,7 @@ mod fee_items;
 mod import_report;
 mod imports;
 mod login;
+mod operators;
 mod oplog;
 mod oplog_detail;
 mod payer_account;
@@ -64,6 +65,7 @@ const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin/imports", "线下导入", "imports", (&[Permission::ImportOffline], false)),
     ("/admin/channels", "收款渠道", "channels", (&[Permission::ManageChannels], false)),
     ("/admin/apps", "接入应用", "apps", (&[Permission::ManageApps], false)),
+    ("/admin/operators", "操作员", "operators", (&[Permission::ManageOperators], false)),
     ("/admin/oplog", "操作日志", "oplog", (&[Permission::ViewOperationLog], false)),
     ("/admin/settings", "系统设置", "settings", (&[Permission::ManageSettings], false)),
 ];
@@ -127,5 +129,6 @@ pub fn routes() -> Routes {
         .merge(fee_items::routes())
         .merge(settings::routes())
         .merge(oplog::routes())
+        .merge(operators::routes())
         .merge(reports::routes())
 }

@@ -50,6 +50,12 @@ const ENTITIES: &[(&str, &str)] = &[
     ("campus_card", "校园卡"),
     ("department", "部门"),
     ("webhook_event", "通知推送"),
+    ("till_close", "日结"),
+    ("waiver", "减免"),
+    ("deferral", "缓缴"),
+    ("exception", "异常"),
+    ("relief_batch", "批量减免缓缴"),
+    ("fee_standard", "收费标准"),
 ];
 
 /// What an action is called: the entity's verb, or the state it moved to.
@@ -117,6 +123,12 @@ pub(crate) fn action_label(action: &str) -> String {
         "payer.validity" => "设置账号有效期",
         "settings.filing_types" => "修改备案收费类型",
         "settings.receiving_unit" => "修改收款单位",
+        "payment.counter" => "窗口收款（现金/POS）",
+        "till.close" => "提交日结",
+        "till.decide" => "确认/退回日结",
+        "operator.state" => "启用/停用操作员",
+        "operator.password_reset" => "重置操作员密码",
+        "operator.password" => "修改本人密码",
         _ => "",
     };
     if !known.is_empty() {
@@ -151,7 +163,7 @@ fn state_label(entity: &str, code: &str) -> String {
     label.or(common).map(str::to_string).unwrap_or_else(|| code.to_string())
 }
 
-fn entity_label(entity: &str) -> &str {
+pub(crate) fn entity_label(entity: &str) -> &str {
     ENTITIES.iter().find(|(e, _)| *e == entity).map(|(_, l)| *l).unwrap_or(entity)
 }
 
