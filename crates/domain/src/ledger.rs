@@ -225,25 +225,6 @@ pub fn refund_manual(refund_id: &str, bank_account: &str, amount: Fen) -> Result
     )
 }
 
-/// More raised on an existing receivable (another business order for the same item and year):
-/// Dr receivable / Cr fee income, keyed by `source_id` (the order) so it posts once.
-pub fn receivable_increased(
-    receivable_id: &str,
-    fee_item_id: &str,
-    amount: Fen,
-    source_id: &str,
-) -> Result<JournalEntry, DomainError> {
-    JournalEntry::balanced(
-        EntryKind::ReceivableRaised,
-        source_id,
-        "应收追加",
-        vec![
-            (AccountRef::receivable(receivable_id), amount),
-            (AccountRef::fee_income(fee_item_id), Fen(-amount.get())),
-        ],
-    )
-}
-
 /// Waiver (减免, or a cancelled business order): Dr fee income / Cr receivable.
 pub fn waiver(
     receivable_id: &str,

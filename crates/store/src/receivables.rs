@@ -442,22 +442,6 @@ pub async fn find(
         .await?)
 }
 
-/// Raises more on an existing receivable (another business order for the same item and year):
-/// compare-and-set on the due amount the caller read.
-pub async fn increase_due(c: &mut Tx, id: &str, expected_due: Fen, amount: Fen, now_ms: i64) -> Result<(), StoreError> {
-    let r = sqlx::query("UPDATE receivables SET due_fen = due_fen + $1, state = 'open', updated_at_ms = $2 WHERE id = $3 AND due_fen = $4")
-        .bind(amount.get())
-        .bind(now_ms)
-        .bind(id)
-        .bind(expected_due.get())
-        .execute(c.raw())
-        .await?;
-    if r.rows_affected() != 1 {
-        return Err(StoreError::Conflict(format!("receivable {id} changed while raising")));
-    }
-    Ok(())
-}
-
 /// Waives what is still owed (a cancelled business order): compare-and-set on the waived amount.
 pub async fn waive_outstanding(
     c: &mut Tx,

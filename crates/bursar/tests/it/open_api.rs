@@ -238,7 +238,13 @@ both_stores!(an_app_sells_a_training_the_payer_pays_at_the_cashier, |env: TestEn
     let id = order["id"].as_str().unwrap().to_string();
     let (status, got, _) = api.call("GET", &format!("/api/v1/orders/{id}"), None, None).await;
     assert_eq!((status, got["status"].as_str()), (200, Some("paid")));
-    let (status, second, _) = api.call("POST", "/api/v1/orders", Some(&order_body("T-2026-0003")), None).await;
+    // The same training again in the same year is refused (one bill per payer, item and year:
+    // an order resent never doubles it); the next year's is a new bill.
+    let (status, e, _) = api.call("POST", "/api/v1/orders", Some(&order_body("T-2026-0003")), None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("already_billed")), "{e}");
+    let mut next_year = order_body("T-2026-0003");
+    next_year["items"][0]["academic_year"] = json!("2027-2028");
+    let (status, second, _) = api.call("POST", "/api/v1/orders", Some(&next_year), None).await;
     assert_eq!(status, 201, "{second}");
     let (_, page1, _) = api.call("GET", "/api/v1/orders?limit=1", None, None).await;
     assert_eq!((page1["data"][0]["id"].clone(), page1["has_more"].clone()), (second["id"].clone(), json!(true)));
@@ -627,4 +633,50 @@ both_stores!(finance_registers_apps_and_redelivers_webhooks, |env: TestEnv| asyn
     assert_eq!(api.call("GET", "/api/v1/orders", None, None).await.0, 200);
     assert_eq!(Api::new(&base, &app_id, &new_secret).call("GET", "/api/v1/orders", None, None).await.0, 200);
     app.stop().await;
+});
+
+both_stores!(an_order_for_what_the_payer_already_owes_pays_it_and_never_doubles_it, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let (hook, _rx) = start_receiver().await;
+    let api = register(&app, &hook, &["CET"], "").await;
+    // The first demo student owes ¥30 for CET in the portal.
+    let (student, _) = first_student(&app.store).await;
+    let due = || {
+        let (store, id) = (app.store.clone(), student.id.clone());
+        async move {
+            scalar(
+                &store,
+                "SELECT r.due_fen FROM receivables r JOIN fee_items f ON f.id = r.fee_item_id
+                  WHERE r.payer_id = $1 AND f.code = 'CET' AND r.academic_year = '2026-2027'",
+                &[&id],
+            )
+            .await
+        }
+    };
+    assert_eq!(due().await, 3000);
+    let body = |no: &str, amount: i64| {
+        json!({
+            "out_order_no": no,
+            "payer": {"identifier": student.identifier},
+            "items": [{"fee_item_code": "CET", "academic_year": "2026-2027", "amount_fen": amount}],
+            "description": "四六级报名",
+        })
+    };
+    // The same ¥30: the order pays what is owed; the bill stays ¥30.
+    let (status, order, _) = api.call("POST", "/api/v1/orders", Some(&body("CET-1", 3000)), None).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(due().await, 3000, "attached to the receivable the payer already has");
+    // Resent under another number: the same, never ¥60.
+    let (status, _, _) = api.call("POST", "/api/v1/orders", Some(&body("CET-2", 3000)), None).await;
+    assert_eq!(status, 201);
+    assert_eq!(due().await, 3000);
+    // More than is owed: refused by name, nothing created.
+    let before = order_count(&app.store).await;
+    let (status, e, _) = api.call("POST", "/api/v1/orders", Some(&body("CET-3", 6000)), None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("already_billed")), "{e}");
+    assert_eq!(e["error"]["param"].as_str(), Some("items[0].amount"));
+    assert!(e["error"]["message"].as_str().unwrap().contains("尚欠 ¥30.00"), "{e}");
+    assert_eq!(order_count(&app.store).await, before);
+    assert_eq!(due().await, 3000);
+    assert_verified(&app.store).await;
 });

@@ -308,6 +308,25 @@ async fn create_in_tx(tx: &mut Tx, by: &Principal, input: &ApiOrderInput) -> Res
         if item.status != FeeItemStatus::Collecting {
             return Err(param("fee_item_not_collecting", format!("items[{i}].fee_item_code"), "该收费项目当前不收费"));
         }
+        // What the payer already owes for the item and year is paid through this order, once;
+        // a charge beyond it is refused rather than added to the bill (an integrator resending
+        // an order must never double what the payer owes).
+        if let Some(existing) = receivables::find(tx, &payer_id, &item.id, &it.academic_year).await? {
+            if existing.outstanding() < it.amount {
+                return Err(param(
+                    "already_billed",
+                    format!("items[{i}].amount"),
+                    format!(
+                        "该缴费人 {} 学年的「{}」已有应收 ¥{}，尚欠 ¥{}；本单金额 ¥{} 超过尚欠金额，未再加收",
+                        it.academic_year,
+                        item.name,
+                        existing.due_fen,
+                        existing.outstanding(),
+                        it.amount
+                    ),
+                ));
+            }
+        }
         let raise = Raise {
             payer_id: &payer_id,
             fee_item_id: &item.id,

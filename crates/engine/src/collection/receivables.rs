@@ -47,20 +47,18 @@ pub enum Raised {
     Existing(String),
     /// The charge attached to what the payer already owes: nothing changed.
     Attached(String),
-    /// The charge was added to the existing receivable.
-    Increased(String),
 }
 
 impl Raised {
     pub fn receivable_id(&self) -> &str {
         match self {
-            Raised::Created(id) | Raised::Existing(id) | Raised::Attached(id) | Raised::Increased(id) => id,
+            Raised::Created(id) | Raised::Existing(id) | Raised::Attached(id) => id,
         }
     }
     /// How much this raise added to what the payer owes.
     pub fn raised(&self, amount: Fen) -> Fen {
         match self {
-            Raised::Created(_) | Raised::Increased(_) => amount,
+            Raised::Created(_) => amount,
             Raised::Existing(_) | Raised::Attached(_) => Fen::ZERO,
         }
     }
@@ -77,15 +75,12 @@ pub async fn raise_receivable(tx: &mut Tx, by: &Principal, r: &Raise<'_>) -> Res
         return match r.mode {
             RaiseMode::Bill => Ok(Raised::Existing(existing.id)),
             RaiseMode::Charge if existing.outstanding() >= r.amount => Ok(Raised::Attached(existing.id)),
-            RaiseMode::Charge => {
-                rec_store::increase_due(tx, &existing.id, existing.due_fen, r.amount, now).await?;
-                let source = format!("{}:{}", existing.id, r.source);
-                let entry = ledger::receivable_increased(&existing.id, r.fee_item_id, r.amount, &source)?;
-                bursar_store::ledger::post(tx, &entry).await?;
-                let detail = format!("due_fen+={} source={}", r.amount.get(), r.source);
-                log(tx, by, "receivable.increase", ("receivable", &existing.id), ("", "open"), &detail).await?;
-                Ok(Raised::Increased(existing.id))
-            }
+            // Never added to what is owed: a second charge for the same item and year is refused.
+            RaiseMode::Charge => Err(crate::error::refused(format!(
+                "已有应收，尚欠 ¥{}，不能再加收 ¥{}",
+                existing.outstanding(),
+                r.amount
+            ))),
         };
     }
     check_audience(tx, r.fee_item_id, r.payer_id).await?;

@@ -106,7 +106,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Param(p) => {
                 let status = match p.code {
-                    "duplicate_out_order_no" | "order_paid" => StatusCode::CONFLICT,
+                    "duplicate_out_order_no" | "order_paid" | "already_billed" => StatusCode::CONFLICT,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 let mut err = ApiError::new(status, "invalid_request_error", p.code, p.message);
