@@ -85,6 +85,44 @@ pub fn parse_sheet_date_cst_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// Parses a moment as schools' spreadsheets hold it, in Beijing time: any date
+/// [`parse_sheet_date_cst_ms`] reads, then a time `8:05`, `08:05:30` (none: midnight); or an
+/// Excel serial number with its fraction of a day (`46356.5` is noon). UTC milliseconds.
+pub fn parse_sheet_datetime_cst_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Some((days, frac)) = text.split_once('.') {
+        if !days.is_empty()
+            && days.len() <= 6
+            && days.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            let start = parse_sheet_date_cst_ms(days)?;
+            let f: f64 = format!("0.{frac}").parse().ok()?;
+            // Whole seconds: a spreadsheet's fraction is rarely exact.
+            let secs = (f * 86_400.0).round() as i64;
+            return Some(start + secs * 1000);
+        }
+    }
+    let (day, time) = match text.split_once([' ', 'T']) {
+        Some((d, t)) => (d, t.trim()),
+        None => (text, ""),
+    };
+    let start = parse_sheet_date_cst_ms(day)?;
+    if time.is_empty() {
+        return Some(start);
+    }
+    let parts: Vec<&str> = time.split(':').collect();
+    let (h, m, s) = match parts.as_slice() {
+        [h, m] => (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?, 0),
+        [h, m, s] => (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?, s.split('.').next()?.parse::<i64>().ok()?),
+        _ => return None,
+    };
+    if !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..60).contains(&s) {
+        return None;
+    }
+    Some(start + ((h * 60 + m) * 60 + s) * 1000)
+}
+
 /// Parses `YYYY-MM-DD HH:MM:SS` in Beijing time (Alipay's format) to UTC milliseconds.
 pub fn parse_datetime_cst_ms(text: &str) -> Option<i64> {
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -108,6 +146,28 @@ pub fn parse_compact_datetime_cst_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spreadsheet_moments_in_every_usual_shape() {
+        let noon = parse_datetime_cst_ms("2026-11-30 12:00:00").unwrap();
+        let at8 = parse_datetime_cst_ms("2026-11-30 08:00:00").unwrap();
+        for t in [
+            "2026/11/30 08:00",
+            "2026-11-30 8:00",
+            "2026.11.30 08:00:00",
+            "2026年11月30日 08:00",
+            "2026-11-30T08:00:00",
+        ] {
+            assert_eq!(parse_sheet_datetime_cst_ms(t), Some(at8), "{t}");
+        }
+        assert_eq!(parse_sheet_datetime_cst_ms("2026/11/30"), parse_date_cst_ms("2026-11-30"));
+        // 2026-11-30 is Excel day 46356.
+        assert_eq!(parse_sheet_datetime_cst_ms("46356.5"), Some(noon));
+        assert_eq!(parse_sheet_datetime_cst_ms("46356"), parse_date_cst_ms("2026-11-30"));
+        for bad in ["2026/11/30 25:00", "2026/11/30 08:61", "2026/13/30 08:00", "08:00", "", "2026/11/30 8", "1.5"] {
+            assert_eq!(parse_sheet_datetime_cst_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn reads_the_dates_spreadsheets_hold() {

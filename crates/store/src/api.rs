@@ -491,3 +491,14 @@ pub async fn deliveries(c: &mut impl Conn, event_id: &str) -> Result<Vec<Deliver
     .fetch_all(c.raw())
     .await?)
 }
+
+/// Changes where an application's webhooks go and where payers return to.
+pub async fn set_urls(c: &mut Tx, id: &str, notify_url: &str, return_url: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_apps SET notify_url = $1, return_url = $2 WHERE id = $3")
+        .bind(notify_url)
+        .bind(return_url)
+        .bind(id)
+        .execute(c.raw())
+        .await?;
+    Ok(())
+}

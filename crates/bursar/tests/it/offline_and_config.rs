@@ -105,6 +105,28 @@ both_stores!(offline_collections_are_imported_once_and_bad_files_change_nothing,
         assert_eq!((p.method, p.amount_fen, p.state), (PayMethod::OfflinePos, Fen(32_000), PaymentState::Succeeded));
         assert_eq!(bursar_domain::time_fmt::datetime_cst(p.succeeded_at_ms.unwrap()), "2026-11-21 08:15:00");
     }
+    // Times as people type them, and a serial number whose date format was lost.
+    let csv = format!(
+        "来源参考号,学号/工号,收费项目代码,学年,金额,方式,收款时间\n\
+         CASH-T-1,{student},BXF,2026-2027,1.00,现金,2026/11/22 8:05\n\
+         CASH-T-2,{student},BXF,2026-2027,1.00,现金,46348.5\n"
+    );
+    let (status, page) = upload(&fin, &base, "times.csv", csv.into_bytes()).await;
+    assert_eq!(status, 200, "{page}");
+    for (reference, when) in [("CASH-T-1", "2026-11-22 08:05:00"), ("CASH-T-2", "2026-11-22 12:00:00")] {
+        let mut c = app.store.read().await.unwrap();
+        let p = bursar_store::payments::payment_by_channel_txn(&mut c, ChannelKind::Offline, reference)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bursar_domain::time_fmt::datetime_cst(p.succeeded_at_ms.unwrap()), when);
+    }
+    // The template's own columns are what the import reads (its example payers are not ours).
+    let r = fin.get(format!("{base}/admin/imports/template.xlsx")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, page) = upload(&fin, &base, "template.xlsx", r.bytes().await.unwrap().to_vec()).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("不存在") && !page.contains("缺少列"), "{page}");
     assert_verified(&app.store).await;
     app.stop().await;
 });

@@ -632,6 +632,45 @@ both_stores!(finance_registers_apps_and_redelivers_webhooks, |env: TestEnv| asyn
     assert_ne!(new_secret, secret);
     assert_eq!(api.call("GET", "/api/v1/orders", None, None).await.0, 200);
     assert_eq!(Api::new(&base, &app_id, &new_secret).call("GET", "/api/v1/orders", None, None).await.0, 200);
+    // The app moved its endpoint: a bad address is refused, a good one takes the next delivery.
+    let (hook2, rx2) = start_receiver().await;
+    let urls = |notify: &str| {
+        let (fin, base, row_id, csrf, notify) =
+            (fin.clone(), base.clone(), row_id.clone(), csrf_of(&detail), notify.to_string());
+        async move {
+            let r = fin
+                .post(format!("{base}/admin/apps/{row_id}/urls"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("notify_url", notify.as_str()),
+                    ("return_url", "https://app.example.edu.cn/back"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    for bad in ["ftp://x/y", "http:// spaced.example/x", "https://"] {
+        let (status, page) = urls(bad).await;
+        assert_eq!(status, 422, "{bad}");
+        assert!(page.contains("必须是 http(s) 地址"));
+    }
+    let (status, page) = urls(&hook2).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("地址已保存"));
+    let r = fin
+        .post(format!("{base}/admin/apps/{row_id}/events/{event}/redeliver"))
+        .form(&[("csrf", csrf_of(&detail))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    eventually("delivered to the new address", Duration::from_secs(10), || {
+        let rx2 = rx2.clone();
+        async move { !rx2.got.lock().unwrap().is_empty() }
+    })
+    .await;
     app.stop().await;
 });
 

@@ -26,15 +26,27 @@ pub struct NewAppInput {
     pub rsa_public_key_pem: Option<String>,
 }
 
+/// An application's URL: http(s), a host, at most 500 characters, nothing a header or a log
+/// line could be split by.
+fn check_url(p: &'static str, url: &str) -> Result<(), EngineError> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default()).unwrap_or_default();
+    if rest.is_none()
+        || host.is_empty()
+        || url.len() > 500
+        || url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+    {
+        return Err(param("invalid_url", p, "必须是 http(s) 地址（不超过 500 个字符，不含空格）"));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Registers a business system. Returns the app and its secret (shown once).
     pub async fn register_app(&self, by: &Principal, input: &NewAppInput) -> Result<(AppRow, String), EngineError> {
         require(by, Permission::ManageApps)?;
-        for (p, url) in [("notify_url", &input.notify_url), ("return_url", &input.return_url)] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(param("invalid_url", p, "必须是 http(s) 地址"));
-            }
-        }
+        check_url("notify_url", &input.notify_url)?;
+        check_url("return_url", &input.return_url)?;
         if input.name.trim().is_empty() || input.name.chars().count() > 60 {
             return Err(param("invalid_name", "name", "请填写应用名称（不超过 60 字）"));
         }
@@ -76,6 +88,36 @@ impl Engine {
             .await?;
         let mut c = self.store().read().await?;
         Ok((api_store::app(&mut c, &id).await?, secret))
+    }
+
+    /// Changes where an application's webhooks go (from the next delivery on, retries of
+    /// undelivered events included) and where its payers return to.
+    pub async fn set_app_urls(
+        &self,
+        by: &Principal,
+        app_row_id: &str,
+        notify_url: &str,
+        return_url: &str,
+    ) -> Result<(), EngineError> {
+        require(by, Permission::ManageApps)?;
+        let (notify_url, return_url) = (notify_url.trim().to_string(), return_url.trim().to_string());
+        check_url("notify_url", &notify_url)?;
+        check_url("return_url", &return_url)?;
+        let (by, id) = (by.clone(), app_row_id.to_string());
+        self.store()
+            .write(|tx: &mut Tx| {
+                let (by, id, notify_url, return_url) = (by.clone(), id.clone(), notify_url.clone(), return_url.clone());
+                Box::pin(async move {
+                    let app = api_store::app(tx, &id).await.map_err(crate::error::not_found("接入应用"))?;
+                    api_store::set_urls(tx, &app.id, &notify_url, &return_url).await?;
+                    let detail = format!(
+                        "notify_url={} return_url={} (were {} and {})",
+                        notify_url, return_url, app.notify_url, app.return_url
+                    );
+                    log(tx, &by, "api_app.urls", ("api_app", &app.id), ("", ""), &detail).await
+                })
+            })
+            .await
     }
 
     /// Issues a new secret; the old one keeps working for `overlap_ms`.

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use bursar_domain::access::{Permission, Principal};
 use bursar_domain::ledger::AccountRef;
 use bursar_domain::payment::{ChannelKind, ChannelOutcome, PayMethod};
-use bursar_domain::time_fmt::{parse_date_cst_ms, parse_datetime_cst_ms};
 use bursar_domain::Fen;
 use bursar_store::payments::{self as pay_store, NewPayment};
 use bursar_store::{payers, receivables, Tx};
@@ -69,9 +68,9 @@ fn parse_method(text: &str) -> Option<PayMethod> {
     }
 }
 
+/// `2026-11-30 08:00:00`, `2026/11/30 8:00`, `2026年11月30日`, an Excel date cell or serial.
 fn parse_time(text: &str) -> Option<i64> {
-    let t = text.trim().replace('/', "-");
-    parse_datetime_cst_ms(&t).or_else(|| parse_date_cst_ms(&t))
+    bursar_domain::time_fmt::parse_sheet_datetime_cst_ms(text)
 }
 
 impl Engine {

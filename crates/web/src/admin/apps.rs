@@ -23,6 +23,7 @@ pub fn routes() -> Routes {
         .route("/admin/apps", g, get(list).post(register))
         .route("/admin/apps/{id}", g, get(detail))
         .route("/admin/apps/{id}/rotate", g, post(rotate))
+        .route("/admin/apps/{id}/urls", g, post(set_urls))
         .route("/admin/apps/{id}/events/{event}/redeliver", g, post(redeliver))
 }
 
@@ -127,9 +128,23 @@ struct DetailPage {
     items: Vec<String>,
     events: Vec<EventView>,
     new_secret: String,
+    /// The outcome of changing the URLs: an error, or "saved".
+    urls_error: String,
+    urls_saved: bool,
 }
 
 async fn detail_with(s: &AppState, c: &OperatorCtx, id: &str, new_secret: String) -> Result<Response, WebError> {
+    detail_full(s, c, id, new_secret, String::new(), false).await
+}
+
+async fn detail_full(
+    s: &AppState,
+    c: &OperatorCtx,
+    id: &str,
+    new_secret: String,
+    urls_error: String,
+    urls_saved: bool,
+) -> Result<Response, WebError> {
     let view = s.engine.operator_view(c.0.principal());
     let (app, item_ids, raw_events) = view.app(id).await?;
     let names: HashMap<String, String> =
@@ -174,7 +189,28 @@ async fn detail_with(s: &AppState, c: &OperatorCtx, id: &str, new_secret: String
         items,
         events,
         new_secret,
+        urls_error,
+        urls_saved,
     })
+}
+
+/// Changes the app's notification and return URLs.
+pub async fn set_urls(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    match s.engine.set_app_urls(c.0.principal(), &id, &get("notify_url"), &get("return_url")).await {
+        Ok(()) => detail_full(&s, &c, &id, String::new(), String::new(), true).await,
+        Err(bursar_engine::EngineError::Param(p)) => {
+            let mut r = detail_full(&s, &c, &id, String::new(), p.message, false).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn detail(State(s): State<AppState>, c: OperatorCtx, Path(id): Path<String>) -> Result<Response, WebError> {

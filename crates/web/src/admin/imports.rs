@@ -14,10 +14,63 @@ use crate::views::{datetime, render, Chrome};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Routes {
-    Routes::new().route(
-        "/admin/imports",
-        Guard::Permission(Permission::ImportOffline),
-        get(page).post(upload).body_limit(MAX_UPLOAD_BYTES),
+    Routes::new()
+        .route(
+            "/admin/imports",
+            Guard::Permission(Permission::ImportOffline),
+            get(page).post(upload).body_limit(MAX_UPLOAD_BYTES),
+        )
+        .route("/admin/imports/template.xlsx", Guard::Permission(Permission::ImportOffline), get(template))
+}
+
+/// The offline-collection template: the columns the import reads, examples, and notes.
+async fn template() -> Result<Response, WebError> {
+    super::import_report::template_xlsx(
+        "线下收款",
+        &[
+            &["来源参考号", "学号/工号", "收费项目代码", "学年", "金额", "方式", "收款时间", "收款点/账户"],
+            &[
+                "CASH-20261130-0001",
+                "2026010001",
+                "ZSF",
+                "2026-2027",
+                "1200.00",
+                "现金",
+                "2026/11/30 09:30",
+                "财务处一号窗口",
+            ],
+            &[
+                "POS-882731",
+                "2026010002",
+                "XF",
+                "2026-2027",
+                "2000.00",
+                "POS",
+                "2026-11-30 10:05:00",
+                "财务处 POS 1 号机",
+            ],
+            &[
+                "BANK-20261130-17",
+                "2026010003",
+                "XF",
+                "2026-2027",
+                "4800.00",
+                "银行代扣",
+                "2026年11月30日",
+                "农行代扣户",
+            ],
+        ],
+        &[22.0, 14.0, 14.0, 12.0, 12.0, 10.0, 20.0, 20.0],
+        &[
+            "每行一笔已经收到的钱：现金、POS 刷卡或银行代扣/转账。",
+            "来源参考号：收据号、POS 参考号或银行流水号，同一参考号只导入一次（重复导入的行会跳过）。",
+            "学号/工号、收费项目代码、学年确定哪一笔应收（须已生成），金额不能超过尚欠。",
+            "方式：现金、POS、银行代扣（或 转账）。",
+            "收款时间：2026-11-30 09:30:00、2026/11/30 9:30、2026年11月30日，或 Excel 的日期单元格。",
+            "收款点/账户：收款窗口、POS 机或银行账户的名称，对账时按它归集。",
+            "整个文件先逐行检查，有任何一行不对则整个文件不导入，并列出每一行的问题。本说明页不会被导入。",
+        ],
+        "offline-template.xlsx",
     )
 }
 

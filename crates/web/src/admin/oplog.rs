@@ -129,6 +129,7 @@ pub(crate) fn action_label(action: &str) -> String {
         "operator.state" => "启用/停用操作员",
         "operator.password_reset" => "重置操作员密码",
         "operator.password" => "修改本人密码",
+        "api_app.urls" => "修改应用通知/返回地址",
         _ => "",
     };
     if !known.is_empty() {
