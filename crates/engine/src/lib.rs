@@ -46,7 +46,7 @@ pub mod rows {
     pub use bursar_store::payers::OperatorState;
     pub use bursar_store::payers::{PayerRow, RosterRow};
     pub use bursar_store::payments::{
-        ChannelEventRow, OfflineImportRow, OrderLineView, OrderRow, PaymentListRow, PaymentRow,
+        ChannelEventRow, OfflineImportRow, OrderLineView, OrderRow, PaymentFilter, PaymentListRow, PaymentRow,
     };
     pub use bursar_store::projects::{ProjectRow, RegistrationRow};
     pub use bursar_store::receipts::ReceiptRow;

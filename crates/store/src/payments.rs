@@ -483,33 +483,88 @@ pub struct PaymentListRow {
     pub payer_name: String,
 }
 
-/// The newest payments (optionally of one state), with their payers; `departments` limits them
-/// to payments of orders with a fee item of those departments.
+/// What finance's payment list is limited to. Every field is optional.
+#[derive(Clone, Debug, Default)]
+pub struct PaymentFilter {
+    pub state: Option<PaymentState>,
+    /// Payments of orders with a fee item of these departments (a department's reader).
+    pub departments: Option<Vec<String>>,
+    /// The payer's number (exact) or the start of their name.
+    pub payer: Option<String>,
+    /// Payments of orders with a line of this fee item.
+    pub fee_item_id: Option<String>,
+    /// Created in `[from_ms, to_ms)`.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Older than this (created_at_ms, id): the next page.
+    pub before: Option<(i64, String)>,
+}
+
+/// The newest payments matching the filter, with their payers, at most `limit` (one query).
 pub async fn recent_payments_view(
     c: &mut impl Conn,
-    state: Option<PaymentState>,
-    departments: Option<&[String]>,
+    f: &PaymentFilter,
     limit: i64,
 ) -> Result<Vec<PaymentListRow>, StoreError> {
+    enum Bind {
+        Text(String),
+        Int(i64),
+    }
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut put = |b: Bind| {
+        binds.push(b);
+        format!("${}", binds.len())
+    };
     let cols = PAYMENT_COLS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
     let mut sql = format!(
         "SELECT {cols}, y.identifier AS payer_identifier, y.name AS payer_name
-           FROM payments p JOIN payers y ON y.id = p.payer_id WHERE ($1 = '' OR p.state = $1)"
+           FROM payments p JOIN payers y ON y.id = p.payer_id WHERE 1 = 1"
     );
-    if let Some(depts) = departments {
-        let list = if depts.is_empty() {
-            "''".to_string()
-        } else {
-            depts.iter().map(|d| format!("'{}'", d.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
-        };
+    if let Some(s) = f.state {
+        sql.push_str(&format!(" AND p.state = {}", put(Bind::Text(s.as_str().into()))));
+    }
+    if let Some(depts) = &f.departments {
+        let list: Vec<String> = depts.iter().map(|d| put(Bind::Text(d.clone()))).collect();
+        let list = if list.is_empty() { "NULL".to_string() } else { list.join(", ") };
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM order_lines l JOIN receivables r ON r.id = l.receivable_id
                            JOIN fee_items f ON f.id = r.fee_item_id
                           WHERE l.order_id = p.order_id AND f.department_id IN ({list}))"
         ));
     }
-    sql.push_str(" ORDER BY p.created_at_ms DESC, p.id DESC LIMIT $2");
-    Ok(sqlx::query_as(&sql).bind(state.map(PaymentState::as_str).unwrap_or("")).bind(limit).fetch_all(c.raw()).await?)
+    if let Some(who) = f.payer.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        // LIKE's own characters are taken out: a search is never a pattern.
+        let clean: String = who.chars().filter(|ch| !matches!(ch, '%' | '_' | '\\')).take(40).collect();
+        let exact = put(Bind::Text(clean.clone()));
+        let prefix = put(Bind::Text(format!("{clean}%")));
+        sql.push_str(&format!(" AND (y.identifier = {exact} OR y.name LIKE {prefix})"));
+    }
+    if let Some(item) = &f.fee_item_id {
+        let i = put(Bind::Text(item.clone()));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM order_lines l JOIN receivables r ON r.id = l.receivable_id
+                          WHERE l.order_id = p.order_id AND r.fee_item_id = {i})"
+        ));
+    }
+    if let Some(from) = f.from_ms {
+        sql.push_str(&format!(" AND p.created_at_ms >= {}", put(Bind::Int(from))));
+    }
+    if let Some(to) = f.to_ms {
+        sql.push_str(&format!(" AND p.created_at_ms < {}", put(Bind::Int(to))));
+    }
+    if let Some((at, id)) = &f.before {
+        let (at, id) = (put(Bind::Int(*at)), put(Bind::Text(id.clone())));
+        sql.push_str(&format!(" AND (p.created_at_ms < {at} OR (p.created_at_ms = {at} AND p.id < {id}))"));
+    }
+    sql.push_str(&format!(" ORDER BY p.created_at_ms DESC, p.id DESC LIMIT {}", limit.clamp(1, 1000)));
+    let mut q = sqlx::query_as::<_, PaymentListRow>(&sql);
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    Ok(q.fetch_all(c.raw()).await?)
 }
 
 /// The departments whose fee items an order's lines belong to.

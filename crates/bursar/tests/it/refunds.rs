@@ -398,3 +398,38 @@ both_stores!(card_refunds_return_to_the_wallet_and_offline_ones_go_by_transfer, 
     assert_verified(&app.store).await;
     app.stop().await;
 });
+
+both_stores!(a_department_finds_its_payments_and_asks_a_refund_from_one, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let base = app.base_url.clone();
+    let p = paid(&app).await;
+    let no = p.payment.merchant_order_no.clone();
+    let (student, _) = first_student(&app.store).await;
+    let (houqin, _, _) = bursar::demo::DEPARTMENT_USERS[0];
+    let (jiaowu, _, _) = bursar::demo::DEPARTMENT_USERS[1];
+    let dept = login_operator(&base, houqin, bursar::demo::DEPARTMENT_PASSWORD).await;
+    let get = |c: reqwest::Client, path: String| {
+        let base = base.clone();
+        async move { c.get(format!("{base}{path}")).send().await.unwrap().text().await.unwrap() }
+    };
+    // By the payer's number or name: the dorm payment, with the way to ask for its refund.
+    for who in [student.identifier.clone(), student.name.clone()] {
+        let page = get(dept.clone(), format!("/admin/payments?payer={who}")).await;
+        assert!(page.contains(&no), "found by {who}");
+        assert!(page.contains(&format!("/admin/refunds/new?no={no}")), "a refund is asked from the payment");
+    }
+    let ask = get(dept.clone(), format!("/admin/refunds/new?no={no}")).await;
+    assert!(ask.contains("1,200.00"), "the payment, ready to ask");
+    // Another item, or a day before: not there. Another department never sees it.
+    let items = get(dept.clone(), "/admin/payments".into()).await;
+    assert!(items.contains("住宿费"), "the item filter offers the department's items");
+    let page = get(dept.clone(), "/admin/payments?from=2020-01-01&to=2020-01-31".into()).await;
+    assert!(!page.contains(&no));
+    let page = get(dept.clone(), "/admin/payments?from=2020-13-01".into()).await;
+    assert!(page.contains("开始日期不是日期"));
+    let other = login_operator(&base, jiaowu, bursar::demo::DEPARTMENT_PASSWORD).await;
+    let page = get(other.clone(), format!("/admin/payments?payer={}", student.identifier)).await;
+    assert!(!page.contains(&no), "not the dorm office's payments");
+    let page = get(other, format!("/admin/refunds/new?no={no}")).await;
+    assert!(page.contains("不属于本部门"), "a payment outside its departments says so");
+});

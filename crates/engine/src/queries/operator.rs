@@ -3,7 +3,6 @@
 //! refunds; finance, auditors and leaders see everything).
 
 use bursar_domain::access::{Permission, Principal, Scope};
-use bursar_domain::payment::PaymentState;
 use bursar_domain::refund::RefundTarget;
 use bursar_store::api::{self as api_store, AppRow, DeliveryRow, EventRow};
 use bursar_store::merchants::{self as merchant_store, MerchantAccountRow};
@@ -19,6 +18,8 @@ use crate::error::{not_found, EngineError};
 
 /// Rows read for lists, at most.
 const LIST_LIMIT: i64 = 500;
+/// Payments a page of the payment list shows.
+pub const PAYMENTS_PAGE: i64 = 100;
 
 /// An operator's reads (see [`Engine::operator_view`]).
 pub struct OperatorView<'e> {
@@ -85,11 +86,13 @@ impl OperatorView<'_> {
         Ok(pay_store::channel_events(&mut c, limit.clamp(1, 200)).await?)
     }
 
-    /// The newest payments with their payers, within scope.
-    pub async fn payments(&self, state: Option<PaymentState>) -> Result<Vec<PaymentListRow>, EngineError> {
+    /// The newest payments with their payers matching the filter, within scope (a page of 100).
+    pub async fn payments(&self, filter: &pay_store::PaymentFilter) -> Result<Vec<PaymentListRow>, EngineError> {
         let scope = self.scope(Permission::ViewCollection)?;
+        let mut f = filter.clone();
+        f.departments = scope.department_filter().map(<[String]>::to_vec);
         let mut c = self.engine.store().read().await?;
-        Ok(pay_store::recent_payments_view(&mut c, state, scope.department_filter(), LIST_LIMIT).await?)
+        Ok(pay_store::recent_payments_view(&mut c, &f, PAYMENTS_PAGE).await?)
     }
 
     /// Refunds the operator may see: all (finance) or those touching their departments' fees.

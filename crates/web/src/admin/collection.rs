@@ -154,6 +154,8 @@ pub struct AdminPaymentView {
     pub created: String,
     pub succeeded: String,
     pub channel_txn_id: String,
+    /// Where to ask for its refund (empty: not refundable, or not for this reader).
+    pub refund: String,
 }
 
 #[derive(Template)]
@@ -161,26 +163,93 @@ pub struct AdminPaymentView {
 struct PaymentsPage {
     chrome: Chrome,
     payments: Vec<AdminPaymentView>,
-    state: String,
+    q: PaymentsQuery,
     states: Vec<(&'static str, &'static str)>,
+    items: Vec<(String, String)>,
+    error: String,
+    next: String,
 }
 
-#[derive(Deserialize)]
-pub struct StateQuery {
-    state: Option<String>,
+/// The payment list's filters as the form sends them.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct PaymentsQuery {
+    state: String,
+    payer: String,
+    item: String,
+    from: String,
+    to: String,
+    /// The next page: `<created_at_ms>.<payment id>` of the last row shown.
+    before: String,
 }
+
+impl PaymentsQuery {
+    fn url(&self, before: &str) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("state", &self.state),
+            ("payer", &self.payer),
+            ("item", &self.item),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.trim().is_empty() {
+                ser.append_pair(k, v.trim());
+            }
+        }
+        if !before.is_empty() {
+            ser.append_pair("before", before);
+        }
+        format!("/admin/payments?{}", ser.finish())
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 pub async fn payments(
     State(s): State<AppState>,
     OperatorCtx(c): OperatorCtx,
-    Query(q): Query<StateQuery>,
+    Query(q): Query<PaymentsQuery>,
 ) -> Result<Response, WebError> {
-    let state = q.state.as_deref().and_then(PaymentState::parse);
-    let rows = s.engine.operator_view(c.principal()).payments(state).await?;
+    let date = |t: &str| bursar_domain::time_fmt::parse_date_cst_ms(t.trim());
+    let mut error = String::new();
+    let mut filter = bursar_engine::rows::PaymentFilter {
+        state: PaymentState::parse(&q.state),
+        payer: Some(q.payer.clone()).filter(|p| !p.trim().is_empty()),
+        fee_item_id: Some(q.item.clone()).filter(|i| !i.is_empty()),
+        ..Default::default()
+    };
+    for (text, slot, what, shift) in
+        [(&q.from, &mut filter.from_ms, "开始日期", 0), (&q.to, &mut filter.to_ms, "结束日期", DAY_MS)]
+    {
+        if !text.trim().is_empty() {
+            match date(text) {
+                Some(ms) => *slot = Some(ms + shift),
+                None => error = format!("{what}不是日期"),
+            }
+        }
+    }
+    if let Some((at, id)) = q.before.split_once('.') {
+        filter.before = at.parse().ok().map(|at| (at, id.to_string()));
+    }
+    let view = s.engine.operator_view(c.principal());
+    let rows = if error.is_empty() { view.payments(&filter).await? } else { Vec::new() };
+    let may_refund = c.principal().can(Permission::RequestRefund);
+    let next = match rows.last() {
+        Some(last) if rows.len() as i64 == bursar_engine::queries::operator::PAYMENTS_PAGE => {
+            q.url(&format!("{}.{}", last.payment.created_at_ms, last.payment.id))
+        }
+        _ => String::new(),
+    };
     let views = rows
         .into_iter()
         .map(|r| {
             let p = r.payment;
+            let refund = if may_refund && p.state == PaymentState::Succeeded {
+                format!("/admin/refunds/new?no={}", p.merchant_order_no)
+            } else {
+                String::new()
+            };
             AdminPaymentView {
                 merchant_order_no: p.merchant_order_no,
                 payer: format!("{} {}", r.payer_identifier, r.payer_name),
@@ -192,13 +261,18 @@ pub async fn payments(
                 created: datetime(p.created_at_ms),
                 succeeded: p.succeeded_at_ms.map(datetime).unwrap_or_default(),
                 channel_txn_id: p.channel_txn_id.unwrap_or_default(),
+                refund,
             }
         })
         .collect();
+    let items = view.fee_items().await?.into_iter().map(|i| (i.id, i.name)).collect();
     render(&PaymentsPage {
         chrome: super::chrome(&s, &c, "payments"),
         payments: views,
-        state: state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        q,
         states: PaymentState::ALL.iter().map(|s| (s.as_str(), s.label_zh())).collect(),
+        items,
+        error,
+        next,
     })
 }
