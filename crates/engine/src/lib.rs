@@ -22,6 +22,7 @@ mod error;
 pub mod exceptions;
 pub mod jobs;
 pub mod merchants;
+pub mod notices;
 pub mod projects;
 pub mod queries;
 pub mod receipt_profile;
@@ -41,6 +42,7 @@ pub mod rows {
     pub use bursar_store::deferrals::DeferralRow;
     pub use bursar_store::fee_item_changes::{ChangeRow, Terms};
     pub use bursar_store::merchants::MerchantAccountRow;
+    pub use bursar_store::notices::NoticeRow;
     pub use bursar_store::operators::OperatorListing;
     pub use bursar_store::oplog::{LogQuery, LogRow};
     pub use bursar_store::payers::OperatorState;

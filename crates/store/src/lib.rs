@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod merchants;
 pub mod migrate;
+pub mod notices;
 pub mod operators;
 pub mod oplog;
 pub mod payers;

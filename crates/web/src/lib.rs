@@ -15,6 +15,7 @@ mod fields;
 pub mod guard;
 pub(crate) mod hygiene;
 pub mod i18n;
+pub mod notices;
 pub mod portal;
 mod views;
 

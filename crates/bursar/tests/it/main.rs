@@ -25,6 +25,7 @@ mod hostile_files;
 mod hostile_input;
 mod hostile_logins;
 mod login;
+mod notices;
 mod notifications;
 mod offline_and_config;
 mod open_api;

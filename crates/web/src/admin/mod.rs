@@ -15,6 +15,7 @@ mod fee_items;
 mod import_report;
 mod imports;
 mod login;
+mod notices;
 mod operators;
 mod oplog;
 mod oplog_detail;
@@ -67,6 +68,7 @@ const NAV: &[(&str, &str, &str, Shown)] = &[
     ("/admin/apps", "接入应用", "apps", (&[Permission::ManageApps], false)),
     ("/admin/operators", "操作员", "operators", (&[Permission::ManageOperators], false)),
     ("/admin/oplog", "操作日志", "oplog", (&[Permission::ViewOperationLog], false)),
+    ("/admin/notices", "公告", "notices", (&[Permission::ManageSettings], false)),
     ("/admin/settings", "系统设置", "settings", (&[Permission::ManageSettings], false)),
 ];
 
@@ -128,6 +130,7 @@ pub fn routes() -> Routes {
         .merge(projects::routes())
         .merge(fee_items::routes())
         .merge(settings::routes())
+        .merge(notices::routes())
         .merge(oplog::routes())
         .merge(operators::routes())
         .merge(reports::routes())

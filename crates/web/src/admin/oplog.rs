@@ -56,6 +56,7 @@ const ENTITIES: &[(&str, &str)] = &[
     ("exception", "异常"),
     ("relief_batch", "批量减免缓缴"),
     ("fee_standard", "收费标准"),
+    ("notice", "公告"),
 ];
 
 /// What an action is called: the entity's verb, or the state it moved to.
@@ -130,6 +131,8 @@ pub(crate) fn action_label(action: &str) -> String {
         "operator.password_reset" => "重置操作员密码",
         "operator.password" => "修改本人密码",
         "api_app.urls" => "修改应用通知/返回地址",
+        "notice.publish" => "发布公告",
+        "notice.withdraw" => "撤下公告",
         _ => "",
     };
     if !known.is_empty() {

@@ -82,6 +82,7 @@ async fn cashier_with(s: &AppState, headers: &HeaderMap, token: &str, error: Str
         OrderState::Open => "open",
         OrderState::Closed => "closed",
     };
+    let notices = crate::notices::portal_notices(s).await?;
     let methods = if state == "open" {
         s.engine
             .offered_methods(&api.order_id, &order.payer_id, crate::portal::device_of(headers))
@@ -89,7 +90,11 @@ async fn cashier_with(s: &AppState, headers: &HeaderMap, token: &str, error: Str
             .methods
             .into_iter()
             .filter(|m| *m != PayMethod::CampusCard) // the card needs the payer's own login
-            .map(|m| MethodOption { code: m.as_str(), label: m.channel_kind().label_zh().to_string() })
+            .map(|m| MethodOption {
+                code: m.as_str(),
+                label: m.channel_kind().label_zh().to_string(),
+                maintenance: notices.for_channel(m.channel_kind()),
+            })
             .collect()
     } else {
         Vec::new()

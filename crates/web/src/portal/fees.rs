@@ -90,6 +90,7 @@ struct FeesPage {
     rows: Vec<FeeRow>,
     total_outstanding: String,
     id_masked: String,
+    notices: Vec<crate::notices::NoticeView>,
 }
 
 pub async fn fees(State(s): State<AppState>, PayerCtx(c): PayerCtx) -> Result<Response, WebError> {
@@ -111,7 +112,8 @@ pub async fn fees(State(s): State<AppState>, PayerCtx(c): PayerCtx) -> Result<Re
         row.deferred = crate::views::deferral_note(r);
         rows.push(row);
     }
-    render(&FeesPage { chrome, rows, total_outstanding: yuan(total), id_masked: me.id_number_masked })
+    let notices = crate::notices::portal_notices(&s).await?.general;
+    render(&FeesPage { chrome, rows, total_outstanding: yuan(total), id_masked: me.id_number_masked, notices })
 }
 
 #[derive(Template)]
@@ -280,6 +282,8 @@ pub fn payment_view(p: &PaymentWithRefunds) -> PaymentRowView {
 pub struct MethodOption {
     pub code: &'static str,
     pub label: String,
+    /// The channel's maintenance notice, if one is shown now.
+    pub maintenance: String,
 }
 
 #[derive(Template)]
@@ -315,6 +319,7 @@ async fn order_page_with(
     let (order, lines, payments) = view.order(id).await?;
     let offer = s.engine.offered_methods(id, &view.payer_id, super::device_of(headers)).await?;
     let card = if offer.methods.contains(&PayMethod::CampusCard) { view.card().await? } else { None };
+    let notices = crate::notices::portal_notices(s).await?;
     let methods = offer
         .methods
         .iter()
@@ -324,6 +329,7 @@ async fn order_page_with(
                 (PayMethod::CampusCard, Some((_, balance))) => format!("校园卡（余额 ¥{balance}）"),
                 _ => m.channel_kind().label_zh().to_string(),
             },
+            maintenance: notices.for_channel(m.channel_kind()),
         })
         .collect();
     let mut views = Vec::new();

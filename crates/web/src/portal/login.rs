@@ -40,6 +40,8 @@ pub struct LoginPage {
     ns_error: String,
     ns_id_number: String,
     ns_name: String,
+    /// The school's notices shown now.
+    notices: Vec<crate::notices::NoticeView>,
 }
 
 impl LoginPage {
@@ -62,6 +64,7 @@ impl LoginPage {
             ns_error: String::new(),
             ns_id_number: String::new(),
             ns_name: String::new(),
+            notices: Vec::new(),
         }
     }
     /// A fresh captcha on this page ("看不清？换一张"), keeping the account typed so far.
@@ -108,6 +111,7 @@ pub async fn login_page(
 ) -> Result<Response, WebError> {
     let (csrf, fresh) = guard::login_csrf(&headers);
     let mut page = LoginPage::new(&s, csrf.clone());
+    page.notices = crate::notices::portal_notices(&s).await?.general;
     page.next = super::portal_next(&q.next);
     if q.captcha.is_some() {
         page.identifier = q.identifier.trim().chars().take(64).collect();
