@@ -193,6 +193,8 @@ pub async fn about_payer(c: &mut impl Conn, payer_id: &str) -> Result<Vec<LogRow
 /// Which rows of the log to list (each filter optional), newest first, after a cursor.
 #[derive(Clone, Debug, Default)]
 pub struct LogQuery {
+    /// The action, e.g. `refund.approve`.
+    pub action: Option<String>,
     pub entity: Option<String>,
     pub entity_id: Option<String>,
     pub actor_id: Option<String>,
@@ -226,7 +228,9 @@ pub async fn page(c: &mut impl Conn, q: &LogQuery, limit: i64) -> Result<Vec<Log
         out.push_str(rest);
         sql.push_str(&out);
     };
-    for (column, value) in [("entity", &q.entity), ("entity_id", &q.entity_id), ("actor_id", &q.actor_id)] {
+    for (column, value) in
+        [("action", &q.action), ("entity", &q.entity), ("entity_id", &q.entity_id), ("actor_id", &q.actor_id)]
+    {
         if let Some(v) = value {
             clause(&mut sql, &format!(" AND {column} = $?"), vec![Bind::Text(v.clone())]);
         }

@@ -269,6 +269,14 @@ impl OperatorView<'_> {
         Ok((rows, oplog::sealed_count(&mut c).await?))
     }
 
+    /// Checks the operation log's whole hash chain now: (rows sealed, the breaks found).
+    pub async fn verify_operation_log(&self) -> Result<(i64, Vec<String>), EngineError> {
+        self.scope(Permission::ViewOperationLog)?;
+        let mut c = self.engine.store().read().await?;
+        let problems = oplog::verify_chain(&mut c, self.engine.store().now_ms()).await?;
+        Ok((oplog::sealed_count(&mut c).await?, problems))
+    }
+
     /// Names of operators by id (who asked, who decided).
     pub async fn operator_names(&self) -> Result<std::collections::HashMap<String, String>, EngineError> {
         let mut c = self.engine.store().read().await?;

@@ -59,82 +59,85 @@ const ENTITIES: &[(&str, &str)] = &[
     ("notice", "公告"),
 ];
 
+/// Known actions and what they are called, in the order the filter offers them.
+pub(crate) const ACTIONS: &[(&str, &str)] = &[
+    ("order.create", "创建订单"),
+    ("order.paid", "订单已支付"),
+    ("order.closed", "订单关闭"),
+    ("payment.create", "发起支付"),
+    ("payment.import", "导入线下收款"),
+    ("receivable.raise", "生成应收"),
+    ("receivable.increase", "增加应收"),
+    ("fee_item.apply", "申请收费项目"),
+    ("fee_item.approve", "审核通过"),
+    ("fee_item.reject", "审核驳回"),
+    ("fee_item.status", "开始/暂停收费"),
+    ("fee_item.channels", "设置收款渠道"),
+    ("fee_item.channel", "修改收款渠道"),
+    ("fee_item.configure", "配置收费项目"),
+    ("project.create", "发布项目"),
+    ("project.state", "开放/关闭报名"),
+    ("project.register", "报名"),
+    ("payer.add", "添加缴费人"),
+    ("payer.create", "添加缴费人"),
+    ("payer.import", "导入花名册"),
+    ("receivable.import", "导入应收"),
+    ("receivable.cancel", "申请取消应收"),
+    ("waiver.request", "申请减免"),
+    ("waiver.decide", "审批减免"),
+    ("exception.raise", "发现异常"),
+    ("exception.resolve", "处理异常"),
+    ("phone.code_sent", "发送短信验证码"),
+    ("payer.register", "注册账号"),
+    ("payer.password", "修改密码"),
+    ("payer.password_reset", "找回密码"),
+    ("payer.phone", "修改手机号"),
+    ("payer.security", "设置密保问题"),
+    ("operator.create", "添加操作员"),
+    ("operator.roles", "修改角色"),
+    ("settings.four_eyes", "修改双人复核设置"),
+    ("session.login", "登录"),
+    ("session.logout", "退出登录"),
+    ("api_app.register", "登记接入应用"),
+    ("api_app.rotate_secret", "更换应用密钥"),
+    ("merchant.register", "登记收款账户"),
+    ("card.issue", "开卡"),
+    ("card.load", "校园卡充值"),
+    ("department.create", "添加部门"),
+    ("webhook.redeliver", "重新推送通知"),
+    ("fee_item.file", "收费项目备案"),
+    ("fee_item.close", "关闭收费项目"),
+    ("fee_item.resubmit", "修改后重新提交"),
+    ("fee_item.change_request", "申请变更收费项目"),
+    ("fee_item.change_approve", "批准收费项目变更"),
+    ("fee_item.change_reject", "驳回收费项目变更"),
+    ("fee_standard.propose", "提交收费标准"),
+    ("fee_standard.decide", "审核收费标准"),
+    ("receivable.raise_by_standard", "按标准生成应收"),
+    ("receivable.answers", "填写缴费信息"),
+    ("deferral.request", "申请缓缴"),
+    ("deferral.decide", "审批缓缴"),
+    ("relief.import", "批量申请减免缓缴"),
+    ("relief.decide_batch", "审批批量减免缓缴"),
+    ("payer.freeze", "冻结账号"),
+    ("payer.unfreeze", "解冻账号"),
+    ("payer.validity", "设置账号有效期"),
+    ("settings.filing_types", "修改备案收费类型"),
+    ("settings.receiving_unit", "修改收款单位"),
+    ("payment.counter", "窗口收款（现金/POS）"),
+    ("till.close", "提交日结"),
+    ("till.decide", "确认/退回日结"),
+    ("operator.state", "启用/停用操作员"),
+    ("operator.password_reset", "重置操作员密码"),
+    ("operator.password", "修改本人密码"),
+    ("api_app.urls", "修改应用通知/返回地址"),
+    ("notice.publish", "发布公告"),
+    ("notice.withdraw", "撤下公告"),
+];
+
 /// What an action is called: the entity's verb, or the state it moved to.
 pub(crate) fn action_label(action: &str) -> String {
-    let known = match action {
-        "order.create" => "创建订单",
-        "order.paid" => "订单已支付",
-        "order.closed" => "订单关闭",
-        "payment.create" => "发起支付",
-        "payment.import" => "导入线下收款",
-        "receivable.raise" => "生成应收",
-        "receivable.increase" => "增加应收",
-        "fee_item.apply" => "申请收费项目",
-        "fee_item.approve" => "审核通过",
-        "fee_item.reject" => "审核驳回",
-        "fee_item.status" => "开始/暂停收费",
-        "fee_item.channels" => "设置收款渠道",
-        "fee_item.channel" => "修改收款渠道",
-        "fee_item.configure" => "配置收费项目",
-        "project.create" => "发布项目",
-        "project.state" => "开放/关闭报名",
-        "project.register" => "报名",
-        "payer.add" | "payer.create" => "添加缴费人",
-        "payer.import" => "导入花名册",
-        "receivable.import" => "导入应收",
-        "receivable.cancel" => "申请取消应收",
-        "waiver.request" => "申请减免",
-        "waiver.decide" => "审批减免",
-        "exception.raise" => "发现异常",
-        "exception.resolve" => "处理异常",
-        "phone.code_sent" => "发送短信验证码",
-        "payer.register" => "注册账号",
-        "payer.password" => "修改密码",
-        "payer.password_reset" => "找回密码",
-        "payer.phone" => "修改手机号",
-        "payer.security" => "设置密保问题",
-        "operator.create" => "添加操作员",
-        "operator.roles" => "修改角色",
-        "settings.four_eyes" => "修改双人复核设置",
-        "session.login" => "登录",
-        "session.logout" => "退出登录",
-        "api_app.register" => "登记接入应用",
-        "api_app.rotate_secret" => "更换应用密钥",
-        "merchant.register" => "登记收款账户",
-        "card.issue" => "开卡",
-        "card.load" => "校园卡充值",
-        "department.create" => "添加部门",
-        "webhook.redeliver" => "重新推送通知",
-        "fee_item.file" => "收费项目备案",
-        "fee_item.close" => "关闭收费项目",
-        "fee_item.resubmit" => "修改后重新提交",
-        "fee_item.change_request" => "申请变更收费项目",
-        "fee_item.change_approve" => "批准收费项目变更",
-        "fee_item.change_reject" => "驳回收费项目变更",
-        "fee_standard.propose" => "提交收费标准",
-        "fee_standard.decide" => "审核收费标准",
-        "receivable.raise_by_standard" => "按标准生成应收",
-        "receivable.answers" => "填写缴费信息",
-        "deferral.request" => "申请缓缴",
-        "deferral.decide" => "审批缓缴",
-        "relief.import" => "批量申请减免缓缴",
-        "relief.decide_batch" => "审批批量减免缓缴",
-        "payer.freeze" => "冻结账号",
-        "payer.unfreeze" => "解冻账号",
-        "payer.validity" => "设置账号有效期",
-        "settings.filing_types" => "修改备案收费类型",
-        "settings.receiving_unit" => "修改收款单位",
-        "payment.counter" => "窗口收款（现金/POS）",
-        "till.close" => "提交日结",
-        "till.decide" => "确认/退回日结",
-        "operator.state" => "启用/停用操作员",
-        "operator.password_reset" => "重置操作员密码",
-        "operator.password" => "修改本人密码",
-        "api_app.urls" => "修改应用通知/返回地址",
-        "notice.publish" => "发布公告",
-        "notice.withdraw" => "撤下公告",
-        _ => "",
-    };
+    let known = ACTIONS.iter().find(|(c, _)| *c == action).map(|(_, l)| *l).unwrap_or("");
     if !known.is_empty() {
         return known.into();
     }
@@ -231,6 +234,8 @@ fn line(names: &HashMap<String, String>, r: &LogRow) -> LogLine {
 #[derive(Deserialize, Default, Clone)]
 pub struct Filter {
     #[serde(default)]
+    action: String,
+    #[serde(default)]
     entity: String,
     #[serde(default)]
     entity_id: String,
@@ -242,6 +247,9 @@ pub struct Filter {
     to: String,
     #[serde(default)]
     after: String,
+    /// Non-empty: check the whole chain now.
+    #[serde(default)]
+    verify: String,
 }
 
 impl Filter {
@@ -263,6 +271,7 @@ impl Filter {
             None => None,
         };
         Ok(LogQuery {
+            action: text(&self.action),
             entity: text(&self.entity),
             entity_id: text(&self.entity_id),
             actor_id: text(&self.actor),
@@ -276,6 +285,7 @@ impl Filter {
     fn query_string(&self) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
+            ("action", &self.action),
             ("entity", &self.entity),
             ("entity_id", &self.entity_id),
             ("actor", &self.actor),
@@ -295,7 +305,10 @@ impl Filter {
 struct OplogPage {
     chrome: Chrome,
     filter: Filter,
+    actions: &'static [(&'static str, &'static str)],
     entities: &'static [(&'static str, &'static str)],
+    /// The chain's check, when asked for: (rows checked, problems).
+    verified: Option<(i64, Vec<String>)>,
     operators: Vec<(String, String)>,
     lines: Vec<LogLine>,
     sealed: i64,
@@ -332,8 +345,11 @@ pub async fn page(
         }
         _ => String::new(),
     };
+    let verified = if f.verify.is_empty() { None } else { Some(view.verify_operation_log().await?) };
     render(&OplogPage {
         chrome: super::chrome(&s, &c, "oplog"),
+        actions: ACTIONS,
+        verified,
         entities: ENTITIES,
         operators,
         lines: rows.iter().map(|r| line(&names, r)).collect(),
