@@ -53,7 +53,10 @@ login(fin, "/admin/login", {"username": fin_user, "password": fin_pass})
 found = fin.open(base + "/admin/payers?q=" + urllib.parse.quote("学生4321")).read().decode()
 payer = re.search(r'href="/admin/payers/([^"/?]+)"', found).group(1)
 pages = [
-    ("收费监控 (collection per item)", "/admin"),
+    ("收费监控 (dashboard)", "/admin"),
+    ("收费日报 this month", "/admin/reports/daily"),
+    ("分渠道汇总 this month", "/admin/reports/channels"),
+    ("收费明细 this month (first 500 rows)", "/admin/reports/detail"),
     ("缴费人 first page", "/admin/payers"),
     ("缴费人 search by name", "/admin/payers?q=" + urllib.parse.quote("学生4321")),
     ("缴费人 search by number prefix", "/admin/payers?q=2026004"),

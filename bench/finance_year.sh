@@ -24,6 +24,21 @@ t() { BURSAR_PRINT_PEAK_MEMORY=1 /usr/bin/time -f "  %e s wall, %U s user, %M KB
 echo "== import 50,000 payers"; t "$BIN" import payers "$D/roster.xlsx"
 echo "== import 200,000 receivables"; t "$BIN" import receivables "$D/receivables.xlsx"
 echo "== import 100,000 more (300,000 loaded)"; t "$BIN" import receivables "$D/more.xlsx"
+# Issue 17's reports and dashboards: PAYMENTS collections (default 0) imported in files of
+# 100,000, then each report over the last 30 days through the command line.
+PAYMENTS=${PAYMENTS:-0}
+for ((k = 0; k < PAYMENTS; k += 100000)); do
+  python3 bench/payments_file.py 100000 $k "$D/payments-$k.csv" >/dev/null
+  echo "== import 100,000 collections ($k)"; t "$BIN" import offline "$D/payments-$k.csv"
+done
+if [ "$PAYMENTS" -gt 0 ]; then
+  from=$(date -u -d '@'$(( $(date +%s) + 8 * 3600 - 30 * 86400 )) +%F); to=$(date -u -d '@'$(( $(date +%s) + 8 * 3600 )) +%F)
+  for r in daily departments items channels cashiers classes arrears; do
+    echo "== report $r $from..$to"; t "$BIN" report $r --from "$from" --to "$to" > /dev/null
+  done
+  echo "== report detail $from..$to as xlsx"; t "$BIN" report detail --from "$from" --to "$to" --xlsx "$D/detail.xlsx"
+  ls -l "$D/detail.xlsx"
+fi
 "$BIN" serve --listen 127.0.0.1:$PORT > "$D/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

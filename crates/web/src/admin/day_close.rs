@@ -85,7 +85,8 @@ fn close_view(r: CloseRow, names: &std::collections::HashMap<String, String>) ->
             TillCloseState::Returned => "bad",
         },
         waiting: r.state == TillCloseState::Submitted,
-        submitted: datetime(r.submitted_at_ms),
+        // `MM-DD HH:MM`: the day is in its own column.
+        submitted: datetime(r.submitted_at_ms).get(5..16).unwrap_or_default().to_string(),
         decision,
     }
 }
