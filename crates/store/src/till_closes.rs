@@ -6,16 +6,20 @@ use bursar_domain::Fen;
 use crate::db::{Conn, Tx};
 use crate::error::StoreError;
 
-/// (method, payments, fen) a cashier collected that succeeded in `[from_ms, to_ms)`.
+/// What a cashier took at the counter and that succeeded in `[from_ms, to_ms)`: cash and POS
+/// slips into their own till (`till:<id>`; collections they imported from elsewhere are not
+/// theirs to count), and payment codes.
 pub async fn takings(c: &mut impl Conn, cashier_id: &str, from_ms: i64, to_ms: i64) -> Result<Takings, StoreError> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT method, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM payments
           WHERE collected_by = $1 AND state = 'succeeded' AND succeeded_at_ms >= $2 AND succeeded_at_ms < $3
+            AND (method IN ('wechat_code', 'alipay_code') OR merchant_id = $4)
           GROUP BY method",
     )
     .bind(cashier_id)
     .bind(from_ms)
     .bind(to_ms)
+    .bind(format!("till:{cashier_id}"))
     .fetch_all(c.raw())
     .await?;
     let mut t = Takings::default();
@@ -25,7 +29,6 @@ pub async fn takings(c: &mut impl Conn, cashier_id: &str, from_ms: i64, to_ms: i
             "offline_cash" => t.cash = Fen(t.cash.get() + fen),
             "offline_pos" => t.pos = Fen(t.pos.get() + fen),
             "wechat_code" | "alipay_code" => t.codes = Fen(t.codes.get() + fen),
-            // Imported collections (bank deductions…) are not counted at a till.
             _ => t.payments -= n,
         }
     }

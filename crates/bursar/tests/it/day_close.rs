@@ -92,6 +92,17 @@ both_stores!(a_cashiers_day_from_cash_to_a_confirmed_close, |env: TestEnv| async
     assert!(day.takings.pos.is_positive() && day.takings.codes.is_positive());
     assert_eq!(till_balance(&app.store, &cashier_id).await, 120_000, "the cash is in the cashier's till");
 
+    // Collections finance imports from elsewhere are not in anybody's till.
+    let fin_by = operator(&app.engine, bursar::demo::FINANCE_USER).await;
+    let csv = format!(
+        "来源参考号,学号/工号,收费项目代码,学年,金额,方式,收款时间\nCASH-ELSEWHERE-1,{},BXF,2026-2027,1.00,现金,2026-11-20 09:00:00\n",
+        student.identifier
+    );
+    let report = app.engine.import_offline(&fin_by, "cash.csv", csv.as_bytes()).await.unwrap();
+    assert_eq!(report.imported, 1, "{:?}", report.errors);
+    let day20 = app.engine.my_day_at_till(&fin_by, Some("2026-11-20")).await.unwrap();
+    assert_eq!((day20.takings.payments, day20.takings.cash), (0, Fen::ZERO));
+
     // A shortfall must be explained; then it waits for the chief cashier.
     let close = cashier.get(format!("{base}/admin/counter/close")).send().await.unwrap().text().await.unwrap();
     assert!(close.contains("¥1,200.00"));
