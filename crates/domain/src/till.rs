@@ -54,14 +54,18 @@ pub fn check_close(t: &Takings, c: &Counted, reason: &str, correction: bool) -> 
     if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
         return Err(DomainError::Refused(format!("说明最多 {MAX_REASON_CHARS} 字")));
     }
-    let diff = difference(t, c);
-    if diff.get() != 0 && reason.is_empty() {
-        let kind = if diff.get() > 0 { "长款" } else { "短款" };
-        return Err(DomainError::Refused(format!(
-            "清点与系统记录相差 ¥{}（{kind}），请写明原因",
-            Fen(diff.get().abs())
-        )));
+    // Cash and POS are counted apart: a shortfall in one never hides behind a surplus in the other.
+    for (what, counted, expected) in [("现金", c.cash, t.cash), ("POS 签购单", c.pos, t.pos)] {
+        let d = counted.get() - expected.get();
+        if d != 0 && reason.is_empty() {
+            let kind = if d > 0 { "长款" } else { "短款" };
+            return Err(DomainError::Refused(format!(
+                "{what}清点与系统记录相差 ¥{}（{kind}），请写明原因",
+                Fen(d.abs())
+            )));
+        }
     }
+    let diff = difference(t, c);
     if correction && reason.is_empty() {
         return Err(DomainError::Refused("这一天已经日结过，更正须写明原因".into()));
     }
@@ -91,6 +95,15 @@ mod tests {
         assert_eq!(check_close(&takings(), &short, "找零错误", false), Ok(Fen(-100)));
         let over = Counted { cash: Fen(120_050), pos: Fen(50_000) };
         assert!(check_close(&takings(), &over, "", false).unwrap_err().to_string().contains("长款"));
+    }
+
+    #[test]
+    fn cash_and_pos_differences_never_cancel_out() {
+        let swapped = Counted { cash: Fen(100_000), pos: Fen(70_000) };
+        assert_eq!(difference(&takings(), &swapped), Fen(0));
+        let e = check_close(&takings(), &swapped, "", false).unwrap_err();
+        assert!(e.to_string().contains("现金") && e.to_string().contains("短款"), "{e}");
+        assert_eq!(check_close(&takings(), &swapped, "POS 多刷一笔，现金少收", false), Ok(Fen(0)));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct CollectionFact {
     pub channel: String,
     pub method: String,
     pub collected_by: String,
+    /// The merchant account or till it went into (`till:<operator id>` at the counter).
+    pub merchant_id: String,
     pub amount_fen: i64,
     pub fee_item_id: String,
     pub academic_year: String,
@@ -42,7 +44,7 @@ where
 {
     let sql = format!(
         "SELECT p.id AS payment_id, p.merchant_order_no, p.succeeded_at_ms, p.channel, p.method,
-                COALESCE(p.collected_by, '') AS collected_by, -po.amount_fen AS amount_fen,
+                COALESCE(p.collected_by, '') AS collected_by, p.merchant_id, -po.amount_fen AS amount_fen,
                 COALESCE(r.fee_item_id, '') AS fee_item_id, COALESCE(r.academic_year, '') AS academic_year, {PAYER_COLS}
            FROM payments p
            JOIN journal_entries je ON je.kind = 'payment_succeeded' AND je.source_id = p.id

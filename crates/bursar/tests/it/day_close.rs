@@ -72,10 +72,10 @@ both_stores!(a_cashiers_day_from_cash_to_a_confirmed_close, |env: TestEnv| async
 
     // A POS slip for the textbooks; its reference cannot be entered twice.
     let page = counter_page(&cashier, &base, &student.identifier).await;
-    let r = take(&cashier, &base, &page, "教材费", &[("method", "offline_pos"), ("pos_ref", "ref-778899")]).await;
+    let r = take(&cashier, &base, &page, "教材费", &[("method", "offline_pos"), ("pos_ref", "ref-000077889900")]).await;
     assert_eq!(r.status(), 303);
     let page = counter_page(&cashier, &base, &student.identifier).await;
-    let r = take(&cashier, &base, &page, "学费", &[("method", "offline_pos"), ("pos_ref", "REF-778899")]).await;
+    let r = take(&cashier, &base, &page, "学费", &[("method", "offline_pos"), ("pos_ref", "REF-000077889900")]).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("已经登记过"));
     // A payment code for the insurance, as before.
@@ -128,6 +128,14 @@ both_stores!(a_cashiers_day_from_cash_to_a_confirmed_close, |env: TestEnv| async
     assert_eq!(r.status(), 303);
     let r = cashier.post(format!("{base}/admin/counter/close")).form(&form("1200.00", "")).send().await.unwrap();
     assert_eq!(r.status(), 422, "one close waits at a time");
+    // While it waits, the counter takes nothing (what was counted stays the day's takings).
+    let page = counter_page(&cashier, &base, &student.identifier).await;
+    let r = take(&cashier, &base, &page, "学费", &[("method", "offline_cash")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("等待确认期间不能收款"));
+    // A POS slip's short voucher number is not its reference.
+    let r = take(&cashier, &base, &page, "学费", &[("method", "offline_pos"), ("pos_ref", "000123")]).await;
+    assert_eq!(r.status(), 422);
 
     // Only the chief cashier decides; a return says why; the cashier hands it over again.
     assert_eq!(cashier.get(format!("{base}/admin/day-closes")).send().await.unwrap().status(), 403);

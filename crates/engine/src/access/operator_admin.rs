@@ -174,17 +174,18 @@ impl Engine {
         Ok(store::must_change_password(&mut c, id).await?)
     }
 
-    /// Checks a change of roles before it is made: an administrator keeps their own right to
-    /// manage operators, and some active system administrator remains.
+    /// Checks a change of roles before it is made: nobody changes their own, and some active
+    /// system administrator remains.
     pub(crate) async fn check_roles_change(
         tx: &mut Tx,
         by: &Principal,
         id: &str,
         roles: &[Role],
     ) -> Result<(), EngineError> {
-        let own = by.operator().is_some_and(|o| o.id == id);
-        if own && !roles.iter().any(|r| r.permissions().contains(&Permission::ManageOperators)) {
-            return Err(refused("不能取消自己管理操作员的权限"));
+        // Nobody changes their own roles (an administrator would otherwise give themselves the
+        // right to approve money): another administrator does it.
+        if by.operator().is_some_and(|o| o.id == id) {
+            return Err(refused("不能修改自己的角色，请由另一位系统管理员办理"));
         }
         if !roles.contains(&Role::SystemAdmin) {
             keep_an_admin(tx, id).await?;

@@ -67,7 +67,9 @@ impl Engine {
         order::check_lines(lines)?;
         let txn = match tender {
             Tender::Cash => format!("CASH-{}", plain_token(ticket, "收款单号", 16..=64)?),
-            Tender::Pos { reference } => format!("POS-{}", plain_token(reference, "POS 参考号", 6..=32)?),
+            // The slip's 12-digit reference number (参考号), unique to the acquirer; the 6-digit
+            // voucher number (凭证号) restarts every batch and is not taken.
+            Tender::Pos { reference } => format!("POS-{}", plain_token(reference, "POS 参考号", 12..=32)?),
         };
         let (by, lines, payer_id, tender, till) =
             (by.clone(), lines.to_vec(), payer_id.to_string(), tender.clone(), till_of(&cashier.id));
@@ -79,6 +81,10 @@ impl Engine {
             })
             .await
     }
+}
+
+fn lines_total(lines: &[(String, Fen)]) -> Result<Fen, EngineError> {
+    lines.iter().try_fold(Fen::ZERO, |t, (_, a)| t.checked_add(*a)).map_err(EngineError::from)
 }
 
 async fn counter_in_tx(
@@ -94,10 +100,16 @@ async fn counter_in_tx(
         // The same cash ticket again (a double click, a reload): the first payment. A POS slip
         // already entered is refused: it is the cashier's mistake to look at.
         return match tender {
-            Tender::Cash if done.payer_id == payer_id => Ok(done),
+            Tender::Cash if done.payer_id == payer_id && done.amount_fen == lines_total(lines)? => Ok(done),
+            Tender::Cash if done.payer_id == payer_id => {
+                Err(refused("这张收款单已收过一笔不同金额的款，请刷新页面后重新收款"))
+            }
             Tender::Cash => Err(refused("这张收款单已用于另一位缴费人，请刷新页面后重新收款")),
             Tender::Pos { .. } => Err(refused("这个 POS 参考号已经登记过一笔收款，请核对签购单")),
         };
+    }
+    if let Some(cashier) = by.operator() {
+        crate::collection::day_close::check_till_open(tx, &cashier.id).await?;
     }
     let scope = Scope::Payer(payer_id.to_string());
     let order_id = insert_checked_order(tx, by, &scope, payer_id, lines, "counter ").await?;

@@ -32,6 +32,17 @@ fn day_bounds(day: &str, now_ms: i64) -> Result<(i64, i64), EngineError> {
     Ok((start, start + DAY_MS))
 }
 
+/// Refuses taking money at the counter while the cashier's close of today waits for the chief
+/// cashier (what it counted would no longer be the day's takings).
+pub(crate) async fn check_till_open(tx: &mut Tx, cashier_id: &str) -> Result<(), EngineError> {
+    let day = date_cst(tx.now_ms);
+    let latest = store::of_day(tx, cashier_id, &day).await?.into_iter().next();
+    if latest.is_some_and(|c| c.state == TillCloseState::Submitted) {
+        return Err(refused("今天的日结已交出纳，等待确认期间不能收款；如需继续收款，请出纳先退回日结"));
+    }
+    Ok(())
+}
+
 fn cashier_of(by: &Principal) -> Result<String, EngineError> {
     require(by, Permission::CollectAtCounter)?;
     by.operator().map(|o| o.id.clone()).ok_or_else(|| refused("只有收费员本人可以日结"))
@@ -67,11 +78,13 @@ impl Engine {
                 let (by, day, reason, cashier) = (by.clone(), day.clone(), reason.clone(), cashier.clone());
                 Box::pin(async move {
                     let takings = store::takings(tx, &cashier, from, to).await?;
-                    let latest = store::of_day(tx, &cashier, &day).await?.into_iter().next();
+                    let closes = store::of_day(tx, &cashier, &day).await?;
+                    let latest = closes.first().cloned();
                     if latest.as_ref().is_some_and(|l| l.state == TillCloseState::Submitted) {
                         return Err(refused("这一天的日结已交出纳，正在等待确认"));
                     }
-                    let correction = latest.as_ref().is_some_and(|l| l.state == TillCloseState::Confirmed);
+                    // Once any close of the day was confirmed, every later one corrects it.
+                    let correction = closes.iter().any(|l| l.state == TillCloseState::Confirmed);
                     let difference = check_close(&takings, &counted, &reason, correction)?;
                     let id = tx.new_id();
                     let seq = latest.map_or(1, |l| l.seq + 1);
@@ -132,6 +145,16 @@ impl Engine {
                     }
                     if close.state != TillCloseState::Submitted {
                         return Err(refused(format!("这份日结{}，不能再处理", close.state.label_zh())));
+                    }
+                    if confirm {
+                        // What it counted must still be the day's takings.
+                        let (from, to) = day_bounds(&close.day, tx.now_ms)?;
+                        let now = store::takings(tx, &close.cashier_id, from, to).await?;
+                        let recorded =
+                            (close.payments, close.cash_expected_fen, close.pos_expected_fen, close.code_expected_fen);
+                        if (now.payments, now.cash, now.pos, now.codes) != recorded {
+                            return Err(refused("提交日结后这一天又有收款，系统记录已变；请退回，由收费员重新清点"));
+                        }
                     }
                     let to = if confirm { TillCloseState::Confirmed } else { TillCloseState::Returned };
                     store::decide(tx, &id, to, &me, &comment).await?;

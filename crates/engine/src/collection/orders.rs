@@ -99,6 +99,9 @@ impl Engine {
             .write(|tx: &mut Tx| {
                 let (by, lines, payer_id) = (by.clone(), lines.clone(), payer_id.clone());
                 Box::pin(async move {
+                    if let Some(cashier) = by.operator() {
+                        crate::collection::day_close::check_till_open(tx, &cashier.id).await?;
+                    }
                     let scope = Scope::Payer(payer_id.clone());
                     insert_checked_order(tx, &by, &scope, &payer_id, &lines, "counter ").await
                 })

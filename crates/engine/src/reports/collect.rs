@@ -123,7 +123,11 @@ pub(super) async fn run(
         ReportKind::Cashiers => {
             let mut groups: BTreeMap<(String, &'static str), Agg> = BTreeMap::new();
             facts::each_collection(c, from, to, |x| {
-                if !x.collected_by.is_empty() && admits(f, names, &x) {
+                // What a cashier took at the counter: into their own till, or by payment code
+                // (collections someone imported from elsewhere are not theirs).
+                let at_counter = PayMethod::parse(&x.method).is_some_and(PayMethod::is_payment_code)
+                    || x.merchant_id == crate::collection::counter::till_of(&x.collected_by);
+                if !x.collected_by.is_empty() && at_counter && admits(f, names, &x) {
                     groups.entry((names.actor(&x.collected_by), method_label(&x.method))).or_default().add(&x);
                 }
                 Ok(())
@@ -213,6 +217,9 @@ async fn items(
     Ok(())
 }
 
+/// The row of 分渠道汇总 for refunds paid by bank transfer.
+const MANUAL_REFUNDS: &str = "线下转账（退款）";
+
 /// 分渠道汇总: collected and refunded per channel in the period.
 async fn channels(
     c: &mut impl Conn,
@@ -238,7 +245,9 @@ async fn channels(
             && f.admits_payer(&payer)
             && f.operator_id.is_none()
         {
-            let e = refunded.entry(channel_label(&r.channel)).or_default();
+            // A refund paid by bank transfer left the school's bank account, not the channel.
+            let label = if r.state == "manual" { MANUAL_REFUNDS } else { channel_label(&r.channel) };
+            let e = refunded.entry(label).or_default();
             if e.2 != r.refund_id {
                 e.0 += 1;
                 e.2.clone_from(&r.refund_id);
@@ -248,8 +257,7 @@ async fn channels(
         Ok(())
     })
     .await?;
-    for k in ChannelKind::ALL {
-        let label = k.label_zh();
+    for label in ChannelKind::ALL.iter().map(|k| k.label_zh()).chain([MANUAL_REFUNDS]) {
         let a = taken.remove(label).unwrap_or_default();
         let (rn, ra, _) = refunded.remove(label).unwrap_or_default();
         if a.count == 0 && rn == 0 {
