@@ -192,3 +192,47 @@ both_stores!(a_cashiers_day_from_cash_to_a_confirmed_close, |env: TestEnv| async
     assert!(rows.iter().any(|r| r.contains("何收费员|POS")), "{rows:?}");
     assert_verified(&app.store).await;
 });
+
+both_stores!(racing_counter_forms_and_closes_take_and_close_once, |env: TestEnv| async move {
+    let app = env.start_demo().await;
+    let (student, _) = first_student(&app.store).await;
+    let cashier = operator(&app.engine, bursar::demo::CASHIER_USER).await;
+    let dorm = {
+        let mut c = app.store.read().await.unwrap();
+        bursar_store::receivables::for_payer(&mut c, &student.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.item_name == "住宿费")
+            .unwrap()
+    };
+    let lines = vec![(dorm.id.clone(), dorm.outstanding())];
+    let tender = bursar_engine::collection::counter::Tender::Cash;
+    let before = scalar(&app.store, "SELECT COUNT(*) FROM payments", &[]).await;
+    // The same cash form sent four times at once: one payment, every answer the same.
+    let ticket = "0123456789abcdef0123456789abcdef";
+    let (a, b, c, d) = tokio::join!(
+        app.engine.collect_at_counter(&cashier, &student.id, &lines, &tender, ticket),
+        app.engine.collect_at_counter(&cashier, &student.id, &lines, &tender, ticket),
+        app.engine.collect_at_counter(&cashier, &student.id, &lines, &tender, ticket),
+        app.engine.collect_at_counter(&cashier, &student.id, &lines, &tender, ticket),
+    );
+    let ids: Vec<String> = [a, b, c, d].into_iter().map(|r| r.unwrap().id).collect();
+    assert!(ids.iter().all(|i| i == &ids[0]), "{ids:?}");
+    assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM payments", &[]).await, before + 1);
+    // Two hand-overs of the day at once: one close.
+    let day = app.engine.my_day_at_till(&cashier, None).await.unwrap();
+    let counted = Counted { cash: day.takings.cash, pos: day.takings.pos };
+    let (a, b) = tokio::join!(
+        app.engine.close_day(&cashier, &day.day, counted, ""),
+        app.engine.close_day(&cashier, &day.day, counted, "")
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one close: {a:?} {b:?}");
+    let refused = a.err().or(b.err()).unwrap();
+    assert!(
+        matches!(refused, bursar_engine::EngineError::Rule(_)),
+        "refused in words, not a database error: {refused:?}"
+    );
+    assert_eq!(app.engine.my_day_at_till(&cashier, None).await.unwrap().closes.len(), 1);
+    assert_verified(&app.store).await;
+});
