@@ -23,16 +23,30 @@ pub struct CollectionFact {
     pub amount_fen: i64,
     pub fee_item_id: String,
     pub academic_year: String,
-    pub payer_id: String,
-    pub payer_identifier: String,
-    pub payer_name: String,
-    pub payer_kind: String,
-    pub payer_department_id: String,
-    pub payer_grade: String,
-    pub payer_class: String,
+    #[sqlx(flatten)]
+    pub payer: PayerFact,
 }
 
-/// Payer columns every fact carries (the payer's college, grade and class as they are now).
+/// The payer every fact names, with their college, grade and class as they are now.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PayerFact {
+    #[sqlx(rename = "payer_id")]
+    pub id: String,
+    #[sqlx(rename = "payer_identifier")]
+    pub identifier: String,
+    #[sqlx(rename = "payer_name")]
+    pub name: String,
+    #[sqlx(rename = "payer_kind")]
+    pub kind: String,
+    #[sqlx(rename = "payer_department_id")]
+    pub department_id: String,
+    #[sqlx(rename = "payer_grade")]
+    pub grade: String,
+    #[sqlx(rename = "payer_class")]
+    pub class_name: String,
+}
+
+/// Payer columns every fact carries (see [`PayerFact`]).
 const PAYER_COLS: &str =
     "y.id AS payer_id, y.identifier AS payer_identifier, y.name AS payer_name, y.kind AS payer_kind,
         COALESCE(y.department_id, '') AS payer_department_id, y.grade AS payer_grade, y.class_name AS payer_class";
@@ -72,13 +86,8 @@ pub struct ReceivableFact {
     pub paid_fen: i64,
     pub deferred_until_ms: Option<i64>,
     pub deferral_kind: Option<String>,
-    pub payer_id: String,
-    pub payer_identifier: String,
-    pub payer_name: String,
-    pub payer_kind: String,
-    pub payer_department_id: String,
-    pub payer_grade: String,
-    pub payer_class: String,
+    #[sqlx(flatten)]
+    pub payer: PayerFact,
 }
 
 /// Calls `each` for every receivable (only those still owing something when `owing_only`),
@@ -115,13 +124,8 @@ pub struct RefundFact {
     pub channel: String,
     pub fee_item_id: String,
     pub amount_fen: i64,
-    pub payer_id: String,
-    pub payer_identifier: String,
-    pub payer_name: String,
-    pub payer_kind: String,
-    pub payer_department_id: String,
-    pub payer_grade: String,
-    pub payer_class: String,
+    #[sqlx(flatten)]
+    pub payer: PayerFact,
 }
 
 /// Calls `each` for every line of a refund paid out in `[from_ms, to_ms)` (a manual transfer
@@ -163,13 +167,8 @@ pub struct ReliefFact {
     pub decided_by: String,
     pub at_ms: i64,
     pub fee_item_id: String,
-    pub payer_id: String,
-    pub payer_identifier: String,
-    pub payer_name: String,
-    pub payer_kind: String,
-    pub payer_department_id: String,
-    pub payer_grade: String,
-    pub payer_class: String,
+    #[sqlx(flatten)]
+    pub payer: PayerFact,
 }
 
 /// Calls `each` for every waiver and deferral approved in `[from_ms, to_ms)`.

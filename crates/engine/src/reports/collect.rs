@@ -11,7 +11,7 @@ use bursar_domain::Fen;
 use bursar_store::reports::{self as facts, CollectionFact};
 use bursar_store::{receivables, Conn};
 
-use super::{channel_label, payer_facts, Names, Out};
+use super::{channel_label, Names, Out, PayerFilterFacts as _};
 use crate::error::EngineError;
 
 /// Payments and money of a group. A payment counts once per group however many of its lines
@@ -35,7 +35,7 @@ impl Agg {
         }
         self.amount += f.amount_fen;
         if let Some(p) = &mut self.payers {
-            p.insert(f.payer_id.clone());
+            p.insert(f.payer.id.clone());
         }
     }
 }
@@ -44,7 +44,7 @@ fn admits(f: &ReportFilter, names: &Names, x: &CollectionFact) -> bool {
     names.admits_item(f, &x.fee_item_id)
         && f.admits_channel(ChannelKind::parse(&x.channel))
         && f.admits_operator(&x.collected_by)
-        && f.admits_payer(&payer_facts(&x.payer_kind, &x.payer_department_id, &x.payer_grade, &x.payer_class))
+        && f.admits_payer(&x.payer.facts())
 }
 
 fn method_label(code: &str) -> &'static str {
@@ -153,10 +153,10 @@ fn detail_row(names: &Names, x: CollectionFact) -> Vec<Cell> {
     let (_, item, _) = names.item(&x.fee_item_id);
     vec![
         Cell::Text(datetime_cst(x.succeeded_at_ms)),
-        Cell::Text(x.payer_identifier),
-        Cell::Text(x.payer_name),
-        Cell::Text(names.department(&x.payer_department_id)),
-        Cell::Text(x.payer_class),
+        Cell::Text(x.payer.identifier),
+        Cell::Text(x.payer.name),
+        Cell::Text(names.department(&x.payer.department_id)),
+        Cell::Text(x.payer.class_name),
         Cell::Text(item.to_string()),
         Cell::Text(x.academic_year),
         Cell::Text(channel_label(&x.channel).into()),
@@ -239,7 +239,7 @@ async fn channels(
     .await?;
     let mut refunded: BTreeMap<&'static str, (i64, i64, String)> = BTreeMap::new();
     facts::each_refund(c, from, to, |r| {
-        let payer = payer_facts(&r.payer_kind, &r.payer_department_id, &r.payer_grade, &r.payer_class);
+        let payer = r.payer.facts();
         if names.admits_item(f, &r.fee_item_id)
             && f.admits_channel(ChannelKind::parse(&r.channel))
             && f.admits_payer(&payer)

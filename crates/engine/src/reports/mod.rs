@@ -126,9 +126,20 @@ impl Names {
     }
 }
 
-/// The payer facts every store fact carries.
-pub(crate) fn payer_facts<'a>(kind: &str, college: &'a str, grade: &'a str, class: &'a str) -> PayerFacts<'a> {
-    PayerFacts { kind: PayerKind::parse(kind), college_id: college, grade, class_name: class }
+/// The payer side of a fact, for the filters.
+pub(crate) trait PayerFilterFacts {
+    fn facts(&self) -> PayerFacts<'_>;
+}
+
+impl PayerFilterFacts for bursar_store::reports::PayerFact {
+    fn facts(&self) -> PayerFacts<'_> {
+        PayerFacts {
+            kind: PayerKind::parse(&self.kind),
+            college_id: &self.department_id,
+            grade: &self.grade,
+            class_name: &self.class_name,
+        }
+    }
 }
 
 impl Engine {

@@ -12,12 +12,11 @@ use bursar_store::reports::{self as facts, ReceivableFact};
 use bursar_store::Conn;
 
 use super::collect::period;
-use super::{payer_facts, Names, Out};
+use super::{Names, Out, PayerFilterFacts as _};
 use crate::error::EngineError;
 
 fn admits(f: &ReportFilter, names: &Names, r: &ReceivableFact) -> bool {
-    names.admits_item(f, &r.fee_item_id)
-        && f.admits_payer(&payer_facts(&r.payer_kind, &r.payer_department_id, &r.payer_grade, &r.payer_class))
+    names.admits_item(f, &r.fee_item_id) && f.admits_payer(&r.payer.facts())
 }
 
 fn owed(r: &ReceivableFact) -> (i64, i64) {
@@ -57,10 +56,10 @@ pub(super) async fn classes(
     facts::each_receivable(c, false, |r| {
         if admits(f, names, &r) {
             let (net, outstanding) = owed(&r);
-            let p = payers.entry(r.payer_id.clone()).or_insert_with(|| PayerSum {
-                college: names.department(&r.payer_department_id),
-                grade: r.payer_grade.clone(),
-                class: r.payer_class.clone(),
+            let p = payers.entry(r.payer.id.clone()).or_insert_with(|| PayerSum {
+                college: names.department(&r.payer.department_id),
+                grade: r.payer.grade.clone(),
+                class: r.payer.class_name.clone(),
                 due: 0,
                 paid: 0,
                 outstanding: 0,
@@ -124,10 +123,10 @@ pub(super) async fn arrears(
             };
             let (_, item, _) = names.item(&r.fee_item_id);
             out.row(vec![
-                Cell::Text(names.department(&r.payer_department_id)),
-                Cell::Text(r.payer_class.clone()),
-                Cell::Text(r.payer_identifier.clone()),
-                Cell::Text(r.payer_name.clone()),
+                Cell::Text(names.department(&r.payer.department_id)),
+                Cell::Text(r.payer.class_name.clone()),
+                Cell::Text(r.payer.identifier.clone()),
+                Cell::Text(r.payer.name.clone()),
                 Cell::Text(item.to_string()),
                 Cell::Text(r.academic_year.clone()),
                 Cell::Money(Fen(r.due_fen)),
@@ -157,7 +156,7 @@ pub(super) async fn relief(
     // Waivers and deferrals move through no channel: a channel filter leaves them out.
     if f.channel.is_none() {
         facts::each_relief(c, from, to, |x| {
-            let payer = payer_facts(&x.payer_kind, &x.payer_department_id, &x.payer_grade, &x.payer_class);
+            let payer = x.payer.facts();
             if names.admits_item(f, &x.fee_item_id)
                 && f.admits_payer(&payer)
                 && by_operator(&x.requested_by, &x.decided_by)
@@ -174,9 +173,9 @@ pub(super) async fn relief(
                     vec![
                         Cell::Text(label.into()),
                         Cell::Text(date_cst(x.at_ms)),
-                        Cell::Text(x.payer_identifier),
-                        Cell::Text(x.payer_name),
-                        Cell::Text(names.department(&x.payer_department_id)),
+                        Cell::Text(x.payer.identifier),
+                        Cell::Text(x.payer.name),
+                        Cell::Text(names.department(&x.payer.department_id)),
                         Cell::Text(item.to_string()),
                         Cell::Money(Fen(x.amount_fen)),
                         Cell::Text(note),
@@ -191,7 +190,7 @@ pub(super) async fn relief(
         .await?;
     }
     facts::each_refund(c, from, to, |x| {
-        let payer = payer_facts(&x.payer_kind, &x.payer_department_id, &x.payer_grade, &x.payer_class);
+        let payer = x.payer.facts();
         if names.admits_item(f, &x.fee_item_id)
             && f.admits_payer(&payer)
             && f.admits_channel(ChannelKind::parse(&x.channel))
@@ -205,9 +204,9 @@ pub(super) async fn relief(
                 vec![
                     Cell::Text("退款".into()),
                     Cell::Text(date_cst(x.at_ms)),
-                    Cell::Text(x.payer_identifier),
-                    Cell::Text(x.payer_name),
-                    Cell::Text(names.department(&x.payer_department_id)),
+                    Cell::Text(x.payer.identifier),
+                    Cell::Text(x.payer.name),
+                    Cell::Text(names.department(&x.payer.department_id)),
                     Cell::Text(item.to_string()),
                     Cell::Money(Fen(x.amount_fen)),
                     Cell::Text(format!("{kind}（{}{manual}）", super::channel_label(&x.channel))),
