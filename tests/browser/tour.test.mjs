@@ -117,7 +117,9 @@ for (const [size, viewport] of Object.entries(viewports)) {
       const creds = JSON.parse(readFileSync(join(demo.dataDir, "sandbox", "api", "demo_app.json"), "utf8"));
       const created = await api(creds, "POST", "/api/v1/orders", {
         out_order_no: `T-${size}-${lang}-${Date.now()}`,
-        payer: { name: "李外来", phone: "13900139000" },
+        // A payer of its own per walk: the same person's second training in the same year would
+        // be refused as already billed.
+        payer: { name: "李外来", phone: `139001390${["phone", "desktop"].indexOf(size)}${["zh", "en"].indexOf(lang)}` },
         items: [{ fee_item_code: "PXF", academic_year: "2026-2027", amount_fen: 45000 }],
         description: "职业技能培训（夜班）",
       });
