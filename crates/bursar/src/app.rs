@@ -272,6 +272,7 @@ pub async fn start_with_store(cfg: &Config, inj: Injected, store: Store) -> anyh
             trusted_proxies: cfg.trusted_proxies.clone(),
             id_digest_key: id_digest_key(&cfg.data_dir)?,
             sim_base_url: sim_base_url.clone(),
+            profile: Default::default(),
         }),
     };
     tasks.push(serve(listener, bursar_web::router(state), shutdown_rx.clone()));

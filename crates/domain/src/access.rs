@@ -139,7 +139,8 @@ impl Role {
         matches!(self, Role::DepartmentOperator)
     }
 
-    /// Whether the role moves or approves money (the issue of a second factor, later).
+    /// Whether the role moves or approves money: it must use a second factor (动态口令) unless
+    /// 系统设置 relaxes that.
     pub fn approves_money(self) -> bool {
         matches!(self, Role::FinanceApprover | Role::FinanceAdmin | Role::ChiefCashier)
     }

@@ -30,6 +30,7 @@ pub mod receivables;
 pub mod refunds;
 pub mod relief_batches;
 pub mod reports;
+pub mod second_factor;
 pub mod sessions;
 pub mod settings;
 pub mod standards;

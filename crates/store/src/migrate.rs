@@ -79,6 +79,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     ),
     (26, "operator_accounts", Sql::Both(include_str!("../migrations/0026_operator_accounts.sql"))),
     (27, "notices", Sql::Both(include_str!("../migrations/0027_notices.sql"))),
+    (28, "second_factor", Sql::Both(include_str!("../migrations/0028_second_factor.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

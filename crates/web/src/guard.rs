@@ -268,6 +268,11 @@ async fn check(guard: Guard, req: Request) -> Result<Request, Response> {
             if c.session.must_change_password && path != "/admin/account" && path != "/admin/logout" {
                 return Err(Redirect::to("/admin/account").into_response());
             }
+            // Roles that approve money set up their second factor (动态口令) first.
+            let setup_paths = ["/admin/account/second-factor", "/admin/account", "/admin/logout"];
+            if c.session.second_factor_missing && !setup_paths.contains(&path) {
+                return Err(Redirect::to("/admin/account/second-factor").into_response());
+            }
             if let Guard::Permission(p) = guard {
                 if let Err(e) = c.principal().require(p) {
                     return Err(err(WebError::Forbidden(e.to_string())));

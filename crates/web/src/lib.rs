@@ -17,6 +17,7 @@ pub(crate) mod hygiene;
 pub mod i18n;
 pub mod notices;
 pub mod portal;
+pub mod school;
 mod views;
 
 use std::sync::Arc;
@@ -50,15 +51,34 @@ pub struct WebConfig {
     /// The channel simulators' base URL, when they run (demo): the payment page links to the
     /// simulated phone / cashier, and JSAPI payments open the simulated WeChat payment sheet.
     pub sim_base_url: Option<String>,
+    /// The school's names, logo and seal as 系统设置 last said (see [`school`]).
+    pub profile: school::SharedProfile,
 }
 
 impl WebConfig {
-    /// The school's name in the request's language.
+    /// The school's name in the request's language: as set in 系统设置, else as configured. A
+    /// school that renamed itself in Chinese and gave no English name reads in Chinese.
     pub fn school_name(&self) -> String {
-        match (i18n::current(), &self.school_name_en) {
-            (i18n::Lang::En, Some(en)) => en.clone(),
-            _ => self.school_name.clone(),
+        let p = school::current(&self.profile);
+        let zh = p.name_zh.clone().unwrap_or_else(|| self.school_name.clone());
+        match i18n::current() {
+            i18n::Lang::En => match (p.name_en, p.name_zh) {
+                (Some(en), _) => en,
+                (None, Some(_)) => zh,
+                (None, None) => self.school_name_en.clone().unwrap_or(zh),
+            },
+            _ => zh,
         }
+    }
+
+    /// The school's Chinese name (settings pages, whatever the language).
+    pub fn school_name_zh(&self) -> String {
+        school::current(&self.profile).name_zh.unwrap_or_else(|| self.school_name.clone())
+    }
+
+    /// Where pages find the logo and the seal (empty when not set).
+    pub fn image_url(&self, kind: bursar_engine::school_profile::ImageKind) -> String {
+        school::image_url(&school::current(&self.profile), kind)
     }
 }
 
@@ -90,6 +110,7 @@ pub fn routes() -> Routes {
         .merge(admin::routes())
         .merge(api::routes())
         .merge(cashier::routes())
+        .merge(school::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -97,6 +118,7 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(any(|| async { WebError::NotFound }))
         .layer(middleware::from_fn_with_state(state.clone(), guard::session_layer))
+        .layer(middleware::from_fn_with_state(state.clone(), school::layer))
         .layer(middleware::from_fn(hygiene::layer))
         .layer(middleware::from_fn(i18n::locale))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))

@@ -15,6 +15,8 @@ pub fn render<T: Template>(t: &T) -> Result<Response, WebError> {
 /// The page frame: school name, who is logged in, the CSRF token for the logout form.
 pub struct Chrome {
     pub school_name: String,
+    /// The school's logo (empty: none set).
+    pub logo_url: String,
     pub user_name: String,
     pub csrf: String,
     /// Which navigation entry is current.

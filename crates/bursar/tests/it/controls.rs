@@ -167,6 +167,9 @@ const PUBLIC: &[&str] = &[
     "/portal/projects/{id}",
     "/receipts/verify/{code}",
     "/admin/login",
+    "/admin/login/code",
+    "/school/logo",
+    "/school/seal",
     "/api/v1/openapi.json",
     "/cashier/sso",
 ];

@@ -10,12 +10,18 @@ use bursar_domain::Fen;
 use crate::both_stores;
 use crate::support::*;
 
-async fn counter_page(c: &reqwest::Client, base: &str, query: &str) -> String {
+pub(crate) async fn counter_page(c: &reqwest::Client, base: &str, query: &str) -> String {
     c.get(format!("{base}/admin/counter?payer={query}")).send().await.unwrap().text().await.unwrap()
 }
 
 /// Posts the counter form for the line of `item`, the whole of it, with extra fields.
-async fn take(c: &reqwest::Client, base: &str, page: &str, item: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn take(
+    c: &reqwest::Client,
+    base: &str,
+    page: &str,
+    item: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let row = page.split("<tr>").find(|r| r.contains(item)).unwrap_or_else(|| panic!("{item} on the page"));
     let rid = between(row, "name=\"sel\" value=\"", "\"").unwrap().to_string();
     let amount = between(row, &format!("name=\"amount_{rid}\" value=\""), "\"").unwrap().replace(',', "");

@@ -39,6 +39,8 @@ mod refunds;
 mod relief;
 mod reports;
 mod roster;
+mod school_profile;
+mod second_factor;
 mod simulation;
 mod standards;
 mod waivers;

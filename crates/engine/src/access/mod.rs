@@ -9,5 +9,6 @@ pub mod operators;
 pub mod passwords;
 pub mod payer_admin;
 pub mod phone;
+pub mod second_factor;
 pub mod sessions;
 pub mod sso;

@@ -37,6 +37,9 @@ pub struct Session {
     pub must_change_password: bool,
     /// The subject's display name.
     pub name: String,
+    /// An operator whose roles must use a second factor and who has none yet: they set it up
+    /// before anything else.
+    pub second_factor_missing: bool,
 }
 
 /// A session just started: its cookie token and CSRF token.
@@ -51,6 +54,9 @@ pub struct Started {
 #[derive(Clone, Debug)]
 pub enum Login {
     In(Started),
+    /// The password was right and the operator has a second factor: the login waits for the
+    /// code under this challenge token (see [`crate::access::second_factor`]).
+    Code(String),
     /// Refused; the message is for the login page. `captcha`: the next attempt needs one.
     Refused {
         message: String,
@@ -96,12 +102,15 @@ impl Engine {
                     auth_method: s.auth_method,
                     must_change_password: p.must_change_password != 0 && p.password_hash != "!",
                     name: p.name,
+                    second_factor_missing: false,
                 }),
                 Err(bursar_store::StoreError::NotFound(_)) => None,
                 Err(e) => return Err(e.into()),
             },
             SubjectKind::Operator => match payers::operator_principal(&mut c, &s.subject_id).await? {
                 Some(op) => Some(Session {
+                    second_factor_missing: op.roles.iter().any(|r| r.approves_money())
+                        && crate::access::second_factor::missing(&mut c, &op.id).await?,
                     name: op.name.clone(),
                     must_change_password: bursar_store::operators::must_change_password(&mut c, &op.id).await?,
                     principal: Principal::Operator(op),
@@ -187,6 +196,11 @@ impl Engine {
         }
         if initial {
             limits.initial_login(a.source, now);
+        }
+        if a.subject == SubjectKind::Operator {
+            if let Some(challenge) = self.challenge_if_needed(subject_id).await? {
+                return Ok(Login::Code(challenge));
+            }
         }
         let key = a.key.to_string();
         let previous = a.previous_token.map(str::to_string);

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use bursar_engine::access::sessions::Login;
+use bursar_engine::access::sessions::{Login, Started};
 use serde::Deserialize;
 
 use crate::guard::{self, OperatorCtx, Source};
@@ -81,13 +81,11 @@ pub async fn login(
     let csrf = guard::cookie_value(&headers, guard::LOGIN_CSRF_COOKIE).unwrap_or_default();
     let captcha_ok = crate::captcha::solved(&s, &f.captcha_token, &f.captcha, &csrf);
     match s.engine.login_operator(&f.username, &f.password, captcha_ok, previous.as_deref(), source).await? {
-        Login::In(started) => {
-            let home = match s.engine.session(&started.token).await? {
-                Some(session) => super::home_of(&session.principal),
-                None => "/admin/login",
-            };
-            let mut resp = Redirect::to(home).into_response();
-            guard::start_cookie(&mut resp, &s, &started);
+        Login::In(started) => logged_in(&s, &started).await,
+        Login::Code(challenge) => {
+            let mut resp = Redirect::to("/admin/login/code").into_response();
+            let ttl_s = bursar_engine::access::second_factor::CHALLENGE_TTL_MS / 1000;
+            guard::set_cookie(&mut resp, CHALLENGE_COOKIE, &challenge, ttl_s, s.config.secure_cookies);
             Ok(resp)
         }
         Login::Refused { message, captcha } => {
@@ -111,6 +109,80 @@ pub async fn login(
             *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
             Ok(resp)
         }
+    }
+}
+
+/// The cookie of a login waiting for its second-factor code.
+pub const CHALLENGE_COOKIE: &str = "bursar_login_challenge";
+
+async fn logged_in(s: &AppState, started: &Started) -> Result<Response, WebError> {
+    let home = match s.engine.session(&started.token).await? {
+        Some(session) => super::home_of(&session.principal),
+        None => "/admin/login",
+    };
+    let mut resp = Redirect::to(home).into_response();
+    guard::start_cookie(&mut resp, s, started);
+    guard::set_cookie(&mut resp, CHALLENGE_COOKIE, "", 0, s.config.secure_cookies);
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "admin/login_code.html")]
+struct CodePage {
+    school_name: String,
+    csrf: String,
+    error: String,
+}
+
+/// The second step of a login: the code from the authenticator app.
+pub async fn code_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let challenge = guard::cookie_value(&headers, CHALLENGE_COOKIE).unwrap_or_default();
+    if challenge.is_empty() || !s.engine.login_challenge_live(&challenge).await? {
+        return Ok(Redirect::to("/admin/login").into_response());
+    }
+    let (csrf, fresh) = guard::login_csrf(&headers);
+    let page = CodePage { school_name: s.config.school_name(), csrf: csrf.clone(), error: String::new() };
+    Ok(guard::with_login_csrf(render(&page)?, &csrf, fresh, s.config.secure_cookies))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+pub async fn code(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Source(source): Source,
+    Form(f): Form<CodeForm>,
+) -> Result<Response, WebError> {
+    let challenge = guard::cookie_value(&headers, CHALLENGE_COOKIE).unwrap_or_default();
+    let previous = guard::cookie_value(&headers, guard::SESSION_COOKIE);
+    let code: String = f.code.chars().take(16).collect();
+    match s.engine.login_operator_code(&challenge, &code, previous.as_deref(), source).await? {
+        Login::In(started) => logged_in(&s, &started).await,
+        Login::Refused { message, .. } if s.engine.login_challenge_live(&challenge).await? => {
+            let csrf = guard::cookie_value(&headers, guard::LOGIN_CSRF_COOKIE).unwrap_or_default();
+            let mut resp = render(&CodePage { school_name: s.config.school_name(), csrf, error: message })?;
+            *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            Ok(resp)
+        }
+        Login::Refused { message, .. } => {
+            // The challenge is over (timed out or too many codes): the password again.
+            let (csrf, fresh) = guard::login_csrf(&headers);
+            let page = LoginPage {
+                school_name: s.config.school_name(),
+                csrf: csrf.clone(),
+                error: message,
+                username: String::new(),
+                captcha: None,
+            };
+            let mut resp = guard::with_login_csrf(render(&page)?, &csrf, fresh, s.config.secure_cookies);
+            *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            guard::set_cookie(&mut resp, CHALLENGE_COOKIE, "", 0, s.config.secure_cookies);
+            Ok(resp)
+        }
+        Login::Code(_) => Err(WebError::Internal("a code asked for another code".into())),
     }
 }
 

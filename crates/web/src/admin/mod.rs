@@ -27,6 +27,7 @@ mod receivables;
 mod refunds;
 mod relief;
 mod reports;
+mod second_factor;
 mod settings;
 mod standards;
 mod waivers;
@@ -95,6 +96,7 @@ pub fn home_of(p: &Principal) -> &'static str {
 pub(crate) fn chrome(s: &AppState, current: &Current, section: &'static str) -> Chrome {
     Chrome {
         school_name: s.config.school_name(),
+        logo_url: s.config.image_url(bursar_engine::school_profile::ImageKind::Logo),
         user_name: current.session.name.clone(),
         csrf: current.csrf().to_string(),
         section,
@@ -108,6 +110,7 @@ pub fn routes() -> Routes {
         .route("/admin", Guard::Operator, get(collection::home))
         .route("/admin/none", Guard::Operator, get(login::no_sections))
         .route("/admin/login", Guard::Public, get(login::login_page).post(login::login))
+        .route("/admin/login/code", Guard::Public, get(login::code_page).post(login::code))
         .route("/admin/logout", Guard::Operator, post(login::logout))
         .route("/admin/payments", Guard::Permission(Permission::ViewCollection), get(collection::payments))
         .merge(refunds::routes())
@@ -133,5 +136,6 @@ pub fn routes() -> Routes {
         .merge(notices::routes())
         .merge(oplog::routes())
         .merge(operators::routes())
+        .merge(second_factor::routes())
         .merge(reports::routes())
 }

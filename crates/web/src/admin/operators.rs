@@ -27,6 +27,7 @@ pub fn routes() -> Routes {
         .route("/admin/operators/{id}/roles", g, post(set_roles))
         .route("/admin/operators/{id}/state", g, post(set_state))
         .route("/admin/operators/{id}/password", g, post(reset_password))
+        .route("/admin/operators/{id}/second-factor", g, post(reset_second_factor))
         .route("/admin/account", Guard::Operator, get(account).post(change_password))
 }
 
@@ -39,6 +40,9 @@ pub struct OperatorView {
     pub active: bool,
     pub state: &'static str,
     pub note: String,
+    pub second_factor_on: bool,
+    /// 已开启 / 未开启, and whether the roles require it.
+    pub second_factor: &'static str,
 }
 
 /// The roles to choose from: (code, label, held).
@@ -64,9 +68,17 @@ async fn departments(s: &AppState, c: &OperatorCtx) -> Result<HashMap<String, St
     Ok(s.engine.department_choices(c.0.principal()).await?.into_iter().collect())
 }
 
-fn view(o: &bursar_engine::rows::OperatorListing, names: &HashMap<String, String>) -> OperatorView {
+fn view(o: &bursar_engine::rows::OperatorListing, names: &HashMap<String, String>, sf: &[String]) -> OperatorView {
     let active = o.state == bursar_engine::rows::OperatorState::Active;
+    let on = sf.contains(&o.id);
+    let money = o.roles.iter().any(|r| r.approves_money());
     OperatorView {
+        second_factor_on: on,
+        second_factor: match (on, money) {
+            (true, _) => "已开启",
+            (false, true) => "未开启（角色涉及资金，登录后须设置）",
+            (false, false) => "未开启",
+        },
         id: o.id.clone(),
         username: o.username.clone(),
         name: o.name.clone(),
@@ -92,11 +104,12 @@ async fn list_with(
 ) -> Result<Response, WebError> {
     let ops = s.engine.operator_list(c.0.principal()).await?;
     let names = departments(s, c).await?;
+    let sf = s.engine.second_factor_enabled_ids().await?;
     let mut depts: Vec<(String, String, bool)> = names.iter().map(|(id, n)| (id.clone(), n.clone(), false)).collect();
     depts.sort_by(|a, b| a.1.cmp(&b.1));
     render(&ListPage {
         chrome: super::chrome(s, &c.0, "operators"),
-        operators: ops.iter().map(|o| view(o, &names)).collect(),
+        operators: ops.iter().map(|o| view(o, &names, &sf)).collect(),
         roles: role_choices(&[]),
         departments: depts,
         issued,
@@ -173,6 +186,7 @@ async fn detail_with(
     let ops = s.engine.operator_list(c.0.principal()).await?;
     let o = ops.iter().find(|o| o.id == id).ok_or(WebError::NotFound)?;
     let names = departments(s, c).await?;
+    let sf = s.engine.second_factor_enabled_ids().await?;
     let mut depts: Vec<(String, String, bool)> =
         names.iter().map(|(d, n)| (d.clone(), n.clone(), o.departments.contains(d))).collect();
     depts.sort_by(|a, b| a.1.cmp(&b.1));
@@ -192,7 +206,7 @@ async fn detail_with(
     render(&DetailPage {
         chrome: super::chrome(s, &c.0, "operators"),
         roles: role_choices(&o.roles),
-        o: view(o, &names),
+        o: view(o, &names, &sf),
         departments: depts,
         actions,
         temp,
@@ -225,6 +239,16 @@ async fn set_roles(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let r = s.engine.set_operator_roles(c.0.principal(), &id, &roles_of(&form), &departments_of(&form)).await;
+    after(&s, &c, &id, r).await
+}
+
+async fn reset_second_factor(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let r = s.engine.reset_operator_second_factor(c.0.principal(), &id, &field(&form, "reason")).await;
     after(&s, &c, &id, r).await
 }
 

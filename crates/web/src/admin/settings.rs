@@ -1,13 +1,15 @@
 //! 系统设置: which approvals need a second person (four-eyes, on by default), and which kinds of
-//! fee item are only filed (备案) instead of reviewed. Every change is logged.
+//! fee item are only filed (备案) instead of reviewed, whether roles that approve money must use
+//! a second factor (动态口令), the receiving unit. Every change is logged.
 
-use crate::guard::get;
+use crate::guard::{get, post};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bursar_domain::access::{ApprovalKind, Permission};
 use bursar_domain::fee::FeeType;
+use bursar_engine::school_profile::ImageKind;
 use bursar_engine::EngineError;
 use serde::Deserialize;
 
@@ -17,7 +19,12 @@ use crate::views::{datetime, render, Chrome};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Routes {
-    Routes::new().route("/admin/settings", Guard::Permission(Permission::ManageSettings), get(page).post(save))
+    let g = Guard::Permission(Permission::ManageSettings);
+    Routes::new().route("/admin/settings", g, get(page).post(save)).route(
+        "/admin/settings/images",
+        g,
+        post(save_image).body_limit(crate::guard::MAX_UPLOAD_BYTES),
+    )
 }
 
 #[derive(Template)]
@@ -30,6 +37,14 @@ struct SettingsPage {
     /// The receiving unit vouchers name (empty: the school's name), and that name.
     receiving_unit: String,
     school_name: String,
+    /// The school's names as set here (empty: the configuration's, shown as placeholders).
+    name_zh: String,
+    name_en: String,
+    configured_en: String,
+    /// (kind, label, url) of the logo and the seal (url empty: none set).
+    images: Vec<(&'static str, &'static str, String)>,
+    /// Roles that approve money must use a second factor.
+    second_factor: bool,
     notice: &'static str,
     error: String,
 }
@@ -60,12 +75,19 @@ async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: Strin
         .collect();
     let failed = !error.is_empty();
     let receiving_unit = s.engine.receiving_unit().await?.unwrap_or_default();
+    crate::school::refresh(s).await?;
+    let profile = crate::school::current(&s.config.profile);
     let mut resp = render(&SettingsPage {
         chrome: super::chrome(s, c, "settings"),
         kinds,
         filing,
         receiving_unit,
-        school_name: s.config.school_name.clone(),
+        school_name: s.config.school_name_zh(),
+        name_zh: profile.name_zh.clone().unwrap_or_default(),
+        name_en: profile.name_en.clone().unwrap_or_default(),
+        configured_en: s.config.school_name_en.clone().unwrap_or_default(),
+        images: ImageKind::ALL.iter().map(|&k| (k.as_str(), k.label_zh(), s.config.image_url(k))).collect(),
+        second_factor: s.engine.second_factor_policy().await?,
         notice,
         error,
     })?;
@@ -127,6 +149,26 @@ pub async fn save(
             }
         }
     }
+    if let Some(value) = f.iter().find(|(n, _)| n == "second_factor").map(|(_, v)| v.as_str()) {
+        let on = match value {
+            "1" => true,
+            "0" => false,
+            _ => return Err(WebError::BadRequest("无效的设置".into())),
+        };
+        match s.engine.set_second_factor_policy(c.principal(), on, &reason).await {
+            Ok(()) => {}
+            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let name = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let (Some(zh), Some(en)) = (name("school_name_zh"), name("school_name_en")) {
+        match s.engine.set_school_names(c.principal(), &zh, &en).await {
+            Ok(()) => {}
+            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
     if let Some(unit) = f.iter().find(|(n, _)| n == "receiving_unit").map(|(_, v)| v.as_str()) {
         match s.engine.set_receiving_unit(c.principal(), unit).await {
             Ok(()) => {}
@@ -135,4 +177,40 @@ pub async fn save(
         }
     }
     Ok(Redirect::to("/admin/settings?saved=1").into_response())
+}
+
+/// A logo or seal uploaded (or removed, `remove` = 1): PNG or JPEG, checked by the engine.
+pub async fn save_image(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    let (mut kind, mut bytes, mut remove) = (None, Vec::new(), false);
+    while let Some(field) = form.next_field().await.map_err(|e| WebError::BadRequest(format!("上传失败：{e}")))? {
+        match field.name() {
+            Some("kind") => kind = ImageKind::parse(&field.text().await.unwrap_or_default()),
+            Some("remove") => remove = field.text().await.unwrap_or_default() == "1",
+            Some("image") => {
+                bytes =
+                    field.bytes().await.map_err(|e| WebError::BadRequest(format!("文件过大或上传失败：{e}")))?.to_vec()
+            }
+            _ => {}
+        }
+    }
+    let Some(kind) = kind else { return Err(WebError::BadRequest("无效的设置".into())) };
+    let image = if remove {
+        None
+    } else if bytes.is_empty() {
+        return page_with(&s, &c, "", format!("请选择{}图片", kind.label_zh())).await;
+    } else {
+        Some(bytes.as_slice())
+    };
+    match s.engine.set_school_image(c.principal(), kind, image).await {
+        Ok(()) => {
+            crate::school::refresh(&s).await?;
+            Ok(Redirect::to("/admin/settings?saved=1").into_response())
+        }
+        Err(EngineError::Rule(e)) => page_with(&s, &c, "", e.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
 }

@@ -181,6 +181,7 @@ pub async fn login(
     let previous = guard::cookie_value(&headers, guard::SESSION_COOKIE);
     match s.engine.login_payer(kind, &identifier, &f.password, captcha_ok, previous.as_deref(), source).await? {
         Login::In(started) => Ok(logged_in(&s, &started, &f.next)),
+        Login::Code(_) => Err(WebError::Internal("a payer's login asked for a second factor".into())),
         Login::Refused { message, captcha } => {
             let mut page = LoginPage::new(&s, csrf);
             page.identifier = f.identifier.trim().to_string();
@@ -222,6 +223,7 @@ pub async fn login_new_student(
     let captcha_ok = crate::captcha::solved(&s, &f.captcha_token, &f.captcha, &csrf);
     match s.engine.login_new_student(&f.id_number, &f.name, captcha_ok, previous.as_deref(), source).await? {
         Login::In(started) => Ok(logged_in(&s, &started, "")),
+        Login::Code(_) => Err(WebError::Internal("a new student's login asked for a second factor".into())),
         Login::Refused { message, captcha } => {
             let mut page = LoginPage::new(&s, csrf);
             if captcha {

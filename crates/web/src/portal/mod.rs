@@ -44,6 +44,7 @@ pub fn routes() -> Routes {
 pub(crate) fn chrome(s: &AppState, current: &Current, section: &'static str) -> Chrome {
     Chrome {
         school_name: s.config.school_name(),
+        logo_url: s.config.image_url(bursar_engine::school_profile::ImageKind::Logo),
         user_name: current.session.name.clone(),
         csrf: current.csrf().to_string(),
         section,

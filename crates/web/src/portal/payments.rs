@@ -111,6 +111,8 @@ pub struct VoucherBody {
     pub payer_class: String,
     /// 收款单位, and the total in capitals (人民币大写).
     pub receiving_unit: String,
+    /// The receiving unit's seal image (empty: none set).
+    pub seal_url: String,
     pub total_capitals: String,
     pub channel_txn_id: String,
     pub lines: Vec<LineRow>,
@@ -160,6 +162,7 @@ pub fn voucher_body(s: &AppState, f: VoucherFacts) -> VoucherBody {
         payer_department: f.department,
         payer_class: f.payer.class_name,
         receiving_unit: f.receiving_unit.unwrap_or_else(|| s.config.school_name()),
+        seal_url: s.config.image_url(bursar_engine::school_profile::ImageKind::Seal),
         total_capitals: p.amount_fen.to_capitals(),
         channel_txn_id: p.channel_txn_id.clone().unwrap_or_default(),
         lines,

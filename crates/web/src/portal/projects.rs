@@ -35,6 +35,7 @@ async fn chrome_for(s: &AppState, who: &MaybeCurrent) -> Result<Chrome, WebError
         Some(c) => Ok(super::chrome(s, c, "projects")),
         None => Ok(Chrome {
             school_name: s.config.school_name(),
+            logo_url: s.config.image_url(bursar_engine::school_profile::ImageKind::Logo),
             user_name: String::new(),
             csrf: String::new(),
             section: "projects",
