@@ -62,7 +62,7 @@ for (const [size, user] of [["desktop", "approver"], ["phone", "chief"]]) {
     assert.equal(await page.locator(".qr svg").count(), 1, "a QR code to scan");
     await checkPage(page, `second-factor-setup-${size}`, first.missing);
     const used = stepNow();
-    await page.getByLabel("动态口令").fill(totp(secret, used));
+    await page.getByLabel("动态口令", { exact: true }).fill(totp(secret, used));
     await page.getByRole("button", { name: "确认开启" }).click();
     await page.waitForURL((u) => !u.pathname.startsWith("/admin/account"));
     await first.context.close();
@@ -76,10 +76,10 @@ for (const [size, user] of [["desktop", "approver"], ["phone", "chief"]]) {
     await p.locator("form[action='/admin/login'] button[type=submit]").click();
     await p.getByRole("heading", { name: "输入动态口令" }).waitFor();
     await checkPage(p, `login-code-${size}`, []);
-    await p.getByLabel("动态口令").fill(totp(secret, used));
+    await p.getByLabel("动态口令", { exact: true }).fill(totp(secret, used));
     await p.getByRole("button", { name: "登录" }).click();
     await p.getByText("已用过").waitFor();
-    await p.getByLabel("动态口令").fill(totp(secret, Math.max(stepNow(), used) + 1));
+    await p.getByLabel("动态口令", { exact: true }).fill(totp(secret, Math.max(stepNow(), used) + 1));
     await p.getByRole("button", { name: "登录" }).click();
     await p.waitForURL((u) => !u.pathname.startsWith("/admin/login"));
     await p.goto(`${demo.base}/admin/account/second-factor`);

@@ -15,6 +15,16 @@ crate::coded_enum! {
     }
 }
 
+crate::coded_enum! {
+    /// The paper a voucher is printed on: a finance office's A4 or A5 (half A4) printer, or a
+    /// counter's 80 mm thermal receipt printer.
+    pub enum Paper {
+        A4 = ("a4", "A4 纸", "A4"),
+        A5 = ("a5", "A5 纸（半张 A4）", "A5"),
+        Thermal80 = ("thermal80", "80 毫米热敏纸", "80 mm receipt roll"),
+    }
+}
+
 impl ReceiptState {
     /// Whether the receipt proves the fees were paid.
     pub fn vouches_for_fees(self) -> bool {

@@ -3,6 +3,7 @@
 //! they are set, the configuration's names and no images.
 
 use bursar_domain::access::{Permission, Principal};
+use bursar_domain::receipt::Paper;
 use bursar_store::{settings, Tx};
 
 use crate::engine::{log, require, Engine};
@@ -49,6 +50,7 @@ pub const MAX_NAME_CHARS: usize = 60;
 pub const MAX_IMAGE_BYTES: usize = 200 * 1024;
 const NAME_ZH: &str = "school.name_zh";
 const NAME_EN: &str = "school.name_en";
+const PAPER: &str = "receipt.paper";
 
 /// An image of the school's: its logo (on every page's header) or the receiving unit's seal
 /// (印章, on vouchers).
@@ -112,13 +114,21 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 /// The school as pages and vouchers show it, as set in 系统设置 (`None`: the configuration's).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchoolProfile {
     pub name_zh: Option<String>,
     pub name_en: Option<String>,
     /// Digests of the logo and the seal, when set (the images themselves are fetched apart).
     pub logo: Option<String>,
     pub seal: Option<String>,
+    /// The paper vouchers are laid out for unless the page asks for another.
+    pub paper: Paper,
+}
+
+impl Default for SchoolProfile {
+    fn default() -> Self {
+        SchoolProfile { name_zh: None, name_en: None, logo: None, seal: None, paper: Paper::A4 }
+    }
 }
 
 fn check_name(name: &str, what: &str) -> Result<String, EngineError> {
@@ -137,11 +147,13 @@ impl Engine {
         let name_en = settings::get(&mut c, NAME_EN).await?.filter(|v| !v.is_empty());
         let logo = settings::get(&mut c, &format!("{}.digest", ImageKind::Logo.setting())).await?;
         let seal = settings::get(&mut c, &format!("{}.digest", ImageKind::Seal.setting())).await?;
+        let paper = settings::get(&mut c, PAPER).await?.and_then(|p| Paper::parse(&p)).unwrap_or(Paper::A4);
         Ok(SchoolProfile {
             name_zh,
             name_en,
             logo: logo.filter(|d| !d.is_empty()),
             seal: seal.filter(|d| !d.is_empty()),
+            paper,
         })
     }
 
@@ -163,6 +175,25 @@ impl Engine {
                         }
                     }
                     Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Sets the paper vouchers are laid out for by default.
+    pub async fn set_receipt_paper(&self, by: &Principal, paper: Paper) -> Result<(), EngineError> {
+        require(by, Permission::ManageSettings)?;
+        let by = by.clone();
+        self.store()
+            .write(|tx: &mut Tx| {
+                let by = by.clone();
+                Box::pin(async move {
+                    let before = settings::get(tx, PAPER).await?.unwrap_or_else(|| Paper::A4.as_str().into());
+                    if before == paper.as_str() {
+                        return Ok(());
+                    }
+                    settings::set(tx, PAPER, paper.as_str()).await?;
+                    log(tx, &by, "settings.receipt_paper", ("setting", PAPER), (&before, paper.as_str()), "").await
                 })
             })
             .await

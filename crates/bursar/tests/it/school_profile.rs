@@ -1,6 +1,7 @@
 //! 系统设置 › 学校信息, 标志与印章 over HTTP, on both stores: the school's names (Chinese and
 //! English) replace the configured ones on every page at once; a logo and a seal (PNG or JPEG,
-//! 200 KB at most) are served with their digest as entity tag, the seal is printed on vouchers;
+//! 200 KB at most) are served with their digest as entity tag, the seal is printed on vouchers,
+//! laid out for the paper the school chose (A4, A5, an 80 mm roll) or the one asked for;
 //! anything else is refused in words and changes nothing; every change is logged.
 
 use crate::both_stores;
@@ -84,6 +85,18 @@ both_stores!(the_school_sets_its_names_logo_and_seal, |env: TestEnv| async move 
     let voucher = cashier.get(format!("{base}{}/voucher", location(&r))).send().await.unwrap().text().await.unwrap();
     assert!(voucher.contains("<img class=\"seal\" src=\"/school/seal?v="), "the seal on the voucher");
     assert!(voucher.contains("滨江理工大学"), "and the school's new name");
+    assert!(voucher.contains("class=\"sheet paper-a4\""), "laid out for A4 until the school says otherwise");
+
+    // The paper: the school's choice, and another for one print.
+    let bad = [("csrf", csrf.as_str()), ("paper", "a3")];
+    assert_eq!(admin.post(format!("{base}/admin/settings")).form(&bad).send().await.unwrap().status(), 422);
+    let form = [("csrf", csrf.as_str()), ("paper", "thermal80")];
+    assert_eq!(admin.post(format!("{base}/admin/settings")).form(&form).send().await.unwrap().status(), 303);
+    let voucher_url = format!("{base}{}/voucher", location(&r));
+    let voucher = cashier.get(&voucher_url).send().await.unwrap().text().await.unwrap();
+    assert!(voucher.contains("class=\"sheet paper-thermal80\""), "the counter's 80 mm roll");
+    let voucher = cashier.get(format!("{voucher_url}?paper=a5")).send().await.unwrap().text().await.unwrap();
+    assert!(voucher.contains("class=\"sheet paper-a5\""), "A5 for this print");
 
     // Removed: gone from the page and the address.
     let form = reqwest::multipart::Form::new().text("csrf", csrf.clone()).text("kind", "seal").text("remove", "1");
@@ -91,7 +104,7 @@ both_stores!(the_school_sets_its_names_logo_and_seal, |env: TestEnv| async move 
     assert_eq!(r.status(), 303);
     assert_eq!(client().get(format!("{base}/school/seal")).send().await.unwrap().status(), 404);
 
-    for (action, n) in [("settings.school", 2), ("settings.school_image", 3)] {
+    for (action, n) in [("settings.school", 2), ("settings.school_image", 3), ("settings.receipt_paper", 1)] {
         assert_eq!(
             scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action = $1", &[action]).await,
             n,

@@ -143,6 +143,9 @@ impl Engine {
     /// Turns the requirement on or off (系统参数设置); turning it off needs a reason.
     pub async fn set_second_factor_policy(&self, by: &Principal, on: bool, reason: &str) -> Result<(), EngineError> {
         require(by, Permission::ManageSettings)?;
+        if self.second_factor_policy().await? == on {
+            return Ok(()); // as it is: nothing to explain
+        }
         let reason = reason.trim().to_string();
         if !on && reason.is_empty() {
             return Err(refused("不要求动态口令须填写原因（例如学校文件号）"));

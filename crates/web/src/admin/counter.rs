@@ -263,7 +263,12 @@ struct VoucherPage {
 }
 
 /// The voucher (缴费凭证) of a payment taken at the counter, to print and hand over.
-pub async fn voucher(State(s): State<AppState>, c: OperatorCtx, Path(id): Path<String>) -> Result<Response, WebError> {
+pub async fn voucher(
+    State(s): State<AppState>,
+    c: OperatorCtx,
+    Path(id): Path<String>,
+    axum::extract::Query(paper): axum::extract::Query<crate::portal::PaperQuery>,
+) -> Result<Response, WebError> {
     let Some(facts) = s.engine.counter_voucher(c.0.principal(), &id).await? else { return Err(WebError::NotFound) };
-    render(&VoucherPage { school_name: s.config.school_name(), v: crate::portal::voucher_body(&s, facts) })
+    render(&VoucherPage { school_name: s.config.school_name(), v: crate::portal::voucher_body(&s, facts, &paper) })
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bursar_domain::access::{ApprovalKind, Permission};
 use bursar_domain::fee::FeeType;
+use bursar_domain::receipt::Paper;
 use bursar_engine::school_profile::ImageKind;
 use bursar_engine::EngineError;
 use serde::Deserialize;
@@ -43,6 +44,8 @@ struct SettingsPage {
     configured_en: String,
     /// (kind, label, url) of the logo and the seal (url empty: none set).
     images: Vec<(&'static str, &'static str, String)>,
+    /// (code, label, chosen) of the papers vouchers may be laid out for.
+    papers: Vec<(&'static str, &'static str, bool)>,
     /// Roles that approve money must use a second factor.
     second_factor: bool,
     notice: &'static str,
@@ -86,6 +89,7 @@ async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: Strin
         name_zh: profile.name_zh.clone().unwrap_or_default(),
         name_en: profile.name_en.clone().unwrap_or_default(),
         configured_en: s.config.school_name_en.clone().unwrap_or_default(),
+        papers: Paper::ALL.iter().map(|p| (p.as_str(), p.label_zh(), *p == profile.paper)).collect(),
         images: ImageKind::ALL.iter().map(|&k| (k.as_str(), k.label_zh(), s.config.image_url(k))).collect(),
         second_factor: s.engine.second_factor_policy().await?,
         notice,
@@ -169,6 +173,14 @@ pub async fn save(
             Err(e) => return Err(e.into()),
         }
     }
+    if let Some(paper) = name("paper") {
+        let Some(paper) = Paper::parse(&paper) else { return Err(WebError::BadRequest("无效的设置".into())) };
+        match s.engine.set_receipt_paper(c.principal(), paper).await {
+            Ok(()) => {}
+            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
     if let Some(unit) = f.iter().find(|(n, _)| n == "receiving_unit").map(|(_, v)| v.as_str()) {
         match s.engine.set_receiving_unit(c.principal(), unit).await {
             Ok(()) => {}
@@ -176,6 +188,7 @@ pub async fn save(
             Err(e) => return Err(e.into()),
         }
     }
+    crate::school::refresh(&s).await?;
     Ok(Redirect::to("/admin/settings?saved=1").into_response())
 }
 

@@ -239,13 +239,21 @@ struct VoucherPage {
 
 /// The voucher of a payment made through this link (for payers who came from a business system
 /// and have no portal account), with the way back to it.
-async fn voucher(State(s): State<AppState>, Path((token, id)): Path<(String, String)>) -> Result<Response, WebError> {
+async fn voucher(
+    State(s): State<AppState>,
+    Path((token, id)): Path<(String, String)>,
+    axum::extract::Query(paper): axum::extract::Query<crate::portal::PaperQuery>,
+) -> Result<Response, WebError> {
     let Some(facts) = s.engine.cashier_voucher(&token, &id).await? else { return Err(WebError::NotFound) };
     let co = load(&s, &token).await?;
     let secret = first_secret(&s, &co.app)?;
     let return_url =
         signed_return_url(&secret, &co.api, "paid", facts.payment.amount_fen.get(), s.engine.store().now_ms() / 1000);
-    render(&VoucherPage { school_name: s.config.school_name(), v: crate::portal::voucher_body(&s, facts), return_url })
+    render(&VoucherPage {
+        school_name: s.config.school_name(),
+        v: crate::portal::voucher_body(&s, facts, &paper),
+        return_url,
+    })
 }
 
 /// A gateway's front return (cross-site POST): redirect to the page itself.

@@ -6,7 +6,7 @@ mod account;
 pub mod fees;
 mod login;
 mod payments;
-pub use payments::{voucher_body, VoucherBody};
+pub use payments::{voucher_body, PaperQuery, VoucherBody};
 pub mod projects;
 
 use crate::guard::{get, post};

@@ -2,6 +2,7 @@
 //! result), its voucher, the payer's records and paid information, and the public page a
 //! receipt's QR code opens.
 
+use bursar_domain::receipt::Paper;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -113,6 +114,9 @@ pub struct VoucherBody {
     pub receiving_unit: String,
     /// The receiving unit's seal image (empty: none set).
     pub seal_url: String,
+    /// The paper it is laid out for (a code), and the papers to choose from: (code, label, chosen).
+    pub paper: &'static str,
+    pub papers: Vec<(&'static str, &'static str, bool)>,
     pub total_capitals: String,
     pub channel_txn_id: String,
     pub lines: Vec<LineRow>,
@@ -127,7 +131,7 @@ pub struct VoucherBody {
 }
 
 /// The voucher's body from what the engine read.
-pub fn voucher_body(s: &AppState, f: VoucherFacts) -> VoucherBody {
+pub fn voucher_body(s: &AppState, f: VoucherFacts, paper: &PaperQuery) -> VoucherBody {
     // The lines say where the money went (not what the order asked for): a late or doubled
     // payment's part that found nothing owed is shown as such.
     let overpaid = f.lines.iter().filter(|l| l.item.is_none()).map(|l| l.amount.get()).sum::<i64>();
@@ -163,6 +167,8 @@ pub fn voucher_body(s: &AppState, f: VoucherFacts) -> VoucherBody {
         payer_class: f.payer.class_name,
         receiving_unit: f.receiving_unit.unwrap_or_else(|| s.config.school_name()),
         seal_url: s.config.image_url(bursar_engine::school_profile::ImageKind::Seal),
+        paper: paper.chosen(s).as_str(),
+        papers: Paper::ALL.iter().map(|p| (p.as_str(), p.label_zh(), *p == paper.chosen(s))).collect(),
         total_capitals: p.amount_fen.to_capitals(),
         channel_txn_id: p.channel_txn_id.clone().unwrap_or_default(),
         lines,
@@ -182,17 +188,31 @@ struct VoucherPage {
     v: VoucherBody,
 }
 
+/// `?paper=a5`: the paper to lay a voucher out for (else the school's choice in 系统设置).
+#[derive(serde::Deserialize, Default)]
+pub struct PaperQuery {
+    #[serde(default)]
+    paper: Option<String>,
+}
+
+impl PaperQuery {
+    pub fn chosen(&self, s: &AppState) -> Paper {
+        self.paper.as_deref().and_then(Paper::parse).unwrap_or_else(|| crate::school::current(&s.config.profile).paper)
+    }
+}
+
 pub async fn voucher(
     State(s): State<AppState>,
     PayerCtx(c): PayerCtx,
     Path(id): Path<String>,
+    axum::extract::Query(paper): axum::extract::Query<PaperQuery>,
 ) -> Result<Response, WebError> {
     let chrome = super::chrome(&s, &c, "records");
     let view = s.engine.payer_view(c.principal())?;
     let Some(facts) = view.voucher(&id).await? else {
         return Err(WebError::BadRequest("该笔支付尚未成功，暂无缴费凭证".into()));
     };
-    render(&VoucherPage { chrome, v: voucher_body(&s, facts) })
+    render(&VoucherPage { chrome, v: voucher_body(&s, facts, &paper) })
 }
 
 #[derive(Template)]
