@@ -70,6 +70,7 @@ pub struct Engine {
     code_senders: Arc<crate::access::limits::WindowCounter>,
     forgot_attempts: Arc<crate::access::limits::WindowCounter>,
     guess_pace: Arc<crate::access::limits::WindowCounter>,
+    policy: crate::policy::Cached,
 }
 
 impl Engine {
@@ -89,6 +90,7 @@ impl Engine {
             forgot_attempts: Arc::new(crate::access::limits::WindowCounter::new(3_600_000, 30)),
             // Checks of one much-failed account from one source: 6 a minute.
             guess_pace: Arc::new(crate::access::limits::WindowCounter::new(60_000, 6)),
+            policy: Arc::default(),
         }
     }
 
@@ -115,6 +117,9 @@ impl Engine {
     }
     pub(crate) fn guess_pace(&self) -> &crate::access::limits::WindowCounter {
         &self.guess_pace
+    }
+    pub(crate) fn policy_cache(&self) -> &crate::policy::Cached {
+        &self.policy
     }
     /// Tokens that may be used once (captcha answers).
     pub fn once_tokens(&self) -> &crate::access::limits::OnceTokens {

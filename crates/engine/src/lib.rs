@@ -23,6 +23,7 @@ pub mod exceptions;
 pub mod jobs;
 pub mod merchants;
 pub mod notices;
+pub mod policy;
 pub mod projects;
 pub mod queries;
 pub mod refunds;

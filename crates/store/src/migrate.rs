@@ -80,6 +80,7 @@ pub const MIGRATIONS: &[(i64, &str, Sql)] = &[
     (26, "operator_accounts", Sql::Both(include_str!("../migrations/0026_operator_accounts.sql"))),
     (27, "notices", Sql::Both(include_str!("../migrations/0027_notices.sql"))),
     (28, "second_factor", Sql::Both(include_str!("../migrations/0028_second_factor.sql"))),
+    (29, "password_age", Sql::Both(include_str!("../migrations/0029_password_age.sql"))),
 ];
 
 /// Applies every migration not yet applied, each in its own transaction, on one connection of

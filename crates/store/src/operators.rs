@@ -93,7 +93,9 @@ pub async fn set_state(c: &mut Tx, id: &str, to: OperatorState, reason: &str) ->
 /// Sets an operator's password hash, and whether it must be changed at the next login.
 pub async fn set_password(c: &mut Tx, id: &str, hash: &str, must_change: bool) -> Result<(), StoreError> {
     let now = c.now_ms;
-    sqlx::query("UPDATE operators SET password_hash = $1, must_change_password = $2, updated_at_ms = $3 WHERE id = $4")
+    sqlx::query(
+        "UPDATE operators SET password_hash = $1, must_change_password = $2, updated_at_ms = $3, password_changed_at_ms = $3 WHERE id = $4",
+    )
         .bind(hash)
         .bind(i64::from(must_change))
         .bind(now)
@@ -105,11 +107,17 @@ pub async fn set_password(c: &mut Tx, id: &str, hash: &str, must_change: bool) -
 
 /// Whether the operator must change a temporary password first.
 pub async fn must_change_password(c: &mut impl Conn, id: &str) -> Result<bool, StoreError> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT must_change_password FROM operators WHERE id = $1")
-        .bind(id)
-        .fetch_optional(c.raw())
-        .await?;
-    Ok(v == Some(1))
+    Ok(password_state(c, id).await?.0)
+}
+
+/// Whether the operator's password is a temporary one, and when it was last set.
+pub async fn password_state(c: &mut impl Conn, id: &str) -> Result<(bool, i64), StoreError> {
+    let v: Option<(i64, i64)> =
+        sqlx::query_as("SELECT must_change_password, password_changed_at_ms FROM operators WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c.raw())
+            .await?;
+    Ok(v.map(|(m, at)| (m == 1, at)).unwrap_or((false, 0)))
 }
 
 /// Active operators holding `role`.

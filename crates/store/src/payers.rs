@@ -270,7 +270,7 @@ pub async fn insert_operator(
 ) -> Result<(), StoreError> {
     let now = c.now_ms;
     let r = sqlx::query(
-        "INSERT INTO operators (id, username, name, state, password_hash, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'active', $4, $5, $5)",
+        "INSERT INTO operators (id, username, name, state, password_hash, created_at_ms, updated_at_ms, password_changed_at_ms) VALUES ($1, $2, $3, 'active', $4, $5, $5, $5)",
     )
     .bind(id)
     .bind(username)
@@ -355,17 +355,6 @@ pub async fn operator_principal(c: &mut impl Conn, id: &str) -> Result<Option<Op
 /// Names of operators by id (for showing who asked and who decided).
 pub async fn operator_names(c: &mut impl Conn) -> Result<Vec<(String, String)>, StoreError> {
     Ok(sqlx::query_as("SELECT id, name FROM operators ORDER BY username").fetch_all(c.raw()).await?)
-}
-
-pub async fn set_operator_password(c: &mut Tx, id: &str, hash: &str) -> Result<(), StoreError> {
-    let now = c.now_ms;
-    sqlx::query("UPDATE operators SET password_hash = $1, updated_at_ms = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now)
-        .bind(id)
-        .execute(c.raw())
-        .await?;
-    Ok(())
 }
 
 /// Changes a payer's phone; a new phone is not verified.

@@ -265,7 +265,8 @@ async fn check(guard: Guard, req: Request) -> Result<Request, Response> {
             };
             // A temporary password set by the system administrator is changed before anything else.
             let path = req.uri().path();
-            if c.session.must_change_password && path != "/admin/account" && path != "/admin/logout" {
+            let must_change = c.session.must_change_password || c.session.password_expired;
+            if must_change && path != "/admin/account" && path != "/admin/logout" {
                 return Err(Redirect::to("/admin/account").into_response());
             }
             // Roles that approve money set up their second factor (动态口令) first.
@@ -442,7 +443,7 @@ pub fn with_login_csrf(mut resp: Response, csrf: &str, fresh: bool, secure: bool
 
 /// Sets the cookie of a session just started (and clears the login form's CSRF cookie).
 pub fn start_cookie(resp: &mut Response, s: &AppState, started: &bursar_engine::access::sessions::Started) {
-    let ttl_s = s.engine.config().session_ttl_ms / 1000;
+    let ttl_s = started.ttl_ms / 1000;
     set_cookie(resp, SESSION_COOKIE, &started.token, ttl_s, s.config.secure_cookies);
     set_cookie(resp, LOGIN_CSRF_COOKIE, "", 0, s.config.secure_cookies);
 }

@@ -19,7 +19,7 @@ async fn payer_id(store: &bursar_store::Store) -> String {
     first_student(store).await.0.id
 }
 
-async fn receivable(store: &bursar_store::Store, name: &str) -> receivables::ReceivableView {
+pub(crate) async fn receivable(store: &bursar_store::Store, name: &str) -> receivables::ReceivableView {
     let pid = payer_id(store).await;
     let mut c = store.read().await.unwrap();
     receivables::for_payer(&mut c, &pid)

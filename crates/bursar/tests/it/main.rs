@@ -31,6 +31,7 @@ mod offline_and_config;
 mod open_api;
 mod operators;
 mod payer_account;
+mod policy;
 mod portal_flow;
 mod project_amounts;
 mod projects;

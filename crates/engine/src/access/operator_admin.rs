@@ -9,7 +9,7 @@ use bursar_store::payers::{self, OperatorState};
 use bursar_store::sessions::{self as session_store, SubjectKind};
 use bursar_store::Tx;
 
-use crate::access::passwords::{self, password_ok};
+use crate::access::passwords;
 use crate::access::payer_admin::temporary_password;
 use crate::engine::{log, require, Engine};
 use crate::error::{not_found, refused, EngineError};
@@ -55,7 +55,7 @@ impl Engine {
     ) -> Result<(String, String), EngineError> {
         let temp = temporary_password();
         let op = crate::access::operators::NewOperator { password: temp.clone(), ..op.clone() };
-        let id = self.create_operator(by, &op).await?;
+        let id = self.add_operator(by, &op).await?;
         let id2 = id.clone();
         self.store()
             .write(|tx: &mut Tx| {
@@ -142,9 +142,7 @@ impl Engine {
         new: &str,
     ) -> Result<(), EngineError> {
         let Some(me) = by.operator() else { return Err(refused("只有操作员可以在这里修改密码")) };
-        if !password_ok(new) {
-            return Err(refused("新密码至少 8 位，须同时包含字母和数字"));
-        }
+        self.current_policy().await?.check_operator_password(new)?;
         if current == new {
             return Err(refused("新密码不能与当前密码相同"));
         }

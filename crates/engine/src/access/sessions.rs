@@ -33,8 +33,11 @@ pub struct Session {
     pub principal: Principal,
     pub csrf: String,
     pub auth_method: AuthMethod,
-    /// A payer logged in with an initial password, which must be changed before anything else.
+    /// A payer logged in with an initial password, or an operator with a temporary one, which
+    /// must be changed before anything else.
     pub must_change_password: bool,
+    /// An operator's password is older than the school allows: changed before anything else.
+    pub password_expired: bool,
     /// The subject's display name.
     pub name: String,
     /// An operator whose roles must use a second factor and who has none yet: they set it up
@@ -48,6 +51,8 @@ pub struct Started {
     pub token: String,
     pub csrf: String,
     pub must_change_password: bool,
+    /// How long it lasts (the cookie's age).
+    pub ttl_ms: i64,
 }
 
 /// What a login attempt came to.
@@ -103,20 +108,27 @@ impl Engine {
                     must_change_password: p.must_change_password != 0 && p.password_hash != "!",
                     name: p.name,
                     second_factor_missing: false,
+                    password_expired: false,
                 }),
                 Err(bursar_store::StoreError::NotFound(_)) => None,
                 Err(e) => return Err(e.into()),
             },
             SubjectKind::Operator => match payers::operator_principal(&mut c, &s.subject_id).await? {
-                Some(op) => Some(Session {
-                    second_factor_missing: op.roles.iter().any(|r| r.approves_money())
-                        && crate::access::second_factor::missing(&mut c, &op.id).await?,
-                    name: op.name.clone(),
-                    must_change_password: bursar_store::operators::must_change_password(&mut c, &op.id).await?,
-                    principal: Principal::Operator(op),
-                    csrf: s.csrf_token,
-                    auth_method: s.auth_method,
-                }),
+                Some(op) => {
+                    let (must_change_password, changed_at) =
+                        bursar_store::operators::password_state(&mut c, &op.id).await?;
+                    let policy = self.current_policy().await?;
+                    Some(Session {
+                        password_expired: policy.password_expired(changed_at, now),
+                        must_change_password,
+                        second_factor_missing: op.roles.iter().any(|r| r.approves_money())
+                            && crate::access::second_factor::missing(&mut c, &op.id).await?,
+                        name: op.name.clone(),
+                        principal: Principal::Operator(op),
+                        csrf: s.csrf_token,
+                        auth_method: s.auth_method,
+                    })
+                }
                 None => None,
             },
         })
@@ -244,7 +256,7 @@ impl Engine {
     ) -> Result<Started, EngineError> {
         let token = random_token();
         let csrf = random_token();
-        let ttl_ms = self.config().session_ttl_ms;
+        let ttl_ms = self.current_policy().await?.session_ttl_ms;
         let (subject_id, previous, clear_key) =
             (subject_id.to_string(), previous_token.map(str::to_string), clear_key.map(str::to_string));
         let (t, cs) = (token.clone(), csrf.clone());
@@ -298,7 +310,7 @@ impl Engine {
                 })
             })
             .await?;
-        Ok(Started { token, csrf, must_change_password: must_change })
+        Ok(Started { token, csrf, must_change_password: must_change, ttl_ms })
     }
 
     /// Ends a session (logout), logged.

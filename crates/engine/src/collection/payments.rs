@@ -107,7 +107,7 @@ impl Engine {
         }
         // 1. Record the payment before asking the channel, so that whatever happens next it exists.
         let now = self.store().now_ms();
-        let expires_at_ms = now + self.config().payment_ttl_ms;
+        let expires_at_ms = now + self.current_policy().await?.payment_ttl_ms;
         let first_query = now + self.config().query_delays_ms.first().copied().unwrap_or(5_000);
         let rec = NewRecord {
             order_id,

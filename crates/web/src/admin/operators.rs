@@ -279,15 +279,30 @@ async fn reset_password(
 struct AccountPage {
     chrome: Chrome,
     must_change: bool,
+    /// The password is older than the school allows.
+    expired: bool,
+    /// The shortest password the school allows.
+    min: i64,
     error: String,
 }
 
-async fn account(State(s): State<AppState>, c: OperatorCtx) -> Result<Response, WebError> {
-    render(&AccountPage {
-        chrome: super::chrome(&s, &c.0, "account"),
+async fn account_page(s: &AppState, c: &OperatorCtx, error: String) -> Result<Response, WebError> {
+    let failed = !error.is_empty();
+    let mut r = render(&AccountPage {
+        chrome: super::chrome(s, &c.0, "account"),
         must_change: c.0.session.must_change_password,
-        error: String::new(),
-    })
+        expired: c.0.session.password_expired,
+        min: s.engine.current_policy().await?.operator_password_min,
+        error,
+    })?;
+    if failed {
+        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+async fn account(State(s): State<AppState>, c: OperatorCtx) -> Result<Response, WebError> {
+    account_page(&s, &c, String::new()).await
 }
 
 async fn change_password(
@@ -303,15 +318,7 @@ async fn change_password(
     };
     match r {
         Ok(()) => Ok(Redirect::to(super::home_of(c.0.principal())).into_response()),
-        Err(EngineError::Rule(e)) => {
-            let mut r = render(&AccountPage {
-                chrome: super::chrome(&s, &c.0, "account"),
-                must_change: c.0.session.must_change_password,
-                error: e.to_string(),
-            })?;
-            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(r)
-        }
+        Err(EngineError::Rule(e)) => account_page(&s, &c, e.to_string()).await,
         Err(e) => Err(e.into()),
     }
 }

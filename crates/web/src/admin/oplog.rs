@@ -137,6 +137,7 @@ pub(crate) const ACTIONS: &[(&str, &str)] = &[
     ("settings.school", "修改学校名称"),
     ("settings.school_image", "修改学校标志/印章"),
     ("settings.receipt_paper", "修改凭证打印纸张"),
+    ("settings.policy", "修改登录、密码或支付时限"),
     ("api_app.urls", "修改应用通知/返回地址"),
     ("notice.publish", "发布公告"),
     ("notice.withdraw", "撤下公告"),

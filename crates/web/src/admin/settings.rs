@@ -10,6 +10,7 @@ use axum::Form;
 use bursar_domain::access::{ApprovalKind, Permission};
 use bursar_domain::fee::FeeType;
 use bursar_domain::receipt::Paper;
+use bursar_engine::policy::Knob;
 use bursar_engine::school_profile::ImageKind;
 use bursar_engine::EngineError;
 use serde::Deserialize;
@@ -44,6 +45,8 @@ struct SettingsPage {
     configured_en: String,
     /// (kind, label, url) of the logo and the seal (url empty: none set).
     images: Vec<(&'static str, &'static str, String)>,
+    /// (code, label, value, low, high) of the numbers the school sets (登录与密码, 支付).
+    knobs: Vec<(&'static str, &'static str, i64, i64, i64)>,
     /// (code, label, chosen) of the papers vouchers may be laid out for.
     papers: Vec<(&'static str, &'static str, bool)>,
     /// Roles that approve money must use a second factor.
@@ -89,6 +92,16 @@ async fn page_with(s: &AppState, c: &Current, notice: &'static str, error: Strin
         name_zh: profile.name_zh.clone().unwrap_or_default(),
         name_en: profile.name_en.clone().unwrap_or_default(),
         configured_en: s.config.school_name_en.clone().unwrap_or_default(),
+        knobs: {
+            let p = s.engine.policy().await?;
+            Knob::ALL
+                .iter()
+                .map(|&k| {
+                    let (lo, hi) = k.bounds();
+                    (k.as_str(), k.label_zh(), p.value(k), lo, hi)
+                })
+                .collect()
+        },
         papers: Paper::ALL.iter().map(|p| (p.as_str(), p.label_zh(), *p == profile.paper)).collect(),
         images: ImageKind::ALL.iter().map(|&k| (k.as_str(), k.label_zh(), s.config.image_url(k))).collect(),
         second_factor: s.engine.second_factor_policy().await?,
@@ -168,6 +181,21 @@ pub async fn save(
     let name = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if let (Some(zh), Some(en)) = (name("school_name_zh"), name("school_name_en")) {
         match s.engine.set_school_names(c.principal(), &zh, &en).await {
+            Ok(()) => {}
+            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut knobs = Vec::new();
+    for &k in Knob::ALL {
+        let Some(v) = name(&format!("policy.{}", k.as_str())) else { continue };
+        match v.trim().parse::<i64>() {
+            Ok(v) => knobs.push((k, v)),
+            Err(_) => return page_with(&s, &c, "", format!("{}须为整数", k.label_zh())).await,
+        }
+    }
+    if !knobs.is_empty() {
+        match s.engine.set_policy(c.principal(), &knobs).await {
             Ok(()) => {}
             Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
             Err(e) => return Err(e.into()),
