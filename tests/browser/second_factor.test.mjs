@@ -55,6 +55,7 @@ for (const [size, user] of [["desktop", "approver"], ["phone", "chief"]]) {
     const page = first.page;
     await page.waitForURL(/\/admin\/account\/second-factor$/);
     await page.getByText("须先开启动态口令").waitFor();
+    await page.getByLabel("当前密码").fill(demo.finance.password);
     await page.getByRole("button", { name: "开始设置" }).click();
     const shown = (await page.locator("#second-factor-secret").innerText()).trim();
     const secret = base32Decode(shown);

@@ -71,6 +71,7 @@ pub struct Engine {
     forgot_attempts: Arc<crate::access::limits::WindowCounter>,
     guess_pace: Arc<crate::access::limits::WindowCounter>,
     policy: crate::policy::Cached,
+    code_pace: Arc<crate::access::limits::WindowCounter>,
 }
 
 impl Engine {
@@ -91,6 +92,8 @@ impl Engine {
             // Checks of one much-failed account from one source: 6 a minute.
             guess_pace: Arc::new(crate::access::limits::WindowCounter::new(60_000, 6)),
             policy: Arc::default(),
+            // Second-factor codes tried for one operator: 10 an hour.
+            code_pace: Arc::new(crate::access::limits::WindowCounter::new(3_600_000, 10)),
         }
     }
 
@@ -117,6 +120,9 @@ impl Engine {
     }
     pub(crate) fn guess_pace(&self) -> &crate::access::limits::WindowCounter {
         &self.guess_pace
+    }
+    pub(crate) fn code_pace(&self) -> &crate::access::limits::WindowCounter {
+        &self.code_pace
     }
     pub(crate) fn policy_cache(&self) -> &crate::policy::Cached {
         &self.policy

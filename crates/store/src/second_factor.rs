@@ -55,7 +55,7 @@ pub async fn confirm(c: &mut Tx, operator_id: &str, pending_hex: &str, step: i64
     let now = c.now_ms;
     let r = sqlx::query(
         "UPDATE operators SET totp_secret = totp_pending, totp_pending = '', totp_last_step = $1, totp_enabled_at_ms = $2
-         WHERE id = $3 AND totp_pending = $4 AND totp_pending <> ''",
+         WHERE id = $3 AND totp_pending = $4 AND totp_pending <> '' AND totp_secret = ''",
     )
     .bind(step)
     .bind(now)
@@ -131,21 +131,20 @@ pub async fn challenge(c: &mut impl Conn, token: &str, now_ms: i64) -> Result<Op
     .await?)
 }
 
-/// Counts a wrong code against a challenge; at `max` the challenge ends (the password must be
-/// typed again). Returns the failures counted, or `None` when the challenge is gone.
-pub async fn challenge_failed(c: &mut Tx, token: &str, max: i64) -> Result<Option<i64>, StoreError> {
-    let digest = token_digest(token);
-    let failures: Option<i64> = sqlx::query_scalar(
-        "UPDATE login_challenges SET failures = failures + 1 WHERE token_digest = $1 AND failures < $2 RETURNING failures",
+/// Takes one of a live challenge's tries (compare-and-set: racing attempts each take their own,
+/// and none is taken past `max` or after expiry). Returns the operator and the tries taken, or
+/// `None` when the challenge is gone, expired or used up.
+pub async fn take_try(c: &mut Tx, token: &str, max: i64) -> Result<Option<(String, i64)>, StoreError> {
+    let now = c.now_ms;
+    Ok(sqlx::query_as(
+        "UPDATE login_challenges SET failures = failures + 1 WHERE token_digest = $1 AND expires_at_ms > $2 AND failures < $3
+         RETURNING operator_id, failures",
     )
-    .bind(&digest)
+    .bind(token_digest(token))
+    .bind(now)
     .bind(max)
     .fetch_optional(c.raw())
-    .await?;
-    if failures.is_none_or(|f| f >= max) {
-        end_challenge(c, token).await?;
-    }
-    Ok(failures)
+    .await?)
 }
 
 pub async fn end_challenge(c: &mut Tx, token: &str) -> Result<(), StoreError> {

@@ -76,9 +76,12 @@ impl WebConfig {
         school::current(&self.profile).name_zh.unwrap_or_else(|| self.school_name.clone())
     }
 
-    /// Where pages find the logo and the seal (empty when not set).
+    /// Where pages find the logo and the seal (the seal as a `data:` address; empty when not set).
     pub fn image_url(&self, kind: bursar_engine::school_profile::ImageKind) -> String {
-        school::image_url(&school::current(&self.profile), kind)
+        match kind {
+            bursar_engine::school_profile::ImageKind::Logo => school::logo_url(&school::current(&self.profile)),
+            bursar_engine::school_profile::ImageKind::Seal => school::seal_data(&self.profile),
+        }
     }
 }
 

@@ -169,7 +169,6 @@ const PUBLIC: &[&str] = &[
     "/admin/login",
     "/admin/login/code",
     "/school/logo",
-    "/school/seal",
     "/api/v1/openapi.json",
     "/cashier/sso",
 ];

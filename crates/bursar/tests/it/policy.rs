@@ -27,7 +27,7 @@ both_stores!(the_school_sets_its_login_password_and_payment_times, |env: TestEnv
     // Out of bounds, or not a number: refused, nothing changed.
     let r = save(&admin, &base, &csrf, &[("policy.payment_minutes", "200"), ("policy.session_minutes", "30")]).await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("订单支付有效期（分钟）须在 5–120 之间"));
+    assert!(r.text().await.unwrap().contains("订单支付有效期（分钟）须为 5–120 之间的整数"));
     assert_eq!(save(&admin, &base, &csrf, &[("policy.session_minutes", "半小时")]).await.status(), 422);
     assert_eq!(scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action = 'settings.policy'", &[]).await, 0);
 

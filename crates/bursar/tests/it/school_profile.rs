@@ -1,6 +1,7 @@
 //! 系统设置 › 学校信息, 标志与印章 over HTTP, on both stores: the school's names (Chinese and
 //! English) replace the configured ones on every page at once; a logo and a seal (PNG or JPEG,
-//! 200 KB at most) are served with their digest as entity tag, the seal is printed on vouchers,
+//! 200 KB at most): the logo served with its digest as entity tag, the seal written into vouchers
+//! (it has no address of its own),
 //! laid out for the paper the school chose (A4, A5, an 80 mm roll) or the one asked for;
 //! anything else is refused in words and changes nothing; every change is logged.
 
@@ -15,6 +16,23 @@ const PNG: &[u8] = &[
     0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
     0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
+
+fn base64_of(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
 
 async fn upload(
     c: &reqwest::Client,
@@ -62,19 +80,27 @@ both_stores!(the_school_sets_its_names_logo_and_seal, |env: TestEnv| async move 
     let r = upload(&admin, &base, &csrf, "logo", big, "big.png").await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("不超过 200 KB"));
-    assert_eq!(client().get(format!("{base}/school/seal")).send().await.unwrap().status(), 404, "none yet");
+    assert_eq!(client().get(format!("{base}/school/logo")).send().await.unwrap().status(), 404, "none yet");
 
     // A seal and a logo.
     assert_eq!(upload(&admin, &base, &csrf, "seal", PNG.to_vec(), "seal.png").await.status(), 303);
     assert_eq!(upload(&admin, &base, &csrf, "logo", PNG.to_vec(), "logo.png").await.status(), 303);
-    let r = client().get(format!("{base}/school/seal")).send().await.unwrap();
+    let r = client().get(format!("{base}/school/logo")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["cache-control"], "no-cache", "the plain address is checked each time");
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
     assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
-    let r = client().get(format!("{base}/school/seal")).header("if-none-match", &etag).send().await.unwrap();
+    let r = client().get(format!("{base}/school/logo")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(r.status(), 304, "unchanged: cached");
     let page = admin.get(format!("{base}/admin/settings")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("<img class=\"logo\" src=\"/school/logo?v="), "the logo heads every page");
+    let logo = between(&page, "<img class=\"logo\" src=\"", "\"").expect("the logo heads every page").to_string();
+    let r = client().get(format!("{base}{logo}")).send().await.unwrap();
+    assert!(r.headers()["cache-control"].to_str().unwrap().contains("immutable"), "the versioned address is kept");
+    assert_eq!(
+        client().get(format!("{base}/school/seal")).send().await.unwrap().status(),
+        404,
+        "the seal has no address"
+    );
 
     // The seal is printed on a voucher.
     let cashier = login_operator(&base, bursar::demo::CASHIER_USER, bursar::demo::FINANCE_PASSWORD).await;
@@ -83,7 +109,8 @@ both_stores!(the_school_sets_its_names_logo_and_seal, |env: TestEnv| async move 
     let r = take(&cashier, &base, &counter, "住宿费", &[("method", "offline_cash")]).await;
     assert_eq!(r.status(), 303);
     let voucher = cashier.get(format!("{base}{}/voucher", location(&r))).send().await.unwrap().text().await.unwrap();
-    assert!(voucher.contains("<img class=\"seal\" src=\"/school/seal?v="), "the seal on the voucher");
+    let seal = format!("<img class=\"seal\" src=\"data:image/png;base64,{}", base64_of(PNG));
+    assert!(voucher.contains(&seal), "the seal is written into the voucher");
     assert!(voucher.contains("滨江理工大学"), "and the school's new name");
     assert!(voucher.contains("class=\"sheet paper-a4\""), "laid out for A4 until the school says otherwise");
 
@@ -102,7 +129,8 @@ both_stores!(the_school_sets_its_names_logo_and_seal, |env: TestEnv| async move 
     let form = reqwest::multipart::Form::new().text("csrf", csrf.clone()).text("kind", "seal").text("remove", "1");
     let r = admin.post(format!("{base}/admin/settings/images")).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(client().get(format!("{base}/school/seal")).send().await.unwrap().status(), 404);
+    let voucher = cashier.get(&voucher_url).send().await.unwrap().text().await.unwrap();
+    assert!(!voucher.contains("class=\"seal\""), "no seal any more");
 
     for (action, n) in [("settings.school", 2), ("settings.school_image", 3), ("settings.receipt_paper", 1)] {
         assert_eq!(

@@ -63,7 +63,7 @@ both_stores!(money_roles_log_in_with_a_second_factor, |env: TestEnv| async move 
     assert_eq!(r.status(), 303);
     let r = post(&admin, format!("{base}/admin/settings"), &[("csrf", &csrf), ("second_factor", "0")]).await;
     assert_eq!(r.status(), 422, "relaxing it again needs a reason");
-    assert!(r.text().await.unwrap().contains("须填写原因"));
+    assert!(r.text().await.unwrap().contains("须填写修改原因"));
 
     // An approver logs in with the password and must set it up before anything else.
     let (approver, status, _) = password_step(&base, bursar::demo::APPROVER_USER).await;
@@ -74,7 +74,10 @@ both_stores!(money_roles_log_in_with_a_second_factor, |env: TestEnv| async move 
     assert!(page.contains("须先开启动态口令"));
     let csrf = csrf_of(&page);
     let url = format!("{base}/admin/account/second-factor");
-    let page = post(&approver, url.clone(), &[("csrf", &csrf), ("action", "begin")]).await.text().await.unwrap();
+    let r = post(&approver, url.clone(), &[("csrf", &csrf), ("action", "begin"), ("password", "wrong")]).await;
+    assert_eq!(r.status(), 422, "setting it up needs the current password");
+    let begin = [("csrf", csrf.as_str()), ("action", "begin"), ("password", bursar::demo::FINANCE_PASSWORD)];
+    let page = post(&approver, url.clone(), &begin).await.text().await.unwrap();
     let shown = between(&page, "<code id=\"second-factor-secret\">", "</code>").expect("the secret is shown");
     let secret = base32_decode(shown);
     assert_eq!(secret.len(), 20, "a 160-bit secret, as RFC 4226 recommends");
@@ -92,6 +95,8 @@ both_stores!(money_roles_log_in_with_a_second_factor, |env: TestEnv| async move 
     assert_eq!(approver.get(format!("{base}/admin/refunds")).send().await.unwrap().status(), 200);
     let r = post(&approver, url.clone(), &[("csrf", &csrf), ("action", "off"), ("code", &first)]).await;
     assert_eq!(r.status(), 422, "an approver cannot turn it off");
+    let r = post(&approver, url.clone(), &begin).await;
+    assert_eq!(r.status(), 422, "nor replace it from a session");
 
     // The next login waits for a code; the code already used is refused, the next one works.
     let (c, status, to) = password_step(&base, bursar::demo::APPROVER_USER).await;
@@ -136,7 +141,8 @@ both_stores!(money_roles_log_in_with_a_second_factor, |env: TestEnv| async move 
     // Set up again on the new phone.
     let page = again.get(format!("{base}/admin/account/second-factor")).send().await.unwrap().text().await.unwrap();
     let csrf2 = csrf_of(&page);
-    let page = post(&again, url.clone(), &[("csrf", &csrf2), ("action", "begin")]).await.text().await.unwrap();
+    let begin2 = [("csrf", csrf2.as_str()), ("action", "begin"), ("password", bursar::demo::FINANCE_PASSWORD)];
+    let page = post(&again, url.clone(), &begin2).await.text().await.unwrap();
     let secret = base32_decode(between(&page, "<code id=\"second-factor-secret\">", "</code>").unwrap());
     let code = code_at(&secret, step_of(now_ms()));
     let r = post(&again, url.clone(), &[("csrf", &csrf2), ("action", "confirm"), ("code", &code)]).await;
@@ -170,10 +176,51 @@ both_stores!(money_roles_log_in_with_a_second_factor, |env: TestEnv| async move 
     let own = format!("{base}/admin/operators/{admin_id}/second-factor");
     assert_eq!(post(&admin, own, &[("csrf", &csrf), ("reason", "试")]).await.status(), 422, "never their own");
 
+    // Codes sent all at once for one login take no more than its five tries.
+    let (chief, _, _) = password_step(&base, bursar::demo::CHIEF_CASHIER_USER).await;
+    let page = chief.get(format!("{base}/admin/account/second-factor")).send().await.unwrap().text().await.unwrap();
+    let csrf3 = csrf_of(&page);
+    let begin3 = [("csrf", csrf3.as_str()), ("action", "begin"), ("password", bursar::demo::FINANCE_PASSWORD)];
+    let page = post(&chief, url.clone(), &begin3).await.text().await.unwrap();
+    let secret3 = base32_decode(between(&page, "<code id=\"second-factor-secret\">", "</code>").unwrap());
+    let code3 = code_at(&secret3, step_of(now_ms()));
+    assert_eq!(
+        post(&chief, url.clone(), &[("csrf", &csrf3), ("action", "confirm"), ("code", &code3)]).await.status(),
+        303
+    );
+    let step = step_of(now_ms());
+    let wrong3 = (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| (step - 1..=step + 2).all(|s| code_at(&secret3, s) != *c))
+        .unwrap();
+    let (c3, status, to) = password_step(&base, bursar::demo::CHIEF_CASHIER_USER).await;
+    assert_eq!((status, to.as_str()), (303, "/admin/login/code"));
+    let page = c3.get(format!("{base}/admin/login/code")).send().await.unwrap().text().await.unwrap();
+    let csrf_code = csrf_of(&page);
+    let tries = (0..8).map(|_| {
+        let (c3, base, wrong3, csrf_code) = (c3.clone(), base.clone(), wrong3.clone(), csrf_code.clone());
+        tokio::spawn(async move {
+            post(&c3, format!("{base}/admin/login/code"), &[("code", wrong3.as_str()), ("csrf", csrf_code.as_str())])
+                .await
+                .status()
+        })
+    });
+    for t in tries.collect::<Vec<_>>() {
+        assert_eq!(t.await.unwrap(), 401);
+    }
+    let chief_id = operator(&app.engine, bursar::demo::CHIEF_CASHIER_USER).await.actor().1;
+    let failed = scalar(
+        &app.store,
+        "SELECT COUNT(*) FROM operation_log WHERE action = 'session.second_factor_failed' AND entity_id = $1",
+        &[&chief_id],
+    )
+    .await;
+    assert_eq!(failed, 5, "eight codes at once, five tries taken and logged");
+
     // Every step is in the operation log.
     // (the demo seed relaxed the policy, the administrator turned it on; set up twice; one reset)
     for (action, n) in
-        [("settings.second_factor", 2), ("operator.second_factor_on", 2), ("operator.second_factor_reset", 1)]
+        [("settings.second_factor", 2), ("operator.second_factor_on", 3), ("operator.second_factor_reset", 1)]
     {
         assert_eq!(
             scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action = $1", &[action]).await,

@@ -95,6 +95,13 @@ pub fn otpauth_uri(account: &str, secret: &[u8]) -> String {
     )
 }
 
+/// What one code attempt came to.
+enum Outcome {
+    In { id: String, key: String },
+    Wrong { tries: i64 },
+    Gone,
+}
+
 /// A secret being set up, as the page shows it.
 #[derive(Clone, Debug)]
 pub struct Setup {
@@ -190,10 +197,19 @@ impl Engine {
         Ok(store::enabled_ids(&mut c).await?)
     }
 
-    /// Begins setting up a second factor: a new secret for the app (replacing any setup not
-    /// confirmed). Nothing changes for logins until a code from it is confirmed.
-    pub async fn begin_second_factor(&self, by: &Principal) -> Result<Setup, EngineError> {
+    /// Begins setting up a second factor, after the current password (a session left open is
+    /// not enough to tie the account to someone else's phone): a new secret for the app
+    /// (replacing any setup not confirmed). Nothing changes for logins until a code from it is
+    /// confirmed.
+    pub async fn begin_second_factor(&self, by: &Principal, password: &str) -> Result<Setup, EngineError> {
         let Some(me) = by.operator() else { return Err(refused("只有操作员可以设置动态口令")) };
+        let hash = {
+            let mut c = self.store().read().await?;
+            payers::operator(&mut c, &me.id).await?.password_hash
+        };
+        if !self.check_password(&me.id, password, &hash).await? {
+            return Err(refused("当前密码不正确"));
+        }
         let secret = {
             use rand::RngCore;
             let mut b = [0u8; 20];
@@ -207,6 +223,11 @@ impl Engine {
                 let (id, s) = (id.clone(), s.clone());
                 Box::pin(async move {
                     let row = payers::operator(tx, &id).await.map_err(not_found("操作员"))?;
+                    // One on already is never replaced from a session alone: turned off with a
+                    // code first, or reset by an administrator.
+                    if store::get(tx, &id).await?.enabled() {
+                        return Err(refused("动态口令已开启；更换手机请先关闭（或请系统管理员重置）再重新设置"));
+                    }
                     store::set_pending(tx, &id, &s).await?;
                     Ok::<_, EngineError>(row.username)
                 })
@@ -257,6 +278,9 @@ impl Engine {
         };
         if !sf.enabled() {
             return Ok(());
+        }
+        if !self.code_pace().hit(&me.id, self.store().now_ms()) {
+            return Err(refused("动态口令尝试过于频繁，请一小时后再试"));
         }
         let Some(step) = matching_step(&decode(&sf.secret)?, code, self.store().now_ms()) else {
             return Err(refused("动态口令不正确"));
@@ -338,9 +362,12 @@ impl Engine {
         Ok(store::challenge(&mut c, token, self.store().now_ms()).await?.is_some())
     }
 
-    /// The second step of a login: the code for a live challenge. A wrong code counts against
-    /// the challenge (five end it), the account (its later password logins need a captcha) and
-    /// the source; a right one, used once, starts the session.
+    /// The second step of a login: the code for a live challenge. Each attempt takes one of
+    /// the challenge's five tries in the same transaction that checks the code, so racing
+    /// requests get no more; an operator gets ten attempts an hour whatever the challenges; a
+    /// wrong code counts against the account (its later password logins need a captcha) and
+    /// the source, and is logged (the password was right: someone may know it). A right one,
+    /// used once, starts the session.
     pub async fn login_operator_code(
         &self,
         challenge_token: &str,
@@ -351,56 +378,69 @@ impl Engine {
         let now = self.store().now_ms();
         let gone =
             || Login::Refused { message: "登录已超时，请重新输入用户名和密码".into(), captcha: false };
-        let (challenge, sf, username) = {
+        let operator_id = {
             let mut c = self.store().read().await?;
-            let Some(ch) = store::challenge(&mut c, challenge_token, now).await? else { return Ok(gone()) };
-            let sf: SecondFactor = store::get(&mut c, &ch.operator_id).await?;
-            let row = payers::operator(&mut c, &ch.operator_id).await?;
-            (ch, sf, row.username)
+            match store::challenge(&mut c, challenge_token, now).await? {
+                Some(ch) => ch.operator_id,
+                None => return Ok(gone()),
+            }
         };
-        let step = if sf.enabled() { matching_step(&decode(&sf.secret)?, code, now) } else { None };
-        let (id, secret, token) = (challenge.operator_id.clone(), sf.secret.clone(), challenge_token.to_string());
-        let key = format!("operator:{username}");
-        let used = self
+        if !self.code_pace().hit(&operator_id, now) {
+            let message = "动态口令尝试过于频繁，请稍后再试；如非本人操作，请立即修改密码并联系系统管理员".into();
+            return Ok(Login::Refused { message, captcha: false });
+        }
+        let (token, code) = (challenge_token.to_string(), code.to_string());
+        let outcome = self
             .store()
             .write(|tx: &mut Tx| {
-                let (id, secret, token, key) = (id.clone(), secret.clone(), token.clone(), key.clone());
+                let (token, code) = (token.clone(), code.clone());
                 Box::pin(async move {
-                    let ok = match step {
-                        Some(step) => store::use_step(tx, &id, &secret, step).await?,
-                        None => false,
+                    let Some((id, tries)) = store::take_try(tx, &token, CHALLENGE_TRIES).await? else {
+                        return Ok::<_, EngineError>(Outcome::Gone);
                     };
-                    if ok {
-                        store::end_challenge(tx, &token).await?;
-                        return Ok::<_, EngineError>(Ok(()));
+                    let Some(op) = payers::operator_principal(tx, &id).await? else { return Ok(Outcome::Gone) };
+                    let sf: SecondFactor = store::get(tx, &id).await?;
+                    let step = if sf.enabled() { matching_step(&decode(&sf.secret)?, &code, tx.now_ms) } else { None };
+                    let key = format!("operator:{}", payers::operator(tx, &id).await?.username);
+                    if let Some(step) = step {
+                        if store::use_step(tx, &id, &sf.secret, step).await? {
+                            store::end_challenge(tx, &token).await?;
+                            return Ok(Outcome::In { id, key });
+                        }
                     }
-                    let left = store::challenge_failed(tx, &token, CHALLENGE_TRIES).await?;
+                    if tries >= CHALLENGE_TRIES {
+                        store::end_challenge(tx, &token).await?;
+                    }
                     bursar_store::sessions::record_failure(tx, &key, tx.now_ms).await?;
-                    Ok(Err(left))
+                    let by = Principal::Operator(op);
+                    log(tx, &by, "session.second_factor_failed", ("operator", &id), ("", ""), &format!("try {tries}"))
+                        .await?;
+                    Ok(Outcome::Wrong { tries })
                 })
             })
             .await?;
-        match used {
-            Ok(()) => {
+        match outcome {
+            Outcome::In { id, key } => {
                 let started: Started = self
                     .start_session(SubjectKind::Operator, &id, AuthMethod::Password, previous_token, Some(&key))
                     .await?;
                 Ok(Login::In(started))
             }
-            Err(failures) => {
+            Outcome::Gone => Ok(gone()),
+            Outcome::Wrong { tries } => {
                 self.login_limits().failed(source, now);
-                Ok(match failures {
-                    Some(f) if f < CHALLENGE_TRIES => Login::Refused {
+                Ok(if tries < CHALLENGE_TRIES {
+                    Login::Refused {
                         message: format!(
                             "动态口令不正确或已用过（还可再试 {} 次）。请输入验证器应用中当前显示的 6 位数字。",
-                            CHALLENGE_TRIES - f
+                            CHALLENGE_TRIES - tries
                         ),
                         captcha: false,
-                    },
-                    _ => Login::Refused {
-                        message: "动态口令错误次数过多，请重新输入用户名和密码".into(),
-                        captcha: false,
-                    },
+                    }
+                } else {
+                    Login::Refused {
+                        message: "动态口令错误次数过多，请重新输入用户名和密码".into(), captcha: false
+                    }
                 })
             }
         }

@@ -92,6 +92,8 @@ impl Engine {
     /// its subject is gone or disabled.
     pub async fn session(&self, token: &str) -> Result<Option<Session>, EngineError> {
         let now = self.store().now_ms();
+        // Before a connection is held: a refresh of the policy takes one of its own.
+        let policy = self.current_policy().await?;
         let mut c = self.store().read().await?;
         let Some(s) = session_store::find(&mut c, token, now).await? else { return Ok(None) };
         Ok(match s.subject_kind {
@@ -117,7 +119,6 @@ impl Engine {
                 Some(op) => {
                     let (must_change_password, changed_at) =
                         bursar_store::operators::password_state(&mut c, &op.id).await?;
-                    let policy = self.current_policy().await?;
                     Some(Session {
                         password_expired: policy.password_expired(changed_at, now),
                         must_change_password,

@@ -67,7 +67,11 @@ async fn act(
     let by = c.0.principal();
     let r = match field("action").as_deref() {
         Some("begin") => {
-            s.engine.begin_second_factor(by).await.map(|_| "请用验证器应用扫描二维码，再输入它显示的 6 位数字。")
+            let password = form.iter().find(|(n, _)| n == "password").map(|(_, v)| v.as_str()).unwrap_or_default();
+            s.engine
+                .begin_second_factor(by, password)
+                .await
+                .map(|_| "请用验证器应用扫描二维码，再输入它显示的 6 位数字。")
         }
         Some("confirm") => s
             .engine

@@ -127,31 +127,41 @@ pub async fn page(
     page_with(&s, &c, if q.saved.is_some() { "已保存。" } else { "" }, String::new()).await
 }
 
-/// Each kind is posted explicitly (`four_eyes.<kind>` = 1 or 0): a kind missing from the form
-/// is left as it is, never switched off. Relaxing one needs a reason.
-pub async fn save(
-    State(s): State<AppState>,
-    OperatorCtx(c): OperatorCtx,
-    Form(f): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let reason = f.iter().find(|(n, _)| n == "reason").map(|(_, v)| v.clone()).unwrap_or_default();
+/// What a posted settings form asks to change, read and checked before anything is saved.
+#[derive(Default)]
+struct Changes {
+    four_eyes: Vec<(ApprovalKind, bool)>,
+    filing: Option<Vec<FeeType>>,
+    second_factor: Option<bool>,
+    names: Option<(String, String)>,
+    knobs: Vec<(Knob, i64)>,
+    paper: Option<Paper>,
+    receiving_unit: Option<String>,
+    reason: String,
+}
+
+/// Reads the form. Each four-eyes kind is posted explicitly (`four_eyes.<kind>` = 1 or 0): a kind
+/// missing from the form is left as it is, never switched off; the filing kinds come as a whole
+/// set (with a marker). A value that is not a choice is a bad request; one out of its bounds, or
+/// a relaxation without a reason, is refused in words — and then nothing at all is saved.
+async fn read_changes(s: &AppState, f: &[(String, String)]) -> Result<Result<Changes, String>, WebError> {
+    let field = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let flag = |k: &str| match field(k).as_deref() {
+        None => Ok(None),
+        Some("1") => Ok(Some(true)),
+        Some("0") => Ok(Some(false)),
+        Some(_) => Err(WebError::BadRequest("无效的设置".into())),
+    };
+    let mut ch = Changes { reason: field("reason").unwrap_or_default().trim().to_string(), ..Changes::default() };
+    let mut relaxes = false;
     for &k in ApprovalKind::ALL {
-        let field = format!("four_eyes.{}", k.as_str());
-        let Some(value) = f.iter().find(|(n, _)| *n == field).map(|(_, v)| v.as_str()) else { continue };
-        let enforced = match value {
-            "1" => true,
-            "0" => false,
-            _ => return Err(WebError::BadRequest("无效的设置".into())),
-        };
-        if s.engine.four_eyes(k).await? != enforced {
-            match s.engine.set_four_eyes(c.principal(), k, enforced, &reason).await {
-                Ok(()) => {}
-                Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-                Err(e) => return Err(e.into()),
+        if let Some(enforced) = flag(&format!("four_eyes.{}", k.as_str()))? {
+            if s.engine.four_eyes(k).await? != enforced {
+                relaxes |= !enforced;
+                ch.four_eyes.push((k, enforced));
             }
         }
     }
-    // Filing-only kinds: the whole set is posted (with a marker), unchecked kinds are absent.
     if f.iter().any(|(n, _)| n == "filing_posted") {
         let mut types: Vec<FeeType> =
             f.iter().filter(|(n, _)| n == "filing").filter_map(|(_, v)| FeeType::parse(v)).collect();
@@ -159,65 +169,84 @@ pub async fn save(
         let mut now = s.engine.filing_types().await?;
         now.sort_by_key(|t| t.as_str());
         if types != now {
-            match s.engine.set_filing_types(c.principal(), &types, &reason).await {
-                Ok(()) => {}
-                Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-                Err(e) => return Err(e.into()),
-            }
+            relaxes |= !types.is_empty();
+            ch.filing = Some(types);
         }
     }
-    if let Some(value) = f.iter().find(|(n, _)| n == "second_factor").map(|(_, v)| v.as_str()) {
-        let on = match value {
-            "1" => true,
-            "0" => false,
-            _ => return Err(WebError::BadRequest("无效的设置".into())),
-        };
-        match s.engine.set_second_factor_policy(c.principal(), on, &reason).await {
-            Ok(()) => {}
-            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-            Err(e) => return Err(e.into()),
+    if let Some(on) = flag("second_factor")? {
+        if s.engine.second_factor_policy().await? != on {
+            relaxes |= !on;
+            ch.second_factor = Some(on);
         }
     }
-    let name = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let (Some(zh), Some(en)) = (name("school_name_zh"), name("school_name_en")) {
-        match s.engine.set_school_names(c.principal(), &zh, &en).await {
-            Ok(()) => {}
-            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-            Err(e) => return Err(e.into()),
-        }
+    if relaxes && ch.reason.is_empty() {
+        return Ok(Err("关闭双人复核、设置只需备案或不要求动态口令，须填写修改原因（例如学校文件号）".into()));
     }
-    let mut knobs = Vec::new();
+    if let (Some(zh), Some(en)) = (field("school_name_zh"), field("school_name_en")) {
+        let max = bursar_engine::school_profile::MAX_NAME_CHARS;
+        if zh.trim().chars().count() > max || en.trim().chars().count() > max {
+            return Ok(Err(format!("学校名称不超过 {max} 字")));
+        }
+        ch.names = Some((zh, en));
+    }
     for &k in Knob::ALL {
-        let Some(v) = name(&format!("policy.{}", k.as_str())) else { continue };
+        let Some(v) = field(&format!("policy.{}", k.as_str())) else { continue };
+        let (lo, hi) = k.bounds();
         match v.trim().parse::<i64>() {
-            Ok(v) => knobs.push((k, v)),
-            Err(_) => return page_with(&s, &c, "", format!("{}须为整数", k.label_zh())).await,
+            Ok(v) if (lo..=hi).contains(&v) => ch.knobs.push((k, v)),
+            _ => return Ok(Err(format!("{}须为 {lo}–{hi} 之间的整数", k.label_zh()))),
         }
     }
-    if !knobs.is_empty() {
-        match s.engine.set_policy(c.principal(), &knobs).await {
-            Ok(()) => {}
-            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(paper) = field("paper") {
+        ch.paper = Some(Paper::parse(&paper).ok_or_else(|| WebError::BadRequest("无效的设置".into()))?);
     }
-    if let Some(paper) = name("paper") {
-        let Some(paper) = Paper::parse(&paper) else { return Err(WebError::BadRequest("无效的设置".into())) };
-        match s.engine.set_receipt_paper(c.principal(), paper).await {
-            Ok(()) => {}
-            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-            Err(e) => return Err(e.into()),
-        }
+    ch.receiving_unit = field("receiving_unit");
+    Ok(Ok(ch))
+}
+
+/// Saves what was checked, each part logged by its engine command.
+async fn apply(s: &AppState, c: &Current, ch: &Changes) -> Result<(), EngineError> {
+    let (by, reason) = (c.principal(), ch.reason.as_str());
+    for &(k, enforced) in &ch.four_eyes {
+        s.engine.set_four_eyes(by, k, enforced, reason).await?;
     }
-    if let Some(unit) = f.iter().find(|(n, _)| n == "receiving_unit").map(|(_, v)| v.as_str()) {
-        match s.engine.set_receiving_unit(c.principal(), unit).await {
-            Ok(()) => {}
-            Err(EngineError::Rule(e)) => return page_with(&s, &c, "", e.to_string()).await,
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(types) = &ch.filing {
+        s.engine.set_filing_types(by, types, reason).await?;
     }
+    if let Some(on) = ch.second_factor {
+        s.engine.set_second_factor_policy(by, on, reason).await?;
+    }
+    if let Some((zh, en)) = &ch.names {
+        s.engine.set_school_names(by, zh, en).await?;
+    }
+    if !ch.knobs.is_empty() {
+        s.engine.set_policy(by, &ch.knobs).await?;
+    }
+    if let Some(paper) = ch.paper {
+        s.engine.set_receipt_paper(by, paper).await?;
+    }
+    if let Some(unit) = &ch.receiving_unit {
+        s.engine.set_receiving_unit(by, unit).await?;
+    }
+    Ok(())
+}
+
+pub async fn save(
+    State(s): State<AppState>,
+    OperatorCtx(c): OperatorCtx,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let ch = match read_changes(&s, &f).await? {
+        Ok(ch) => ch,
+        Err(message) => return page_with(&s, &c, "", message).await,
+    };
+    let r = apply(&s, &c, &ch).await;
     crate::school::refresh(&s).await?;
-    Ok(Redirect::to("/admin/settings?saved=1").into_response())
+    match r {
+        Ok(()) => Ok(Redirect::to("/admin/settings?saved=1").into_response()),
+        Err(EngineError::Rule(e)) => page_with(&s, &c, "", e.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A logo or seal uploaded (or removed, `remove` = 1): PNG or JPEG, checked by the engine.
