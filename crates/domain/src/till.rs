@@ -13,6 +13,12 @@ crate::coded_enum! {
     }
 }
 
+/// The till a cashier's cash and POS slips go into: the payments' collection point and the
+/// ledger's cash account dimension (one per cashier).
+pub fn till_of(operator_id: &str) -> String {
+    format!("till:{operator_id}")
+}
+
 /// What a cashier took in a day, as the system recorded it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Takings {

@@ -19,7 +19,7 @@ pub async fn takings(c: &mut impl Conn, cashier_id: &str, from_ms: i64, to_ms: i
     .bind(cashier_id)
     .bind(from_ms)
     .bind(to_ms)
-    .bind(format!("till:{cashier_id}"))
+    .bind(bursar_domain::till::till_of(cashier_id))
     .fetch_all(c.raw())
     .await?;
     let mut t = Takings::default();

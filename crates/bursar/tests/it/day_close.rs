@@ -42,7 +42,7 @@ async fn till_balance(store: &bursar_store::Store, cashier_id: &str) -> i64 {
         store,
         "SELECT CAST(COALESCE(SUM(po.amount_fen), 0) AS BIGINT) FROM postings po JOIN accounts a ON a.id = po.account_id
           WHERE a.kind = 'cash' AND a.dimension = $1",
-        &[&format!("till:{cashier_id}")],
+        &[&bursar_domain::till::till_of(cashier_id)],
     )
     .await
 }

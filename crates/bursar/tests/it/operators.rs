@@ -8,20 +8,6 @@ use bursar_engine::access::operators::NewOperator;
 use crate::both_stores;
 use crate::support::*;
 
-async fn try_login(base: &str, user: &str, password: &str) -> (reqwest::Client, u16, String) {
-    let c = client();
-    let page = c.get(format!("{base}/admin/login")).send().await.unwrap().text().await.unwrap();
-    let r = c
-        .post(format!("{base}/admin/login"))
-        .form(&[("username", user), ("password", password), ("csrf", csrf_of(&page).as_str())])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let to = location(&r);
-    (c, status, to)
-}
-
 fn temp_of(page: &str) -> String {
     between(page, "<code class=\"temp-password\">", "</code>").expect("a temporary password is shown").to_string()
 }
@@ -52,7 +38,7 @@ both_stores!(the_system_administrator_manages_operators, |env: TestEnv| async mo
     assert_eq!(r.status(), 422, "the user name is taken");
 
     // They must change it before anything else.
-    let (c, status, _) = try_login(&base, "cashier2", &temp).await;
+    let (c, status, _) = try_login_operator(&base, "cashier2", &temp).await;
     assert_eq!(status, 303);
     let r = c.get(format!("{base}/admin/counter")).send().await.unwrap();
     assert_eq!(location(&r), "/admin/account", "a temporary password is changed first");
@@ -113,9 +99,9 @@ both_stores!(the_system_administrator_manages_operators, |env: TestEnv| async mo
     };
     assert_eq!(state("0", "").await, 422, "a reason is needed");
     assert_eq!(state("0", "调离财务处").await, 200);
-    assert_ne!(try_login(&base, "cashier2", "Cashier@2027").await.1, 303, "a disabled account cannot log in");
+    assert_ne!(try_login_operator(&base, "cashier2", "Cashier@2027").await.1, 303, "a disabled account cannot log in");
     assert_eq!(state("1", "").await, 200);
-    assert_eq!(try_login(&base, "cashier2", "Cashier@2027").await.1, 303);
+    assert_eq!(try_login_operator(&base, "cashier2", "Cashier@2027").await.1, 303);
 
     // A reset: the old password stops working, the new one is temporary.
     let r = admin
@@ -125,8 +111,8 @@ both_stores!(the_system_administrator_manages_operators, |env: TestEnv| async mo
         .await
         .unwrap();
     let temp = temp_of(&r.text().await.unwrap());
-    assert_ne!(try_login(&base, "cashier2", "Cashier@2027").await.1, 303);
-    let (c, status, _) = try_login(&base, "cashier2", &temp).await;
+    assert_ne!(try_login_operator(&base, "cashier2", "Cashier@2027").await.1, 303);
+    let (c, status, _) = try_login_operator(&base, "cashier2", &temp).await;
     assert_eq!(status, 303);
     assert_eq!(location(&c.get(format!("{base}/admin/operators")).send().await.unwrap()), "/admin/account");
 

@@ -73,24 +73,10 @@ async fn cashier_collects(app: &bursar::app::Running) {
     let base = &app.base_url;
     let cashier = login_operator(base, bursar::demo::CASHIER_USER, bursar::demo::FINANCE_PASSWORD).await;
     let (student, _) = bursar::demo::first_student_login();
-    let page = cashier.get(format!("{base}/admin/counter?payer={student}")).send().await.unwrap().text().await.unwrap();
-    let row = page.split("<tr>").find(|r| r.contains("教材费")).unwrap();
-    let rid = between(row, "name=\"sel\" value=\"", "\"").unwrap().to_string();
-    let amount = between(row, &format!("name=\"amount_{rid}\" value=\""), "\"").unwrap().replace(',', "");
+    let page = crate::day_close::counter_page(&cashier, base, &student).await;
     let code = app.wechat_sim.as_ref().unwrap().new_payment_code(false);
-    let r = cashier
-        .post(format!("{base}/admin/counter"))
-        .form(&[
-            ("csrf", csrf_of(&page).as_str()),
-            ("payer", student.as_str()),
-            ("sel", rid.as_str()),
-            (&format!("amount_{rid}"), amount.as_str()),
-            ("method", "wechat_code"),
-            ("auth_code", code.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let paid_by_code = [("method", "wechat_code"), ("auth_code", code.as_str())];
+    let r = crate::day_close::take(&cashier, base, &page, "教材费", &paid_by_code).await;
     assert_eq!(r.status(), 303);
     let id = location(&r).rsplit('/').next().unwrap().to_string();
     assert_eq!(payment_state(&app.store, &id).await, PaymentState::Succeeded);

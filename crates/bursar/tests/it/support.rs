@@ -183,6 +183,13 @@ pub async fn assert_verified(store: &Store) {
 
 /// Logs an operator (finance or department) in; returns the client.
 pub async fn login_operator(base: &str, user: &str, password: &str) -> reqwest::Client {
+    let (c, status, _) = try_login_operator(base, user, password).await;
+    assert_eq!(status, 303, "{user} logs in");
+    c
+}
+
+/// Posts an operator's login form: the client, the status and where it sent them.
+pub async fn try_login_operator(base: &str, user: &str, password: &str) -> (reqwest::Client, u16, String) {
     let c = client();
     let page = c.get(format!("{base}/admin/login")).send().await.unwrap().text().await.unwrap();
     let r = c
@@ -191,8 +198,8 @@ pub async fn login_operator(base: &str, user: &str, password: &str) -> reqwest::
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303, "{user} logs in");
-    c
+    let (status, to) = (r.status().as_u16(), location(&r));
+    (c, status, to)
 }
 
 /// Serves a router (a channel simulator) on an ephemeral port; returns its base URL.

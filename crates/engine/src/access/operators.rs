@@ -21,6 +21,14 @@ pub struct NewOperator {
     pub departments: Vec<String>,
 }
 
+/// A safeguard a school may relax with a reason: its setting, the log's action, and what a
+/// relaxation without a reason is told.
+pub(crate) struct Safeguard<'a> {
+    pub setting: &'a str,
+    pub action: &'static str,
+    pub why: &'static str,
+}
+
 /// What every new operator needs: a plain user name, a name, roles, departments for department roles.
 fn check_new_operator(op: &NewOperator) -> Result<(), EngineError> {
     let username = op.username.trim();
@@ -131,27 +139,51 @@ impl Engine {
         enforced: bool,
         reason: &str,
     ) -> Result<(), EngineError> {
+        let name = kind.setting_name();
+        let safeguard =
+            Safeguard {
+                setting: &name, action: "settings.four_eyes", why: "取消双人复核须填写原因（例如学校文件号）"
+            };
+        self.set_safeguard(by, &safeguard, enforced, reason).await
+    }
+
+    /// Turns a safeguard on or off (`"1"`/`"0"` under its setting, on until relaxed). Relaxing
+    /// it needs a reason, which the operation log keeps with the change; setting it as it is
+    /// changes nothing and needs no reason.
+    pub(crate) async fn set_safeguard(
+        &self,
+        by: &Principal,
+        g: &Safeguard<'_>,
+        on: bool,
+        reason: &str,
+    ) -> Result<(), EngineError> {
         require(by, Permission::ManageSettings)?;
+        let is_on = {
+            let mut c = self.store().read().await?;
+            settings::get(&mut c, g.setting).await?.is_none_or(|v| v != "0")
+        };
+        if is_on == on {
+            return Ok(());
+        }
         let reason = reason.trim().to_string();
-        if !enforced && reason.is_empty() {
-            return Err(refused("取消双人复核须填写原因（例如学校文件号）"));
+        if !on && reason.is_empty() {
+            return Err(refused(g.why));
         }
         if reason.chars().count() > 200 {
             return Err(refused("原因不超过 200 字"));
         }
-        let by = by.clone();
+        let (by, name, action) = (by.clone(), g.setting.to_string(), g.action);
         self.store()
             .write(|tx: &mut Tx| {
-                let (by, reason) = (by.clone(), reason.clone());
+                let (by, reason, name) = (by.clone(), reason.clone(), name.clone());
                 Box::pin(async move {
-                    let name = kind.setting_name();
                     let before = settings::get(tx, &name).await?.unwrap_or_else(|| "1".into());
-                    let after = if enforced { "1" } else { "0" };
+                    let after = if on { "1" } else { "0" };
                     if before == after {
                         return Ok(());
                     }
                     settings::set(tx, &name, after).await?;
-                    log(tx, &by, "settings.four_eyes", ("setting", &name), (&before, after), &reason).await
+                    log(tx, &by, action, ("setting", &name), (&before, after), &reason).await
                 })
             })
             .await

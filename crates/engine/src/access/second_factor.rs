@@ -149,32 +149,12 @@ impl Engine {
 
     /// Turns the requirement on or off (系统参数设置); turning it off needs a reason.
     pub async fn set_second_factor_policy(&self, by: &Principal, on: bool, reason: &str) -> Result<(), EngineError> {
-        require(by, Permission::ManageSettings)?;
-        if self.second_factor_policy().await? == on {
-            return Ok(()); // as it is: nothing to explain
-        }
-        let reason = reason.trim().to_string();
-        if !on && reason.is_empty() {
-            return Err(refused("不要求动态口令须填写原因（例如学校文件号）"));
-        }
-        if reason.chars().count() > 200 {
-            return Err(refused("原因不超过 200 字"));
-        }
-        let by = by.clone();
-        self.store()
-            .write(|tx: &mut Tx| {
-                let (by, reason) = (by.clone(), reason.clone());
-                Box::pin(async move {
-                    let before = settings::get(tx, POLICY).await?.unwrap_or_else(|| "1".into());
-                    let after = if on { "1" } else { "0" };
-                    if before == after {
-                        return Ok(());
-                    }
-                    settings::set(tx, POLICY, after).await?;
-                    log(tx, &by, "settings.second_factor", ("setting", POLICY), (&before, after), &reason).await
-                })
-            })
-            .await
+        let safeguard = crate::access::operators::Safeguard {
+            setting: POLICY,
+            action: "settings.second_factor",
+            why: "不要求动态口令须填写原因（例如学校文件号）",
+        };
+        self.set_safeguard(by, &safeguard, on, reason).await
     }
 
     /// An operator's second factor, for their account page.

@@ -36,10 +36,7 @@ impl Tender {
     }
 }
 
-/// The till a cashier's cash goes into (the ledger's cash account, one per cashier).
-pub fn till_of(operator_id: &str) -> String {
-    format!("till:{operator_id}")
-}
+pub use bursar_domain::till::till_of;
 
 fn plain_token(text: &str, what: &str, len: std::ops::RangeInclusive<usize>) -> Result<String, EngineError> {
     let t = text.trim();

@@ -98,18 +98,23 @@ pub async fn login(
             } else {
                 message
             };
-            let page = LoginPage {
-                school_name: s.config.school_name(),
-                csrf,
-                error,
-                username: f.username.trim().chars().take(64).collect(),
-                captcha,
-            };
-            let mut resp = render(&page)?;
-            *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-            Ok(resp)
+            refused(&s, csrf, error, &f.username, captcha)
         }
     }
+}
+
+/// The login page again, refused (401): the message, the name typed so far, a captcha when asked.
+fn refused(
+    s: &AppState,
+    csrf: String,
+    error: String,
+    username: &str,
+    captcha: Option<(String, String)>,
+) -> Result<Response, WebError> {
+    let username = username.trim().chars().take(64).collect();
+    let mut resp = render(&LoginPage { school_name: s.config.school_name(), csrf, error, username, captcha })?;
+    *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+    Ok(resp)
 }
 
 /// The cookie of a login waiting for its second-factor code.
@@ -170,15 +175,8 @@ pub async fn code(
         Login::Refused { message, .. } => {
             // The challenge is over (timed out or too many codes): the password again.
             let (csrf, fresh) = guard::login_csrf(&headers);
-            let page = LoginPage {
-                school_name: s.config.school_name(),
-                csrf: csrf.clone(),
-                error: message,
-                username: String::new(),
-                captcha: None,
-            };
-            let mut resp = guard::with_login_csrf(render(&page)?, &csrf, fresh, s.config.secure_cookies);
-            *resp.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            let page = refused(&s, csrf.clone(), message, "", None)?;
+            let mut resp = guard::with_login_csrf(page, &csrf, fresh, s.config.secure_cookies);
             guard::set_cookie(&mut resp, CHALLENGE_COOKIE, "", 0, s.config.secure_cookies);
             Ok(resp)
         }
