@@ -22,6 +22,8 @@ const pages = {
   "/cards": shell("zh-CN", `<div style="overflow-x:auto;width:200px"><table style="display:block"><tbody style="display:block"><tr style="display:block">
     <td data-label="商户订单号" style="display:block">PAY20261201000000000000000000000001</td></tr></tbody></table></div>
     <table><tbody><tr><td data-label="状态">支付成功</td></tr></tbody></table><style>td[data-label]::before{content:attr(data-label)}</style>`),
+  "/wide-table": shell("zh-CN", `<div style="overflow-x:auto;width:400px"><table><tbody><tr><td style="white-space:nowrap">收费项目 英语四六级考试报名费 计算机等级考试报名费 职业技能培训费</td></tr></tbody></table></div>
+    <div style="overflow-x:auto;width:400px"><table data-wide><tbody><tr><td style="white-space:nowrap">收费明细 英语四六级考试报名费 计算机等级考试报名费 职业技能培训费</td></tr></tbody></table></div>`),
   "/identifier": shell("zh-CN", `<p>原因：credited</p>`),
   "/choice": shell("zh-CN", `<label for="s">状态</label><select id="s"><option>全部</option><option>succeeded</option></select>`),
   "/english": shell("en", `<p>Reason: the payment was credited</p>`),
@@ -76,6 +78,14 @@ test("a table shown as cards must fit even inside a scrolling box; its labels ne
   const { found } = await findings("/cards");
   assert.ok(found.some((f) => /overflows its box .*PAY2026/.test(f)), found.join("\n"));
   assert.ok(found.some((f) => /the label "状态" may wrap/.test(f)), found.join("\n"));
+});
+
+test("a table that needs its scroll box on a desktop is reported, unless marked wide", async () => {
+  const { found } = await findings("/wide-table");
+  assert.equal(found.length, 1, found.join("\n"));
+  assert.match(found[0], /table needs \d+px in 400px on a desktop: <table> "收费项目/);
+  const phone = await findings("/wide-table", viewports.phone);
+  assert.ok(!phone.found.some((f) => /table needs/.test(f)), "a phone shows cards or scrolls as it must");
 });
 
 test("a page wider than the window is reported", async () => {
