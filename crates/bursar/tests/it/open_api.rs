@@ -607,7 +607,8 @@ both_stores!(finance_registers_apps_and_redelivers_webhooks, |env: TestEnv| asyn
     let row_id = between(&list, "<a href=\"/admin/apps/", "\"").unwrap().to_string();
     let detail = fin.get(format!("{base}/admin/apps/{row_id}")).send().await.unwrap().text().await.unwrap();
     assert!(detail.contains("order.closed") && detail.contains("HTTP 200"), "the delivery log");
-    let event = between(&detail, "<td data-label=\"事件\"><code>", "</code>").unwrap().to_string();
+    let cell = between(&detail, "<td data-label=\"事件\">", "</td>").unwrap();
+    let event = between(cell, "data-copy=\"", "\"").unwrap().to_string();
     let r = fin
         .post(format!("{base}/admin/apps/{row_id}/events/{event}/redeliver"))
         .form(&[("csrf", csrf_of(&detail))])
