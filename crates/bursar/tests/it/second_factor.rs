@@ -214,9 +214,12 @@ both_stores!(money_roles_log_in_with_a_second_factor, |env: TestEnv| async move 
 
     // Every step is in the operation log.
     // (the demo seed relaxed the policy, the administrator turned it on; set up twice; one reset)
-    for (action, n) in
-        [("settings.second_factor", 2), ("operator.second_factor_on", 3), ("operator.second_factor_reset", 1)]
-    {
+    for (action, n) in [
+        ("settings.second_factor", 2),
+        ("operator.second_factor_setup", 3),
+        ("operator.second_factor_on", 3),
+        ("operator.second_factor_reset", 1),
+    ] {
         assert_eq!(
             scalar(&app.store, "SELECT COUNT(*) FROM operation_log WHERE action = $1", &[action]).await,
             n,

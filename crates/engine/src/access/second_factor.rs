@@ -196,11 +196,11 @@ impl Engine {
             rand::thread_rng().fill_bytes(&mut b);
             hex::encode(b)
         };
-        let (id, s) = (me.id.clone(), secret.clone());
+        let (by, id, s) = (by.clone(), me.id.clone(), secret.clone());
         let username = self
             .store()
             .write(|tx: &mut Tx| {
-                let (id, s) = (id.clone(), s.clone());
+                let (by, id, s) = (by.clone(), id.clone(), s.clone());
                 Box::pin(async move {
                     let row = payers::operator(tx, &id).await.map_err(not_found("操作员"))?;
                     // One on already is never replaced from a session alone: turned off with a
@@ -209,6 +209,7 @@ impl Engine {
                         return Err(refused("动态口令已开启；更换手机请先关闭（或请系统管理员重置）再重新设置"));
                     }
                     store::set_pending(tx, &id, &s).await?;
+                    log(tx, &by, "operator.second_factor_setup", ("operator", &id), ("", ""), "").await?;
                     Ok::<_, EngineError>(row.username)
                 })
             })

@@ -130,6 +130,7 @@ pub(crate) const ACTIONS: &[(&str, &str)] = &[
     ("operator.state", "启用/停用操作员"),
     ("operator.password_reset", "重置操作员密码"),
     ("operator.password", "修改本人密码"),
+    ("operator.second_factor_setup", "开始设置动态口令"),
     ("operator.second_factor_on", "开启动态口令"),
     ("operator.second_factor_off", "关闭动态口令"),
     ("operator.second_factor_reset", "重置操作员动态口令"),
